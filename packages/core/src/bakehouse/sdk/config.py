@@ -1,0 +1,102 @@
+"""Declarative configuration for components.
+
+A component declares a pydantic model (subclass of :class:`Config`). Unknown
+arguments, missing required ones and wrong types become :class:`ConfigError`
+with one :class:`ConfigProblem` per mistake; the core turns each problem's
+``path`` into the template's file:line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pydantic
+from pydantic import ConfigDict
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class Config(pydantic.BaseModel):
+    """Base for component configuration: unknown arguments are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One mistake in a component's configuration.
+
+    ``path`` is the attribute path inside the component block, e.g.
+    ``("changes", 2)`` or ``("image",)``; empty for whole-block problems.
+    """
+
+    path: tuple[str | int, ...]
+    message: str
+
+
+@dataclass
+class ConfigError(Exception):
+    """Raised by ``prepare``/``configure`` when the configuration is invalid."""
+
+    problems: list[ConfigProblem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        return "; ".join(
+            (".".join(str(p) for p in problem.path) + ": " if problem.path else "") + problem.message
+            for problem in self.problems
+        )
+
+    @classmethod
+    def single(cls, message: str, *path: str | int) -> ConfigError:
+        return cls([ConfigProblem(tuple(path), message)])
+
+
+def _describe_pydantic_error(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "An argument named %r is not expected here." % str(err["loc"][-1])
+    if kind == "missing":
+        return "The argument %r is required, but no definition was found." % str(err["loc"][-1])
+    message = str(err.get("msg", "invalid value"))
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return message[0].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+C = TypeVar("C", bound=pydantic.BaseModel)
+
+
+def parse_config(schema: type[C], raw: dict[str, Any]) -> C:
+    """Validate ``raw`` against ``schema``; raise :class:`ConfigError` listing every problem."""
+    try:
+        return schema.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        problems = [
+            ConfigProblem(tuple(err["loc"]), _describe_pydantic_error(dict(err)))
+            for err in exc.errors()
+        ]
+        raise ConfigError(problems) from None
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Parse a Go duration (``"1m30s"``, ``"500ms"``) or a number of seconds."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    value = text.strip()
+    if value in ("", "0"):
+        return 0.0
+    total, pos = 0.0, 0
+    for match in _DURATION.finditer(value):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(value) or pos == 0:
+        raise ValueError(f"invalid duration {text!r} (examples: 30s, 5m, 1h30m, 500ms)")
+    return total

@@ -1,0 +1,3 @@
+"""Bakehouse aws plugin."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""Bakehouse docker plugin."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""Bakehouse shell plugin."""
+
+__version__ = "0.1.0"
