@@ -1,0 +1,267 @@
+"""Helpers shared by the command modules.
+
+Flags follow Packer: single-dash long flags (``-var k=v``, ``-only=a,b``) and
+their double-dash forms (``--var``, ``--only``) are both accepted, as is the
+``-flag=value`` spelling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from bakehouse.hcl.diagnostics import Diagnostics, SourcePos
+    from bakehouse.template.plan import Template
+    from bakehouse.ui import RootUi
+
+
+class UsageError(Exception):
+    """A command-line mistake: the dispatcher prints it with the help, exit 1."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError` instead of exiting with status 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def flag(parser: argparse.ArgumentParser | Any, name: str, **kwargs: Any) -> argparse.Action:
+    """Add ``-name`` and ``--name`` for one option."""
+    action: argparse.Action = parser.add_argument(f"-{name}", f"--{name}", **kwargs)
+    return action
+
+
+def parse_bool(text: str) -> bool:
+    """Go's flag boolean syntax (``-color=false``)."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "t", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "f", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
+def bool_flag(parser: argparse.ArgumentParser | Any, name: str, help: str, default: bool = False) -> None:
+    """A Go-style boolean flag: ``-x``, ``-x=true``, ``-x=false``."""
+    flag(
+        parser,
+        name,
+        dest=name.replace("-", "_"),
+        nargs="?",
+        const=True,
+        default=default,
+        type=parse_bool,
+        metavar="BOOL",
+        help=help,
+    )
+
+
+def _var_assignment(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"-var argument {text!r} must be in the form key=value")
+    key, value = text.split("=", 1)
+    if not key:
+        raise argparse.ArgumentTypeError(f"-var argument {text!r} has an empty variable name")
+    return key, value
+
+
+def add_var_flags(parser: argparse.ArgumentParser | Any) -> None:
+    """``-var key=value`` (repeatable, ordered) and ``-var-file path`` (repeatable, ordered).
+
+    Results: ``args.vars: list[tuple[str, str]]``, ``args.var_files: list[str]``.
+    """
+    flag(
+        parser,
+        "var",
+        dest="vars",
+        action="append",
+        default=[],
+        type=_var_assignment,
+        metavar="KEY=VALUE",
+        help="variable for templates, can be used multiple times",
+    )
+    flag(
+        parser,
+        "var-file",
+        dest="var_files",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="JSON or HCL2 file containing user variables, can be used multiple times",
+    )
+
+
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class _ExtendComma(argparse.Action):
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        current = list(getattr(namespace, self.dest, None) or [])
+        current.extend(values)
+        setattr(namespace, self.dest, current)
+
+
+def add_selection_flags(parser: argparse.ArgumentParser | Any) -> None:
+    """``-only`` / ``-except``: comma-separated globs on full build names, repeatable.
+
+    Results: ``args.only: list[str]``, ``args.except_: list[str]``.
+    """
+    flag(
+        parser,
+        "only",
+        dest="only",
+        action=_ExtendComma,
+        default=[],
+        type=_comma_list,
+        metavar="NAMES",
+        help="build only the specified builds (comma-separated globs)",
+    )
+    flag(
+        parser,
+        "except",
+        dest="except_",
+        action=_ExtendComma,
+        default=[],
+        type=_comma_list,
+        metavar="NAMES",
+        help="run all builds and post-processors other than these (comma-separated globs)",
+    )
+
+
+def add_ui_flags(parser: argparse.ArgumentParser | Any) -> None:
+    """``-color``, ``-timestamp-ui`` and ``-machine-readable`` (also global)."""
+    bool_flag(parser, "color", "disable color output with -color=false (on by default)", default=True)
+    bool_flag(parser, "timestamp-ui", "prefix every UI line with an RFC3339 timestamp")
+    bool_flag(parser, "machine-readable", "produce machine-readable output")
+
+
+def add_target(parser: argparse.ArgumentParser | Any, required: bool = True) -> None:
+    parser.add_argument(
+        "target",
+        nargs=None if required else "?",
+        metavar="TEMPLATE",
+        help="a template file (*.pkr.hcl) or a directory of them",
+    )
+
+
+def make_ui(args: argparse.Namespace, sensitive_values: Sequence[str] = ()) -> RootUi:
+    """The root UI for a command, honouring -color, -timestamp-ui, -machine-readable.
+
+    ``sensitive_values`` are registered for redaction in every output and log.
+    """
+    from bakehouse import log
+    from bakehouse.ui import RootUi
+
+    log.add_sensitive(sensitive_values)
+    machine = bool(getattr(args, "machine_readable", False))
+    color = bool(getattr(args, "color", True))
+    if machine or os.environ.get("BAKEHOUSE_NO_COLOR") or os.environ.get("NO_COLOR"):
+        color = False
+    try:
+        isatty = sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        isatty = False
+    if not isatty and os.environ.get("BAKEHOUSE_FORCE_COLOR") != "1":
+        color = False
+    return RootUi(
+        stream=sys.stdout,
+        color=color,
+        timestamps=bool(getattr(args, "timestamp_ui", False)),
+        machine_readable=machine,
+    )
+
+
+def print_diagnostics(ui: RootUi, diagnostics: Diagnostics) -> None:
+    """Print every diagnostic (errors and warnings) like a compiler does."""
+    cache: dict[str, list[str]] = {}
+    for diagnostic in diagnostics.items:
+        text = diagnostic.render(cache)
+        if diagnostic.is_error:
+            ui.error(text)
+        else:
+            ui.warn(text)
+        ui.say("")
+
+
+def datasource_runner(run_id: str = "") -> Any:
+    """A ``datasource_runner`` for the template loader: runs data sources through
+    the plugin manager (built-in or plugin), one short-lived process per source."""
+    from bakehouse.sdk.config import ConfigError
+
+    def run(type_: str, config: dict[str, Any], pos: SourcePos) -> dict[str, Any]:
+        from bakehouse.hcl.diagnostics import Diagnostics
+        from bakehouse.orchestrator.components import component_factory
+
+        factory = component_factory(run_id)
+        key = f"datasource:{type_}:{pos}"
+        try:
+            source = factory.create("datasource", type_, key)
+            source.configure(config)
+            result: dict[str, Any] = source.execute()
+            return result
+        except ConfigError as exc:
+            diagnostics = Diagnostics()
+            for problem in exc.problems:
+                diagnostics.error(f"Invalid {type_} data source configuration", problem.message, pos)
+            raise diagnostics from None
+        finally:
+            factory.release(key)
+
+    return run
+
+
+def load_template(
+    args: argparse.Namespace,
+    ui: RootUi | None = None,
+    *,
+    syntax_only: bool = False,
+    run_datasources: bool = True,
+    run_id: str = "",
+) -> tuple[Template | None, Diagnostics | None]:
+    """Load ``args.target`` with ``args.vars``/``args.var_files``; print diagnostics.
+
+    Returns ``(template, warnings)``; the template is None when loading failed
+    (the errors have then been printed on ``ui``, or stdout when ``ui`` is None).
+    """
+    from bakehouse.hcl.diagnostics import Diagnostics
+    from bakehouse.template.loader import load_template as load
+
+    if ui is None:
+        ui = make_ui(args)
+    target = getattr(args, "target", None) or "."
+    if not os.path.exists(target):
+        diagnostics = Diagnostics()
+        diagnostics.error(
+            "Failed to read template",
+            f"The path {target!r} does not exist: give a *.pkr.hcl file or a directory.",
+        )
+        print_diagnostics(ui, diagnostics)
+        return None, diagnostics
+    try:
+        template, warnings = load(
+            target,
+            variables=list(getattr(args, "vars", []) or []),
+            var_files=list(getattr(args, "var_files", []) or []),
+            environ=os.environ,
+            datasource_runner=datasource_runner(run_id) if run_datasources else None,
+            syntax_only=syntax_only,
+        )
+    except Diagnostics as diagnostics:
+        print_diagnostics(ui, diagnostics)
+        return None, diagnostics
+    from bakehouse import log
+
+    log.add_sensitive(template.sensitive_values)
+    if warnings:
+        print_diagnostics(ui, warnings)
+    return template, warnings

@@ -1,0 +1,315 @@
+"""``bakehouse``: the supervisor and the command dispatcher.
+
+The process the user starts is a small supervisor. Right after the minimal
+imports it forks (``multiprocess`` fork context) a worker that does the real
+work, then only waits for it. If the worker dies by a signal or an uncaught
+exception, the supervisor writes ``crash.log`` in the current directory with
+the traceback, the last log lines, the version and the command line (secrets
+redacted) and tells the user where it is.
+
+Signals: the supervisor ignores SIGINT (the terminal delivers Ctrl-C to the
+whole foreground process group, so the worker gets it directly) and forwards
+SIGTERM to the worker, which cancels its builds as for Ctrl-C.
+
+Commands are modules ``bakehouse.cli.<name>`` with ``add_arguments(parser)``
+and ``run(args) -> int``; they are imported only when dispatched so that
+``bakehouse version`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tempfile
+from types import FrameType
+
+#: Command name -> (module under ``bakehouse.cli``, one-line help).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "build": ("build", "build image(s) from template"),
+    "validate": ("validate", "check that a template is valid"),
+    "inspect": ("inspect", "see components of a template"),
+    "fmt": ("fmt", "rewrites HCL2 config files to canonical format"),
+    "console": ("console", "creates a console for testing variable interpolation"),
+    "cleanup": ("cleanup", "remove temporary resources left by runs that died"),
+    "plugins": ("plugins", "interact with installed plugins"),
+    "version": ("version", "prints the Bakehouse version"),
+}
+
+#: Test-only hook: ``BAKEHOUSE_TEST_CRASH=exception`` (or ``1``) makes the worker
+#: raise an uncaught exception, ``BAKEHOUSE_TEST_CRASH=signal`` makes it die by
+#: SIGSEGV, after the command started. Used by tests/e2e/test_crash_log.py.
+TEST_CRASH_ENV = "BAKEHOUSE_TEST_CRASH"
+
+#: Set in the worker so that nested invocations in the same process tree can
+#: tell they are supervised (and for debugging).
+SUPERVISED_ENV = "BAKEHOUSE_SUPERVISED"
+
+#: Exit status of a worker that raised an uncaught exception.
+CRASH_EXIT = 70
+
+_CRASH_LOG_TAIL_LINES = 200
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = [
+        "Usage: bakehouse [--version] [--help] <command> [<args>]",
+        "",
+        "Available commands are:",
+    ]
+    for name, (_module, summary) in COMMANDS.items():
+        lines.append(f"    {name.ljust(width)}    {summary}")
+    return "\n".join(lines) + "\n"
+
+
+def _available(name: str) -> bool:
+    """A command is offered when its module is installed (others' areas may lag)."""
+    import importlib.util
+
+    module = COMMANDS[name][0]
+    return importlib.util.find_spec(f"bakehouse.cli.{module}") is not None
+
+
+def dispatch(argv: list[str]) -> int:
+    """Parse ``argv`` (without the program name) and run the command. In the worker."""
+    # -machine-readable is global and may appear anywhere, as in Packer.
+    machine_readable = False
+    rest: list[str] = []
+    for arg in argv:
+        if arg in ("-machine-readable", "--machine-readable"):
+            machine_readable = True
+        else:
+            rest.append(arg)
+    if not rest or rest[0] in ("-h", "-help", "--help", "help"):
+        sys.stdout.write(_usage())
+        return 0 if rest else 1
+    if rest[0] in ("-v", "-version", "--version"):
+        rest = ["version", *rest[1:]]
+    name, command_args = rest[0], rest[1:]
+    if name == "plugin":  # Packer's silent alias
+        name = "plugins"
+    if name not in COMMANDS or not _available(name):
+        sys.stderr.write(f"bakehouse: unknown command {name!r}\n\n{_usage()}")
+        return 1
+
+    import importlib
+
+    from bakehouse.cli.common import ArgumentParser, UsageError
+
+    module = importlib.import_module(f"bakehouse.cli.{COMMANDS[name][0]}")
+    parser = ArgumentParser(prog=f"bakehouse {name}", description=COMMANDS[name][1])
+    module.add_arguments(parser)
+    try:
+        args = parser.parse_args(command_args)
+    except UsageError as exc:
+        sys.stderr.write(f"Error: {exc}\n\n")
+        sys.stderr.write(parser.format_help())
+        return 1
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    args.machine_readable = machine_readable or bool(getattr(args, "machine_readable", False))
+    args.argv = ["bakehouse", *argv]
+
+    crash = os.environ.get(TEST_CRASH_ENV, "")
+    if crash == "signal":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    elif crash:
+        raise RuntimeError("crash requested by BAKEHOUSE_TEST_CRASH (test hook)")
+
+    result: int = module.run(args)
+    return result
+
+
+# --------------------------------------------------------------------------- worker
+
+
+def _worker(argv: list[str], crash_dir: str, stdin_fd: int | None) -> None:
+    """Body of the forked worker process."""
+    # multiprocessing closes stdin in children; put the user's terminal back
+    # so that `console` and prompts keep working.
+    if stdin_fd is not None:
+        try:
+            os.dup2(stdin_fd, 0)
+            os.close(stdin_fd)
+            sys.stdin = open(0, encoding=sys.getdefaultencoding(), closefd=False)  # noqa: SIM115
+        except OSError:
+            pass
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.environ[SUPERVISED_ENV] = "1"
+    from bakehouse import log
+
+    log.setup(crash_capture_path=os.path.join(crash_dir, "worker.log"))
+    try:
+        code = dispatch(argv)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        # Ctrl-C outside a build (parsing, console...): a quiet exit, not a crash.
+        sys.stderr.write("Interrupted.\n")
+        code = 1
+    except BaseException:
+        import traceback
+
+        text = traceback.format_exc()
+        try:
+            log.get("bakehouse.cli").error("uncaught exception in worker:\n%s", text)
+        except Exception:  # logging itself is broken; the traceback file still says it
+            pass
+        with open(os.path.join(crash_dir, "traceback.txt"), "w", encoding="utf-8") as fh:
+            fh.write(log.redact(text))
+        sys.stdout.flush()
+        code = CRASH_EXIT
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+# ---------------------------------------------------------------------- supervisor
+
+
+_child_pid: int | None = None
+
+
+def _forward_sigterm(signum: int, _frame: FrameType | None) -> None:
+    if _child_pid is not None:
+        try:
+            os.kill(_child_pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """Hide the values of ``-var k=v`` (they may be secrets) for crash reports."""
+    redacted: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            key = arg.split("=", 1)[0]
+            redacted.append(f"{key}=<redacted>")
+            hide_next = False
+            continue
+        bare = arg.lstrip("-")
+        if bare == "var":
+            hide_next = True
+            redacted.append(arg)
+        elif bare.startswith("var="):
+            key = bare[4:].split("=", 1)[0]
+            redacted.append(f"{arg[: len(arg) - len(bare)]}var={key}=<redacted>")
+        else:
+            redacted.append(arg)
+    return redacted
+
+
+def _write_crash_log(argv: list[str], crash_dir: str, exitcode: int | None) -> str:
+    from bakehouse import __version__
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            reason = f"killed by signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            reason = f"killed by signal {-exitcode}"
+    else:
+        reason = f"uncaught exception (exit status {exitcode})"
+    traceback_text = ""
+    try:
+        with open(os.path.join(crash_dir, "traceback.txt"), encoding="utf-8") as fh:
+            traceback_text = fh.read()
+    except OSError:
+        traceback_text = "(no Python traceback: the worker died without running its handlers)\n"
+    tail: list[str] = []
+    try:
+        with open(os.path.join(crash_dir, "worker.log"), encoding="utf-8", errors="replace") as fh:
+            from collections import deque
+
+            tail = list(deque(fh, maxlen=_CRASH_LOG_TAIL_LINES))
+    except OSError:
+        pass
+    path = os.path.join(os.getcwd(), "crash.log")
+    content = [
+        "Bakehouse crash report",
+        f"version: {__version__}",
+        f"python: {sys.version.split()[0]}",
+        f"argv: {' '.join(redact_argv(argv))}",
+        f"reason: {reason}",
+        "",
+        "Traceback:",
+        traceback_text.rstrip("\n"),
+        "",
+        f"Last {len(tail)} log lines:",
+        "".join(tail).rstrip("\n"),
+        "",
+    ]
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(content))
+    except OSError:
+        path = os.path.join(crash_dir, "crash.log")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(content))
+    return path
+
+
+def supervise(argv: list[str]) -> int:
+    """Fork the worker, wait for it, and report a crash. Returns the exit status."""
+    global _child_pid
+    import multiprocess
+
+    crash_dir = tempfile.mkdtemp(prefix="bakehouse-run-")
+    try:
+        try:
+            stdin_fd: int | None = os.dup(0)
+        except OSError:
+            stdin_fd = None
+        ctx = multiprocess.get_context("fork")
+        worker = ctx.Process(target=_worker, args=(argv, crash_dir, stdin_fd), name="bakehouse-worker")
+        # Ignore Ctrl-C before forking would make the child inherit SIG_IGN; the
+        # worker restores its own handlers first thing.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        worker.start()
+        _child_pid = worker.pid
+        signal.signal(signal.SIGTERM, _forward_sigterm)
+        if stdin_fd is not None:
+            os.close(stdin_fd)
+        while True:
+            worker.join()
+            if worker.exitcode is not None:
+                break
+        exitcode = worker.exitcode
+        crashed = exitcode is not None and (
+            exitcode < 0 and -exitcode not in (signal.SIGINT, signal.SIGTERM)
+            or exitcode == CRASH_EXIT
+        )
+        if exitcode is not None and exitcode < 0 and not crashed:
+            return 1  # interrupted or terminated before handlers existed
+        if not crashed:
+            return int(exitcode or 0)
+        path = _write_crash_log(argv, crash_dir, exitcode)
+        banner = "!" * 23 + " BAKEHOUSE CRASH " + "!" * 23
+        sys.stderr.write(
+            f"\n{banner}\n\nBakehouse crashed! This is always a bug; please report it.\n"
+            f"A crash log with the traceback and the last log lines was written to:\n\n"
+            f"    {path}\n\n{banner}\n"
+        )
+        return 1
+    finally:
+        import shutil
+
+        shutil.rmtree(crash_dir, ignore_errors=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    argv = sys.argv[1:]
+    if os.environ.get("BAKEHOUSE_NO_SUPERVISOR") == "1":
+        # Debugging aid: run the command in this process (no crash.log).
+        from bakehouse import log
+
+        log.setup()
+        sys.exit(dispatch(argv))
+    sys.exit(supervise(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Logging and sensitive-value redaction for the core process.
+
+``BAKEHOUSE_LOG=1`` (any value but ``""``/``"0"``) sends a debug log to stderr,
+``BAKEHOUSE_LOG_PATH`` to a file (truncated), with or without
+``BAKEHOUSE_LOG``. The supervisor additionally asks for a private capture
+file so a crash report can quote the last lines even when the user did not
+enable logging.
+
+Every sink, and every UI path (see :mod:`bakehouse.ui`), passes text through
+:func:`redact`: plain substring replacement of registered sensitive values by
+``<sensitive>``, as Packer does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterable
+
+SENSITIVE_PLACEHOLDER = "<sensitive>"
+
+_lock = threading.Lock()
+_secrets: tuple[str, ...] = ()
+
+
+def add_sensitive(values: Iterable[str]) -> None:
+    """Register values to hide in every output from now on.
+
+    Multi-line values are registered whole (with CRLF normalised) and line by
+    line, so a secret printed one line at a time is hidden too.
+    """
+    global _secrets
+    found: set[str] = set(_secrets)
+    for value in values:
+        if not isinstance(value, str) or not value:
+            continue
+        found.add(value)
+        if "\n" in value or "\r" in value:
+            normalised = value.replace("\r\n", "\n")
+            found.add(normalised)
+            found.update(line for line in normalised.split("\n") if line.strip())
+    with _lock:
+        # Longest first: a secret containing another one is replaced whole.
+        _secrets = tuple(sorted(found, key=len, reverse=True))
+
+
+def sensitive_values() -> tuple[str, ...]:
+    return _secrets
+
+
+def redact(text: str) -> str:
+    """Replace every registered sensitive value in ``text`` by ``<sensitive>``."""
+    secrets = _secrets
+    if not secrets or not text:
+        return text
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, SENSITIVE_PLACEHOLDER)
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then hides sensitive values (tracebacks included)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+_FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
+_configured = False
+
+
+def get(name: str) -> logging.Logger:
+    return logging.getLogger(name)
+
+
+def log_enabled() -> bool:
+    return os.environ.get("BAKEHOUSE_LOG", "") not in ("", "0")
+
+
+def setup(crash_capture_path: str | None = None) -> None:
+    """Install the log sinks on the root logger (idempotent)."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    root = logging.getLogger()
+    formatter = RedactingFormatter(_FORMAT)
+    handlers: list[logging.Handler] = []
+    if log_enabled():
+        handlers.append(logging.StreamHandler(sys.stderr))
+    log_path = os.environ.get("BAKEHOUSE_LOG_PATH", "")
+    if log_path:
+        try:
+            handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
+        except OSError as exc:
+            sys.stderr.write(f"bakehouse: cannot open BAKEHOUSE_LOG_PATH {log_path!r}: {exc}\n")
+    if crash_capture_path:
+        handlers.append(logging.FileHandler(crash_capture_path, mode="w", encoding="utf-8"))
+    if not handlers:
+        root.setLevel(logging.WARNING)
+        root.addHandler(logging.NullHandler())
+        return
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    from bakehouse import __version__
+
+    logging.getLogger("bakehouse").debug(
+        "Bakehouse %s, Python %s, pid %d", __version__, sys.version.split()[0], os.getpid()
+    )

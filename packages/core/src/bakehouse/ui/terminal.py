@@ -1,0 +1,147 @@
+"""The root UI of a command and the per-build UIs handed to components."""
+
+from __future__ import annotations
+
+import datetime
+import sys
+import threading
+from typing import TextIO
+
+from bakehouse import log
+from bakehouse.sdk.ui import Ui
+from bakehouse.ui.format import COLORS, RED, YELLOW, colorize, machine_line
+
+
+def _rfc3339_now() -> str:
+    return datetime.datetime.now(datetime.UTC).astimezone().isoformat(timespec="seconds")
+
+
+class RootUi:
+    """Writes lines to one stream (stdout), thread-safe, redacting everything."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        color: bool = False,
+        timestamps: bool = False,
+        machine_readable: bool = False,
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stdout
+        self.color = color and not machine_readable
+        self.timestamps = timestamps
+        self.machine_readable = machine_readable
+        self._lock = threading.Lock()
+        self._next_color = 0
+
+    # -- raw output -------------------------------------------------------------------
+
+    def write_line(self, text: str) -> None:
+        """Write one already formatted line (redacted here, the single choke point)."""
+        line = log.redact(text)
+        with self._lock:
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (BrokenPipeError, ValueError):
+                # stdout closed (e.g. piped into `head`): keep building, as Packer does.
+                pass
+
+    def _stamp(self, text: str) -> str:
+        return f"{_rfc3339_now()}: {text}" if self.timestamps else text
+
+    def _emit(self, kind: str, text: str, color: int | None, bold: bool) -> None:
+        if self.machine_readable:
+            self.write_line(machine_line("", "ui", [kind, log.redact(text)]))
+            return
+        for line in text.split("\n") if text else [""]:
+            if kind != "message":
+                line = self._stamp(line)
+            if self.color and color is not None:
+                line = colorize(line, color, bold)
+            self.write_line(line)
+
+    # -- root-level messages ---------------------------------------------------------
+
+    def say(self, message: str) -> None:
+        self._emit("say", message, None, False)
+
+    def message(self, message: str) -> None:
+        self._emit("message", message, None, False)
+
+    def error(self, message: str) -> None:
+        self._emit("error", message, RED, True)
+
+    def warn(self, message: str) -> None:
+        """Warnings (diagnostics): yellow, but a plain ``say`` for machines."""
+        self._emit("say", message, YELLOW, True)
+
+    def machine(self, target: str, kind: str, *args: str) -> None:
+        """A machine-readable event; only printed with ``-machine-readable``."""
+        if self.machine_readable:
+            self.write_line(machine_line(target, kind, [log.redact(str(a)) for a in args]))
+
+    # -- builds ----------------------------------------------------------------------
+
+    def build_ui(self, name: str) -> BuildUi:
+        """A UI for build ``name`` with the next colour of the cycle."""
+        color = COLORS[self._next_color % len(COLORS)]
+        self._next_color += 1
+        return BuildUi(self, name, color)
+
+    def announce(self, builds: list[BuildUi]) -> None:
+        """``<name>: output will be in this color.`` for each build, then a blank line."""
+        if not self.color:
+            return
+        for build in builds:
+            self.write_line(colorize(f"{build.name}: output will be in this color.", build.color, True))
+        self.write_line("")
+
+
+class BuildUi(Ui):
+    """The SDK :class:`Ui` of one build: ``==> name: msg`` in the build's colour."""
+
+    def __init__(self, root: RootUi, name: str, color: int, label: str | None = None) -> None:
+        self.root = root
+        self.name = name
+        self.color = color
+        self.label = label or name
+
+    def child(self, label: str) -> BuildUi:
+        """Same build and colour, another prefix (``name (manifest)`` for post-processors)."""
+        return BuildUi(self.root, self.name, self.color, label)
+
+    def _lines(self, kind: str, message: str, prefix: str, color: int, bold: bool) -> None:
+        root = self.root
+        text = message.rstrip("\n") if message.endswith("\n") else message
+        if root.machine_readable:
+            body = "\n".join(prefix + line for line in text.split("\n"))
+            root.write_line(machine_line("", "ui", [kind, log.redact(body)]))
+            return
+        for line in text.split("\n"):
+            line = prefix + line
+            if kind != "message":
+                line = root._stamp(line)
+            if root.color:
+                line = colorize(line, color, bold)
+            root.write_line(line)
+
+    def say(self, message: str) -> None:
+        self._lines("say", message, f"==> {self.label}: ", self.color, True)
+
+    def message(self, message: str) -> None:
+        self._lines("message", message, f"    {self.label}: ", self.color, False)
+
+    def error(self, message: str) -> None:
+        self._lines("error", message, f"==> {self.label}: ", RED, True)
+
+    def machine(self, category: str, *args: str) -> None:
+        self.root.machine(self.name, category, *args)
+
+    def ask(self, question: str) -> str:
+        if self.root.machine_readable or not sys.stdin.isatty():
+            raise RuntimeError("no available tty")
+        self.say(question)
+        with self.root._lock:
+            answer = sys.stdin.readline()
+        return answer.rstrip("\n")
