@@ -1,0 +1,354 @@
+"""``shell``: run scripts on the machine being built, through its communicator.
+
+For each script (or the ``inline`` commands written to a temporary script
+with ``inline_shebang``): upload it to ``remote_path`` (default
+``/tmp/script_<n>.sh``), run ``execute_command`` (default ``chmod +x
+{{.Path}}; {{.Vars}} {{.Path}}``) with the output streamed to the Ui, check
+the exit status against ``valid_exit_codes``, and remove the script unless
+``skip_clean``. Upload and start are retried for ``start_retry_timeout`` (the
+machine may still be booting or rebooting). ``pause_before``, ``max_retries``
+and ``timeout`` are applied by the core around :meth:`ShellProvisioner.provision`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import random
+import shlex
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import Field, field_validator, model_validator
+
+from bakehouse.sdk import (
+    EXIT_DISCONNECTED,
+    BuildInfo,
+    Cancelled,
+    Communicator,
+    Config,
+    ConfigError,
+    ConfigProblem,
+    Context,
+    FileInfo,
+    Provisioner,
+    Ui,
+    parse_duration,
+)
+from bakehouse_plugin_shell._text import (
+    IndexedValueError,
+    LineSplitter,
+    TemplateError,
+    build_env,
+    check_env_var_format,
+    flatten_env,
+    inline_script,
+    render_placeholders,
+    to_unix_newlines,
+)
+
+log = logging.getLogger("bakehouse_plugin_shell.shell")
+
+DEFAULT_EXECUTE_COMMAND = "chmod +x {{.Path}}; {{.Vars}} {{.Path}}"
+DEFAULT_ENV_FILE_EXECUTE_COMMAND = "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}"
+DEFAULT_ENV_VAR_FORMAT = "%s='%s' "
+ENV_FILE_VAR_FORMAT = "export %s='%s'\n"
+_PLACEHOLDERS = ("Vars", "Path", "EnvVarFile")
+
+T = TypeVar("T")
+
+
+def _duration(value: Any) -> float:
+    if isinstance(value, (int, float, str)):
+        return parse_duration(value)
+    raise ValueError("expected a duration such as 30s, 5m or 1h30m")
+
+
+class ShellConfig(Config):
+    """Options of the ``shell`` provisioner (Packer's names and defaults)."""
+
+    inline: list[str] | None = None
+    inline_shebang: str = "/bin/sh -e"
+    script: str | None = None
+    scripts: list[str] = Field(default_factory=list)
+    environment_vars: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    env_var_format: str = ""
+    use_env_var_file: bool = False
+    execute_command: str = ""
+    remote_folder: str = "/tmp"
+    remote_file: str = ""
+    remote_path: str = ""
+    remote_env_var_path: str = ""
+    skip_clean: bool = False
+    expect_disconnect: bool = False
+    binary: bool = False
+    valid_exit_codes: list[int] = Field(default_factory=lambda: [0])
+    #: seconds; how long to keep retrying upload and start (Packer default 5m)
+    start_retry_timeout: float = 300.0
+    #: seconds to wait after the last script
+    pause_after: float = 0.0
+
+    @field_validator("start_retry_timeout", "pause_after", mode="before")
+    @classmethod
+    def _parse_durations(cls, value: Any) -> float:
+        return _duration(value)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> ShellConfig:
+        # Defaults that depend on other options, as Packer computes them.
+        if not self.remote_file:
+            self.remote_file = f"script_{random.randrange(10000)}.sh"
+        if not self.remote_path:
+            self.remote_path = _join_remote(self.remote_folder, self.remote_file)
+        if self.use_env_var_file and not self.remote_env_var_path:
+            self.remote_env_var_path = _join_remote(
+                self.remote_folder, f"varfile_{random.randrange(10000)}.sh"
+            )
+        if not self.env_var_format:
+            self.env_var_format = ENV_FILE_VAR_FORMAT if self.use_env_var_file else DEFAULT_ENV_VAR_FORMAT
+        if not self.execute_command:
+            self.execute_command = (
+                DEFAULT_ENV_FILE_EXECUTE_COMMAND if self.use_env_var_file else DEFAULT_EXECUTE_COMMAND
+            )
+        return self
+
+
+def _join_remote(folder: str, name: str) -> str:
+    # Remote paths are POSIX whatever this machine is.
+    return folder.rstrip("/") + "/" + name if folder not in ("", "/") else "/" + name
+
+
+class ShellProvisioner(Provisioner):
+    """``provisioner "shell"``: upload and run scripts over the builder's communicator."""
+
+    config_schema = ShellConfig
+    config: ShellConfig
+
+    #: First and longest pause between start attempts, in seconds.
+    RETRY_FIRST_DELAY = 1.0
+    RETRY_MAX_DELAY = 10.0
+
+    def prepare(self, config: dict[str, Any], build: BuildInfo) -> None:
+        super().prepare(config, build)
+        self._scripts = _validate(self.config)
+
+    def provision(
+        self,
+        ui: Ui,
+        communicator: Communicator | None,
+        generated: dict[str, Any],
+        ctx: Context,
+    ) -> None:
+        if communicator is None:
+            raise RuntimeError(
+                "the shell provisioner needs a communicator, but this build has none "
+                '(communicator = "none"); use shell-local to run commands on this machine'
+            )
+        config = self.config
+        variables = build_env(
+            build_name=self.build.name,
+            builder_type=self.build.builder_type,
+            environment_vars=config.environment_vars,
+            env=config.env,
+            generated=generated,
+        )
+        flattened = flatten_env(variables, config.env_var_format)
+        inline_path = None
+        try:
+            scripts = list(self._scripts)
+            if not scripts:
+                inline_path = self._write_inline_script()
+                scripts = [inline_path]
+            for script in scripts:
+                ctx.check()
+                self._run_script(ui, communicator, script, flattened, ctx)
+        finally:
+            if inline_path is not None:
+                try:
+                    os.unlink(inline_path)
+                except FileNotFoundError:
+                    pass
+        if config.pause_after > 0:
+            ui.say(f"Pausing {_format_seconds(config.pause_after)} after this provisioner...")
+            if ctx.wait(config.pause_after):
+                raise Cancelled(ctx.reason or "context canceled")
+
+    def _write_inline_script(self) -> str:
+        fd, path = tempfile.mkstemp(prefix="packer-shell")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(inline_script(self.config.inline or [], self.config.inline_shebang))
+        return path
+
+    def _run_script(
+        self, ui: Ui, comm: Communicator, script: str, flattened: str, ctx: Context
+    ) -> None:
+        config = self.config
+        ui.say(f"Provisioning with shell script: {script}")
+        with open(script, "rb") as fh:
+            content = fh.read()
+        if not config.binary:
+            content = to_unix_newlines(content)
+
+        env_file = ""
+        if config.use_env_var_file:
+            env_file = config.remote_env_var_path
+            env_content = flattened.encode("utf-8")
+            self._retry(
+                ctx,
+                lambda: comm.upload(env_file, io.BytesIO(env_content), FileInfo(len(env_content), 0o644)),
+                "uploading the environment variable file",
+            )
+        command = render_placeholders(
+            config.execute_command,
+            {"Vars": flattened, "Path": config.remote_path, "EnvVarFile": env_file},
+        )
+
+        output_seen = False
+
+        def upload_and_start() -> int:
+            nonlocal output_seen
+            comm.upload(config.remote_path, io.BytesIO(content), FileInfo(len(content), 0o755))
+
+            def on_output(splitter: LineSplitter) -> Callable[[bytes], None]:
+                def feed(chunk: bytes) -> None:
+                    nonlocal output_seen
+                    output_seen = True
+                    splitter.feed(chunk)
+
+                return feed
+
+            stdout, stderr = LineSplitter(ui.message), LineSplitter(ui.error)
+            try:
+                return comm.execute(
+                    command, on_stdout=on_output(stdout), on_stderr=on_output(stderr), ctx=ctx
+                )
+            finally:
+                stdout.close()
+                stderr.close()
+
+        # Output already shown means the command ran: running it again would
+        # repeat its side effects, so only failures before that are retried.
+        status = self._retry(ctx, upload_and_start, "running the script", lambda: not output_seen)
+
+        if status == EXIT_DISCONNECTED and (
+            config.expect_disconnect or EXIT_DISCONNECTED in config.valid_exit_codes
+        ):
+            log.debug("script %s disconnected, as expected", script)
+        elif status == EXIT_DISCONNECTED:
+            raise RuntimeError(
+                "Script disconnected unexpectedly. If the script is meant to drop the "
+                "connection (a reboot, for instance), set expect_disconnect = true or add "
+                f"{EXIT_DISCONNECTED} to valid_exit_codes."
+            )
+        elif status not in config.valid_exit_codes:
+            raise RuntimeError(
+                f"Script exited with non-zero exit status: {status}. "
+                f"Allowed exit codes are: {config.valid_exit_codes}"
+            )
+
+        if not config.skip_clean:
+            for path in (config.remote_path, env_file):
+                if path:
+                    self._remove_remote(comm, path, ctx)
+
+    def _remove_remote(self, comm: Communicator, path: str, ctx: Context) -> None:
+        def remove() -> int:
+            return comm.execute(
+                f"rm -f {shlex.quote(path)}",
+                on_stdout=lambda _chunk: None,
+                on_stderr=lambda _chunk: None,
+                ctx=ctx,
+            )
+
+        status = self._retry(ctx, remove, f"removing {path}")
+        if status != 0:
+            raise RuntimeError(f"Error removing temporary script at {path}: exit status {status}")
+
+    def _retry(
+        self,
+        ctx: Context,
+        attempt: Callable[[], T],
+        what: str,
+        retry_allowed: Callable[[], bool] = lambda: True,
+    ) -> T:
+        """Call ``attempt`` until it succeeds or ``start_retry_timeout`` passes."""
+        deadline = time.monotonic() + self.config.start_retry_timeout
+        delay = self.RETRY_FIRST_DELAY
+        while True:
+            ctx.check()
+            try:
+                return attempt()
+            except Cancelled:
+                raise
+            except Exception as exc:
+                if ctx.cancelled:
+                    raise Cancelled(ctx.reason or "context canceled") from None
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not retry_allowed():
+                    raise RuntimeError(f"Error {what}: {exc}") from None
+                log.debug("%s failed (%s); retrying in %.1fs", what, exc, delay)
+                if ctx.wait(min(delay, remaining)):
+                    raise Cancelled(ctx.reason or "context canceled") from None
+                delay = min(delay * 2, self.RETRY_MAX_DELAY)
+
+
+def _validate(config: ShellConfig) -> list[str]:
+    """Cross-option checks; return the local script paths (empty for inline)."""
+    problems: list[ConfigProblem] = []
+    given = [
+        name
+        for name, present in (
+            ("inline", config.inline is not None),
+            ("script", config.script is not None),
+            ("scripts", bool(config.scripts)),
+        )
+        if present
+    ]
+    if not given:
+        problems.append(ConfigProblem((), "Either a script file or inline script must be specified."))
+    elif len(given) > 1:
+        problems.append(
+            ConfigProblem(
+                (given[1],),
+                f"Only one of inline, script or scripts can be specified (found {', '.join(given)}).",
+            )
+        )
+    scripts = [config.script] if config.script is not None else list(config.scripts)
+    for index, path in enumerate(scripts):
+        where: tuple[str | int, ...] = ("script",) if config.script is not None else ("scripts", index)
+        if "<unknown>" not in path and not os.path.isfile(path):
+            problems.append(ConfigProblem(where, f"Bad script {path!r}: no such file."))
+    try:
+        build_env(build_name="", builder_type="", environment_vars=config.environment_vars, env={})
+    except IndexedValueError as exc:
+        problems.append(ConfigProblem(("environment_vars", exc.index), str(exc)))
+    try:
+        check_env_var_format(config.env_var_format)
+    except ValueError as exc:
+        problems.append(ConfigProblem(("env_var_format",), str(exc)))
+    try:
+        render_placeholders(config.execute_command, {name: "" for name in _PLACEHOLDERS})
+    except TemplateError as exc:
+        problems.append(ConfigProblem(("execute_command",), str(exc)))
+    if problems:
+        raise ConfigError(problems)
+    return [os.path.abspath(path) for path in scripts]
+
+
+def _format_seconds(seconds: float) -> str:
+    """Go's duration notation (``1m30s``), as Packer prints it."""
+    whole = int(seconds)
+    if whole != seconds or seconds < 1:
+        return f"{seconds:g}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = ""
+    if hours:
+        text += f"{hours}h"
+    if hours or minutes:
+        text += f"{minutes}m"
+    return text + f"{secs}s"

@@ -1,0 +1,246 @@
+"""``shell-local``: run commands on the machine running Bakehouse.
+
+Both the provisioner and the post-processor take Packer's options: exactly
+one of ``command``, ``inline``, ``script`` or ``scripts``; the script runs
+through ``execute_command`` (default ``["/bin/sh", "-c", "{{.Vars}}
+{{.Script}}"]``) with ``PACKER_BUILD_NAME``, ``PACKER_BUILDER_TYPE``,
+``environment_vars`` and ``env`` in ``{{.Vars}}``. The post-processor hands
+its input artifact on, kept, as Packer's does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from bakehouse.sdk import (
+    Artifact,
+    BuildInfo,
+    Communicator,
+    Config,
+    ConfigError,
+    ConfigProblem,
+    Context,
+    PostProcessor,
+    Provisioner,
+    Ui,
+)
+from bakehouse_plugin_shell._local_process import CommandStartError, run_local_command
+from bakehouse_plugin_shell._text import (
+    IndexedValueError,
+    LineSplitter,
+    TemplateError,
+    build_env,
+    check_env_var_format,
+    flatten_env,
+    inline_script,
+    render_placeholders,
+)
+
+DEFAULT_EXECUTE_COMMAND = ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]
+DEFAULT_ENV_VAR_FORMAT = "%s='%s' "
+#: Placeholders ``execute_command`` may use (``Command`` is Packer's old name for ``Script``).
+_PLACEHOLDERS = ("Vars", "Script", "Command", "WinRMPassword")
+
+#: Packer's operating-system names (Go's GOOS) for ``only_on``.
+_GOOS = {"linux": "linux", "darwin": "darwin", "win32": "windows", "cygwin": "windows"}
+
+
+def current_os() -> str:
+    """This machine's OS under the name Packer templates use in ``only_on``."""
+    for prefix, name in _GOOS.items():
+        if sys.platform.startswith(prefix):
+            return name
+    return sys.platform.rstrip("0123456789")
+
+
+class ShellLocalConfig(Config):
+    """Options shared by the ``shell-local`` provisioner and post-processor."""
+
+    command: str | None = None
+    inline: list[str] | None = None
+    script: str | None = None
+    scripts: list[str] = Field(default_factory=list)
+    environment_vars: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    env_var_format: str = DEFAULT_ENV_VAR_FORMAT
+    execute_command: list[str] = Field(default_factory=lambda: list(DEFAULT_EXECUTE_COMMAND))
+    inline_shebang: str = "/bin/sh -e"
+    tempfile_extension: str = ""
+    valid_exit_codes: list[int] = Field(default_factory=lambda: [0])
+    only_on: list[str] = Field(default_factory=list)
+    #: Windows Subsystem for Linux path translation; accepted, nothing to translate on POSIX.
+    use_linux_pathing: bool = False
+
+    @field_validator("execute_command", mode="before")
+    @classmethod
+    def _command_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError(
+                'execute_command must be a list of strings, e.g. ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]'
+            )
+        return value
+
+
+def validate_shell_local(config: ShellLocalConfig) -> list[str]:
+    """Check what the schema cannot; return the script paths to run (absolute).
+
+    Inline commands are not a path yet: the returned list is empty for them.
+    """
+    problems: list[ConfigProblem] = []
+    given = [
+        name
+        for name, present in (
+            ("command", config.command is not None),
+            ("inline", config.inline is not None),
+            ("script", config.script is not None),
+            ("scripts", bool(config.scripts)),
+        )
+        if present
+    ]
+    if not given:
+        problems.append(
+            ConfigProblem((), "One of command, inline, script or scripts must be set.")
+        )
+    elif len(given) > 1:
+        problems.append(
+            ConfigProblem(
+                (given[1],),
+                f"Only one of command, inline, script or scripts may be set (found {', '.join(given)}).",
+            )
+        )
+    scripts = [config.script] if config.script is not None else list(config.scripts)
+    absolute: list[str] = []
+    for index, path in enumerate(scripts):
+        where: tuple[str | int, ...] = ("script",) if config.script is not None else ("scripts", index)
+        if "<unknown>" not in path and not os.path.isfile(path):
+            problems.append(ConfigProblem(where, f"Bad script {path!r}: no such file."))
+        absolute.append(os.path.abspath(path))
+    try:
+        build_env(build_name="", builder_type="", environment_vars=config.environment_vars, env={})
+    except IndexedValueError as exc:
+        problems.append(ConfigProblem(("environment_vars", exc.index), str(exc)))
+    try:
+        check_env_var_format(config.env_var_format)
+    except ValueError as exc:
+        problems.append(ConfigProblem(("env_var_format",), str(exc)))
+    if not config.execute_command:
+        problems.append(ConfigProblem(("execute_command",), "execute_command must not be empty."))
+    for index, part in enumerate(config.execute_command):
+        try:
+            render_placeholders(part, {name: "" for name in _PLACEHOLDERS})
+        except TemplateError as exc:
+            problems.append(ConfigProblem(("execute_command", index), str(exc)))
+    if problems:
+        raise ConfigError(problems)
+    return absolute
+
+
+class LocalShellRunner:
+    """Runs a validated :class:`ShellLocalConfig` the way Packer's shell-local does."""
+
+    def __init__(self, config: ShellLocalConfig, scripts: list[str], build: BuildInfo) -> None:
+        self.config = config
+        self.scripts = scripts
+        self.build = build
+
+    def run(self, ui: Ui, generated: dict[str, Any], ctx: Context) -> None:
+        """Run every script in order; raise RuntimeError on the first failure."""
+        config = self.config
+        if config.only_on and current_os() not in config.only_on:
+            ui.say("Skipping shell-local due to runtime OS")
+            return
+        variables = build_env(
+            build_name=self.build.name,
+            builder_type=self.build.builder_type,
+            environment_vars=config.environment_vars,
+            env=config.env,
+            generated=generated,
+        )
+        flattened = flatten_env(variables, config.env_var_format)
+        inline_path = None
+        try:
+            scripts = list(self.scripts)
+            if not scripts:
+                inline_path = self._write_inline_script()
+                scripts = [inline_path]
+            for script in scripts:
+                ctx.check()
+                self._run_script(ui, script, flattened, ctx)
+        finally:
+            if inline_path is not None:
+                try:
+                    os.unlink(inline_path)
+                except FileNotFoundError:
+                    pass
+
+    def _write_inline_script(self) -> str:
+        commands = [self.config.command] if self.config.command is not None else self.config.inline
+        suffix = "." + self.config.tempfile_extension if self.config.tempfile_extension else ""
+        fd, path = tempfile.mkstemp(prefix="packer-shell", suffix=suffix)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(inline_script(commands or [], self.config.inline_shebang))
+        os.chmod(path, 0o700)
+        return path
+
+    def _run_script(self, ui: Ui, script: str, flattened_env: str, ctx: Context) -> None:
+        values = {"Vars": flattened_env, "Script": script, "Command": script, "WinRMPassword": ""}
+        argv = [render_placeholders(part, values) for part in self.config.execute_command]
+        ui.say(f"Running local shell script: {script}")
+        stdout = LineSplitter(ui.message)
+        stderr = LineSplitter(ui.error)
+        try:
+            status = run_local_command(
+                argv, on_stdout=stdout.feed, on_stderr=stderr.feed, ctx=ctx
+            )
+        except CommandStartError as exc:
+            raise RuntimeError(f"Error executing script: {script}: {exc}") from None
+        finally:
+            stdout.close()
+            stderr.close()
+        if status not in self.config.valid_exit_codes:
+            raise RuntimeError(
+                f"Script exited with non-zero exit status: {status}. "
+                f"Allowed exit codes are: {self.config.valid_exit_codes}"
+            )
+
+
+class ShellLocalProvisioner(Provisioner):
+    """``provisioner "shell-local"``: run a script on this machine during the build."""
+
+    config_schema = ShellLocalConfig
+
+    def prepare(self, config: dict[str, Any], build: BuildInfo) -> None:
+        super().prepare(config, build)
+        self._runner = LocalShellRunner(self.config, validate_shell_local(self.config), build)
+
+    def provision(
+        self,
+        ui: Ui,
+        communicator: Communicator | None,
+        generated: dict[str, Any],
+        ctx: Context,
+    ) -> None:
+        self._runner.run(ui, generated, ctx)
+
+
+class ShellLocalPostProcessor(PostProcessor):
+    """``post-processor "shell-local"``: run a script after the build; the
+    artifact passes through unchanged and is kept."""
+
+    config_schema = ShellLocalConfig
+
+    def prepare(self, config: dict[str, Any], build: BuildInfo) -> None:
+        super().prepare(config, build)
+        self._runner = LocalShellRunner(self.config, validate_shell_local(self.config), build)
+
+    def post_process(
+        self, ui: Ui, artifact: Artifact, ctx: Context
+    ) -> tuple[Artifact | None, bool, bool]:
+        generated = artifact.state("generated_data") or {}
+        self._runner.run(ui, dict(generated) if isinstance(generated, dict) else {}, ctx)
+        return artifact, True, True

@@ -1,0 +1,89 @@
+"""Helpers for the shell plugin's unit tests: a recording Ui and a Communicator
+that runs commands locally with /bin/sh in a directory (the component under
+test is the provisioner; this stands in for the builder's side only)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from bakehouse.sdk import Cancelled, Communicator, Context, FileInfo, Ui
+from bakehouse.sdk.communicator import OutputCallback
+
+
+class RecordingUi(Ui):
+    """Keeps every line with its channel: ("say" | "message" | "error", text)."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    def _add(self, channel: str, text: str) -> None:
+        with self.lock:
+            self.lines.append((channel, text))
+
+    def say(self, message: str) -> None:
+        self._add("say", message)
+
+    def message(self, message: str) -> None:
+        self._add("message", message)
+
+    def error(self, message: str) -> None:
+        self._add("error", message)
+
+    def of(self, channel: str) -> list[str]:
+        return [text for kind, text in self.lines if kind == channel]
+
+
+class DirCommunicator(Communicator):
+    """Runs commands with /bin/sh in ``root``; relative remote paths live there."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.commands: list[str] = []
+        self.uploads: list[tuple[str, int]] = []
+        self.fail_uploads = 0  # fail this many uploads first (start retry tests)
+        self.exit_override: int | None = None
+
+    def _path(self, remote: str) -> Path:
+        return Path(remote) if os.path.isabs(remote) else self.root / remote
+
+    def execute(self, command: str, *, on_stdout: OutputCallback, on_stderr: OutputCallback,
+                ctx: Context, stdin: BinaryIO | None = None) -> int:
+        self.commands.append(command)
+        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=self.root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        ctx.on_cancel(proc.kill)
+        out, err = proc.communicate()
+        if ctx.cancelled:
+            raise Cancelled()
+        on_stdout(out)
+        on_stderr(err)
+        if self.exit_override is not None:
+            return self.exit_override
+        return proc.returncode
+
+    def upload(self, dst: str, src: BinaryIO, info: FileInfo = FileInfo()) -> None:
+        if self.fail_uploads > 0:
+            self.fail_uploads -= 1
+            raise ConnectionError("machine not reachable yet")
+        data = src.read()
+        path = self._path(dst)
+        path.write_bytes(data)
+        path.chmod(info.mode)
+        self.uploads.append((dst, info.mode))
+
+    def download(self, src: str, dst: BinaryIO) -> None:
+        dst.write(self._path(src).read_bytes())
+
+    def upload_dir(self, dst: str, src: str, exclude: Sequence[str] = ()) -> None:
+        shutil.copytree(src, self._path(dst), dirs_exist_ok=True)
+
+    def download_dir(self, src: str, dst: str, exclude: Sequence[str] = ()) -> None:
+        shutil.copytree(self._path(src), dst, dirs_exist_ok=True)
