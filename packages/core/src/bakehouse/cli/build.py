@@ -1,0 +1,134 @@
+"""``bakehouse build [flags] TEMPLATE``: run the builds of a template."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bakehouse.cli.common import (
+    add_selection_flags,
+    add_target,
+    add_ui_flags,
+    add_var_flags,
+    bool_flag,
+    flag,
+    load_template,
+    make_ui,
+)
+
+ON_ERROR_CHOICES = ("cleanup", "abort")
+
+
+def _parallel(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid -parallel-builds value {text!r}: give a number") from None
+    return max(value, 0)  # Packer: anything below 1 means unlimited
+
+
+def _on_error(text: str) -> str:
+    if text == "":
+        return "cleanup"
+    if text not in ON_ERROR_CHOICES:
+        raise argparse.ArgumentTypeError(
+            f"invalid -on-error value {text!r}: choose one of {', '.join(ON_ERROR_CHOICES)}"
+        )
+    return text
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_var_flags(parser)
+    add_selection_flags(parser)
+    flag(parser, "parallel-builds", dest="parallel_builds", type=_parallel, default=0, metavar="N",
+         help="number of builds to run in parallel; 0 (default) means no limit")
+    flag(parser, "on-error", dest="on_error", type=_on_error, default="cleanup", metavar="MODE",
+         help="what to do when a build fails: cleanup (default) or abort (keep resources)")
+    bool_flag(parser, "force", "force a build to continue if artifacts exist, deletes existing artifacts")
+    bool_flag(parser, "debug", "debug mode: builds run one at a time, pause before each provisioner")
+    add_ui_flags(parser)
+    add_target(parser)
+
+
+def _write_run_marker(run_id: str, argv: list[str]) -> Path:
+    from bakehouse.sdk.journal import journal_root
+
+    directory = journal_root() / run_id
+    directory.mkdir(parents=True, exist_ok=True)
+    marker = directory / "run.json"
+    marker.write_text(
+        json.dumps(
+            {
+                "run_id": run_id,
+                "pid": os.getpid(),
+                "started": datetime.datetime.now(datetime.UTC).isoformat(),
+                "argv": argv,
+            }
+        ),
+        encoding="utf-8",
+    )
+    return directory
+
+
+def _remove_run_dir_if_empty(directory: Path) -> None:
+    """Keep the journal when temporary resources are still listed in it."""
+    try:
+        leftovers = [p for p in directory.iterdir() if p.name != "run.json"]
+        if leftovers:
+            return
+        (directory / "run.json").unlink(missing_ok=True)
+        directory.rmdir()
+    except OSError:
+        pass
+
+
+def _debug_pause(ui: Any) -> None:
+    ui.say("Pausing before the next provisioner . Press enter to continue.")
+    try:
+        ui.ask("")
+    except RuntimeError:
+        pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from bakehouse.cli.main import redact_argv
+    from bakehouse.orchestrator.components import component_factory, shutdown_factory
+    from bakehouse.orchestrator.runner import BuildOptions, Orchestrator
+    from bakehouse.sdk.journal import RUN_ID_ENV
+
+    run_id = str(uuid.uuid4())
+    # Plugins inherit the environment: they learn the run id (journal) from it.
+    os.environ[RUN_ID_ENV] = run_id
+    os.environ.setdefault("PACKER_RUN_UUID", run_id)
+    run_dir = _write_run_marker(run_id, redact_argv(list(getattr(args, "argv", sys.argv))))
+    ui = make_ui(args)
+    try:
+        template, _warnings = load_template(args, ui, run_id=run_id)
+        if template is None:
+            return 1
+        options = BuildOptions(
+            only=list(args.only),
+            except_=list(args.except_),
+            parallel_builds=args.parallel_builds,
+            on_error=args.on_error,
+            force=bool(args.force),
+            debug=bool(args.debug),
+            run_id=run_id,
+        )
+        orchestrator = Orchestrator(
+            template,
+            options,
+            ui,
+            component_factory(run_id),
+            debug_pause=_debug_pause if options.debug else None,
+        )
+        return orchestrator.run()
+    finally:
+        shutdown_factory()
+        _remove_run_dir_if_empty(run_dir)
