@@ -1,0 +1,219 @@
+"""The plugin side of the protocol: ``EXE describe`` and ``EXE serve``.
+
+``serve`` runs in a process the core started. It ignores SIGINT (the core
+owns Ctrl-C), asks the kernel for SIGTERM when the core dies, announces
+itself with a ``hello``, and then serves calls until the core says goodbye or
+its pipe reaches EOF. Either way every context in flight is cancelled, the
+calls get a bounded time to run their cleanups, and the process exits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from bakehouse.rpc.codec import PROTOCOL_VERSION, Hello, encode_message
+from bakehouse.rpc.session import Session
+from bakehouse.rpc.transport import PipeTransport, transport_from_env
+from bakehouse.sdk.components import Builder, Datasource, PostProcessor, Provisioner
+from bakehouse.sdk.journal import JournalEntry, cleaner_for
+
+log = logging.getLogger("bakehouse.rpc.server")
+
+#: Env var with the core's pid, so a plugin can tell it was orphaned before
+#: ``PR_SET_PDEATHSIG`` took effect.
+CORE_PID_ENV = "BAKEHOUSE_CORE_PID"
+#: How long in-flight calls may spend on their cleanups once the core is gone.
+CLEANUP_GRACE_SECONDS = float(os.environ.get("BAKEHOUSE_PLUGIN_CLEANUP_GRACE", "120"))
+
+NOT_STARTED_BY_CORE = "This is a Bakehouse plugin; bakehouse starts it for you."
+
+_PR_SET_PDEATHSIG = 1
+
+KINDS = ("builder", "provisioner", "post-processor", "datasource")
+
+
+@dataclass
+class PluginComponents:
+    """What one plugin executable offers, by kind and type name."""
+
+    plugin: str
+    version: str
+    builders: dict[str, type[Builder]]
+    provisioners: dict[str, type[Provisioner]]
+    post_processors: dict[str, type[PostProcessor]]
+    datasources: dict[str, type[Datasource]]
+
+    def by_kind(self, kind: str) -> Mapping[str, type[Any]]:
+        table: dict[str, Mapping[str, type[Any]]] = {
+            "builder": self.builders,
+            "provisioner": self.provisioners,
+            "post-processor": self.post_processors,
+            "datasource": self.datasources,
+        }
+        if kind not in table:
+            raise ValueError(f"unknown component kind {kind!r}")
+        return table[kind]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "plugin": self.plugin,
+            "version": self.version,
+            "protocol_version": PROTOCOL_VERSION,
+            "builders": sorted(self.builders),
+            "provisioners": sorted(self.provisioners),
+            "post_processors": sorted(self.post_processors),
+            "datasources": sorted(self.datasources),
+        }
+
+
+class PluginService:
+    """The root object a plugin serves (handle 0)."""
+
+    METHODS = frozenset({"create", "cleanup_entry", "ping"})
+
+    def __init__(self, components: PluginComponents) -> None:
+        self.components = components
+
+    def create(self, kind: str, type_name: str) -> object:
+        """A fresh component instance; it crosses back as a handle."""
+        table = self.components.by_kind(kind)
+        if type_name not in table:
+            raise LookupError(f"{self.components.plugin} has no {kind} {type_name!r}")
+        return table[type_name]()
+
+    def cleanup_entry(self, entry: JournalEntry) -> None:
+        """Remove a leftover temporary resource recorded in a journal."""
+        cleaner = cleaner_for(entry.kind)
+        if cleaner is None:
+            raise LookupError(f"{self.components.plugin} has no cleaner for {entry.kind!r} resources")
+        cleaner(entry)
+
+    def ping(self) -> str:
+        return "pong"
+
+
+def serve_plugin(
+    *,
+    plugin: str,
+    version: str,
+    builders: dict[str, type[Builder]],
+    provisioners: dict[str, type[Provisioner]],
+    post_processors: dict[str, type[PostProcessor]],
+    datasources: dict[str, type[Datasource]],
+    argv: list[str] | None = None,
+) -> NoReturn:
+    """Entry point behind :func:`bakehouse.sdk.serve`. Never returns."""
+    components = PluginComponents(plugin, version, builders, provisioners, post_processors, datasources)
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else ""
+    if command == "describe":
+        sys.stdout.write(json.dumps(components.describe()) + "\n")
+        sys.stdout.flush()
+        sys.exit(0)
+    if command == "serve":
+        transport = transport_from_env()
+        if transport is None:
+            sys.stderr.write(NOT_STARTED_BY_CORE + "\n")
+            sys.exit(2)
+        _serve(components, transport)
+    sys.stderr.write(
+        f"usage: {os.path.basename(sys.argv[0] or plugin)} describe\n"
+        f"{NOT_STARTED_BY_CORE}\n"
+    )
+    sys.exit(2)
+
+
+def _configure_logging() -> None:
+    """Log to stderr: the core reads it line by line into its own log."""
+    verbose = bool(os.environ.get("BAKEHOUSE_LOG", "").strip("0")) or bool(
+        os.environ.get("BAKEHOUSE_LOG_PATH")
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _die_with_parent() -> None:
+    """Ask for SIGTERM when the core dies; exit now if it already has."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+            log.debug("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    except (OSError, AttributeError):
+        log.debug("prctl is not available; relying on pipe EOF only")
+    expected = os.environ.get(CORE_PID_ENV, "")
+    parent = os.getppid()
+    # The core may have died between fork and prctl: then nobody will signal us.
+    if parent == 1 or (expected.isdigit() and int(expected) != parent):
+        sys.stderr.write("bakehouse core is gone; exiting\n")
+        os._exit(1)
+
+
+def _serve(components: PluginComponents, transport: PipeTransport) -> NoReturn:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _configure_logging()
+    _die_with_parent()
+
+    stop = threading.Event()
+    stop_reason: list[str] = []
+
+    def request_stop(reason: str) -> None:
+        if not stop_reason:
+            stop_reason.append(reason)
+        stop.set()
+
+    session = Session(
+        transport,
+        initiator=False,
+        name=components.plugin,
+        root=PluginService(components),
+        root_methods=PluginService.METHODS,
+    )
+    session.on_close(lambda why: request_stop(f"core connection closed ({why})"))
+    session.on_shutdown(request_stop)
+    # SIGTERM (our own shutdown escalation, or PDEATHSIG when the core died)
+    # gets the same treatment as EOF: cancel, clean up, exit.
+    signal.signal(signal.SIGTERM, lambda signum, frame: request_stop("terminated"))
+
+    hello = Hello(
+        protocol_version=PROTOCOL_VERSION,
+        plugin=components.plugin,
+        version=components.version,
+        components={
+            "builders": sorted(components.builders),
+            "provisioners": sorted(components.provisioners),
+            "post_processors": sorted(components.post_processors),
+            "datasources": sorted(components.datasources),
+        },
+        pid=os.getpid(),
+    )
+    try:
+        transport.send(encode_message(hello))
+    except OSError:
+        os._exit(1)
+    session.start()
+
+    # Wait in short slices so the main thread keeps handling signals.
+    while not stop.wait(0.5):
+        pass
+    reason = stop_reason[0] if stop_reason else "stopping"
+    log.debug("stopping: %s", reason)
+    session.cancel_all(reason)
+    if not session.wait_idle(CLEANUP_GRACE_SECONDS):
+        log.warning("calls still running after %.0fs of cleanup; exiting anyway", CLEANUP_GRACE_SECONDS)
+    session.close_write()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -1,0 +1,763 @@
+"""One RPC session over a transport: calls both ways, handles, contexts, streams.
+
+Both sides of a pipe run a :class:`Session`. A reader thread decodes frames;
+every incoming call runs on its own worker thread, so a side can serve calls
+while its own calls wait (the core calls ``Builder.run``, the builder calls
+``Hook.run`` back on the core, which calls a provisioner in another plugin,
+which calls the builder's communicator through the core...).
+
+Values that are not plain data cross as extension types:
+
+* objects implementing an SDK interface (Ui, Hook, Communicator, Artifact and
+  the components) become *handles*; the receiver gets a proxy that calls back;
+* a :class:`Context` becomes a cancellation link: cancelling the sender's
+  context sends ``cancel`` and cancels the receiver's copy;
+* readable streams (:class:`AsSource`) and writable streams or ``bytes``
+  callbacks (:class:`AsSink`) become chunked streams with credit-based flow
+  control: at most :data:`WINDOW` bytes are ever in flight per stream.
+
+Ids of handles, contexts, streams and calls are odd on the initiating side
+(the core) and even on the other, so one number names one thing.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import IO, Any
+
+import msgpack
+
+from bakehouse.rpc import interfaces
+from bakehouse.rpc.codec import (
+    Call,
+    Cancel,
+    Credit,
+    Data,
+    End,
+    Error,
+    Ext,
+    Hello,
+    Message,
+    ProtocolError,
+    Return,
+    Shutdown,
+    decode_message,
+    encode_message,
+    pack,
+    unpack,
+)
+from bakehouse.rpc.errors import ConnectionLost, error_from_wire, error_to_wire
+from bakehouse.rpc.handles import AsSink, AsSource, Proxy, RemoteRef
+from bakehouse.rpc.transport import PipeTransport
+from bakehouse.sdk.context import Context
+
+log = logging.getLogger("bakehouse.rpc")
+
+#: Bytes a stream receiver allows in flight before it must grant more credit.
+WINDOW = 1024 * 1024
+#: Largest data frame.
+CHUNK = 256 * 1024
+
+ROOT_HANDLE = 0
+
+
+@dataclass
+class _Scope:
+    """What encoding or decoding the values of one message created."""
+
+    after_send: list[Callable[[], None]] = field(default_factory=list)
+    #: sinks we own whose data must be written before the call returns
+    sinks: list[_LocalSink] = field(default_factory=list)
+    #: peer streams handed to a call we serve; finished when it returns
+    peer_streams: list[_PeerSource | _PeerSink] = field(default_factory=list)
+    #: linked contexts created for a call we serve
+    contexts: list[int] = field(default_factory=list)
+
+
+class _Pending:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+class Session:
+    """A bidirectional RPC endpoint.
+
+    ``root`` is the object served under handle 0 (the plugin's service; the
+    core serves none) and ``root_methods`` the names callable on it.
+    ``lost_error`` builds the exception pending calls raise when the peer
+    disappears (the plugin layer adds exit status and last stderr lines).
+    """
+
+    def __init__(
+        self,
+        transport: PipeTransport,
+        *,
+        initiator: bool,
+        name: str = "peer",
+        root: object | None = None,
+        root_methods: frozenset[str] = frozenset(),
+        lost_error: Callable[[str], BaseException] | None = None,
+    ) -> None:
+        self.name = name
+        self._transport = transport
+        self._ids = itertools.count(1 if initiator else 2, 2)
+        self._root = root
+        self._root_methods = root_methods
+        self._lost_error_factory = lost_error or (lambda why: ConnectionLost(f"{name}: {why}"))
+        self._lock = threading.Lock()
+        self._pending: dict[int, _Pending] = {}
+        self._exports: dict[int, tuple[object, interfaces.Interface]] = {}
+        self._export_ids: dict[int, int] = {}  # id(obj) -> handle id
+        self._proxies: dict[int, object] = {}
+        self._linked: dict[int, Context] = {}
+        self._early_cancels: dict[int, str] = {}
+        self._streams: dict[int, _StreamEndpoint] = {}
+        self._inflight = 0
+        self._idle = threading.Condition(self._lock)
+        self._closed = threading.Event()
+        self._lost: BaseException | None = None
+        self._close_listeners: list[Callable[[str], None]] = []
+        self._shutdown_listeners: list[Callable[[str], None]] = []
+        self._reader: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        self._reader = threading.Thread(
+            target=self._read_loop, name=f"rpc-reader-{self.name}", daemon=True
+        )
+        self._reader.start()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        return self._closed.wait(timeout)
+
+    def on_close(self, listener: Callable[[str], None]) -> None:
+        """``listener(reason)`` runs on the reader thread once the peer is gone."""
+        self._close_listeners.append(listener)
+
+    def on_shutdown(self, listener: Callable[[str], None]) -> None:
+        """``listener(reason)`` runs when the peer politely asks us to stop."""
+        self._shutdown_listeners.append(listener)
+
+    def send_shutdown(self, reason: str = "") -> None:
+        """Ask the peer to finish and exit, then close our sending side."""
+        try:
+            self._send(Shutdown(reason))
+        except OSError:
+            pass
+        self._transport.close_write()
+
+    def close_write(self) -> None:
+        self._transport.close_write()
+
+    def cancel_all(self, reason: str) -> None:
+        """Cancel every context the peer linked to a call in flight here."""
+        with self._lock:
+            contexts = list(self._linked.values())
+        for ctx in contexts:
+            ctx.cancel(reason)
+
+    def wait_idle(self, timeout: float | None) -> bool:
+        """Wait until no incoming call is running; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._inflight == 0, timeout)
+
+    @property
+    def inflight(self) -> int:
+        with self._lock:
+            return self._inflight
+
+    # -- calling ---------------------------------------------------------
+
+    def call(self, obj: int, method: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> Any:
+        """Call ``method`` on the peer's object ``obj`` and wait for the result."""
+        if self._lost is not None:
+            raise self._lost
+        call_id = next(self._ids)
+        scope = _Scope()
+        pending = _Pending()
+        frame = encode_message(Call(call_id, obj, method, list(args), dict(kwargs)), self._default(scope))
+        with self._lock:
+            self._pending[call_id] = pending
+        try:
+            self._transport.send(frame)
+        except OSError:
+            with self._lock:
+                self._pending.pop(call_id, None)
+            self._closed.wait(5)
+            raise self._lost or ConnectionLost(f"{self.name}: cannot send") from None
+        for action in scope.after_send:
+            action()
+        pending.done.wait()
+        # Data written into our sinks during the call precedes its reply on the
+        # pipe; let it reach the target before the caller sees the result.
+        sink_error: BaseException | None = None
+        for sink in scope.sinks:
+            sink.wait_drained()
+            sink_error = sink_error or sink.error
+        if pending.error is not None:
+            raise pending.error
+        if sink_error is not None:
+            raise sink_error
+        return pending.value
+
+    # -- sending ---------------------------------------------------------
+
+    def _send(self, message: Message, scope: _Scope | None = None) -> None:
+        default = self._default(scope) if scope is not None else None
+        self._transport.send(encode_message(message, default))
+
+    def _send_quiet(self, message: Message) -> None:
+        try:
+            self._send(message)
+        except OSError:
+            log.debug("%s: dropped %s, peer gone", self.name, type(message).__name__)
+
+    def _default(self, scope: _Scope | None) -> Callable[[Any], Any]:
+        def default(obj: Any) -> Any:
+            return self._encode_object(obj, scope or _Scope(), default)
+
+        return default
+
+    def _encode_object(self, obj: Any, scope: _Scope, default: Callable[[Any], Any]) -> Any:
+        def ext(code: Ext, payload: Any) -> msgpack.ExtType:
+            return msgpack.ExtType(int(code), pack(payload, default))
+
+        if isinstance(obj, Proxy) and obj._remote.session is self:
+            return ext(Ext.PEER_HANDLE, {"id": obj._remote.handle_id})
+        if isinstance(obj, Context):
+            return ext(Ext.CONTEXT, self._link_context(obj, scope))
+        if isinstance(obj, AsSource):
+            sid = next(self._ids)
+            with self._lock:
+                self._streams[sid] = _LocalSource(self, sid, obj.stream)
+            return ext(Ext.SOURCE, {"id": sid})
+        if isinstance(obj, AsSink):
+            sid = next(self._ids)
+            sink = _LocalSink(self, sid, obj.target)
+            with self._lock:
+                self._streams[sid] = sink
+            scope.sinks.append(sink)
+            scope.after_send.append(sink.grant_initial)
+            kind = "file" if hasattr(obj.target, "write") else "callback"
+            return ext(Ext.SINK, {"id": sid, "kind": kind})
+        value = interfaces.value_to_wire(obj)
+        if value is not None:
+            return ext(Ext.VALUE, value)
+        iface = interfaces.interface_of(obj)
+        if iface is not None:
+            handle_id = self._export(obj, iface)
+            snapshot = iface.snapshot(obj) if iface.snapshot else None
+            return ext(Ext.HANDLE, {"id": handle_id, "iface": iface.name, "snapshot": snapshot})
+        if isinstance(obj, PurePath):
+            return str(obj)
+        if isinstance(obj, (set, frozenset)):
+            return sorted(obj, key=repr)
+        readable = callable(getattr(obj, "read", None))
+        writable = callable(getattr(obj, "write", None))
+        if readable and not writable:
+            return self._encode_object(AsSource(obj), scope, default)
+        if writable and not readable or (callable(obj) and not readable):
+            return self._encode_object(AsSink(obj), scope, default)
+        raise TypeError(f"cannot send a {type(obj).__name__} over RPC")
+
+    def _link_context(self, ctx: Context, scope: _Scope) -> dict[str, Any]:
+        cid = next(self._ids)
+
+        def forward() -> None:
+            self._send_quiet(Cancel(cid, ctx.reason or "context canceled"))
+
+        # Registered after the call is on the pipe, so the cancel never
+        # overtakes the call that introduces the context.
+        scope.after_send.append(lambda: ctx.on_cancel(forward))
+        return {"id": cid, "cancelled": ctx.cancelled, "reason": ctx.reason}
+
+    def _export(self, obj: object, iface: interfaces.Interface) -> int:
+        with self._lock:
+            existing = self._export_ids.get(id(obj))
+            if existing is not None and self._exports[existing][0] is obj:
+                return existing
+            handle_id = next(self._ids)
+            self._exports[handle_id] = (obj, iface)
+            self._export_ids[id(obj)] = handle_id
+            return handle_id
+
+    # -- receiving -------------------------------------------------------
+
+    def _ext_hook(self, scope: _Scope) -> Callable[[int, bytes], Any]:
+        def hook(code: int, data: bytes) -> Any:
+            payload = unpack(data, hook)
+            try:
+                return self._decode_ext(code, payload, scope)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ProtocolError(f"bad extension value {code}: {exc}") from None
+
+        return hook
+
+    def _decode_ext(self, code: int, payload: Any, scope: _Scope) -> Any:
+        if code == Ext.HANDLE:
+            return self._proxy_for(int(payload["id"]), str(payload["iface"]), payload.get("snapshot"))
+        if code == Ext.PEER_HANDLE:
+            with self._lock:
+                return self._exports[int(payload["id"])][0]
+        if code == Ext.CONTEXT:
+            cid = int(payload["id"])
+            ctx = Context()
+            with self._lock:
+                self._linked[cid] = ctx
+                early = self._early_cancels.pop(cid, None)
+            scope.contexts.append(cid)
+            if payload.get("cancelled"):
+                ctx.cancel(str(payload.get("reason") or "context canceled"))
+            elif early is not None:
+                ctx.cancel(early)
+            return ctx
+        if code == Ext.SOURCE:
+            source = _PeerSource(self, int(payload["id"]))
+            with self._lock:
+                self._streams[source.sid] = source
+            scope.peer_streams.append(source)
+            return source
+        if code == Ext.SINK:
+            sink = _PeerSink(self, int(payload["id"]))
+            with self._lock:
+                self._streams[sink.sid] = sink
+            scope.peer_streams.append(sink)
+            return sink if payload.get("kind") == "file" else sink.as_callback()
+        if code == Ext.VALUE:
+            return interfaces.value_from_wire(payload)
+        raise ValueError(f"unknown extension type {code}")
+
+    def _proxy_for(self, handle_id: int, iface_name: str, snapshot: Any) -> object:
+        with self._lock:
+            proxy = self._proxies.get(handle_id)
+            if proxy is not None:
+                return proxy
+        iface = interfaces.interface_named(iface_name)
+        if iface is None:
+            raise ValueError(f"unknown interface {iface_name!r}")
+        proxy = iface.proxy(RemoteRef(self, handle_id, iface_name), snapshot)
+        with self._lock:
+            return self._proxies.setdefault(handle_id, proxy)
+
+    def _read_loop(self) -> None:
+        why = "connection closed"
+        try:
+            while True:
+                frame = self._transport.recv()
+                scope = _Scope()
+                message = decode_message(frame, self._ext_hook(scope))
+                self._dispatch(message, scope)
+        except EOFError:
+            why = "connection closed"
+        except ProtocolError as exc:
+            why = f"protocol error: {exc}"
+            log.error("%s: %s", self.name, why)
+        except OSError as exc:
+            why = f"read failed: {exc}"
+        except Exception as exc:  # a bug in dispatch must still fail the pending calls
+            why = f"internal error: {type(exc).__name__}: {exc}"
+            log.exception("%s: reader failed", self.name)
+        finally:
+            self._on_lost(why)
+
+    def _dispatch(self, message: Message, scope: _Scope) -> None:
+        if isinstance(message, Call):
+            with self._lock:
+                self._inflight += 1
+            threading.Thread(
+                target=self._serve,
+                args=(message, scope),
+                name=f"rpc-call-{self.name}-{message.method}",
+                daemon=True,
+            ).start()
+        elif isinstance(message, (Return, Error)):
+            with self._lock:
+                pending = self._pending.pop(message.id, None)
+            if pending is None:
+                log.debug("%s: reply to unknown call %s", self.name, message.id)
+                return
+            if isinstance(message, Return):
+                pending.value = message.value
+            else:
+                pending.error = error_from_wire(message.error)
+                if message.error.get("traceback"):
+                    log.debug("%s: remote traceback:\n%s", self.name, message.error["traceback"])
+            pending.done.set()
+        elif isinstance(message, Cancel):
+            with self._lock:
+                ctx = self._linked.get(message.ctx)
+                if ctx is None:
+                    self._early_cancels[message.ctx] = message.reason
+            if ctx is not None:
+                # Cancel callbacks may do slow work (stop a remote command):
+                # never on the reader thread.
+                threading.Thread(target=ctx.cancel, args=(message.reason,), daemon=True).start()
+        elif isinstance(message, (Data, End, Credit)):
+            with self._lock:
+                endpoint = self._streams.get(message.stream)
+            if endpoint is None:
+                log.debug("%s: message for unknown stream %s", self.name, message.stream)
+            elif isinstance(message, Data):
+                endpoint.on_data(message)
+            elif isinstance(message, End):
+                endpoint.on_end(message)
+            else:
+                endpoint.on_credit(message)
+        elif isinstance(message, Shutdown):
+            for listener in list(self._shutdown_listeners):
+                listener(message.reason or "shutdown requested")
+        elif isinstance(message, Hello):
+            log.debug("%s: ignoring a second hello", self.name)
+
+    def _serve(self, message: Call, scope: _Scope) -> None:
+        reply: Message
+        try:
+            function = self._resolve(message.obj, message.method)
+            result = function(*message.args, **message.kwargs)
+            self._finish_call(scope)
+            reply = Return(message.id, result)
+        except BaseException as exc:  # every failure goes back to the caller
+            self._finish_call(scope)
+            reply = Error(message.id, error_to_wire(exc))
+        try:
+            reply_scope = _Scope()
+            try:
+                self._send(reply, reply_scope)
+            except (TypeError, ValueError) as exc:
+                self._send(Error(message.id, error_to_wire(TypeError(f"{message.method} returned a value that cannot cross RPC: {exc}"))))
+            for action in reply_scope.after_send:
+                action()
+        except OSError:
+            log.debug("%s: reply to %s dropped, peer gone", self.name, message.method)
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
+
+    def _resolve(self, obj: int, method: str) -> Callable[..., Any]:
+        if obj == ROOT_HANDLE:
+            if self._root is None or method not in self._root_methods:
+                raise AttributeError(f"no remote method {method!r} on the root service")
+            function: Callable[..., Any] = getattr(self._root, method)
+            return function
+        with self._lock:
+            entry = self._exports.get(obj)
+        if entry is None:
+            raise LookupError(f"no object with handle {obj}")
+        target, iface = entry
+        if method in iface.properties:
+            return lambda: getattr(target, method)
+        if method not in iface.methods:
+            raise AttributeError(f"{iface.name} has no remote method {method!r}")
+        function = getattr(target, method)
+        return function
+
+    def _finish_call(self, scope: _Scope) -> None:
+        for stream in scope.peer_streams:
+            stream.finish()
+        with self._lock:
+            for cid in scope.contexts:
+                self._linked.pop(cid, None)
+
+    def _on_lost(self, why: str) -> None:
+        try:
+            error = self._lost_error_factory(why)
+        except Exception as exc:  # never let a reporting bug hang the callers
+            error = ConnectionLost(f"{self.name}: {why} ({exc})")
+        self._lost = error
+        self._closed.set()
+        with self._lock:
+            pending = list(self._pending.values())
+            self._pending.clear()
+            streams = list(self._streams.values())
+            contexts = list(self._linked.values())
+        for call in pending:
+            call.error = error
+            call.done.set()
+        for endpoint in streams:
+            endpoint.on_lost()
+        for ctx in contexts:
+            ctx.cancel("connection to the peer lost")
+        for listener in list(self._close_listeners):
+            try:
+                listener(why)
+            except Exception:
+                log.exception("%s: close listener failed", self.name)
+
+    def _forget_stream(self, sid: int) -> None:
+        with self._lock:
+            self._streams.pop(sid, None)
+
+
+class _StreamEndpoint:
+    sid: int
+
+    def on_data(self, message: Data) -> None:
+        pass
+
+    def on_end(self, message: End) -> None:
+        pass
+
+    def on_credit(self, message: Credit) -> None:
+        pass
+
+    def on_lost(self) -> None:
+        pass
+
+
+class _LocalSource(_StreamEndpoint):
+    """A readable we own; sends chunks while the peer grants credit."""
+
+    def __init__(self, session: Session, sid: int, stream: IO[bytes]) -> None:
+        self.session = session
+        self.sid = sid
+        self.stream = stream
+        self.credit = 0
+        self.stopped = False
+        self.cond = threading.Condition()
+        self.thread: threading.Thread | None = None
+
+    def on_credit(self, message: Credit) -> None:
+        start = False
+        with self.cond:
+            if message.close:
+                self.stopped = True
+            else:
+                self.credit += message.n
+            if self.thread is None and not self.stopped:
+                self.thread = threading.Thread(target=self._pump, name=f"rpc-source-{self.sid}", daemon=True)
+                start = True
+            self.cond.notify_all()
+        if start and self.thread is not None:
+            self.thread.start()
+        if message.close and self.thread is None:
+            self.session._forget_stream(self.sid)
+
+    def on_lost(self) -> None:
+        with self.cond:
+            self.stopped = True
+            self.cond.notify_all()
+
+    def _pump(self) -> None:
+        try:
+            while True:
+                with self.cond:
+                    self.cond.wait_for(lambda: self.credit > 0 or self.stopped)
+                    if self.stopped:
+                        return
+                    size = min(self.credit, CHUNK)
+                data = self.stream.read(size)
+                if not data:
+                    self.session._send_quiet(End(self.sid))
+                    return
+                with self.cond:
+                    self.credit -= len(data)
+                self.session._send(Data(self.sid, bytes(data)))
+        except OSError as exc:
+            self.session._send_quiet(End(self.sid, f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:
+            self.session._send_quiet(End(self.sid, f"{type(exc).__name__}: {exc}"))
+        finally:
+            self.session._forget_stream(self.sid)
+
+
+class _PeerSource(io.RawIOBase, _StreamEndpoint):
+    """A readable file whose bytes come from a stream the peer owns."""
+
+    def __init__(self, session: Session, sid: int) -> None:
+        super().__init__()
+        self.session = session
+        self.sid = sid
+        self.cond = threading.Condition()
+        self.chunks: collections.deque[memoryview] = collections.deque()
+        self.eof = False
+        self.error = ""
+        self.lost = False
+        self.started = False
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self.started:
+            self.started = True
+            self.session._send_quiet(Credit(self.sid, WINDOW))
+        grant = 0
+        view = memoryview(buffer).cast("B")
+        with self.cond:
+            self.cond.wait_for(lambda: bool(self.chunks) or self.eof or self.lost)
+            if not self.chunks:
+                if self.error:
+                    raise OSError(f"remote stream failed: {self.error}")
+                if self.lost and not self.eof:
+                    raise OSError("remote stream interrupted: connection lost")
+                return 0
+            chunk = self.chunks[0]
+            size = min(len(view), len(chunk))
+            view[:size] = chunk[:size]
+            if size < len(chunk):
+                self.chunks[0] = chunk[size:]
+            else:
+                self.chunks.popleft()
+            self.consumed += size
+            if self.consumed >= CHUNK and not self.eof:
+                grant, self.consumed = self.consumed, 0
+        if grant:
+            self.session._send_quiet(Credit(self.sid, grant))
+        return size
+
+    def on_data(self, message: Data) -> None:
+        with self.cond:
+            self.chunks.append(memoryview(message.data))
+            self.cond.notify_all()
+
+    def on_end(self, message: End) -> None:
+        with self.cond:
+            self.eof = True
+            self.error = message.error
+            self.cond.notify_all()
+        self.session._forget_stream(self.sid)
+
+    def on_lost(self) -> None:
+        with self.cond:
+            self.lost = True
+            self.cond.notify_all()
+
+    def finish(self) -> None:
+        """The call that received this stream returned: stop the sender."""
+        with self.cond:
+            done = self.eof or self.lost
+            self.chunks.clear()
+        if not done:
+            self.session._send_quiet(Credit(self.sid, 0, close=True))
+        self.session._forget_stream(self.sid)
+
+
+class _LocalSink(_StreamEndpoint):
+    """A writable (or callback) we own; the peer pushes chunks into it."""
+
+    def __init__(self, session: Session, sid: int, target: Any) -> None:
+        self.session = session
+        self.sid = sid
+        self.write: Callable[[bytes], Any] = target.write if hasattr(target, "write") else target
+        self.queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.ended = threading.Event()
+        self.error: BaseException | None = None
+        self.remote_error = ""
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def grant_initial(self) -> None:
+        self.session._send_quiet(Credit(self.sid, WINDOW))
+
+    def _ensure_thread(self) -> None:
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._drain, name=f"rpc-sink-{self.sid}", daemon=True)
+                self.thread.start()
+
+    def on_data(self, message: Data) -> None:
+        self._ensure_thread()
+        self.queue.put(message.data)
+
+    def on_end(self, message: End) -> None:
+        self.remote_error = message.error
+        self._ensure_thread()
+        self.queue.put(None)
+
+    def on_lost(self) -> None:
+        self._ensure_thread()
+        self.queue.put(None)
+
+    def _drain(self) -> None:
+        while True:
+            data = self.queue.get()
+            if data is None:
+                break
+            if self.error is None:
+                try:
+                    self.write(data)
+                except Exception as exc:  # reported to the caller when the call returns
+                    self.error = exc
+            self.session._send_quiet(Credit(self.sid, len(data)))
+        self.session._forget_stream(self.sid)
+        self.ended.set()
+
+    def wait_drained(self) -> None:
+        self.ended.wait()
+
+
+class _PeerSink(io.RawIOBase, _StreamEndpoint):
+    """A writable file whose bytes go to a sink the peer owns."""
+
+    def __init__(self, session: Session, sid: int) -> None:
+        super().__init__()
+        self.session = session
+        self.sid = sid
+        self.cond = threading.Condition()
+        self.credit = 0
+        self.lost = False
+        self.ended = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        offset = 0
+        while offset < len(view):
+            with self.cond:
+                self.cond.wait_for(lambda: self.credit > 0 or self.lost)
+                if self.lost:
+                    raise OSError("remote stream interrupted: connection lost")
+                size = min(self.credit, CHUNK, len(view) - offset)
+                self.credit -= size
+            self.session._send(Data(self.sid, bytes(view[offset : offset + size])))
+            offset += size
+        return len(view)
+
+    def on_credit(self, message: Credit) -> None:
+        with self.cond:
+            if message.close:
+                self.lost = True
+            self.credit += message.n
+            self.cond.notify_all()
+
+    def on_lost(self) -> None:
+        with self.cond:
+            self.lost = True
+            self.cond.notify_all()
+
+    def finish(self) -> None:
+        with self.cond:
+            if self.ended:
+                return
+            self.ended = True
+        self.session._send_quiet(End(self.sid))
+        self.session._forget_stream(self.sid)
+
+    def close(self) -> None:
+        self.finish()
+        super().close()
+
+    def as_callback(self) -> Callable[[bytes], None]:
+        def callback(data: bytes) -> None:
+            self.write(data)
+
+        return callback

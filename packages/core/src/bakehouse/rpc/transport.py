@@ -1,0 +1,86 @@
+"""Frames over two anonymous pipes.
+
+Each plugin process gets two pipes: one the core writes and the plugin reads,
+one the other way round. Their descriptor numbers reach the plugin in
+``BAKEHOUSE_PLUGIN_FDS`` (``"READ,WRITE"`` from the plugin's point of view).
+Framing (a length prefix per frame) is :class:`multiprocess.connection.Connection`'s.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from multiprocess.connection import Connection
+
+from bakehouse.rpc.codec import MAX_FRAME_BYTES, ProtocolError
+
+#: Environment variable naming the plugin's RPC descriptors, ``"READ,WRITE"``.
+FDS_ENV = "BAKEHOUSE_PLUGIN_FDS"
+
+
+class PipeTransport:
+    """Sends and receives whole frames; safe to send from many threads."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self._reader = Connection(read_fd, writable=False)
+        self._writer = Connection(write_fd, readable=False)
+        self._send_lock = threading.Lock()
+        self._write_closed = False
+
+    def send(self, frame: bytes) -> None:
+        """Write one frame; raise ``OSError`` when the peer is gone."""
+        with self._send_lock:
+            if self._write_closed:
+                raise BrokenPipeError("transport closed")
+            self._writer.send_bytes(frame)
+
+    def recv(self) -> bytes:
+        """Block for the next frame. ``EOFError`` at end of stream,
+        :class:`ProtocolError` for a frame that cannot be one of ours."""
+        try:
+            frame: bytes = self._reader.recv_bytes(MAX_FRAME_BYTES)
+        except EOFError:
+            raise
+        except OSError as exc:
+            if "bad message length" in str(exc):
+                raise ProtocolError("bad frame length (not a Bakehouse RPC stream)") from None
+            if "end of file" in str(exc):
+                raise EOFError(str(exc)) from None
+            raise
+        return frame
+
+    def poll(self, timeout: float) -> bool:
+        """True when a frame (or EOF) is ready to be read."""
+        return bool(self._reader.poll(timeout))
+
+    def close_write(self) -> None:
+        """Close our sending side: the peer reads EOF."""
+        with self._send_lock:
+            if not self._write_closed:
+                self._write_closed = True
+                self._writer.close()
+
+    def close(self) -> None:
+        self.close_write()
+        try:
+            self._reader.close()
+        except OSError:
+            pass
+
+
+def transport_from_env(environ: dict[str, str] | None = None) -> PipeTransport | None:
+    """The transport the core passed to this plugin process, or None outside the core."""
+    value = (environ if environ is not None else dict(os.environ)).get(FDS_ENV, "")
+    try:
+        read_text, write_text = value.split(",")
+        read_fd, write_fd = int(read_text), int(write_text)
+        os.fstat(read_fd)
+        os.fstat(write_fd)
+    except (ValueError, OSError):
+        return None
+    # Commands a plugin runs must not inherit the RPC pipes, or the core's EOF
+    # would never reach us while such a command lives.
+    os.set_inheritable(read_fd, False)
+    os.set_inheritable(write_fd, False)
+    return PipeTransport(read_fd, write_fd)
