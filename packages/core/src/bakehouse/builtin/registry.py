@@ -18,12 +18,18 @@ from typing import Any
 _SPECS: dict[str, dict[str, str]] = {
     "builder": {
         "null": "null_builder:NullBuilder",
+        "file": "file_builder:FileBuilder",
     },
     "provisioner": {
+        "file": "file_provisioner:FileProvisioner",
         "sleep": "sleep:SleepProvisioner",
         "breakpoint": "breakpoint:BreakpointProvisioner",
     },
     "post-processor": {
+        "manifest": "manifest:ManifestPostProcessor",
+        "checksum": "checksum:ChecksumPostProcessor",
+        "compress": "compress:CompressPostProcessor",
+        "artifice": "artifice:ArtificePostProcessor",
     },
     "datasource": {
         "null": "null_datasource:NullDatasource",

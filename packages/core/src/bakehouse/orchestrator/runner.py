@@ -81,7 +81,10 @@ def describe_error(exc: BaseException) -> str:
 
 
 class Interrupts:
-    """Counts SIGINT/SIGTERM; the wait loop acts on them (never the handler itself)."""
+    """Counts SIGINT/SIGTERM; the wait loop acts on them (never the handler itself).
+
+    ``event`` wakes the wait loop: set by a signal or by a finishing build.
+    """
 
     def __init__(self) -> None:
         self.count = 0
@@ -288,6 +291,7 @@ class Orchestrator:
             release()
         with self._results_lock:
             self.results[build.plan.name] = result
+        self.interrupts.event.set()  # wake the wait loop
 
     # -- the whole run ---------------------------------------------------------------
 
@@ -365,7 +369,7 @@ class Orchestrator:
             thread.start()
             threads.append(thread)
         while any(t.is_alive() for t in threads):
-            self.interrupts.event.wait(0.1)
+            self.interrupts.event.wait(0.5)
             self.interrupts.event.clear()
             handled = self._handle_interrupts(handled)
             if handled >= 2:

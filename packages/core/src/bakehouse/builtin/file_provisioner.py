@@ -1,0 +1,108 @@
+"""The ``file`` provisioner: copies files and directories through the communicator.
+
+``direction = "upload"`` (default) copies ``source``/``sources``/``content``
+from this machine to ``destination`` on the machine being built;
+``"download"`` copies ``source`` from it to the local ``destination``. Files
+move as streams, so memory stays flat whatever their size. As in Packer: a
+destination ending in ``/`` is a directory; a source directory ending in
+``/`` copies its contents, without it the directory itself.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any, Literal
+
+from pydantic import model_validator
+
+from bakehouse.sdk.communicator import Communicator, FileInfo
+from bakehouse.sdk.components import BuildInfo, Provisioner
+from bakehouse.sdk.config import Config, ConfigError
+from bakehouse.sdk.context import Context
+from bakehouse.sdk.ui import Ui
+
+
+class FileProvisionerConfig(Config):
+    source: str = ""
+    sources: list[str] = []
+    content: str | None = None
+    destination: str
+    direction: Literal["upload", "download"] = "upload"
+    generated: bool = False
+
+    @model_validator(mode="after")
+    def _inputs(self) -> FileProvisionerConfig:
+        given = sum(bool(x) for x in (self.source, self.sources, self.content is not None))
+        if given == 0:
+            raise ValueError("one of source, sources or content must be set")
+        if given > 1:
+            raise ValueError("only one of source, sources or content may be set")
+        if self.direction == "download" and (self.sources or self.content is not None):
+            raise ValueError("downloads take a single source")
+        if self.sources and not self.destination.endswith("/"):
+            raise ValueError("destination must be a directory (end with /) when using sources")
+        return self
+
+
+class FileProvisioner(Provisioner):
+    config_schema = FileProvisionerConfig
+    config: FileProvisionerConfig
+
+    def prepare(self, config: dict[str, Any], build: BuildInfo) -> None:
+        super().prepare(config, build)
+        cfg = self.config
+        if cfg.direction == "upload" and not cfg.generated:
+            for index, path in enumerate(cfg.sources or ([cfg.source] if cfg.source else [])):
+                if not os.path.exists(path):
+                    where: tuple[str | int, ...] = ("sources", index) if cfg.sources else ("source",)
+                    raise ConfigError.single(f"Bad source {path!r}: no such file or directory", *where)
+
+    def provision(
+        self, ui: Ui, communicator: Communicator | None, generated: dict[str, Any], ctx: Context
+    ) -> None:
+        if communicator is None:
+            raise RuntimeError(
+                "the file provisioner needs a communicator, but this build has none "
+                '(communicator = "none")'
+            )
+        cfg = self.config
+        if cfg.direction == "download":
+            self._download(ui, communicator, cfg.source, cfg.destination)
+            return
+        if cfg.content is not None:
+            ui.say(f"Uploading content => {cfg.destination}")
+            data = cfg.content.encode("utf-8")
+            communicator.upload(cfg.destination, io.BytesIO(data), FileInfo(size=len(data)))
+            return
+        for source in cfg.sources or [cfg.source]:
+            ctx.check()
+            self._upload(ui, communicator, source, cfg.destination)
+
+    @staticmethod
+    def _upload(ui: Ui, communicator: Communicator, source: str, destination: str) -> None:
+        ui.say(f"Uploading {source} => {destination}")
+        if os.path.isdir(source):
+            communicator.upload_dir(destination, source)
+            return
+        if destination.endswith("/"):
+            destination = destination + os.path.basename(source)
+        stat = os.stat(source)
+        with open(source, "rb") as fh:
+            communicator.upload(destination, fh, FileInfo(size=stat.st_size, mode=stat.st_mode & 0o7777))
+
+    @staticmethod
+    def _download(ui: Ui, communicator: Communicator, source: str, destination: str) -> None:
+        ui.say(f"Downloading {source} => {destination}")
+        if source.endswith("/"):
+            os.makedirs(destination, exist_ok=True)
+            communicator.download_dir(source, destination)
+            return
+        if destination.endswith("/") or os.path.isdir(destination):
+            os.makedirs(destination, exist_ok=True)
+            destination = os.path.join(destination, os.path.basename(source))
+        parent = os.path.dirname(destination)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        with open(destination, "wb") as fh:
+            communicator.download(source, fh)

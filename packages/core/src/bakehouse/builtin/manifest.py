@@ -1,0 +1,79 @@
+"""The ``manifest`` post-processor: records what each build produced, in Packer's JSON format.
+
+The file holds ``{"builds": [...], "last_run_uuid": "..."}``; each run appends
+its builds, so one manifest can describe several runs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from typing import Any
+
+from bakehouse.sdk.artifact import Artifact
+from bakehouse.sdk.components import PostProcessor
+from bakehouse.sdk.config import Config
+from bakehouse.sdk.context import Context
+from bakehouse.sdk.ui import Ui
+
+
+class ManifestConfig(Config):
+    output: str = "packer-manifest.json"
+    strip_path: bool = False
+    strip_time: bool = False
+    custom_data: dict[str, str] = {}
+    keep_input_artifact: bool | None = None
+
+
+class ManifestPostProcessor(PostProcessor):
+    config_schema = ManifestConfig
+    config: ManifestConfig
+
+    def _entry(self, artifact: Artifact) -> dict[str, Any]:
+        files = []
+        for path in artifact.files:
+            try:
+                size = os.path.getsize(path)
+            except OSError:
+                size = 0
+            files.append({"name": os.path.basename(path) if self.config.strip_path else path, "size": size})
+        return {
+            "name": self.build.name,
+            "builder_type": self.build.builder_type,
+            "build_time": 0 if self.config.strip_time else int(time.time()),
+            "files": files,
+            "artifact_id": artifact.id,
+            "packer_run_uuid": self.build.run_id,
+            "custom_data": dict(self.config.custom_data),
+        }
+
+    def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact, bool, bool]:
+        output = self.config.output
+        ui.say(f"Adding build to manifest {output}")
+        directory = os.path.dirname(output)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        # Parallel builds append to the same manifest: lock, read, append, write.
+        with open(output, "a+", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.seek(0)
+            text = fh.read()
+            manifest: dict[str, Any] = {"builds": [], "last_run_uuid": ""}
+            if text.strip():
+                try:
+                    loaded = json.loads(text)
+                except ValueError as exc:
+                    raise RuntimeError(f"manifest {output} is not valid JSON: {exc}") from None
+                if isinstance(loaded, dict):
+                    manifest.update(loaded)
+            manifest.setdefault("builds", [])
+            manifest["builds"].append(self._entry(artifact))
+            manifest["last_run_uuid"] = self.build.run_id
+            fh.seek(0)
+            fh.truncate()
+            json.dump(manifest, fh, indent=2)
+            fh.write("\n")
+        # Packer: the manifest keeps the artifact it describes, whatever the user says.
+        return artifact, True, True
