@@ -374,6 +374,7 @@ class Session:
             log.exception("%s: reader failed", self.name)
         finally:
             self._on_lost(why)
+            self._transport.close_read()
 
     def _dispatch(self, message: Message, scope: _Scope) -> None:
         if isinstance(message, Call):

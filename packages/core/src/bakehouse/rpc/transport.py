@@ -61,12 +61,17 @@ class PipeTransport:
                 self._write_closed = True
                 self._writer.close()
 
-    def close(self) -> None:
-        self.close_write()
+    def close_read(self) -> None:
+        """Release our reading side; only once nobody is blocked reading it."""
         try:
-            self._reader.close()
+            if not self._reader.closed:
+                self._reader.close()
         except OSError:
             pass
+
+    def close(self) -> None:
+        self.close_write()
+        self.close_read()
 
 
 def transport_from_env(environ: dict[str, str] | None = None) -> PipeTransport | None:

@@ -1,0 +1,190 @@
+"""The plugin manager: the core's single door to components.
+
+``create`` hands out a built-in instance or a remote proxy implementing the
+same SDK interface; the orchestrator cannot tell them apart. Plugin processes
+start lazily, one per (executable, build), the first time a build needs one
+of their components, and are stopped in parallel by ``release``/``shutdown``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import uuid
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from bakehouse.plugin.discovery import (
+    KINDS,
+    Catalog,
+    ComponentSource,
+    PluginDescription,
+    discover,
+    load_builtins,
+)
+from bakehouse.plugin.errors import PluginError
+from bakehouse.plugin.process import PluginProcess, handshake_timeout
+from bakehouse.rpc.errors import ConnectionLost, RemoteError
+from bakehouse.sdk.journal import RUN_ID_ENV, JournalEntry, cleaner_for
+
+log = logging.getLogger("bakehouse.plugin")
+
+#: Build key of the processes started to clean up journal entries.
+CLEANUP_BUILD_KEY = "bakehouse-cleanup"
+
+_ProcessKey = tuple[str, str]  # (executable path, build key)
+
+
+class PluginManager:
+    """Discovers plugins and runs their processes for the core."""
+
+    def __init__(self, *, run_id: str = "", extra_dirs: Sequence[str] = ()) -> None:
+        self.run_id = run_id or os.environ.get(RUN_ID_ENV, "") or uuid.uuid4().hex
+        self.extra_dirs = tuple(extra_dirs)
+        self._lock = threading.Lock()
+        self._catalog: Catalog | None = None
+        self._processes: dict[_ProcessKey, PluginProcess] = {}
+        self._starting: dict[_ProcessKey, threading.Lock] = {}
+        self._closed = False
+        # Backstop for callers that forget shutdown(): no plugin outlives us.
+        self_ref = weakref.ref(self)
+        atexit.register(lambda: (m := self_ref()) is not None and m.shutdown())
+
+    # -- discovery -------------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = discover(self.extra_dirs, handshake_timeout())
+            return self._catalog
+
+    def find(self, kind: str, type: str) -> ComponentSource | None:
+        """Where ``type`` of ``kind`` comes from; starts no plugin process."""
+        return self.catalog.components.get((kind, type))
+
+    def known_types(self, kind: str) -> list[str]:
+        return sorted(t for k, t in self.catalog.components if k == kind)
+
+    def installed(self) -> list[PluginDescription]:
+        """Plugin executables found, in discovery order (built-ins excluded)."""
+        return list(self.catalog.plugins)
+
+    # -- components --------------------------------------------------------
+
+    def create(self, kind: str, type: str, build_key: str) -> Any:
+        """A new component instance for one use in build ``build_key``."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown component kind {kind!r}")
+        source = self.find(kind, type)
+        if source is None:
+            raise PluginError(f"no plugin provides the {kind} {type!r}")
+        if source.path is None:
+            return load_builtins()[kind][type]()
+        if source.description is not None and not source.description.compatible:
+            raise PluginError(
+                f"plugin {source.path} speaks RPC protocol {source.description.protocol_version!r}, "
+                "which this bakehouse does not support"
+            )
+        process = self._process_for(source.path, build_key)
+        try:
+            return process.create(kind, type)
+        except (RemoteError, ConnectionLost) as exc:
+            raise PluginError(f"plugin {process.name}: cannot create {kind} {type!r}: {exc}") from None
+
+    def _process_for(self, path: str, build_key: str) -> PluginProcess:
+        key = (path, build_key)
+        with self._lock:
+            if self._closed:
+                raise PluginError(f"plugin {path}: bakehouse is shutting down")
+            start_lock = self._starting.setdefault(key, threading.Lock())
+        # Per-key lock: two components of one build share one process, while
+        # different builds start their own processes concurrently.
+        with start_lock:
+            with self._lock:
+                process = self._processes.get(key)
+            if process is not None and process.alive:
+                return process
+            if process is not None:
+                log.debug("%s for %s is gone; starting a new one", process.name, build_key)
+            process = PluginProcess(path, build_key=build_key, run_id=self.run_id)
+            process.start()
+            with self._lock:
+                closed = self._closed
+                if not closed:
+                    self._processes[key] = process
+            if closed:
+                process.stop()
+                raise PluginError(f"plugin {path}: bakehouse is shutting down")
+            return process
+
+    def processes(self, build_key: str | None = None) -> list[PluginProcess]:
+        """Running plugin processes (of one build, or all)."""
+        with self._lock:
+            return [p for (_, key), p in self._processes.items() if build_key is None or key == build_key]
+
+    # -- stopping ----------------------------------------------------------
+
+    def release(self, build_key: str) -> None:
+        """Stop the plugin processes of one build (in parallel)."""
+        with self._lock:
+            keys = [key for key in self._processes if key[1] == build_key]
+            victims = [self._processes.pop(key) for key in keys]
+        _stop_all(victims)
+
+    def shutdown(self) -> None:
+        """Stop every plugin process, in parallel, and reap them."""
+        with self._lock:
+            self._closed = True
+            victims = list(self._processes.values())
+            self._processes.clear()
+        _stop_all(victims)
+
+    # -- journal -------------------------------------------------------------
+
+    def cleanup_entry(self, entry: JournalEntry) -> None:
+        """Ask the plugin that created a leftover resource to remove it."""
+        if entry.plugin in ("", "builtin"):
+            load_builtins()  # built-ins register their cleaners on import
+            cleaner = cleaner_for(entry.kind)
+            if cleaner is None:
+                raise PluginError(f"no built-in cleaner for {entry.kind!r} resources")
+            cleaner(entry)
+            return
+        description = next(
+            (p for p in self.catalog.plugins if entry.plugin in (p.name, p.plugin)), None
+        )
+        if description is None:
+            raise PluginError(
+                f"plugin {entry.plugin} is not installed; cannot remove {entry.kind} {entry.resource_id}"
+            )
+        process = self._process_for(description.path, CLEANUP_BUILD_KEY)
+        try:
+            process.call_service("cleanup_entry", entry)
+        except RemoteError as exc:
+            raise PluginError(
+                f"plugin {process.name}: cannot remove {entry.kind} {entry.resource_id}: {exc}"
+            ) from None
+
+
+def _stop_all(processes: list[PluginProcess]) -> None:
+    if not processes:
+        return
+    threads = [
+        threading.Thread(target=_stop_quietly, args=(p,), name=f"stop-{p.name}", daemon=True)
+        for p in processes
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _stop_quietly(process: PluginProcess) -> None:
+    try:
+        process.stop()
+    except Exception:  # stopping the others matters more than this one's error
+        log.exception("stopping %s (pid %d) failed", process.name, process.pid)

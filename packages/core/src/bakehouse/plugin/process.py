@@ -1,0 +1,355 @@
+"""One running plugin process: start, handshake, output capture, stop.
+
+The process gets two anonymous pipes for RPC (``BAKEHOUSE_PLUGIN_FDS``) and
+separate stdout/stderr pipes that are read line by line into the logger
+``bakehouse.plugin.<executable>``, so a stray ``print`` in a plugin can never
+corrupt the RPC stream. The last stderr lines are kept for crash reports.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from bakehouse.plugin.errors import PluginError
+from bakehouse.rpc.codec import (
+    PROTOCOL_VERSION,
+    Hello,
+    ProtocolError,
+    compatible,
+    decode_message,
+)
+from bakehouse.rpc.server import CORE_PID_ENV
+from bakehouse.rpc.session import ROOT_HANDLE, Session
+from bakehouse.rpc.transport import FDS_ENV, PipeTransport
+
+log = logging.getLogger("bakehouse.plugin")
+
+#: Environment variable overriding the handshake timeout (seconds).
+TIMEOUT_ENV = "BAKEHOUSE_PLUGIN_TIMEOUT"
+DEFAULT_TIMEOUT = 10.0
+#: How long each stop phase (polite, SIGTERM) waits before escalating.
+STOP_GRACE_SECONDS = 2.0
+STDERR_LINES_KEPT = 20
+
+
+def handshake_timeout() -> float:
+    try:
+        return float(os.environ.get(TIMEOUT_ENV, "") or DEFAULT_TIMEOUT)
+    except ValueError:
+        return DEFAULT_TIMEOUT
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+class _Spawner:
+    """Starts every plugin process from one long-lived thread.
+
+    ``PR_SET_PDEATHSIG`` fires when the *thread* that forked the child ends,
+    not the process: a plugin started from a build's worker thread would get
+    SIGTERM as soon as that build thread finished. A single daemon thread that
+    lives as long as the core avoids that.
+    """
+
+    _instance: _Spawner | None = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[Any]]] = queue.SimpleQueue()
+        self._pid = os.getpid()
+        threading.Thread(target=self._loop, name="plugin-spawner", daemon=True).start()
+
+    @classmethod
+    def get(cls) -> _Spawner:
+        with cls._instance_lock:
+            # After a fork (the supervisor's worker) the old thread does not exist.
+            if cls._instance is None or cls._instance._pid != os.getpid():
+                cls._instance = cls()
+            return cls._instance
+
+    def _loop(self) -> None:
+        while True:
+            function, reply = self._requests.get()
+            try:
+                reply.put((True, function()))
+            except BaseException as exc:
+                reply.put((False, exc))
+
+    def run(self, function: Callable[[], Any]) -> Any:
+        reply: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._requests.put((function, reply))
+        ok, value = reply.get()
+        if not ok:
+            raise value
+        return value
+
+
+class PluginProcess:
+    """A started plugin process and its RPC session."""
+
+    def __init__(self, path: str, *, build_key: str, run_id: str, environ: Mapping[str, str] | None = None) -> None:
+        self.path = path
+        self.name = Path(path).name
+        self.build_key = build_key
+        self.run_id = run_id
+        self.environ = dict(os.environ if environ is None else environ)
+        self.logger = logging.getLogger(f"bakehouse.plugin.{self.name}")
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES_KEPT)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.session: Session | None = None
+        self.hello: Hello | None = None
+        self._transport: PipeTransport | None = None
+        self._output_threads: list[threading.Thread] = []
+        self._stopping = False
+        self._stop_lock = threading.Lock()
+        self._handshake_reader: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc else 0
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None and not (
+            self.session is not None and self.session.closed
+        )
+
+    # -- start -------------------------------------------------------------
+
+    def start(self, timeout: float | None = None) -> None:
+        """Start the process and complete the handshake, or raise a one-line
+        :class:`PluginError` (the process is then killed and reaped)."""
+        timeout = handshake_timeout() if timeout is None else timeout
+        started = time.monotonic()
+        _Spawner.get().run(self._spawn)
+        try:
+            self._handshake(timeout - (time.monotonic() - started))
+        except BaseException:
+            self._kill_and_reap()
+            raise
+        log.debug("started %s (pid %d) for %s in %.0f ms", self.name, self.pid, self.build_key,
+                  (time.monotonic() - started) * 1000)
+
+    def _spawn(self) -> None:
+        core_to_plugin_r, core_to_plugin_w = os.pipe()
+        plugin_to_core_r, plugin_to_core_w = os.pipe()
+        env = dict(self.environ)
+        env[FDS_ENV] = f"{core_to_plugin_r},{plugin_to_core_w}"
+        env[CORE_PID_ENV] = str(os.getpid())
+        if self.run_id:
+            env["BAKEHOUSE_RUN_ID"] = self.run_id
+        try:
+            self.proc = subprocess.Popen(
+                [self.path, "serve"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(core_to_plugin_r, plugin_to_core_w),
+                env=env,
+                # Own process group: the terminal's Ctrl-C goes to the core
+                # only (it cancels over RPC), and leftovers can be reaped by group.
+                process_group=0,
+            )
+        except OSError as exc:
+            for fd in (core_to_plugin_r, core_to_plugin_w, plugin_to_core_r, plugin_to_core_w):
+                os.close(fd)
+            raise PluginError(f"plugin {self.path}: cannot start: {exc.strerror or exc}") from None
+        os.close(core_to_plugin_r)
+        os.close(plugin_to_core_w)
+        self._transport = PipeTransport(plugin_to_core_r, core_to_plugin_w)
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._output_threads = [
+            threading.Thread(target=self._pump_output, args=(self.proc.stdout, "stdout"), daemon=True,
+                             name=f"{self.name}-stdout"),
+            threading.Thread(target=self._pump_output, args=(self.proc.stderr, "stderr"), daemon=True,
+                             name=f"{self.name}-stderr"),
+        ]
+        for thread in self._output_threads:
+            thread.start()
+
+    def _pump_output(self, stream: IO[bytes], which: str) -> None:
+        pid = self.pid
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if which == "stderr":
+                self.stderr_tail.append(line)
+            level = logging.DEBUG
+            for name in ("CRITICAL", "ERROR", "WARNING"):
+                if line.startswith(name + " "):
+                    level = getattr(logging, name)
+            self.logger.log(level, "[%d %s] %s", pid, which, line)
+        stream.close()
+
+    def _fail(self, what: str) -> PluginError:
+        return PluginError(f"plugin {self.path}: {what}")
+
+    def _handshake(self, timeout: float) -> None:
+        assert self._transport is not None and self.proc is not None
+        transport = self._transport
+        box: dict[str, Any] = {}
+        arrived = threading.Event()
+
+        def read_first_frame() -> None:
+            try:
+                box["frame"] = transport.recv()
+            except BaseException as exc:
+                box["error"] = exc
+            finally:
+                arrived.set()
+
+        reader = threading.Thread(target=read_first_frame, name=f"{self.name}-handshake", daemon=True)
+        self._handshake_reader = reader
+        reader.start()
+        if not arrived.wait(max(timeout, 0.0)):
+            raise self._fail(f"no handshake within {timeout:g}s (the plugin never answered; set {TIMEOUT_ENV} to wait longer)")
+        error = box.get("error")
+        if isinstance(error, EOFError):
+            returncode = self._wait_exit(STOP_GRACE_SECONDS)
+            raise self._fail(f"exited before the handshake ({describe_exit(returncode)}){self._stderr_suffix()}")
+        if isinstance(error, ProtocolError):
+            raise self._fail(f"sent garbage instead of a handshake ({error})")
+        if error is not None:
+            raise self._fail(f"handshake failed: {error}")
+        try:
+            hello = decode_message(box["frame"])
+        except ProtocolError as exc:
+            raise self._fail(f"sent garbage instead of a handshake ({exc})") from None
+        if not isinstance(hello, Hello):
+            raise self._fail(f"sent a {type(hello).__name__.lower()} message instead of a handshake")
+        try:
+            ok = compatible(hello.protocol_version)
+        except ProtocolError as exc:
+            raise self._fail(f"sent garbage instead of a handshake ({exc})") from None
+        if not ok:
+            raise self._fail(
+                f"speaks RPC protocol {hello.protocol_version}, this bakehouse speaks {PROTOCOL_VERSION} "
+                f"(major versions differ: install a plugin version made for this bakehouse)"
+            )
+        self.hello = hello
+        self.session = Session(transport, initiator=True, name=self.name, lost_error=self._lost_error)
+        self.session.start()
+
+    def _stderr_suffix(self) -> str:
+        for thread in self._output_threads:
+            thread.join(1.0)
+        lines = [line.strip() for line in self.stderr_tail if line.strip()]
+        if not lines:
+            return "; no stderr output"
+        return "; last stderr: " + " | ".join(lines[-5:])
+
+    def _wait_exit(self, timeout: float) -> int | None:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _lost_error(self, why: str) -> BaseException:
+        """What a pending call raises when the plugin's pipe closes."""
+        if self._stopping:
+            return PluginError(f"plugin {self.name} (pid {self.pid}) was stopped")
+        if why.startswith("protocol error"):
+            self._kill_and_reap()
+            error = PluginError(f"plugin {self.name} (pid {self.pid}) broke the RPC protocol ({why}); it was killed")
+        else:
+            returncode = self._wait_exit(3.0)
+            if returncode is None:
+                # Closed its pipe but still runs: it is useless to us now.
+                self._kill_and_reap()
+                status = "closed its RPC pipe"
+            else:
+                status = describe_exit(returncode)
+            error = PluginError(
+                f"plugin {self.name} (pid {self.pid}) exited unexpectedly ({status}){self._stderr_suffix()}"
+            )
+        log.error("%s", error)
+        return error
+
+    # -- use -----------------------------------------------------------------
+
+    def create(self, kind: str, type_name: str) -> Any:
+        """A remote proxy for a fresh component instance in this process."""
+        if self.session is None:
+            raise PluginError(f"plugin {self.name} is not running")
+        return self.session.call(ROOT_HANDLE, "create", (kind, type_name), {})
+
+    def call_service(self, method: str, *args: Any) -> Any:
+        if self.session is None:
+            raise PluginError(f"plugin {self.name} is not running")
+        return self.session.call(ROOT_HANDLE, method, args, {})
+
+    # -- stop ----------------------------------------------------------------
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Polite shutdown, then SIGTERM, then SIGKILL; always reaped."""
+        with self._stop_lock:
+            if self._stopping and (self.proc is None or self.proc.returncode is not None):
+                return
+            self._stopping = True
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            if self.session is not None:
+                self.session.send_shutdown("bakehouse is done with this plugin")
+            elif self._transport is not None:
+                self._transport.close_write()
+            if self._wait_exit(grace) is None:
+                log.debug("%s (pid %d) ignored shutdown; sending SIGTERM", self.name, self.pid)
+                self._signal(signal.SIGTERM)
+                if self._wait_exit(grace) is None:
+                    log.warning("%s (pid %d) ignored SIGTERM; killing it", self.name, self.pid)
+                    self._kill_and_reap()
+        self._reap()
+
+    def _signal(self, signum: int) -> None:
+        assert self.proc is not None
+        try:
+            self.proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    def _kill_and_reap(self) -> None:
+        if self.proc is None:
+            return
+        self._stopping = True
+        if self.proc.poll() is None:
+            self._signal(signal.SIGKILL)
+        self._reap()
+
+    def _reap(self) -> None:
+        assert self.proc is not None
+        self.proc.wait()
+        # Whatever the plugin started in its process group and left behind
+        # (a shell command's children) goes with it.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            log.debug("%s: killed leftover processes of group %d", self.name, self.proc.pid)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for thread in self._output_threads:
+            thread.join(1.0)
+        if self._transport is not None:
+            self._transport.close_write()
+            if self.session is None and self._handshake_reader is not None:
+                # Handshake failed: nobody else will ever read this pipe.
+                self._handshake_reader.join(1.0)
+                if not self._handshake_reader.is_alive():
+                    self._transport.close_read()
