@@ -46,12 +46,14 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         pass
 
 
-def _start_watchdog(pgid: int) -> tuple[subprocess.Popen[bytes], int]:
-    """A /bin/sh that kills group ``pgid`` when our end of its stdin closes."""
+def _start_watchdog() -> tuple[subprocess.Popen[bytes], int]:
+    """A /bin/sh that kills the process group whose id it reads first, as soon
+    as our end of its stdin closes. Started before the command so that the
+    command never runs unwatched for longer than one ``write``."""
     read_end, write_end = os.pipe()
     try:
         watchdog = subprocess.Popen(
-            ["/bin/sh", "-c", f"read _; kill -KILL -{pgid} 2>/dev/null"],
+            ["/bin/sh", "-c", 'read pgid; read _; [ -n "$pgid" ] && kill -KILL -"$pgid" 2>/dev/null'],
             stdin=read_end,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -89,6 +91,7 @@ def run_local_command(
     group is gone) and :class:`CommandStartError` when ``argv[0]`` cannot run.
     """
     ctx.check()
+    watchdog, watchdog_pipe = _start_watchdog()
     try:
         proc = subprocess.Popen(
             list(argv),
@@ -100,9 +103,10 @@ def run_local_command(
             cwd=cwd,
         )
     except OSError as exc:
+        _dismiss_watchdog(watchdog, watchdog_pipe)
         raise CommandStartError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from None
     pgid = proc.pid
-    watchdog, watchdog_pipe = _start_watchdog(pgid)
+    os.write(watchdog_pipe, f"{pgid}\n".encode())
 
     lock = threading.Lock()
     finished = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -59,7 +60,12 @@ class DirCommunicator(Communicator):
         proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=self.root,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)
-        ctx.on_cancel(proc.kill)
+
+        def kill() -> None:
+            if proc.returncode is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        ctx.on_cancel(kill)
         out, err = proc.communicate()
         if ctx.cancelled:
             raise Cancelled()

@@ -1,0 +1,195 @@
+"""The shell provisioner, called in-process with a Communicator on a local directory."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bakehouse.sdk import EXIT_DISCONNECTED, BuildInfo, Cancelled, ConfigError, Context
+from bakehouse_plugin_shell.shell import ShellProvisioner
+from shell_plugin_helpers import DirCommunicator, RecordingUi
+
+BUILD = BuildInfo(name="box", builder_type="localdir")
+
+
+def provisioner(**config: Any) -> ShellProvisioner:
+    prov = ShellProvisioner()
+    prov.prepare(config, BUILD)
+    return prov
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> DirCommunicator:
+    root = tmp_path / "machine"
+    root.mkdir()
+    return DirCommunicator(root)
+
+
+def test_inline_is_uploaded_made_executable_run_and_removed(machine: DirCommunicator) -> None:
+    ui = RecordingUi()
+    provisioner(inline=["echo hello from $PACKER_BUILD_NAME", "pwd"], remote_folder=".").provision(
+        ui, machine, {}, Context())
+    assert ui.of("message") == ["hello from box", str(machine.root)]
+    [(remote, mode)] = machine.uploads
+    assert remote.startswith("./script_") and remote.endswith(".sh")
+    assert mode == 0o755
+    run, clean = machine.commands
+    assert run == f"chmod +x {remote}; PACKER_BUILDER_TYPE='localdir' PACKER_BUILD_NAME='box'  {remote}"
+    assert clean == f"rm -f {remote}"
+    assert list(machine.root.iterdir()) == [], "skip_clean is false: the script must be removed"
+
+
+def test_default_remote_path_is_in_tmp(machine: DirCommunicator) -> None:
+    prov = provisioner(inline=["true"])
+    assert prov.config.remote_path.startswith("/tmp/script_")
+    assert provisioner(inline=["true"], remote_file="x.sh").config.remote_path == "/tmp/x.sh"
+    assert provisioner(inline=["true"], remote_path="/opt/run.sh").config.remote_path == "/opt/run.sh"
+
+
+def test_skip_clean_keeps_the_script_with_its_shebang(machine: DirCommunicator) -> None:
+    provisioner(inline=["echo a"], remote_folder=".", remote_file="kept.sh", skip_clean=True,
+                inline_shebang="/bin/bash -x").provision(RecordingUi(), machine, {}, Context())
+    assert (machine.root / "kept.sh").read_text() == "#!/bin/bash -x\necho a\n"
+    assert len(machine.commands) == 1
+
+
+def test_scripts_run_in_order_with_env_and_crlf_fixed(tmp_path: Path, machine: DirCommunicator) -> None:
+    first = tmp_path / "first.sh"
+    first.write_bytes(b"#!/bin/sh\r\necho first $FOO\r\n")
+    second = tmp_path / "second.sh"
+    second.write_text("#!/bin/sh\necho second \"$BAR\" $PACKER_BUILDER_TYPE\n")
+    ui = RecordingUi()
+    provisioner(scripts=[str(first), str(second)], environment_vars=["FOO=foo"],
+                env={"BAR": "it's"}, remote_folder=".").provision(ui, machine, {}, Context())
+    assert ui.of("message") == ["first foo", "second it's localdir"]
+    assert ui.of("say") == [f"Provisioning with shell script: {first}",
+                            f"Provisioning with shell script: {second}"]
+
+
+def test_binary_scripts_are_uploaded_untouched(tmp_path: Path, machine: DirCommunicator) -> None:
+    script = tmp_path / "s.sh"
+    script.write_bytes(b"#!/bin/sh\necho ok\r\n")
+    provisioner(script=str(script), binary=True, remote_folder=".", remote_file="b.sh",
+                skip_clean=True).provision(RecordingUi(), machine, {}, Context())
+    assert (machine.root / "b.sh").read_bytes() == b"#!/bin/sh\necho ok\r\n"
+
+
+def test_exit_codes(machine: DirCommunicator) -> None:
+    provisioner(inline=["exit 7"], valid_exit_codes=[0, 7], remote_folder=".").provision(
+        RecordingUi(), machine, {}, Context())
+    with pytest.raises(RuntimeError, match=r"non-zero exit status: 2\. Allowed exit codes are: \[0\]"):
+        provisioner(inline=["echo before", "exit 2", "echo never"], remote_folder=".").provision(
+            RecordingUi(), machine, {}, Context())
+
+
+def test_disconnect_fails_unless_expected(machine: DirCommunicator) -> None:
+    machine.exit_override = EXIT_DISCONNECTED
+    with pytest.raises(RuntimeError, match="disconnected unexpectedly.*expect_disconnect"):
+        provisioner(inline=["reboot"], remote_folder=".").provision(RecordingUi(), machine, {}, Context())
+    provisioner(inline=["reboot"], remote_folder=".", expect_disconnect=True, skip_clean=True).provision(
+        RecordingUi(), machine, {}, Context())
+
+
+def test_custom_execute_command_and_env_var_format(machine: DirCommunicator) -> None:
+    ui = RecordingUi()
+    provisioner(inline=["echo $A"], environment_vars=["A=1"], remote_folder=".", remote_file="c.sh",
+                env_var_format="export %s=%s; ",
+                execute_command="sh {{ .Path }} # {{.Vars}}").provision(ui, machine, {}, Context())
+    assert machine.commands[0] == "sh ./c.sh # export A=1; export PACKER_BUILDER_TYPE=localdir; export PACKER_BUILD_NAME=box; "
+
+
+def test_env_var_file(machine: DirCommunicator) -> None:
+    ui = RecordingUi()
+    provisioner(inline=['echo "$SECRET"'], environment_vars=["SECRET=a b'c"], use_env_var_file=True,
+                remote_folder=".").provision(ui, machine, {}, Context())
+    assert ui.of("message") == ["a b'c"]
+    assert " . ./varfile_" in machine.commands[0]
+    assert list(machine.root.iterdir()) == [], "both the script and the variable file are removed"
+
+
+def test_generated_http_address_is_exported(machine: DirCommunicator) -> None:
+    ui = RecordingUi()
+    provisioner(inline=["echo $PACKER_HTTP_ADDR"], remote_folder=".").provision(
+        ui, machine, {"PackerHTTPAddr": "127.0.0.1:8123"}, Context())
+    assert ui.of("message") == ["127.0.0.1:8123"]
+
+
+def test_upload_failures_are_retried_until_start_retry_timeout(machine: DirCommunicator) -> None:
+    ShellProvisioner.RETRY_FIRST_DELAY = 0.05
+    try:
+        machine.fail_uploads = 2
+        ui = RecordingUi()
+        provisioner(inline=["echo up"], remote_folder=".").provision(ui, machine, {}, Context())
+        assert ui.of("message") == ["up"]
+        machine.fail_uploads = 1000
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="Error running the script: machine not reachable yet"):
+            provisioner(inline=["echo up"], remote_folder=".", start_retry_timeout="300ms").provision(
+                RecordingUi(), machine, {}, Context())
+        assert time.monotonic() - started < 3
+    finally:
+        ShellProvisioner.RETRY_FIRST_DELAY = 1.0
+
+
+def test_cancel_stops_the_remote_command_promptly(machine: DirCommunicator) -> None:
+    ctx = Context()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            provisioner(inline=["sleep 30"], remote_folder=".").provision(RecordingUi(), machine, {}, ctx)
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(0.5)
+    ctx.cancel()
+    worker.join(5)
+    assert not worker.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], Cancelled)
+
+
+def test_pause_after_waits_and_is_cancellable(machine: DirCommunicator) -> None:
+    ui = RecordingUi()
+    started = time.monotonic()
+    provisioner(inline=["true"], remote_folder=".", pause_after="500ms").provision(ui, machine, {}, Context())
+    assert time.monotonic() - started >= 0.5
+    assert ui.of("say")[-1] == "Pausing 0.5s after this provisioner..."
+    ctx = Context()
+    threading.Timer(0.2, ctx.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        provisioner(inline=["true"], remote_folder=".", pause_after="1m").provision(
+            RecordingUi(), machine, {}, ctx)
+    assert time.monotonic() - started < 5
+
+
+def test_no_communicator_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match="needs a communicator"):
+        provisioner(inline=["true"]).provision(RecordingUi(), None, {}, Context())
+
+
+@pytest.mark.parametrize(
+    ("config", "path", "message"),
+    [
+        ({}, (), "Either a script file or inline script must be specified"),
+        ({"inline": ["a"], "script": "/etc/hostname"}, ("script",), "Only one of inline, script or scripts"),
+        ({"scripts": ["/nope.sh"]}, ("scripts", 0), "Bad script '/nope.sh'"),
+        ({"inline": ["a"], "environment_vars": ["=x"]}, ("environment_vars", 0), "key=value"),
+        ({"inline": ["a"], "execute_command": "{{.Script}}"}, ("execute_command",), "{{.Script}}"),
+        ({"inline": ["a"], "pause_after": "soon"}, ("pause_after",), "Invalid duration"),
+        ({"inline": ["a"], "start_retry_timeout": "5 minutes"}, ("start_retry_timeout",), "Invalid duration"),
+        ({"inline": ["a"], "tty": True}, ("tty",), "not expected"),
+    ],
+)
+def test_config_mistakes_point_at_the_option(config: dict[str, Any], path: tuple[Any, ...], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        provisioner(**config)
+    problems = info.value.problems
+    assert [p.path for p in problems] == [path], problems
+    assert message in problems[0].message
