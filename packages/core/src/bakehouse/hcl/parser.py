@@ -828,17 +828,18 @@ class _Builder:
     def sequence(self, node: Tree) -> _Tok:
         """One ``${...}`` or ``%{...}`` part of a template (raw Lark rule)."""
         pos = self.pos(node)
-        tokens = [c for c in node.children if isinstance(c, Token)]
-        strip_markers = [t for t in tokens if t.type == "STRIP_MARKER"]
-        # a strip marker before the first tree child is "open", after it "close"
-        first_tree_index = next((i for i, c in enumerate(node.children) if isinstance(c, Tree)), len(node.children))
-        strip_open = any(node.children.index(t) < first_tree_index for t in strip_markers)
-        strip_close = any(node.children.index(t) > first_tree_index for t in strip_markers)
+        # Tokens compare by text, so positions are found by identity.
+        children = node.children
+        marker_at = [i for i, c in enumerate(children) if isinstance(c, Token) and c.type == "STRIP_MARKER"]
+        first_tree_index = next((i for i, c in enumerate(children) if isinstance(c, Tree)), len(children))
+        last_tree_index = max((i for i, c in enumerate(children) if isinstance(c, Tree)), default=len(children))
+        strip_open = any(i < first_tree_index for i in marker_at)
+        strip_close = any(i > last_tree_index for i in marker_at)
         if node.data in ("template_else", "template_endif", "template_endfor"):
             # no expression: order of tokens is %{ ~? KEYWORD ~? }
-            kw_index = next(i for i, c in enumerate(node.children) if isinstance(c, Token) and c.type in ("ELSE", "ENDIF", "ENDFOR"))
-            strip_open = any(node.children.index(t) < kw_index for t in strip_markers)
-            strip_close = any(node.children.index(t) > kw_index for t in strip_markers)
+            kw_index = next(i for i, c in enumerate(children) if isinstance(c, Token) and c.type in ("ELSE", "ENDIF", "ENDFOR"))
+            strip_open = any(i < kw_index for i in marker_at)
+            strip_close = any(i > kw_index for i in marker_at)
             cls = {"template_else": _Else, "template_endif": _EndIf, "template_endfor": _EndFor}[node.data]
             return cls(pos, strip_open, strip_close)
         trees = self._trees(node)
@@ -848,11 +849,8 @@ class _Builder:
             return _If(pos, strip_open, strip_close, cond=self.expr(trees[0]))
         if node.data == "template_for_start":
             names = [str(t.children[0]) for t in trees if t.data == "identifier"]
-            # the expression is the last tree; markers around it decide open/close
-            coll_index = node.children.index(trees[-1])
-            strip_close = any(node.children.index(t) > coll_index for t in strip_markers)
-            for_index = next(i for i, c in enumerate(node.children) if isinstance(c, Token) and c.type == "FOR")
-            strip_open = any(node.children.index(t) < for_index for t in strip_markers)
+            for_index = next(i for i, c in enumerate(children) if isinstance(c, Token) and c.type == "FOR")
+            strip_open = any(i < for_index for i in marker_at)
             key_var = names[0] if len(names) == 2 else None
             return _For(pos, strip_open, strip_close, key_var=key_var, value_var=names[-1], coll=self.expr(trees[-1]))
         raise AssertionError(node.data)  # pragma: no cover
