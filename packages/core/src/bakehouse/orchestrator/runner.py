@@ -368,7 +368,7 @@ class Orchestrator:
             )
             thread.start()
             threads.append(thread)
-        while any(t.is_alive() for t in threads):
+        while len(self.results) < len(threads) and any(t.is_alive() for t in threads):
             self.interrupts.event.wait(0.5)
             self.interrupts.event.clear()
             handled = self._handle_interrupts(handled)

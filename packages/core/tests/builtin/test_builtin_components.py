@@ -1,0 +1,202 @@
+"""The built-in components, driven directly through the SDK interface."""
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from bakehouse.builtin.registry import BUILTINS
+from bakehouse.sdk import BuildInfo, Communicator, ConfigError, Context, NullUi, SimpleArtifact
+
+INFO = BuildInfo(name="app", builder_type="null", build_name="null.app", run_id="run-1")
+
+
+class DirectoryCommunicator(Communicator):
+    """A machine whose filesystem is a local directory (paths are relative to it)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def _path(self, remote: str) -> Path:
+        return self.root / remote.lstrip("/")
+
+    def execute(self, command, *, on_stdout, on_stderr, ctx, stdin=None):
+        raise NotImplementedError
+
+    def upload(self, dst, src, info=None):
+        path = self._path(dst)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            shutil.copyfileobj(src, fh)
+
+    def download(self, src, dst):
+        with open(self._path(src), "rb") as fh:
+            shutil.copyfileobj(fh, dst)
+
+    def upload_dir(self, dst, src, exclude=()):
+        target = self._path(dst)
+        if not src.endswith("/"):
+            target = target / os.path.basename(src.rstrip("/"))
+        shutil.copytree(src, target, dirs_exist_ok=True)
+
+    def download_dir(self, src, dst, exclude=()):
+        shutil.copytree(self._path(src), dst, dirs_exist_ok=True)
+
+
+def make(kind, type_, config):
+    component = BUILTINS[kind][type_]()
+    component.prepare(config, INFO)
+    return component
+
+
+def test_registry_lists_the_builtins():
+    assert set(BUILTINS["builder"]) == {"null", "file"}
+    assert set(BUILTINS["provisioner"]) == {"file", "sleep", "breakpoint"}
+    assert set(BUILTINS["post-processor"]) == {"manifest", "checksum", "compress", "artifice"}
+
+
+def test_file_builder_content_and_source(tmp_path):
+    target = tmp_path / "out" / "a.txt"
+    artifact = make("builder", "file", {"content": "hello", "target": str(target)}).run(NullUi(), None, Context())
+    assert target.read_text() == "hello"
+    assert artifact.files == [str(target)] and artifact.builder_id == "packer.file"
+    copy = tmp_path / "b.txt"
+    make("builder", "file", {"source": str(target), "target": str(copy)}).run(NullUi(), None, Context())
+    assert copy.read_text() == "hello"
+    artifact.destroy()
+    assert not target.exists()
+
+
+def test_file_builder_rejects_both_or_neither():
+    with pytest.raises(ConfigError):
+        make("builder", "file", {"target": "x"})
+    with pytest.raises(ConfigError):
+        make("builder", "file", {"target": "x", "content": "a", "source": "b"})
+
+
+def test_file_provisioner_uploads_file_content_sources_and_directories(tmp_path):
+    machine = tmp_path / "machine"
+    machine.mkdir()
+    comm = DirectoryCommunicator(machine)
+    local = tmp_path / "local"
+    (local / "dir" / "sub").mkdir(parents=True)
+    (local / "one.txt").write_text("1")
+    (local / "two.txt").write_text("2")
+    (local / "dir" / "sub" / "deep.txt").write_text("deep")
+
+    make("provisioner", "file", {"source": str(local / "one.txt"), "destination": "/etc/one"}).provision(NullUi(), comm, {}, Context())
+    make("provisioner", "file", {"content": "inline", "destination": "/etc/c"}).provision(NullUi(), comm, {}, Context())
+    make("provisioner", "file", {"sources": [str(local / "one.txt"), str(local / "two.txt")], "destination": "/many/"}).provision(NullUi(), comm, {}, Context())
+    make("provisioner", "file", {"source": str(local / "dir"), "destination": "/d1"}).provision(NullUi(), comm, {}, Context())
+    make("provisioner", "file", {"source": str(local / "dir") + "/", "destination": "/d2"}).provision(NullUi(), comm, {}, Context())
+
+    assert (machine / "etc/one").read_text() == "1"
+    assert (machine / "etc/c").read_text() == "inline"
+    assert (machine / "many/one.txt").read_text() == "1" and (machine / "many/two.txt").read_text() == "2"
+    assert (machine / "d1/dir/sub/deep.txt").read_text() == "deep"
+    assert (machine / "d2/sub/deep.txt").read_text() == "deep"
+
+
+def test_file_provisioner_downloads(tmp_path):
+    machine = tmp_path / "machine"
+    (machine / "var/log").mkdir(parents=True)
+    (machine / "var/log/app.log").write_text("log")
+    comm = DirectoryCommunicator(machine)
+    dest = tmp_path / "got"
+    make("provisioner", "file", {"source": "/var/log/app.log", "destination": str(dest) + "/", "direction": "download"}).provision(NullUi(), comm, {}, Context())
+    assert (dest / "app.log").read_text() == "log"
+    make("provisioner", "file", {"source": "/var/log/", "destination": str(tmp_path / "logs"), "direction": "download"}).provision(NullUi(), comm, {}, Context())
+    assert (tmp_path / "logs/app.log").read_text() == "log"
+
+
+def test_file_provisioner_errors(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        make("provisioner", "file", {"source": str(tmp_path / "missing"), "destination": "/x"})
+    assert info.value.problems[0].path == ("source",)
+    make("provisioner", "file", {"source": str(tmp_path / "missing"), "destination": "/x", "generated": True})
+    with pytest.raises(ConfigError):
+        make("provisioner", "file", {"sources": ["a"], "destination": "/not-a-dir"})
+    prov = make("provisioner", "file", {"content": "x", "destination": "/x"})
+    with pytest.raises(RuntimeError, match="needs a communicator"):
+        prov.provision(NullUi(), None, {}, Context())
+
+
+def test_manifest_packer_format_and_append(tmp_path):
+    output = tmp_path / "manifest.json"
+    data_file = tmp_path / "image.raw"
+    data_file.write_bytes(b"x" * 10)
+    artifact = SimpleArtifact("test", "img-1", files_=[str(data_file)])
+    pp = make("post-processor", "manifest", {"output": str(output), "strip_path": True, "custom_data": {"a": "b"}})
+    result, keep, force = pp.post_process(NullUi(), artifact, Context())
+    assert result is artifact and keep and force
+    pp.post_process(NullUi(), artifact, Context())
+    manifest = json.loads(output.read_text())
+    assert manifest["last_run_uuid"] == "run-1"
+    assert len(manifest["builds"]) == 2
+    build = manifest["builds"][0]
+    assert build["name"] == "app" and build["builder_type"] == "null"
+    assert build["files"] == [{"name": "image.raw", "size": 10}]
+    assert build["artifact_id"] == "img-1" and build["packer_run_uuid"] == "run-1"
+    assert build["custom_data"] == {"a": "b"} and isinstance(build["build_time"], int)
+
+
+def test_checksum_writes_digest_lines_with_placeholders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.bin").write_bytes(b"abc")
+    artifact = SimpleArtifact("test", "x", files_=[str(tmp_path / "f.bin")])
+    pp = make("post-processor", "checksum", {"checksum_types": ["sha256", "md5"]})
+    result, keep, _ = pp.post_process(NullUi(), artifact, Context())
+    assert keep is True
+    assert result.files == ["packer_app_sha256.checksum", "packer_app_md5.checksum"]
+    assert (tmp_path / "packer_app_sha256.checksum").read_text() == f"{hashlib.sha256(b'abc').hexdigest()}\tf.bin\n"
+    with pytest.raises(ConfigError):
+        make("post-processor", "checksum", {"checksum_types": ["crc99"]})
+    with pytest.raises(ConfigError):
+        make("post-processor", "checksum", {"output": "{{.Nope}}"})
+
+
+def test_compress_tar_gz(tmp_path):
+    (tmp_path / "a").write_text("A")
+    (tmp_path / "b").write_text("B")
+    artifact = SimpleArtifact("test", "x", files_=[str(tmp_path / "a"), str(tmp_path / "b")])
+    out = tmp_path / "out.tar.gz"
+    result, keep, _ = make("post-processor", "compress", {"output": str(out)}).post_process(NullUi(), artifact, Context())
+    assert result.files == [str(out)] and keep is False
+    with tarfile.open(out) as archive:
+        assert sorted(archive.getnames()) == ["a", "b"]
+    with pytest.raises(ConfigError):
+        make("post-processor", "compress", {"output": "x.rar"})
+
+
+def test_artifice_makes_an_artifact_of_files():
+    result, keep, _ = make("post-processor", "artifice", {"files": ["a.txt", "b.txt"]}).post_process(
+        NullUi(), SimpleArtifact("t", "x"), Context()
+    )
+    assert result.files == ["a.txt", "b.txt"] and keep is False
+
+
+def test_sleep_is_cancellable():
+    import threading
+    import time
+
+    sleep = make("provisioner", "sleep", {"duration": "10s"})
+    ctx = Context()
+    threading.Timer(0.1, ctx.cancel).start()
+    started = time.monotonic()
+    from bakehouse.sdk import Cancelled
+
+    with pytest.raises(Cancelled):
+        sleep.provision(NullUi(), None, {}, ctx)
+    assert time.monotonic() - started < 2
+    with pytest.raises(ConfigError):
+        make("provisioner", "sleep", {"duration": "ten"})
+
+
+def test_null_builder_ssh_requires_host():
+    with pytest.raises(ConfigError) as info:
+        make("builder", "null", {"communicator": "ssh"})
+    assert info.value.problems[0].path == ("ssh_host",)
