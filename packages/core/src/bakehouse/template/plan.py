@@ -65,6 +65,8 @@ class BuildPlan:
     error_cleanup_provisioner: ComponentSpec | None = None
     #: each `post-processor` block is a chain of one; `post-processors {}` a longer chain
     post_processor_chains: list[list[ComponentSpec]] = field(default_factory=list)
+    #: position of the build block in the template (0-based), to group builds by block
+    build_block_index: int = 0
 
 
 @dataclass
