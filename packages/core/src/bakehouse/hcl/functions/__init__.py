@@ -1,0 +1,51 @@
+"""Packer 1.16's HCL function library.
+
+``FUNCTIONS`` maps every function name Packer registers (except ``try``,
+``can`` and ``convert``, which take unevaluated expressions and live in the
+evaluator) to a :class:`bakehouse.hcl.function.Function`. ``ENV_FUNCTION`` is
+``env()``, which Packer offers only while evaluating ``variable`` defaults;
+the template loader adds it to that context alone.
+
+Injectable sources for tests go in ``FunctionContext.extra``: ``clock``,
+``start_time``, ``uuid4``, ``bcrypt_salt``, ``environ``.
+"""
+
+from __future__ import annotations
+
+from bakehouse.hcl.function import Function
+from bakehouse.hcl.functions import (
+    collections,
+    contextual,
+    crypto,
+    datetime,
+    encoding,
+    filesystem,
+    network,
+    numeric,
+    strings,
+)
+from bakehouse.hcl.functions.contextual import ENV_FUNCTION
+
+__all__ = ["ENV_FUNCTION", "FUNCTIONS", "UNSUPPORTED", "EVALUATOR_FUNCTIONS"]
+
+FUNCTIONS: dict[str, Function] = {}
+for _module in (
+    strings,
+    collections,
+    numeric,
+    encoding,
+    filesystem,
+    datetime,
+    crypto,
+    network,
+    contextual,
+):
+    _overlap = FUNCTIONS.keys() & _module.FUNCTIONS.keys()
+    assert not _overlap, f"function defined twice: {_overlap}"
+    FUNCTIONS.update(_module.FUNCTIONS)
+FUNCTIONS = dict(sorted(FUNCTIONS.items()))
+
+# Registered so that a call gives a clear "not supported" error, not "unknown function".
+UNSUPPORTED = frozenset({"aws_secretsmanager", "aws_secretsmanager_raw", "vault", "consul_key"})
+# Implemented by the evaluator because their arguments are unevaluated expressions.
+EVALUATOR_FUNCTIONS = frozenset({"try", "can", "convert"})

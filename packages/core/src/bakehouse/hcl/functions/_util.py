@@ -1,0 +1,78 @@
+"""Small shared helpers for the function library."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from bakehouse.hcl.function import Function, FunctionContext, FunctionError, Param, ReturnType
+from bakehouse.hcl.values import DYNAMIC, NUMBER, STRING, Type, Value, string, unknown
+
+Impl = Callable[[list[Value], FunctionContext], Value]
+
+
+def define(
+    params: list[Param],
+    impl: Impl,
+    *,
+    var_param: Param | None = None,
+    returns: ReturnType = DYNAMIC,
+    description: str = "",
+) -> Function:
+    """Build a :class:`Function`; keeps the module tables short."""
+    return Function(
+        params=params, impl=impl, var_param=var_param, return_type=returns, description=description
+    )
+
+
+def p(name: str, type_: Type = DYNAMIC, *, null: bool = False, unknown_ok: bool = False) -> Param:
+    """Shorthand for :class:`Param`."""
+    return Param(name, type_, allow_null=null, allow_unknown=unknown_ok)
+
+
+def whole_number(value: Value, what: str, arg_index: int | None = None) -> int:
+    """The value as a Python int; an error unless it is a whole finite number."""
+    d = value.as_number()
+    if not d.is_finite() or d != d.to_integral_value():
+        raise FunctionError(f"{what} must be a whole number", arg_index)
+    return int(d)
+
+
+def to_decimal(n: int | float | Decimal) -> Decimal:
+    if isinstance(n, Decimal):
+        return n
+    if isinstance(n, int):
+        return Decimal(n)
+    return Decimal(repr(n))
+
+
+def unknown_string() -> Value:
+    return unknown(STRING)
+
+
+def unknown_number() -> Value:
+    return unknown(NUMBER)
+
+
+def str_result(text: str) -> Value:
+    return string(text)
+
+
+def arg_error(message: str, index: int | None = None) -> FunctionError:
+    return FunctionError(message, index)
+
+
+__all__ = [
+    "FunctionContext",
+    "FunctionError",
+    "Function",
+    "Param",
+    "arg_error",
+    "define",
+    "p",
+    "str_result",
+    "to_decimal",
+    "unknown_number",
+    "unknown_string",
+    "whole_number",
+]

@@ -1,0 +1,117 @@
+"""Hashes, bcrypt, RSA decryption and UUIDs.
+
+Randomness is injectable for tests: ``fctx.extra["uuid4"]`` (a callable
+returning :class:`uuid.UUID`) and ``fctx.extra["bcrypt_salt"]`` (a callable
+taking the cost and returning a salt as ``bcrypt.gensalt`` does).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import uuid
+from collections.abc import Callable
+
+import bcrypt as bcrypt_lib
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from bakehouse.hcl.function import Function, FunctionContext, FunctionError
+from bakehouse.hcl.functions._util import define, p, whole_number
+from bakehouse.hcl.values import NUMBER, STRING, Value, string
+
+
+def _hasher(name: str) -> Callable[[list[Value], FunctionContext], Value]:
+    def impl(args: list[Value], fctx: FunctionContext) -> Value:
+        return string(hashlib.new(name, args[0].as_str().encode("utf-8")).hexdigest())
+
+    return impl
+
+
+def _bcrypt(args: list[Value], fctx: FunctionContext) -> Value:
+    if len(args) > 2:
+        raise FunctionError(f"bcrypt() takes no more than two arguments, but got {len(args)}")
+    cost = 10
+    if len(args) == 2:
+        cost = whole_number(args[1], "the cost", 1)
+    if not 4 <= cost <= 31:
+        raise FunctionError(f"crypto/bcrypt: cost {cost} is outside allowed range (4,31)", 1)
+    secret = args[0].as_str().encode("utf-8")
+    if len(secret) > 72:
+        raise FunctionError(
+            "error occurred generating password: password length exceeds 72 bytes", 0
+        )
+    make_salt: Callable[[int], bytes] = fctx.extra.get("bcrypt_salt") or (
+        lambda rounds: bcrypt_lib.gensalt(rounds)
+    )
+    hashed = bcrypt_lib.hashpw(secret, make_salt(cost)).decode("ascii")
+    # Go's x/crypto/bcrypt writes the $2a$ variant; the hash itself is the same.
+    return string("$2a$" + hashed[4:])
+
+
+def _rsadecrypt(args: list[Value], fctx: FunctionContext) -> Value:
+    encoded, pem = args[0].as_str(), args[1].as_str()
+    try:
+        ciphertext = base64.b64decode(encoded.replace("\n", ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise FunctionError(
+            'failed to decode input "cipher_text": cipher text must be base64-encoded', 0
+        ) from None
+    try:
+        key = serialization.load_pem_private_key(pem.encode("utf-8"), password=None)
+    except (ValueError, TypeError) as exc:
+        reason = "no key found" if "-----BEGIN" not in pem else str(exc).split("\n")[0]
+        raise FunctionError(f"invalid private key: {reason}", 1) from None
+    except Exception as exc:  # the backend raises its own types for malformed keys
+        raise FunctionError(f"invalid private key: {exc}", 1) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise FunctionError("invalid private key: not an RSA private key", 1)
+    try:
+        plain = key.decrypt(ciphertext, padding.PKCS1v15())
+    except ValueError:
+        raise FunctionError("failed to decrypt: crypto/rsa: decryption error", 0) from None
+    try:
+        return string(plain.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise FunctionError("the decrypted value is not valid UTF-8", 0) from None
+
+
+def _uuidv4(args: list[Value], fctx: FunctionContext) -> Value:
+    make: Callable[[], uuid.UUID] = fctx.extra.get("uuid4") or uuid.uuid4
+    return string(str(make()))
+
+
+_NAMESPACES = {
+    "dns": uuid.NAMESPACE_DNS,
+    "url": uuid.NAMESPACE_URL,
+    "oid": uuid.NAMESPACE_OID,
+    "x500": uuid.NAMESPACE_X500,
+}
+
+
+def _uuidv5(args: list[Value], fctx: FunctionContext) -> Value:
+    namespace_text, name = args[0].as_str(), args[1].as_str()
+    namespace = _NAMESPACES.get(namespace_text)
+    if namespace is None:
+        try:
+            namespace = uuid.UUID(namespace_text)
+        except ValueError:
+            raise FunctionError(
+                f"uuidv5() doesn't support namespace {namespace_text} (error: invalid UUID format)",
+                0,
+            ) from None
+    return string(str(uuid.uuid5(namespace, name)))
+
+
+S = STRING
+FUNCTIONS: dict[str, Function] = {
+    "bcrypt": define([p("str", S)], _bcrypt, var_param=p("cost", NUMBER), returns=S),
+    "md5": define([p("str", S)], _hasher("md5"), returns=S),
+    "rsadecrypt": define([p("ciphertext", S), p("privatekey", S)], _rsadecrypt, returns=S),
+    "sha1": define([p("str", S)], _hasher("sha1"), returns=S),
+    "sha256": define([p("str", S)], _hasher("sha256"), returns=S),
+    "sha512": define([p("str", S)], _hasher("sha512"), returns=S),
+    "uuidv4": define([], _uuidv4, returns=S),
+    "uuidv5": define([p("namespace", S), p("name", S)], _uuidv5, returns=S),
+}

@@ -1,0 +1,208 @@
+"""Filesystem functions. Relative paths resolve against ``fctx.base_dir`` (``path.root``)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import posixpath
+import stat
+
+import regex
+
+from bakehouse.hcl.function import Function, FunctionContext, FunctionError
+from bakehouse.hcl.functions._util import define, p
+from bakehouse.hcl.values import BOOL, STRING, SetType, Value, boolean, set_value, string
+
+
+def expand_home(path: str) -> str:
+    """``~`` and ``~/x`` become the home directory; ``~user`` is refused as go-homedir does."""
+    if not path.startswith("~"):
+        return path
+    if len(path) > 1 and path[1] not in "/\\":
+        raise FunctionError("cannot expand user-specific home dir", 0)
+    home = os.environ.get("HOME") or os.path.expanduser("~")
+    return home + path[1:]
+
+
+def resolve(path: str, fctx: FunctionContext) -> str:
+    expanded = expand_home(path)
+    if os.path.isabs(expanded):
+        return expanded
+    return os.path.join(fctx.base_dir or ".", expanded)
+
+
+def _read(path: str, fctx: FunctionContext) -> bytes:
+    full = resolve(path, fctx)
+    try:
+        with open(full, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise FunctionError(
+            f"no file exists at {path}; this function works only with files that are distributed as part of the configuration source code",
+            0,
+        ) from None
+    except IsADirectoryError:
+        raise FunctionError(f"{path} is a directory, not a file", 0) from None
+    except OSError as exc:
+        raise FunctionError(f"failed to read {path}: {exc.strerror}", 0) from None
+
+
+def _file(args: list[Value], fctx: FunctionContext) -> Value:
+    path = args[0].as_str()
+    raw = _read(path, fctx)
+    try:
+        return string(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise FunctionError(
+            f"contents of {path} are not valid UTF-8; use the filebase64 function to obtain the Base64 encoded contents",
+            0,
+        ) from None
+
+
+def _filebase64(args: list[Value], fctx: FunctionContext) -> Value:
+    return string(base64.b64encode(_read(args[0].as_str(), fctx)).decode("ascii"))
+
+
+def _fileexists(args: list[Value], fctx: FunctionContext) -> Value:
+    path = args[0].as_str()
+    full = resolve(path, fctx)
+    try:
+        info = os.stat(full)
+    except FileNotFoundError:
+        return boolean(False)
+    except OSError as exc:
+        raise FunctionError(f"failed to stat {path}: {exc.strerror}", 0) from None
+    if stat.S_ISREG(info.st_mode):
+        return boolean(True)
+    raise FunctionError(f"{path} is not a regular file, but {_mode_name(info.st_mode)!r}", 0)
+
+
+def _mode_name(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "d" + stat.filemode(mode)[1:]
+    return stat.filemode(mode)
+
+
+def glob_to_regex(pattern: str) -> str:
+    """A doublestar glob (``**``, ``*``, ``?``, ``[...]``, ``{a,b}``) as a regex over ``/`` paths."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    depth = 0
+    while i < n:
+        ch = pattern[i]
+        if ch == "*":
+            if pattern.startswith("**", i):
+                at_start = i == 0 or pattern[i - 1] == "/"
+                j = i + 2
+                if at_start and (j == n or pattern[j] == "/"):
+                    if j == n:
+                        out.append(".*")
+                        i = j
+                    else:
+                        out.append("(?:[^/]*/)*")
+                        i = j + 1
+                    continue
+            out.append("[^/]*")
+            i += 1
+            while i < n and pattern[i] == "*":
+                i += 1
+            continue
+        if ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            end = pattern.find("]", i + 2)
+            if end < 0:
+                raise FunctionError(f"syntax error in pattern {pattern!r}: missing ]", 1)
+            body = pattern[i + 1 : end]
+            if body[:1] in "!^":
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end + 1
+            continue
+        elif ch == "{":
+            depth += 1
+            out.append("(?:")
+        elif ch == "}" and depth:
+            depth -= 1
+            out.append(")")
+        elif ch == "," and depth:
+            out.append("|")
+        elif ch == "\\" and i + 1 < n:
+            out.append(regex.escape(pattern[i + 1]))
+            i += 2
+            continue
+        else:
+            out.append(regex.escape(ch))
+        i += 1
+    if depth:
+        raise FunctionError(f"syntax error in pattern {pattern!r}: missing }}", 1)
+    return "".join(out)
+
+
+def _fileset(args: list[Value], fctx: FunctionContext) -> Value:
+    path, pattern = args[0].as_str(), args[1].as_str()
+    root = resolve(path, fctx)
+    try:
+        matcher = regex.compile(
+            glob_to_regex(pattern.replace("\\", "/") if os.sep == "\\" else pattern)
+        )
+    except regex.error as exc:
+        raise FunctionError(f"failed to glob pattern {pattern!r}: {exc}", 1) from None
+    found: list[Value] = []
+    if os.path.isdir(root):
+        for directory, dirnames, filenames in os.walk(root, followlinks=True):
+            dirnames.sort()
+            for name in sorted(filenames):
+                full = os.path.join(directory, name)
+                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                if matcher.fullmatch(rel) and os.path.isfile(full):
+                    found.append(string(rel))
+    return set_value(found, STRING)
+
+
+def _abspath(args: list[Value], fctx: FunctionContext) -> Value:
+    return string(os.path.abspath(args[0].as_str()).replace(os.sep, "/"))
+
+
+def go_clean(path: str) -> str:
+    """Go's ``filepath.Clean`` for ``/`` paths."""
+    if path == "":
+        return "."
+    cleaned = posixpath.normpath(path)
+    # normpath keeps a leading '//' (POSIX allows it); Go does not.
+    if cleaned.startswith("//"):
+        cleaned = "/" + cleaned.lstrip("/")
+    return cleaned
+
+
+def _basename(args: list[Value], fctx: FunctionContext) -> Value:
+    path = args[0].as_str()
+    if path == "":
+        return string(".")
+    stripped = path.rstrip("/")
+    if stripped == "":
+        return string("/")
+    return string(stripped.rsplit("/", 1)[-1])
+
+
+def _dirname(args: list[Value], fctx: FunctionContext) -> Value:
+    path = args[0].as_str()
+    head = path[: path.rfind("/") + 1]
+    return string(go_clean(head) if head else ".")
+
+
+def _pathexpand(args: list[Value], fctx: FunctionContext) -> Value:
+    return string(expand_home(args[0].as_str()))
+
+
+S = STRING
+FUNCTIONS: dict[str, Function] = {
+    "abspath": define([p("path", S)], _abspath, returns=S),
+    "basename": define([p("path", S)], _basename, returns=S),
+    "dirname": define([p("path", S)], _dirname, returns=S),
+    "file": define([p("path", S)], _file, returns=S),
+    "filebase64": define([p("path", S)], _filebase64, returns=S),
+    "fileexists": define([p("path", S)], _fileexists, returns=BOOL),
+    "fileset": define([p("path", S), p("pattern", S)], _fileset, returns=SetType(S)),
+    "pathexpand": define([p("path", S)], _pathexpand, returns=S),
+}
