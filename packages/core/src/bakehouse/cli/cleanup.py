@@ -1,0 +1,240 @@
+"""``bakehouse cleanup [-dry-run] [-grace=DURATION] [RUN_ID...]``: remove what dead runs left.
+
+Every temporary resource is journalled under ``$BAKEHOUSE_HOME/journal/<run
+id>/`` before it is used and forgotten once removed, so the entries of a
+journal whose run is over are exactly its leftovers. A run is over when the
+core recorded in its ``run.json`` is no longer alive (or its pid now belongs
+to a process started later), or, with no ``run.json``, when nothing was
+written to the journal for longer than the grace period. Runs that still have
+processes of their own (plugins still cleaning up after the core died) are
+left alone.
+
+Each leftover is removed by the plugin that created it
+(:meth:`PluginManager.cleanup_entry`); the output names the resource id of
+everything removed or not. Exit status 1 when anything could not be removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bakehouse.cli.common import add_ui_flags, bool_flag, flag, make_ui
+
+#: Default age after which a journal without ``run.json`` counts as abandoned.
+DEFAULT_GRACE = "1h"
+#: Slack between the core's start and the moment it wrote ``run.json``.
+_START_SLACK_SECONDS = 5.0
+
+
+def _duration(text: str) -> float:
+    from bakehouse.sdk.config import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    bool_flag(parser, "dry-run", "list what would be removed, remove nothing")
+    flag(parser, "grace", dest="grace", type=_duration, default=_duration(DEFAULT_GRACE),
+         metavar="DURATION",
+         help=f"a journal without run.json is abandoned after this long (default {DEFAULT_GRACE})")
+    add_ui_flags(parser)
+    parser.add_argument("run_ids", nargs="*", metavar="RUN_ID",
+                        help="only these runs (default: every run found)")
+
+
+@dataclass
+class RunJournal:
+    """One run's journal directory and what is known about its core."""
+
+    directory: Path
+    core_pid: int | None = None
+    started: float | None = None  #: unix time the core wrote run.json
+    entries: list[Any] = field(default_factory=list)  # list[JournalEntry]
+
+    @property
+    def run_id(self) -> str:
+        return self.directory.name
+
+
+def _read_run(directory: Path) -> RunJournal:
+    from bakehouse.sdk.journal import load_entries
+
+    run = RunJournal(directory, entries=load_entries(directory))
+    try:
+        marker = json.loads((directory / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return run
+    if isinstance(marker, dict):
+        pid = marker.get("pid")
+        run.core_pid = pid if isinstance(pid, int) and pid > 0 else None
+        started = marker.get("started")
+        if isinstance(started, str):
+            try:
+                run.started = datetime.datetime.fromisoformat(started).timestamp()
+            except ValueError:
+                pass
+    return run
+
+
+def _process_start_time(pid: int) -> float | None:
+    """Unix time process ``pid`` started, or None when it is gone (zombies count as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    ticks = int(fields[19])  # field 22 of stat(5), counted after the ")"
+    boot = 0.0
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                boot = float(line.split()[1])
+                break
+    except OSError:
+        pass
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _core_alive(run: RunJournal) -> bool:
+    assert run.core_pid is not None
+    start = _process_start_time(run.core_pid)
+    if start is None:
+        return False
+    # The pid now belongs to a process that started after the core wrote run.json.
+    return not (run.started is not None and start > run.started + _START_SLACK_SECONDS)
+
+
+def _processes_of_run(run_id: str) -> list[int]:
+    """Live processes whose environment carries this run id (plugins, their children)."""
+    from bakehouse.sdk.journal import RUN_ID_ENV
+
+    needle = f"{RUN_ID_ENV}={run_id}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0") and _process_start_time(int(proc.name)) is not None:
+            found.append(int(proc.name))
+    return found
+
+
+def _last_written(directory: Path) -> float:
+    times = [directory.stat().st_mtime]
+    for path in directory.iterdir():
+        try:
+            times.append(path.stat().st_mtime)
+        except OSError:
+            pass
+    return max(times)
+
+
+def _why_not_abandoned(run: RunJournal, grace: float) -> str | None:
+    """Why this run must be left alone, or None when its leftovers are fair game."""
+    if run.core_pid is not None:
+        if _core_alive(run):
+            return f"its core (pid {run.core_pid}) is still running"
+    else:
+        age = time.time() - _last_written(run.directory)
+        if age < grace:
+            return f"no run.json and written {age:.0f}s ago (grace period {grace:.0f}s)"
+    survivors = _processes_of_run(run.run_id)
+    if survivors:
+        return "processes of the run are still cleaning up (pids " + ", ".join(map(str, survivors)) + ")"
+    return None
+
+
+def _forget(run: RunJournal, entry: Any) -> None:
+    try:
+        (run.directory / f"{entry.entry_id}.json").unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _remove_if_done(directory: Path) -> None:
+    """Drop a journal once nothing but its run marker is left."""
+    try:
+        if any(p.name != "run.json" for p in directory.iterdir()):
+            return
+        (directory / "run.json").unlink(missing_ok=True)
+        directory.rmdir()
+    except OSError:
+        pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from bakehouse.plugin.errors import PluginError
+    from bakehouse.plugin.manager import PluginManager
+    from bakehouse.sdk.journal import journal_root
+
+    ui = make_ui(args)
+    root = journal_root()
+    directories = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if args.run_ids:
+        wanted = set(args.run_ids)
+        directories = [d for d in directories if d.name in wanted]
+        for missing in sorted(wanted - {d.name for d in directories}):
+            ui.error(f"No journal for run {missing} under {root}")
+    removed = failed = skipped = 0
+    manager: PluginManager | None = None
+    try:
+        for directory in directories:
+            journal = _read_run(directory)
+            reason = _why_not_abandoned(journal, args.grace)
+            if reason is not None:
+                if journal.entries:
+                    ui.say(f"Run {journal.run_id}: skipped, {reason}.")
+                    skipped += 1
+                continue
+            if not journal.entries:
+                if not args.dry_run:
+                    _remove_if_done(directory)
+                continue
+            ui.say(f"Run {journal.run_id}: {len(journal.entries)} leftover resource(s).")
+            for entry in journal.entries:
+                what = f"{entry.kind} {entry.resource_id} ({entry.plugin})"
+                if args.dry_run:
+                    ui.message(f"    would remove {what}")
+                    continue
+                if manager is None:
+                    manager = PluginManager(run_id=f"cleanup-{uuid.uuid4().hex[:12]}")
+                try:
+                    manager.cleanup_entry(entry)
+                except PluginError as exc:
+                    ui.error(f"    failed to remove {what}: {exc}")
+                    failed += 1
+                except Exception as exc:  # a cleaner's own error: report it, go on
+                    ui.error(f"    failed to remove {what}: {type(exc).__name__}: {exc}")
+                    failed += 1
+                else:
+                    _forget(journal, entry)
+                    ui.message(f"    removed {what}")
+                    removed += 1
+            if not args.dry_run:
+                _remove_if_done(directory)
+    finally:
+        if manager is not None:
+            manager.shutdown()
+    if args.dry_run:
+        ui.say("Dry run: nothing was removed.")
+    elif removed or failed:
+        ui.say(f"Removed {removed} resource(s); {failed} could not be removed.")
+    elif not skipped:
+        ui.say("Nothing to clean up.")
+    return 1 if failed else 0
