@@ -1,0 +1,53 @@
+"""How ``bakehouse cleanup`` removes what a killed docker build left behind.
+
+The builder journals every container and temporary directory before it uses
+them (see ``steps.py``). When a run dies without cleaning up (``kill -9`` of
+the core and its plugins), ``bakehouse cleanup`` hands each leftover entry to
+this plugin, which removes the resource by the name it recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import docker.errors
+from bakehouse.sdk import JournalEntry, register_cleaner
+
+from bakehouse_plugin_docker import engine
+from bakehouse_plugin_docker.steps import KIND_CONTAINER, KIND_TEMP_DIR
+
+
+def remove_leftover_container(entry: JournalEntry) -> None:
+    """Kill and remove the container named in ``entry`` (gone already is fine).
+
+    Only a container carrying this run's labels is removed: a journal file is
+    plain JSON on disk and must not be able to aim at someone else's container.
+    """
+    client = engine.connect()
+    try:
+        attrs = client.api.inspect_container(entry.resource_id)
+    except docker.errors.NotFound:
+        return
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    if labels.get(engine.LABEL_MANAGED) != "true" or (
+        entry.run_id and labels.get(engine.LABEL_RUN_ID) != entry.run_id
+    ):
+        raise engine.DockerEngineError(
+            f"refusing to remove container {entry.resource_id}: it is not a build container of run {entry.run_id}"
+        )
+    engine.remove_container(client, attrs["Id"])
+
+
+def remove_leftover_temp_dir(entry: JournalEntry) -> None:
+    """Delete the builder's temporary directory, and only such a directory."""
+    path = os.path.realpath(entry.resource_id)
+    if not os.path.basename(path).startswith("bakehouse-docker-"):
+        raise ValueError(f"refusing to remove {path}: not a bakehouse docker temporary directory")
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+
+
+def register() -> None:
+    register_cleaner(KIND_CONTAINER, remove_leftover_container)
+    register_cleaner(KIND_TEMP_DIR, remove_leftover_temp_dir)

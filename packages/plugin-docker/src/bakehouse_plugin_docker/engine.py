@@ -1,0 +1,202 @@
+"""The Docker engine connection and how its errors read to a user.
+
+Everything the plugin does to Docker goes through the Docker SDK for Python
+(the Engine API over the socket named by ``DOCKER_HOST``, default
+``/var/run/docker.sock``). No ``docker`` CLI process is ever started.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+from docker.utils import parse_repository_tag
+
+#: Engine API calls that move whole images or filesystems (commit, export,
+#: import, push) can take minutes; plain calls stay bounded by the socket.
+API_TIMEOUT_SECONDS = 3600
+
+#: Labels put on every container the builder starts. ``docker ps -a --filter
+#: label=io.bakehouse.run-id=<run id>`` lists the containers of one run.
+LABEL_MANAGED = "io.bakehouse.managed"
+LABEL_RUN_ID = "io.bakehouse.run-id"
+LABEL_BUILD = "io.bakehouse.build"
+
+
+class DockerEngineError(Exception):
+    """A Docker operation failed; the message is one line meant for the user."""
+
+
+def connect() -> docker.DockerClient:
+    """A client for the local engine, or a clear error when it is not reachable."""
+    try:
+        client = docker.from_env(timeout=API_TIMEOUT_SECONDS)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise DockerEngineError(
+            "Cannot connect to the Docker engine (is dockerd running and is "
+            f"DOCKER_HOST right?): {explain(exc)}"
+        ) from None
+    return client
+
+
+def explain(exc: BaseException) -> str:
+    """The engine's own explanation of an error, without the HTTP noise."""
+    if isinstance(exc, docker.errors.APIError):
+        explanation = exc.explanation
+        if isinstance(explanation, bytes):
+            explanation = explanation.decode("utf-8", "replace")
+        if explanation:
+            return str(explanation).strip()
+    return str(exc).strip() or type(exc).__name__
+
+
+def split_reference(reference: str) -> tuple[str, str | None]:
+    """``registry:5000/repo:tag`` -> (``registry:5000/repo``, ``tag``); digests stay whole."""
+    if "@" in reference:
+        return reference, None
+    repository, tag = parse_repository_tag(reference)
+    return repository, tag
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    """Credentials for ``docker login``-like authentication of one call."""
+
+    server: str
+    username: str
+    password: str
+
+    def auth_config(self) -> dict[str, str]:
+        config = {"username": self.username, "password": self.password}
+        if self.server:
+            config["serveraddress"] = self.server
+        return config
+
+
+def login(client: docker.DockerClient, credentials: RegistryLogin) -> dict[str, str]:
+    """Check the credentials with the registry; return the auth config for pull/push.
+
+    The SDK keeps the credentials in the client only: nothing is written to
+    ``~/.docker/config.json``, so there is nothing to log out of afterwards.
+    """
+    try:
+        client.login(
+            username=credentials.username,
+            password=credentials.password,
+            registry=credentials.server or None,
+            reauth=True,
+        )
+    except docker.errors.APIError as exc:
+        where = credentials.server or "the default registry"
+        raise DockerEngineError(f"Error logging in to {where}: {explain(exc)}") from None
+    return credentials.auth_config()
+
+
+def follow_progress(events: Iterable[Any], action: str) -> Iterator[dict[str, Any]]:
+    """Yield the decoded progress messages of a pull/push; raise on an error message.
+
+    The engine reports pull and push failures inside the stream (HTTP 200
+    with an ``error`` member), so the stream must be read to the end.
+    """
+    for event in events:
+        if isinstance(event, (bytes, str)):
+            for line in (event.decode() if isinstance(event, bytes) else event).splitlines():
+                if line.strip():
+                    yield from follow_progress([json.loads(line)], action)
+            continue
+        if not isinstance(event, dict):
+            continue
+        if event.get("error") or event.get("errorDetail"):
+            detail = event.get("error") or event["errorDetail"].get("message", "")
+            raise DockerEngineError(f"Error {action}: {str(detail).strip()}")
+        yield event
+
+
+#: Per-chunk progress of pulls and pushes: it would flood the build output.
+_PROGRESS_STATUSES = frozenset({"Downloading", "Extracting", "Waiting", "Pushing", "Preparing"})
+
+
+def pull_image(
+    client: docker.DockerClient,
+    reference: str,
+    *,
+    platform: str = "",
+    auth_config: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Pull ``reference``; yield one status line per layer change worth showing."""
+    repository, tag = split_reference(reference)
+    try:
+        events = client.api.pull(
+            repository,
+            tag=tag or ("latest" if "@" not in reference else None),
+            stream=True,
+            decode=True,
+            platform=platform or None,
+            auth_config=auth_config,
+        )
+        for event in follow_progress(events, f"pulling Docker image {reference}"):
+            status = str(event.get("status", ""))
+            if status and status not in _PROGRESS_STATUSES:
+                yield f"{event['id']}: {status}" if event.get("id") else status
+    except docker.errors.APIError as exc:
+        raise DockerEngineError(f"Error pulling Docker image {reference}: {explain(exc)}") from None
+
+
+def push_image(
+    client: docker.DockerClient, reference: str, *, auth_config: dict[str, str] | None = None
+) -> str:
+    """Push ``reference``; return the pushed manifest digest ("" when not reported)."""
+    repository, tag = split_reference(reference)
+    digest = ""
+    try:
+        events = client.api.push(
+            repository, tag=tag, stream=True, decode=True, auth_config=auth_config
+        )
+        for event in follow_progress(events, f"pushing Docker image {reference}"):
+            aux = event.get("aux")
+            if isinstance(aux, dict) and aux.get("Digest"):
+                digest = str(aux["Digest"])
+    except docker.errors.APIError as exc:
+        raise DockerEngineError(f"Error pushing Docker image {reference}: {explain(exc)}") from None
+    return digest
+
+
+def image_exists(client: docker.DockerClient, reference: str) -> bool:
+    try:
+        client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return False
+    except docker.errors.APIError as exc:
+        raise DockerEngineError(f"Error inspecting Docker image {reference}: {explain(exc)}") from None
+    return True
+
+
+def remove_image(client: docker.DockerClient, reference: str) -> None:
+    """``docker rmi REFERENCE`` (a tag removes that tag; an id removes the image)."""
+    try:
+        client.images.remove(reference, noprune=False)
+    except docker.errors.ImageNotFound:
+        return
+    except docker.errors.APIError as exc:
+        raise DockerEngineError(f"Error removing Docker image {reference}: {explain(exc)}") from None
+
+
+def remove_container(client: docker.DockerClient, container: str) -> bool:
+    """Kill and remove ``container`` (id or name) with its anonymous volumes.
+
+    Returns False when it was already gone.
+    """
+    try:
+        client.api.remove_container(container, force=True, v=True)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as exc:
+        if exc.response is not None and exc.response.status_code == 409 and "already in progress" in explain(exc):
+            return True
+        raise DockerEngineError(f"Error removing Docker container {container}: {explain(exc)}") from None
+    return True

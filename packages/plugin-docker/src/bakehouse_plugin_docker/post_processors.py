@@ -1,0 +1,297 @@
+"""The docker post-processors: ``docker-tag``, ``docker-import``, ``docker-save``, ``docker-push``.
+
+They chain as Packer's do: each accepts the artifact kinds Packer's accepts
+(by builder id) and returns ``(artifact, keep_input, force_override)`` with
+Packer's values, so ``keep_input_artifact`` behaves the same:
+
+==============  =============================  ==========  ==============
+post-processor  accepts                        keep input  force override
+==============  =============================  ==========  ==============
+docker-tag      committed/imported/tagged      yes         yes
+docker-import   exported tar, artifice files   no          no
+docker-save     committed/imported/tagged      yes         no
+docker-push     committed/imported/tagged      yes         no
+==============  =============================  ==========  ==============
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import docker
+import docker.errors
+from bakehouse.sdk import Artifact, Config, ConfigError, Context, PostProcessor, Ui
+from pydantic import Field, field_validator
+
+from bakehouse_plugin_docker import engine
+from bakehouse_plugin_docker.artifact import (
+    ARTIFICE_BUILDER_ID,
+    BUILDER_ID,
+    IMPORT_BUILDER_ID,
+    TAG_BUILDER_ID,
+    ImageArtifact,
+)
+from bakehouse_plugin_docker.config import COMMIT_INSTRUCTIONS
+from bakehouse_plugin_docker.engine import DockerEngineError, explain
+from bakehouse_plugin_docker.tarstream import CHUNK_SIZE
+
+IMAGE_BUILDER_IDS = (IMPORT_BUILDER_ID, TAG_BUILDER_ID)
+
+
+def _copied_state(artifact: Artifact) -> dict[str, Any]:
+    state = {}
+    for name in ("docker_tags", "docker_digest", "generated_data"):
+        value = artifact.state(name)
+        if value is not None:
+            state[name] = value
+    return state
+
+
+def _require_image_artifact(artifact: Artifact, what: str) -> None:
+    if artifact.builder_id not in IMAGE_BUILDER_IDS:
+        raise ValueError(
+            f"Unknown artifact type: {artifact.builder_id}\nCan only {what} from Docker builder "
+            "artifacts made with commit = true, docker-import or docker-tag."
+        )
+
+
+class _LoginConfig(Config):
+    login: bool = False
+    login_server: str = ""
+    login_username: str = ""
+    login_password: str = ""
+    ecr_login: bool = False
+    aws_access_key: str = ""
+    aws_secret_key: str = ""
+    aws_token: str = ""
+    aws_profile: str = ""
+
+
+def _check_login(config: _LoginConfig) -> None:
+    if config.ecr_login:
+        raise ConfigError.single(
+            "ecr_login is not supported by bakehouse-plugin-docker: use login = true with "
+            "login_server/login_username/login_password (for ECR, the password from "
+            "`aws ecr get-login-password`).",
+            "ecr_login",
+        )
+    if config.login and (not config.login_username or not config.login_password):
+        raise ConfigError.single("login = true needs login_username and login_password.", "login")
+
+
+# ---------------------------------------------------------------- docker-tag
+
+
+class DockerTagConfig(Config):
+    repository: str
+    tags: list[str] = Field(default_factory=list)
+    tag: list[str] = Field(default_factory=list, description="Deprecated alias of tags.")
+    force: bool = False
+
+    @field_validator("tag", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class DockerTagPostProcessor(PostProcessor):
+    """Tag the image: ``repository:tag`` for each of ``tags`` (or just ``repository``)."""
+
+    config_schema = DockerTagConfig
+    config: DockerTagConfig
+
+    def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact | None, bool, bool]:
+        _require_image_artifact(artifact, "tag")
+        config = self.config
+        client = engine.connect()
+        source = artifact.id
+        references = [f"{config.repository}:{tag}" for tag in [*config.tags, *config.tag]] or [config.repository]
+        try:
+            for reference in references:
+                ctx.check()
+                ui.message(f"Tagging image: {source}")
+                ui.message(f"Repository: {reference}")
+                repository, tag = engine.split_reference(reference)
+                client.api.tag(source, repository, tag=tag, force=config.force)
+        except docker.errors.APIError as exc:
+            raise DockerEngineError(f"Error tagging image {source}: {explain(exc)}") from None
+        finally:
+            client.close()
+        state = _copied_state(artifact)
+        state["docker_tags"] = references
+        tagged = ImageArtifact(references[-1], TAG_BUILDER_ID, state)
+        # Tagging an image and then deleting it would make the tag pointless.
+        return tagged, True, True
+
+
+# ------------------------------------------------------------- docker-import
+
+
+class DockerImportConfig(Config):
+    repository: str
+    tag: str = ""
+    changes: list[str] = Field(default_factory=list)
+    platform: str = ""
+
+    @field_validator("changes")
+    @classmethod
+    def _known_instructions(cls, changes: list[str]) -> list[str]:
+        for change in changes:
+            instruction = change.strip().split(None, 1)[0].upper() if change.strip() else ""
+            if instruction not in COMMIT_INSTRUCTIONS:
+                raise ValueError(
+                    f"{change!r}: changes accept only " + ", ".join(sorted(COMMIT_INSTRUCTIONS)) + " instructions"
+                )
+        return changes
+
+
+class DockerImportPostProcessor(PostProcessor):
+    """Import an exported filesystem tar (docker builder ``export_path``, or artifice) as an image."""
+
+    config_schema = DockerImportConfig
+    config: DockerImportConfig
+
+    def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact | None, bool, bool]:
+        if artifact.builder_id not in (BUILDER_ID, ARTIFICE_BUILDER_ID):
+            raise ValueError(
+                f"Unknown artifact type: {artifact.builder_id}\nCan only import from Docker builder "
+                "(export_path) and artifice post-processor artifacts. With commit = true in the "
+                "docker builder the image is already imported."
+            )
+        files = artifact.files
+        if not files:
+            raise ValueError("docker-import: the artifact has no file to import")
+        tarball = files[0]
+        config = self.config
+        reference = config.repository + (f":{config.tag}" if config.tag else "")
+        ui.message(f"Importing image: {artifact.id}")
+        ui.message(f"Repository: {reference}")
+        image_id = import_tarball(tarball, config.repository, config.tag, config.changes, config.platform)
+        ui.message(f"Imported ID: {image_id}")
+        return ImageArtifact(reference, IMPORT_BUILDER_ID), False, False
+
+
+def import_tarball(path: str, repository: str, tag: str, changes: list[str], platform: str = "") -> str:
+    """``docker import`` of a local tar file, streamed from disk; returns the image id."""
+    client = engine.connect()
+    api = client.api
+    params: dict[str, Any] = {"fromSrc": "-", "repo": repository, "tag": tag or None}
+    if changes:
+        params["changes"] = changes
+    if platform:
+        params["platform"] = platform
+    try:
+        with open(path, "rb") as body:
+            # The SDK's import helpers take no platform; this is the same endpoint.
+            response = api._post(
+                api._url("/images/create"), params=params, data=body,
+                headers={"Content-Type": "application/tar"}, timeout=None,
+            )
+            api._raise_for_status(response)
+        image_id = ""
+        for event in engine.follow_progress(response.iter_lines(), f"importing {path}"):
+            status = str(event.get("status", ""))
+            if status.startswith("sha256:"):
+                image_id = status
+        return image_id
+    except OSError as exc:
+        raise DockerEngineError(f"Error importing {path}: {exc}") from None
+    except docker.errors.APIError as exc:
+        raise DockerEngineError(f"Error importing {path}: {explain(exc)}") from None
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------- docker-save
+
+
+class DockerSaveConfig(Config):
+    path: str
+
+
+class DockerSavePostProcessor(PostProcessor):
+    """``docker save`` the image to ``path`` (a tar loadable with ``docker load``)."""
+
+    config_schema = DockerSaveConfig
+    config: DockerSaveConfig
+
+    def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact | None, bool, bool]:
+        _require_image_artifact(artifact, "save")
+        path = os.path.abspath(self.config.path)
+        image = artifact.id
+        ui.message(f"Saving image: {image}")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        client = engine.connect()
+        try:
+            with open(path, "wb") as out:
+                for chunk in client.api.get_image(image, chunk_size=CHUNK_SIZE):
+                    ctx.check()
+                    out.write(chunk)
+        except BaseException as exc:
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+            if isinstance(exc, docker.errors.APIError):
+                raise DockerEngineError(f"Error saving image {image}: {explain(exc)}") from None
+            raise
+        finally:
+            client.close()
+        ui.message(f"Saved to: {path}")
+        # Packer hands the input image on, so a push can follow the save.
+        return ImageArtifact(image, artifact.builder_id, _copied_state(artifact)), True, False
+
+
+# --------------------------------------------------------------- docker-push
+
+
+class DockerPushConfig(_LoginConfig):
+    pass
+
+
+class DockerPushPostProcessor(PostProcessor):
+    """Push every tag of the image (``docker_tags`` of docker-tag, else its id)."""
+
+    config_schema = DockerPushConfig
+    config: DockerPushConfig
+
+    def prepare(self, config: dict[str, Any], build: Any) -> None:
+        super().prepare(config, build)
+        _check_login(self.config)
+
+    def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact | None, bool, bool]:
+        if artifact.builder_id not in IMAGE_BUILDER_IDS:
+            raise ValueError(
+                f"Unknown artifact type: {artifact.builder_id}\nCan only push docker-import and docker-tag artifacts."
+            )
+        tags = artifact.state("docker_tags")
+        names = [str(name) for name in tags] if tags else [artifact.id]
+        for name in names:
+            if name.startswith("sha256:"):
+                raise ValueError(
+                    f"Cannot push {name}: an image id has no repository. Put a docker-tag "
+                    "post-processor (repository = \"registry:port/name\") before docker-push."
+                )
+        config = self.config
+        client = engine.connect()
+        try:
+            auth_config = None
+            if config.login:
+                ui.message(f"Logging in to {config.login_server or 'the default registry'}...")
+                auth_config = engine.login(
+                    client, engine.RegistryLogin(config.login_server, config.login_username, config.login_password)
+                )
+            digest = ""
+            for name in names:
+                ctx.check()
+                ui.message(f"Pushing: {name}")
+                digest = engine.push_image(client, name, auth_config=auth_config) or digest
+            if config.login:
+                # Credentials lived in this client only; nothing was stored to log out of.
+                ui.message("Logging out...")
+        finally:
+            client.close()
+        state = _copied_state(artifact)
+        state.update({"docker_tags": names, "docker_digest": digest})
+        return ImageArtifact(names[0], IMPORT_BUILDER_ID, state), True, False
