@@ -1,0 +1,120 @@
+"""The ``amazon-ebs`` builder: launch an instance from a source AMI,
+provision it over SSH, and turn it into an AMI in one or more regions.
+
+The build is the list of steps below, in Packer's order; each step removes
+what it created in its cleanup (see :mod:`bakehouse_plugin_aws.steps`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bakehouse.sdk import (
+    Artifact,
+    Builder,
+    BuildInfo,
+    Cancelled,
+    Context,
+    Hook,
+    Journal,
+    PrepareResult,
+    Runner,
+    StateBag,
+    Step,
+    Ui,
+)
+
+from bakehouse_plugin_aws.artifact import AmiArtifact
+from bakehouse_plugin_aws.config import AmazonEBSConfig, parse_builder_config
+from bakehouse_plugin_aws.ec2 import Connection
+from bakehouse_plugin_aws.resources import PLUGIN
+from bakehouse_plugin_aws.steps import (
+    StepAMIRegionCopy,
+    StepConnect,
+    StepCreateAMI,
+    StepCreateTags,
+    StepDeregisterAMI,
+    StepEncryptedCopy,
+    StepKeyPair,
+    StepModifyAMIAttributes,
+    StepNetworkInfo,
+    StepPreValidate,
+    StepProvision,
+    StepRunSourceInstance,
+    StepSecurityGroup,
+    StepSnapshotInfo,
+    StepSourceAMIInfo,
+    StepStopInstance,
+)
+
+#: Build variables (``build.NAME``) the builder provides to provisioners.
+GENERATED_NAMES = [
+    "ID", "Host", "Port", "User", "Password", "ConnType", "SSHPublicKey", "SSHPrivateKey",
+    "SSHPrivateKeyFile", "SourceAMI", "SourceAMIName", "SourceAMIDescription", "SourceAMIOwner",
+    "SourceAMIOwnerName", "SourceAMICreationDate", "BuildRegion",
+]
+
+
+class AmazonEBSBuilder(Builder):
+    """Packer's ``amazon-ebs``, talking to EC2 through boto3."""
+
+    config_schema = AmazonEBSConfig
+    config: AmazonEBSConfig
+
+    def prepare(self, config: dict[str, Any], build: BuildInfo) -> PrepareResult:
+        self.build = build
+        self.config = parse_builder_config(config)
+        warnings = []
+        if self.config.communicator == "none":
+            warnings.append("communicator = \"none\": provisioners that need a connection will fail")
+        return PrepareResult(generated_names=list(GENERATED_NAMES), warnings=warnings)
+
+    def steps(self) -> list[Step]:
+        """The story of a build, top to bottom."""
+        steps: list[Step] = [
+            StepPreValidate(),
+            StepSourceAMIInfo(),
+            StepNetworkInfo(),
+            StepKeyPair(),
+            StepSecurityGroup(),
+            StepRunSourceInstance(),
+            StepConnect(),
+            StepProvision(),
+            StepStopInstance(),
+        ]
+        if not self.config.skip_create_ami:
+            steps += [
+                StepDeregisterAMI(),
+                StepCreateAMI(),
+                StepEncryptedCopy(),
+                StepAMIRegionCopy(),
+                StepSnapshotInfo(),
+                StepModifyAMIAttributes(),
+                StepCreateTags(),
+            ]
+        return steps
+
+    def run(self, ui: Ui, hook: Hook, ctx: Context) -> Artifact | None:
+        config = self.config
+        connection = Connection.from_config(config)
+        state = StateBag(
+            ui=ui,
+            hook=hook,
+            ctx=ctx,
+            config=config,
+            build=self.build,
+            connection=connection,
+            ec2=connection.client(config.region),
+            journal=Journal(self.build.run_id or None, plugin=PLUGIN),
+            generated={"BuildRegion": config.region},
+        )
+        Runner(self.steps(), on_error=self.build.on_error).run(state)
+        error = state.get("error")
+        if error is not None:
+            raise error
+        if state["cancelled"]:
+            raise Cancelled(ctx.reason or "build was cancelled")
+        if config.skip_create_ami:
+            ui.say("Skipping AMI creation (skip_create_ami = true): no artifact")
+            return None
+        return AmiArtifact(state["amis"], connection, state["generated"])

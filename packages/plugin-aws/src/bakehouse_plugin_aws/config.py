@@ -1,0 +1,309 @@
+"""Configuration of the ``amazon-ebs`` builder and the ``amazon-ami`` data source.
+
+Option names and meanings follow Packer's Amazon plugin. Everything is
+validated in ``prepare`` so that mistakes surface as diagnostics with the
+option's path (the core turns the path into the template's file:line).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bakehouse.sdk import Config, ConfigError, ConfigProblem, parse_config
+from bakehouse.sdk.ssh import SSHConfig
+
+_AMI_NAME = re.compile(r"^[A-Za-z0-9()\[\] ./\-'@_]{3,128}$")
+
+
+class _Block(BaseModel):
+    """A nested block: unknown arguments are errors there too."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class AccessConfig(Config):
+    """Where and as whom to talk to EC2 (shared by builder and data source)."""
+
+    region: str = ""
+    access_key: str = ""
+    secret_key: str = ""
+    token: str = ""
+    profile: str = ""
+    custom_endpoint_ec2: str = ""
+    skip_region_validation: bool = False
+    skip_credential_validation: bool = False
+    max_retries: int = 0
+
+
+class AmiFilter(_Block):
+    """``source_ami_filter`` / the ``amazon-ami`` data source's filter options."""
+
+    filters: dict[str, str | list[str]] = Field(default_factory=dict)
+    owners: list[str] = Field(default_factory=list)
+    most_recent: bool = False
+    include_deprecated: bool = False
+
+    def is_empty(self) -> bool:
+        return not self.filters and not self.owners
+
+
+class SubnetFilter(_Block):
+    filters: dict[str, str | list[str]] = Field(default_factory=dict)
+    most_free: bool = False
+    random: bool = False
+
+
+class SecurityGroupFilter(_Block):
+    filters: dict[str, str | list[str]] = Field(default_factory=dict)
+
+
+class VpcFilter(_Block):
+    filters: dict[str, str | list[str]] = Field(default_factory=dict)
+
+
+class BlockDevice(_Block):
+    """One entry of ``launch_block_device_mappings`` / ``ami_block_device_mappings``."""
+
+    device_name: str
+    delete_on_termination: bool = False
+    encrypted: bool | None = None
+    iops: int | None = None
+    kms_key_id: str = ""
+    no_device: bool = False
+    snapshot_id: str = ""
+    throughput: int | None = None
+    virtual_name: str = ""
+    volume_size: int | None = None
+    volume_type: str = ""
+
+    def to_api(self) -> dict[str, object]:
+        """The EC2 API's ``BlockDeviceMapping`` shape."""
+        mapping: dict[str, object] = {"DeviceName": self.device_name}
+        if self.no_device:
+            mapping["NoDevice"] = ""
+            return mapping
+        if self.virtual_name:
+            mapping["VirtualName"] = self.virtual_name
+            return mapping
+        ebs: dict[str, object] = {"DeleteOnTermination": self.delete_on_termination}
+        if self.volume_size is not None:
+            ebs["VolumeSize"] = self.volume_size
+        if self.volume_type:
+            ebs["VolumeType"] = self.volume_type
+        if self.iops is not None:
+            ebs["Iops"] = self.iops
+        if self.throughput is not None:
+            ebs["Throughput"] = self.throughput
+        if self.snapshot_id:
+            ebs["SnapshotId"] = self.snapshot_id
+        if self.encrypted is not None:
+            ebs["Encrypted"] = self.encrypted
+        if self.kms_key_id:
+            ebs["KmsKeyId"] = self.kms_key_id
+        mapping["Ebs"] = ebs
+        return mapping
+
+
+class Polling(_Block):
+    """``aws_polling``: how often and how long to wait for EC2 state changes."""
+
+    delay_seconds: float = 2.0
+    max_attempts: int = 0
+
+    @field_validator("delay_seconds")
+    @classmethod
+    def _positive_delay(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("delay_seconds must not be negative")
+        return value
+
+    @field_validator("max_attempts")
+    @classmethod
+    def _positive_attempts(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("max_attempts must not be negative")
+        return value
+
+    def attempts(self) -> int:
+        """0 means "a sensible default": about 20 minutes of polling."""
+        if self.max_attempts:
+            return self.max_attempts
+        return max(40, int(1200 / max(self.delay_seconds, 0.1)))
+
+
+SSHInterface = Literal["", "public_ip", "private_ip", "public_dns", "private_dns"]
+
+
+class AmazonEBSConfig(SSHConfig, AccessConfig):
+    """Every option ``amazon-ebs`` accepts."""
+
+    # source
+    source_ami: str = ""
+    source_ami_filter: AmiFilter | None = None
+    instance_type: str = ""
+    # the AMI
+    ami_name: str = ""
+    ami_description: str = ""
+    ami_virtualization_type: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    run_tags: dict[str, str] = Field(default_factory=dict)
+    run_volume_tags: dict[str, str] = Field(default_factory=dict)
+    snapshot_tags: dict[str, str] = Field(default_factory=dict)
+    ami_regions: list[str] = Field(default_factory=list)
+    ami_users: list[str] = Field(default_factory=list)
+    ami_groups: list[str] = Field(default_factory=list)
+    snapshot_users: list[str] = Field(default_factory=list)
+    snapshot_groups: list[str] = Field(default_factory=list)
+    encrypt_boot: bool | None = None
+    kms_key_id: str = ""
+    region_kms_key_ids: dict[str, str] = Field(default_factory=dict)
+    force_deregister: bool = False
+    force_delete_snapshot: bool = False
+    skip_create_ami: bool = False
+    launch_block_device_mappings: list[BlockDevice] = Field(default_factory=list)
+    ami_block_device_mappings: list[BlockDevice] = Field(default_factory=list)
+    # network
+    subnet_id: str = ""
+    vpc_id: str = ""
+    subnet_filter: SubnetFilter | None = None
+    vpc_filter: VpcFilter | None = None
+    security_group_id: str = ""
+    security_group_ids: list[str] = Field(default_factory=list)
+    security_group_filter: SecurityGroupFilter | None = None
+    temporary_security_group_source_cidrs: list[str] = Field(default_factory=list)
+    associate_public_ip_address: bool | None = None
+    availability_zone: str = ""
+    # the instance
+    user_data: str = ""
+    user_data_file: str = ""
+    iam_instance_profile: str = ""
+    shutdown_behavior: Literal["stop", "terminate"] = "stop"
+    disable_stop_instance: bool = False
+    ebs_optimized: bool = False
+    # key pair and connection
+    ssh_keypair_name: str = ""
+    temporary_key_pair_type: Literal["rsa", "ed25519"] = "rsa"
+    temporary_key_pair_name: str = ""
+    ssh_interface: SSHInterface = ""
+    aws_polling: Polling = Field(default_factory=Polling)
+
+    @field_validator("temporary_security_group_source_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a CIDR block (example: 10.0.0.0/8)") from None
+        return value
+
+    def problems(self) -> list[ConfigProblem]:
+        """Missing and conflicting options, each with the option's path."""
+        found: list[ConfigProblem] = []
+
+        def problem(message: str, *path: str | int) -> None:
+            found.append(ConfigProblem(tuple(path), message))
+
+        if not self.region:
+            problem("The argument 'region' is required, but no definition was found.", "region")
+        if not self.instance_type:
+            problem("The argument 'instance_type' is required, but no definition was found.",
+                    "instance_type")
+        if not self.source_ami and (self.source_ami_filter is None or self.source_ami_filter.is_empty()):
+            problem("A source_ami or source_ami_filter must be specified.", "source_ami")
+        if self.source_ami_filter is not None and self.source_ami_filter.filters and not self.source_ami_filter.owners:
+            problem("For security reasons, owners must be set when using source_ami_filter "
+                    "(e.g. owners = [\"self\"]).", "source_ami_filter", "owners")
+        if not self.skip_create_ami:
+            if not self.ami_name:
+                problem("The argument 'ami_name' is required, but no definition was found.", "ami_name")
+            elif not _AMI_NAME.match(self.ami_name):
+                problem("ami_name must be 3-128 characters of letters, numbers, spaces and "
+                        "( ) [ ] . / - ' @ _ (use clean_resource_name()).", "ami_name")
+        if self.user_data and self.user_data_file:
+            problem("Only one of user_data or user_data_file can be specified.", "user_data_file")
+        if self.user_data_file:
+            import os
+
+            if not os.path.isfile(self.user_data_file):
+                problem(f"user_data_file {self.user_data_file!r} does not exist.", "user_data_file")
+        if (self.security_group_ids or self.security_group_id) and self.security_group_filter:
+            problem("security_group_filter conflicts with security_group_ids/security_group_id: "
+                    "set only one.", "security_group_filter")
+        if self.security_group_id and self.security_group_ids:
+            problem("Only one of security_group_id or security_group_ids can be specified.",
+                    "security_group_id")
+        if self.temporary_security_group_source_cidrs and (
+            self.security_group_ids or self.security_group_id or self.security_group_filter
+        ):
+            problem("temporary_security_group_source_cidrs only applies to the temporary security "
+                    "group; it cannot be used with security_group_ids/filter.",
+                    "temporary_security_group_source_cidrs")
+        if self.subnet_id and self.subnet_filter:
+            problem("subnet_filter conflicts with subnet_id: set only one.", "subnet_filter")
+        if self.communicator == "ssh":
+            if not self.ssh_username:
+                problem("An ssh_username must be specified.", "ssh_username")
+            if self.ssh_keypair_name and not self.ssh_private_key_file:
+                problem("ssh_private_key_file must be provided to use ssh_keypair_name.",
+                        "ssh_private_key_file")
+        if self.kms_key_id and not self.encrypt_boot:
+            problem("kms_key_id requires encrypt_boot = true.", "kms_key_id")
+        if self.region_kms_key_ids:
+            if not self.encrypt_boot:
+                problem("region_kms_key_ids requires encrypt_boot = true.", "region_kms_key_ids")
+            for region in self.region_kms_key_ids:
+                if region != self.region and region not in self.ami_regions:
+                    problem(f"Region {region!r} in region_kms_key_ids is not in ami_regions.",
+                            "region_kms_key_ids", region)
+        if self.skip_create_ami:
+            for name in ("ami_regions", "ami_users", "ami_groups", "snapshot_users", "force_deregister"):
+                if getattr(self, name):
+                    problem(f"{name} has no effect with skip_create_ami = true.", name)
+        if self.force_delete_snapshot and not self.force_deregister:
+            problem("force_delete_snapshot requires force_deregister = true.", "force_delete_snapshot")
+        for index, region in enumerate(self.ami_regions):
+            if region == self.region:
+                problem(f"ami_regions must not contain the build region {region!r}.",
+                        "ami_regions", index)
+        if not self.skip_region_validation:
+            known = known_regions()
+            if self.region and known and self.region not in known:
+                problem(f"Unknown region {self.region!r} (set skip_region_validation = true "
+                        "for a private region).", "region")
+            for index, region in enumerate(self.ami_regions):
+                if known and region not in known:
+                    problem(f"Unknown region {region!r}.", "ami_regions", index)
+        return found
+
+    def temporary_key_pair_wanted(self) -> bool:
+        """Packer's rule: a temporary key pair unless the user brings a key or a password."""
+        return self.communicator == "ssh" and not self.ssh_private_key_file and not self.ssh_password
+
+
+def parse_builder_config(raw: dict[str, object]) -> AmazonEBSConfig:
+    """Validate ``raw``: types and unknown options first, then missing and
+    conflicting ones; raise :class:`ConfigError` with one problem per mistake."""
+    config = parse_config(AmazonEBSConfig, dict(raw))
+    problems = config.problems()
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Regions botocore knows for EC2 (offline: from its bundled endpoint data)."""
+    import boto3
+
+    session = boto3.session.Session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("ec2", partition_name=partition))
+    return frozenset(regions)

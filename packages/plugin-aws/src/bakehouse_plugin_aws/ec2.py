@@ -1,0 +1,150 @@
+"""Talking to EC2: clients for the configured endpoint and credentials, and
+polling that honours ``aws_polling`` and cancellation.
+
+Only boto3 is used. The endpoint comes from ``custom_endpoint_ec2`` or, when
+that is empty, from boto3's standard places (``AWS_ENDPOINT_URL_EC2``,
+``AWS_ENDPOINT_URL``, the config file); credentials from the template's
+``access_key``/``secret_key``/``token``/``profile`` or the standard chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from bakehouse.sdk import Context
+
+from bakehouse_plugin_aws.config import AccessConfig, Polling
+
+T = TypeVar("T")
+
+
+class AwsError(Exception):
+    """An EC2 operation failed; the message names the resource."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What is needed to reach EC2 again later (also stored in the journal,
+    without secrets, so ``bakehouse cleanup`` can remove leftovers)."""
+
+    endpoint: str = ""
+    profile: str = ""
+    access_key: str = ""
+    secret_key: str = ""
+    token: str = ""
+    max_retries: int = 0
+
+    @classmethod
+    def from_config(cls, config: AccessConfig) -> Connection:
+        return cls(config.custom_endpoint_ec2, config.profile, config.access_key,
+                   config.secret_key, config.token, config.max_retries)
+
+    def client(self, region: str) -> Any:
+        """A boto3 EC2 client for ``region``."""
+        session = boto3.session.Session(
+            aws_access_key_id=self.access_key or None,
+            aws_secret_access_key=self.secret_key or None,
+            aws_session_token=self.token or None,
+            profile_name=self.profile or None,
+        )
+        retries: dict[str, Any] = {"mode": "standard"}
+        if self.max_retries:
+            retries["max_attempts"] = self.max_retries
+        return session.client(
+            "ec2",
+            region_name=region,
+            endpoint_url=self.endpoint or None,
+            config=botocore.config.Config(retries=retries),  # type: ignore[arg-type]
+        )
+
+    def journal_details(self, region: str) -> dict[str, str]:
+        """Non-secret connection facts for a journal entry."""
+        return {"region": region, "endpoint": self.endpoint, "profile": self.profile}
+
+    @classmethod
+    def from_journal(cls, details: dict[str, Any]) -> Connection:
+        return cls(endpoint=str(details.get("endpoint") or ""), profile=str(details.get("profile") or ""))
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line description of a boto3/botocore failure."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip()
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return ("no AWS credentials found (set access_key/secret_key or profile, or the "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables)")
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError):
+        return f"cannot reach the EC2 endpoint: {exc}"
+    return str(exc) or type(exc).__name__
+
+
+def call(what: str, fn: Callable[..., T], **kwargs: Any) -> T:
+    """Call an EC2 API, turning failures into :class:`AwsError` naming ``what``."""
+    try:
+        return fn(**kwargs)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise AwsError(f"{what}: {describe_error(exc)}") from None
+
+
+def wait_until(
+    ctx: Context,
+    polling: Polling,
+    resource: str,
+    target: str,
+    probe: Callable[[], str],
+    *,
+    failed_states: tuple[str, ...] = (),
+) -> None:
+    """Poll ``probe()`` (which returns the current state) until it returns
+    ``target``; fail on ``failed_states`` or after ``aws_polling.max_attempts``.
+    Cancellation is checked between polls."""
+    attempts = polling.attempts()
+    state = "unknown"
+    for attempt in range(attempts):
+        ctx.check()
+        try:
+            state = probe()
+        except AwsError:
+            raise
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            # a just-created resource may not be visible yet: keep polling
+            state = describe_error(exc)
+        if state == target:
+            return
+        if state in failed_states:
+            raise AwsError(f"{resource} entered state {state!r} while waiting for {target!r}")
+        if attempt + 1 < attempts and ctx.wait(polling.delay_seconds):
+            ctx.check()
+    raise AwsError(
+        f"timeout waiting for {resource} to become {target!r} "
+        f"({attempts} attempts, {polling.delay_seconds:g}s apart): last state {state!r}"
+    )
+
+
+def filters_to_api(filters: dict[str, str | list[str]]) -> list[dict[str, Any]]:
+    """Template ``filters`` map -> EC2 ``Filters`` list."""
+    return [
+        {"Name": name, "Values": list(value) if isinstance(value, list) else [value]}
+        for name, value in sorted(filters.items())
+    ]
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
+
+
+def tags_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tags or []}
