@@ -78,7 +78,7 @@ build {{
     combined = result.stdout + result.stderr
     assert result.returncode == 1, output_of(result)
     assert "The size must be at most 100." in combined
-    assert "build.pkr.hcl line 2" in combined
+    assert "build.pkr.hcl line 5" in combined
     assert "Traceback" not in combined
     assert not marker.exists()
 
@@ -244,6 +244,6 @@ build {
     result = bakehouse("build", "build.pkr.hcl")
     combined = result.stdout + result.stderr
     assert result.returncode == 1, output_of(result)
-    assert "build.pkr.hcl line 7" in combined
+    assert "build.pkr.hcl line 8" in combined
     assert "Traceback" not in combined
     assert os.path.exists(tmp_path / "build.pkr.hcl")

@@ -100,12 +100,13 @@ variable "m" { type = map(string) }
 source "null" "a" { communicator = "none" }
 build {
   sources = ["null.a"]
-  provisioner "shell-local" { inline = ["${var.s}", "${length(var.l)}", "${var.l[1] + 1}", var.m.k] }
+  provisioner "shell-local" { inline = ["${var.s}", "n=${length(var.l)}", "${var.l[1] + 1}", var.m.k] }
 }
 """)
     template, _ = load_template(str(tmp_path), environ={},
                                 variables=[("s", "[1, 2]"), ("l", "[1, 2]"), ("m", '{k = "v"}')])
-    assert shell_inline(template) == ["[1, 2]", "2", "3", "v"]
+    # A lone interpolation keeps the value's type (HCL unwraps "${x}").
+    assert shell_inline(template) == ["[1, 2]", "n=2", 3, "v"]
 
 
 def test_env_value_of_a_typed_variable_is_parsed_and_converted(tmp_path: Path) -> None:
@@ -115,11 +116,11 @@ variable "flags" { type = list(string) }
 source "null" "a" { communicator = "none" }
 build {
   sources = ["null.a"]
-  provisioner "shell-local" { inline = ["${var.n * 2}", join(",", var.flags)] }
+  provisioner "shell-local" { inline = ["n=${var.n * 2}", join(",", var.flags)] }
 }
 """)
     template, _ = load_template(str(tmp_path), environ={"PKR_VAR_n": "21", "PKR_VAR_flags": '["a", "b"]'})
-    assert shell_inline(template) == ["42", "a,b"]
+    assert shell_inline(template) == ["n=42", "a,b"]
 
 
 def test_unset_variable_is_an_error_with_position(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from bakehouse.hcl.parser import Attribute, Block, Body, Expression, parse_expre
 
 __all__ = [
     "Attribute", "Block", "Body", "Diagnostics", "EvalContext", "Expression", "SourcePos", "V",
-    "all_functions", "env_function", "evaluate", "evaluate_type", "make_context",
+    "all_functions", "default_value_context", "evaluate", "evaluate_type", "make_context",
     "parse_expression", "parse_file", "parse_text",
 ]
 
@@ -31,20 +31,12 @@ def all_functions() -> dict[str, Any]:
     return {name: fn for name, fn in FUNCTIONS.items() if name != "env"}
 
 
-def env_function(environ: Mapping[str, str]) -> Any:
-    """``env(name)`` reading ``environ``; only variable defaults get it."""
-    from bakehouse.hcl import functions as library
-    from bakehouse.hcl.function import Function, Param
+def default_value_context(environ: Mapping[str, str], base_dir: str) -> EvalContext:
+    """The context of ``variable`` defaults: no variables, only ``env()`` reading ``environ``."""
+    from bakehouse.hcl.functions import ENV_FUNCTION
 
-    maker = getattr(library, "make_env_function", None)
-    if maker is not None:
-        return maker(environ)
-
-    def impl(args: list[V.Value], _fctx: Any) -> V.Value:
-        return V.string(environ.get(args[0].as_str(), ""))
-
-    return Function(params=[Param("name", V.STRING)], impl=impl, return_type=V.STRING,
-                    description="The value of an environment variable, or an empty string.")
+    return EvalContext(variables={}, functions={"env": ENV_FUNCTION}, base_dir=base_dir,
+                       extra={"environ": dict(environ)})
 
 
 def make_context(variables: dict[str, V.Value], functions: dict[str, Any], base_dir: str) -> EvalContext:

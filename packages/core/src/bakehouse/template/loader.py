@@ -281,7 +281,7 @@ class _Loader:
     # -------------------------------------------------------------- variables
     def _declare_variables(self) -> None:
         variables = self.loaded.variables
-        default_ctx = _hcl.make_context({}, {"env": _hcl.env_function(self.environ)}, self.root)
+        default_ctx = _hcl.default_value_context(self.environ, self.root)
         for block in self._blocks("variable"):
             if len(block.labels) != 1:
                 self.diags.error("Missing variable name",
