@@ -133,6 +133,11 @@ def format_values(fmt: str, args: list[Value]) -> str:
             raise FunctionError(
                 f"unsupported width or precision from argument in {match.group(0)!r} at offset {i}"
             )
+        for part in (width, prec):
+            if part and len(part.strip(".")) > 6:
+                raise FunctionError(
+                    f"width or precision too large in {match.group(0)!r} at offset {i}"
+                )
         verb = _Verb(
             raw=match.group(0),
             offset=i,

@@ -28,6 +28,7 @@ from bakehouse.hcl.values import (
 )
 
 # Go's unicode.IsSpace: these plus every character of category Zs.
+_MAX_INDENT = 1 << 20
 _GO_SPACE = "\t\n\v\f\r \x85\xa0"
 
 
@@ -40,7 +41,10 @@ def _simple_case(text: str, upper: bool) -> str:
     out = []
     for ch in text:
         mapped = ch.upper() if upper else ch.lower()
-        out.append(mapped if len(mapped) == 1 else ch)
+        if len(mapped) != 1:
+            # Only U+0130 lowercases to two characters; its simple mapping is the first.
+            mapped = mapped[0] if not upper else ch
+        out.append(mapped)
     return "".join(out)
 
 
@@ -122,6 +126,8 @@ def _indent(args: list[Value], fctx: FunctionContext) -> Value:
     spaces = whole_number(args[0], "the number of spaces", 0)
     if spaces < 0:
         raise FunctionError("the number of spaces must not be negative", 0)
+    if spaces > _MAX_INDENT:
+        raise FunctionError(f"the number of spaces must be at most {_MAX_INDENT}", 0)
     return string(args[1].as_str().replace("\n", "\n" + " " * spaces))
 
 
