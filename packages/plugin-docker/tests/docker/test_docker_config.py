@@ -1,0 +1,147 @@
+"""The docker builder's option checking (no engine needed): Packer's names and
+defaults, and every mistake reported with the path of the attribute."""
+
+from __future__ import annotations
+
+import pytest
+from bakehouse.sdk import BuildInfo, ConfigError
+from bakehouse_plugin_docker.builder import DockerBuilder
+from bakehouse_plugin_docker.post_processors import (
+    DockerImportPostProcessor,
+    DockerPushPostProcessor,
+    DockerTagPostProcessor,
+)
+from bakehouse_plugin_docker.run_command import DEFAULT_RUN_COMMAND, parse_run_command
+from bakehouse_plugin_docker.steps import container_spec
+
+BUILD = BuildInfo(name="t", builder_type="docker")
+
+
+def prepare(**options: object) -> DockerBuilder:
+    builder = DockerBuilder()
+    builder.prepare(dict(options), BUILD)
+    return builder
+
+
+def problems(**options: object) -> list[tuple[tuple[str | int, ...], str]]:
+    with pytest.raises(ConfigError) as caught:
+        prepare(**options)
+    return [(problem.path, problem.message) for problem in caught.value.problems]
+
+
+def test_defaults_are_packers() -> None:
+    config = prepare(image="alpine", commit=True).config
+    assert config.pull is True
+    assert config.run_command == DEFAULT_RUN_COMMAND
+    assert config.fix_upload_owner is True
+    spec = container_spec(config, "alpine", "/tmp/x")
+    assert spec.binds == ["/tmp/x:/packer-files"]
+    assert spec.entrypoint == ["/bin/sh"] and spec.tty and spec.stdin_open
+    assert spec.image == "alpine" and spec.command == []
+
+
+def test_unknown_option_is_reported_with_its_name() -> None:
+    found = problems(image="alpine", commit=True, imagee="x")
+    assert found == [(("imagee",), "An argument named 'imagee' is not expected here.")]
+
+
+def test_wrong_type_is_reported_at_the_attribute() -> None:
+    found = problems(image="alpine", commit=True, changes="CMD x")
+    assert found[0][0] == ("changes",)
+
+
+@pytest.mark.parametrize(
+    "options, path",
+    [
+        ({"commit": True, "discard": True}, ("discard",)),
+        ({"commit": True, "export_path": "x.tar"}, ("export_path",)),
+        ({"discard": True, "export_path": "x.tar"}, ("export_path",)),
+    ],
+)
+def test_exactly_one_of_commit_discard_export_path(options: dict[str, object], path: tuple[str]) -> None:
+    found = problems(image="alpine", **options)
+    assert found[0][0] == path
+    assert "Only one of commit, discard and export_path" in found[0][1]
+
+
+def test_none_of_commit_discard_export_path_is_an_error() -> None:
+    found = problems(image="alpine")
+    assert found[0][0] == ()
+    assert "One of commit, discard or export_path must be set" in found[0][1]
+
+
+def test_image_is_required() -> None:
+    assert problems(commit=True)[0][0] == ("image",)
+
+
+def test_every_commit_instruction_is_accepted_and_others_are_not() -> None:
+    changes = [
+        'CMD ["/bin/sh"]', 'ENTRYPOINT ["/bin/sh", "-c"]', "ENV A=1", "EXPOSE 80",
+        "LABEL a=b", "ONBUILD RUN true", "USER nobody", 'VOLUME ["/data"]', "WORKDIR /srv",
+    ]
+    prepare(image="alpine", commit=True, changes=changes)
+    found = problems(image="alpine", commit=True, changes=["ENV A=1", "RUN echo no"])
+    assert found[0][0] == ("changes", 1)
+    assert "RUN is not allowed in changes" in found[0][1]
+
+
+def test_ecr_login_is_rejected_clearly() -> None:
+    found = problems(image="alpine", commit=True, ecr_login=True, login_server="x.dkr.ecr.aws")
+    assert found[0][0] == ("ecr_login",)
+    assert "ecr_login is not supported" in found[0][1]
+
+
+def test_login_needs_credentials() -> None:
+    assert problems(image="alpine", commit=True, login=True)[0][0] == ("login",)
+
+
+def test_unsupported_run_command_flag_points_at_the_item() -> None:
+    found = problems(image="alpine", commit=True, run_command=["-d", "--pid=host", "{{.Image}}"])
+    assert found[0][0] == ("run_command", 1)
+    assert "--pid=host" in found[0][1]
+
+
+def test_run_command_without_image_is_an_error() -> None:
+    assert problems(image="alpine", commit=True, run_command=["-d", "-i"])[0][0] == ("run_command",)
+
+
+def test_run_command_flags_translate_to_the_engine_request() -> None:
+    spec = parse_run_command(
+        ["-dit", "-e", "A=1", "--env=B=2", "-u", "1000", "-w/srv", "--label", "x=y",
+         "--tmpfs", "/run:size=1m", "--cap-add=NET_ADMIN", "--", "{{ .Image }}", "sleep", "9"],
+        "busybox:1",
+    )
+    assert spec.tty and spec.stdin_open
+    assert spec.environment == ["A=1", "B=2"]
+    assert spec.user == "1000" and spec.working_dir == "/srv"
+    assert spec.labels == {"x": "y"} and spec.tmpfs == {"/run": "size=1m"}
+    assert spec.cap_add == ["NET_ADMIN"]
+    assert spec.image == "busybox:1" and spec.command == ["sleep", "9"]
+
+
+def test_builder_options_merge_into_the_run_request() -> None:
+    config = prepare(
+        image="alpine", commit=True, volumes={"/host": "/in:ro"}, privileged=True,
+        cap_add=["SYS_ADMIN"], cap_drop=["MKNOD"], tmpfs=["/scratch"], device=["/dev/null:/dev/nil"],
+        platform="linux/amd64", runtime="runc", container_dir="/share",
+    ).config
+    spec = container_spec(config, "alpine", "/tmp/t")
+    assert spec.binds == ["/tmp/t:/share", "/host:/in:ro"]
+    assert spec.privileged and spec.cap_add == ["SYS_ADMIN"] and spec.cap_drop == ["MKNOD"]
+    assert spec.tmpfs == {"/scratch": ""} and spec.devices == ["/dev/null:/dev/nil"]
+    assert spec.platform == "linux/amd64" and spec.runtime == "runc"
+
+
+def test_post_processor_options() -> None:
+    with pytest.raises(ConfigError) as caught:
+        DockerTagPostProcessor().prepare({"tags": ["x"]}, BUILD)
+    assert caught.value.problems[0].path == ("repository",)
+    with pytest.raises(ConfigError) as caught:
+        DockerImportPostProcessor().prepare({"repository": "r", "changes": ["RUN x"]}, BUILD)
+    assert caught.value.problems[0].path[0] == "changes"
+    with pytest.raises(ConfigError) as caught:
+        DockerPushPostProcessor().prepare({"ecr_login": True}, BUILD)
+    assert caught.value.problems[0].path == ("ecr_login",)
+    tag = DockerTagPostProcessor()
+    tag.prepare({"repository": "r", "tag": "old"}, BUILD)
+    assert tag.config.tag == ["old"]
