@@ -19,6 +19,7 @@ raises :class:`Diagnostics` at the end when there is at least one error.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -183,6 +184,7 @@ class _Loader:
         if stop_on_error and self.diags.has_errors:
             return
         self._validate_variables()
+        self._mark_sensitive_variables()
         self._evaluate_locals_and_data()
         self._collect_sensitive()
         if stop_on_error and self.diags.has_errors:
@@ -676,9 +678,12 @@ class _Loader:
         for value in values:
             for text in _string_leaves(value):
                 _add_secret(template.sensitive_values, text)
-        for name in [n for n, v in self.loaded.variables.items() if v.sensitive]:
-            var = self.loaded.variables[name]
-            var.value = var.value.with_sensitive(True) if var.value is not None else None
+
+    def _mark_sensitive_variables(self) -> None:
+        """Mark values before locals use them, so that what derives from a secret stays marked."""
+        for var in self.loaded.variables.values():
+            if var.sensitive and var.value is not None:
+                var.value = var.value.with_sensitive(True)
 
     # ---------------------------------------------------------------- sources
     def _decode_sources(self) -> None:
@@ -871,15 +876,15 @@ class _Loader:
         positions: dict[str, SourcePos] = {}
 
         def config(generated: dict[str, Any] | None) -> dict[str, Any]:
-            ctx = self._context({"source": source_value, "build": _build_value(build_name, generated)})
+            # The orchestrator calls this from build threads: decode with a private
+            # diagnostics list so that concurrent calls never share state.
+            decoder = copy.copy(self)
+            decoder.diags = Diagnostics()
+            ctx = decoder._context({"source": source_value, "build": _build_value(build_name, generated)})
             local_positions: dict[str, SourcePos] = {}
-            diags_before = len(self.diags.items)
-            result = self._decode_config(bodies, ctx, skip, local_positions)
-            if result is None or len(self.diags.items) > diags_before and any(
-                    d.is_error for d in self.diags.items[diags_before:]):
-                errors = Diagnostics(self.diags.items[diags_before:])
-                del self.diags.items[diags_before:]
-                raise errors
+            result = decoder._decode_config(bodies, ctx, skip, local_positions)
+            if result is None or decoder.diags.has_errors:
+                raise decoder.diags
             if override:
                 result.update(override)
             positions.update(local_positions)
@@ -901,7 +906,7 @@ class _Loader:
             return None
         ctx = self._context({"source": source_value, "build": _build_value(build_name, None), **scoped.extras})
         attrs = block.body.attributes
-        meta = self._meta(attrs, ctx)
+        meta = self._meta({k: v for k, v in attrs.items() if k in PROVISIONER_META}, ctx)
         override: dict[str, Any] | None = None
         raw_override = meta.get("override")
         if isinstance(raw_override, dict):
@@ -934,10 +939,7 @@ class _Loader:
 
     def _meta(self, attrs: Mapping[str, Any], ctx: Any) -> dict[str, Any]:
         meta: dict[str, Any] = {}
-        for name in PROVISIONER_META | POST_PROCESSOR_META:
-            attr = attrs.get(name)
-            if attr is None:
-                continue
+        for name, attr in attrs.items():
             value = self._eval(attr.expr, ctx)
             if value is None:
                 continue
