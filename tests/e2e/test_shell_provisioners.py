@@ -205,3 +205,16 @@ build {{
     while time.monotonic() < deadline and any(pid_alive(pid) for pid in started):
         time.sleep(0.05)
     assert not [pid for pid in started if pid_alive(pid)], f"orphans left behind\n{output}"
+
+
+def test_example_shell_local_builds(bakehouse, tmp_path: Path) -> None:
+    import shutil
+
+    example = tmp_path / "shell-local"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "shell-local", example,
+                    ignore=shutil.ignore_patterns("output"))
+    result = bakehouse("build", "-var", "greeting=Bonjour", "shell-local", cwd=tmp_path)
+    assert result.returncode == 0, show(result)
+    assert (example / "output" / "greeting.txt").read_text() == "Bonjour from workstation (null)\n"
+    assert "scripts run by: workstation" in (example / "output" / "inventory.txt").read_text()
+    assert "    null.workstation (shell-local): Bonjour from workstation (null)" in result.stdout
