@@ -36,6 +36,7 @@ from bakehouse_plugin_docker.engine import DockerEngineError, explain
 from bakehouse_plugin_docker.tarstream import (
     CHUNK_SIZE,
     Owner,
+    ShortSourceError,
     copy_single_file,
     directory_archive,
     extract_stream,
@@ -220,6 +221,10 @@ class DockerCommunicator(Communicator):
         try:
             archive = single_file_archive(target.lstrip("/"), src, size, info.mode, self._upload_owner())
             self._put_archive(archive, f"uploading {dst}")
+        except ShortSourceError:
+            # The engine extracts as the bytes arrive: remove the truncated file.
+            self._remove_partial(target)
+            raise
         finally:
             if spooled is not None:
                 spooled.close()
@@ -237,6 +242,12 @@ class DockerCommunicator(Communicator):
             root_mode = os.stat(src).st_mode
         archive = directory_archive(src, prefix.lstrip("/") or ".", exclude, owner, root_mode=root_mode)
         self._put_archive(archive, f"uploading directory {src} to {dst}")
+
+    def _remove_partial(self, path: str) -> None:
+        try:
+            self.client.containers.get(self.container_id).exec_run(["rm", "-f", "--", path], user="0")
+        except (docker.errors.APIError, OSError) as exc:
+            log.debug("could not remove the partial upload %s: %s", path, exc)
 
     def _put_archive(self, archive: Iterable[bytes], action: str) -> None:
         api = self.client.api

@@ -22,7 +22,7 @@ CHUNK_SIZE = 1024 * 1024
 _BLOCK = tarfile.BLOCKSIZE
 
 
-class ShortSourceError(OSError):
+class ShortSourceError(ValueError):
     """The source stream ended before the size announced for it."""
 
 
@@ -59,7 +59,7 @@ def _file_entry(name: str, source: BinaryIO, size: int, mode: int, owner: Owner,
     while remaining > 0:
         chunk = source.read(min(CHUNK_SIZE, remaining))
         if not chunk:
-            raise ShortSourceError(f"the upload of {name} ended after {size - remaining} of {size} bytes")
+            raise ShortSourceError(f"the upload of /{name.lstrip('/')} ended after {size - remaining} of {size} bytes")
         remaining -= len(chunk)
         yield chunk
     yield _padding(size)
