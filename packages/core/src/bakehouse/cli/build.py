@@ -102,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
     from bakehouse.orchestrator.runner import BuildOptions, Orchestrator
     from bakehouse.sdk.journal import RUN_ID_ENV
 
-    run_id = str(uuid.uuid4())
+    # A run id given by the caller (CI wrappers, tests) is kept so they can
+    # find this run's processes and journal; otherwise a fresh one.
+    run_id = os.environ.get(RUN_ID_ENV) or str(uuid.uuid4())
     # Plugins inherit the environment: they learn the run id (journal) from it.
     os.environ[RUN_ID_ENV] = run_id
     os.environ.setdefault("PACKER_RUN_UUID", run_id)
