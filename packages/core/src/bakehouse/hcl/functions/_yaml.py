@@ -409,10 +409,12 @@ def _node_value(node: yaml.Node, depth: int = 0) -> Value:
                     for k, v in merged.items().items():
                         attrs.setdefault(k, v)
                 continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise FunctionError("only strings are allowed as mapping keys")
             key = _node_value(key_node, depth + 1)
             if key.is_null:
-                key_text = "null"
-            elif key.type == STRING:
+                raise FunctionError("mapping key cannot be null")
+            if key.type == STRING:
                 key_text = key.as_str()
             elif key.type == BOOL:
                 key_text = "true" if key.as_bool() else "false"
