@@ -1,0 +1,157 @@
+"""docker-tag, docker-save, docker-import and docker-push in-process, on the
+real engine and a real local registry (Debian's docker-registry)."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import urllib.request
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+from bakehouse.sdk import BuildInfo, Context
+from bakehouse_plugin_docker.artifact import (
+    BUILDER_ID,
+    IMPORT_BUILDER_ID,
+    TAG_BUILDER_ID,
+    ExportArtifact,
+    ImageArtifact,
+)
+from bakehouse_plugin_docker.post_processors import (
+    DockerImportPostProcessor,
+    DockerPushPostProcessor,
+    DockerSavePostProcessor,
+    DockerTagPostProcessor,
+)
+from dockerplugin_support import RecordingUi
+
+from tests.fixtures.docker import busybox_rootfs_tar
+
+pytestmark = pytest.mark.docker
+
+BUILD = BuildInfo(name="pp", builder_type="docker")
+
+
+def configured(component, **options):
+    component.prepare(options, BUILD)
+    return component
+
+
+def test_docker_tag_tags_every_tag_and_forces_keeping_the_input(
+    docker_client: docker.DockerClient, busybox_image: str, docker_resources
+) -> None:
+    source = ImageArtifact(docker_client.images.get(busybox_image).id)
+    repository = docker_resources.name("tagged")
+    for tag in ("1.0", "latest"):
+        docker_resources.image(f"{repository}:{tag}")
+    ui = RecordingUi()
+    result, keep, force = configured(DockerTagPostProcessor(), repository=repository, tags=["1.0", "latest"]).post_process(
+        ui, source, Context()
+    )
+    assert (keep, force) == (True, True)
+    assert result is not None and result.builder_id == TAG_BUILDER_ID
+    assert result.id == f"{repository}:latest"
+    assert result.state("docker_tags") == [f"{repository}:1.0", f"{repository}:latest"]
+    assert result.string() == f"Imported Docker image: {repository}:latest"
+    assert docker_client.images.get(f"{repository}:1.0").id == source.id
+    assert f"Repository: {repository}:1.0" in ui.text("message")
+    result.destroy()
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(f"{repository}:latest")
+    assert docker_client.images.get(f"{repository}:1.0").id == source.id
+
+
+def test_docker_tag_refuses_an_export_artifact(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="Unknown artifact type: packer.docker"):
+        configured(DockerTagPostProcessor(), repository="x").post_process(
+            RecordingUi(), ExportArtifact(str(tmp_path / "x.tar")), Context()
+        )
+
+
+def test_docker_save_writes_a_loadable_archive_and_hands_the_image_on(
+    docker_client: docker.DockerClient, busybox_image: str, docker_resources, tmp_path: Path
+) -> None:
+    reference = docker_resources.image(f"{docker_resources.name('saved')}:v1")
+    docker_client.images.get(busybox_image).tag(reference)
+    path = tmp_path / "out" / "image.tar"
+    result, keep, force = configured(DockerSavePostProcessor(), path=str(path)).post_process(
+        RecordingUi(), ImageArtifact(reference, TAG_BUILDER_ID, {"docker_tags": [reference]}), Context()
+    )
+    assert (keep, force) == (True, False)
+    assert result is not None and result.id == reference and result.builder_id == TAG_BUILDER_ID
+    assert result.state("docker_tags") == [reference]
+    with tarfile.open(path) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == [reference]
+
+
+def test_docker_import_makes_an_image_from_an_exported_tar_with_changes(
+    docker_client: docker.DockerClient, docker_resources, tmp_path: Path
+) -> None:
+    tarball = tmp_path / "rootfs.tar"
+    tarball.write_bytes(busybox_rootfs_tar())
+    repository = docker_resources.name("imported")
+    docker_resources.image(f"{repository}:base")
+    result, keep, force = configured(
+        DockerImportPostProcessor(), repository=repository, tag="base",
+        changes=['CMD ["/bin/echo", "imported"]', "ENV FROM_IMPORT=1"],
+    ).post_process(RecordingUi(), ExportArtifact(str(tarball)), Context())
+    assert (keep, force) == (False, False)
+    assert result is not None and result.builder_id == IMPORT_BUILDER_ID
+    assert result.id == f"{repository}:base"
+    image = docker_client.images.get(f"{repository}:base")
+    assert image.attrs["Config"]["Cmd"] == ["/bin/echo", "imported"]
+    assert "FROM_IMPORT=1" in image.attrs["Config"]["Env"]
+    assert docker_client.containers.run(image.id, remove=True) == b"imported\n"
+
+
+def test_docker_import_refuses_a_committed_image() -> None:
+    with pytest.raises(ValueError, match="image is already imported"):
+        configured(DockerImportPostProcessor(), repository="x").post_process(
+            RecordingUi(), ImageArtifact("sha256:abc"), Context()
+        )
+
+
+def test_docker_push_pushes_every_tag_to_a_local_registry(
+    docker_client: docker.DockerClient, busybox_image: str, docker_resources, local_registry: str
+) -> None:
+    name = f"bakehouse-test/pushed-{uuid.uuid4().hex[:6]}"
+    references = [docker_resources.image(f"{local_registry}/{name}:{tag}") for tag in ("1", "2")]
+    for reference in references:
+        docker_client.images.get(busybox_image).tag(reference)
+    artifact = ImageArtifact(references[-1], TAG_BUILDER_ID, {"docker_tags": references})
+    ui = RecordingUi()
+    result, keep, force = configured(DockerPushPostProcessor()).post_process(ui, artifact, Context())
+    assert (keep, force) == (True, False)
+    assert result is not None and result.builder_id == IMPORT_BUILDER_ID
+    assert result.state("docker_tags") == references
+    assert str(result.state("docker_digest")).startswith("sha256:")
+    with urllib.request.urlopen(f"http://{local_registry}/v2/{name}/tags/list", timeout=10) as response:
+        assert sorted(json.load(response)["tags"]) == ["1", "2"]
+    assert f"Pushing: {references[0]}" in ui.text("message")
+
+
+def test_docker_push_of_a_bare_image_id_says_to_tag_first(docker_client: docker.DockerClient, busybox_image: str) -> None:
+    artifact = ImageArtifact(docker_client.images.get(busybox_image).id)
+    with pytest.raises(ValueError, match="Put a docker-tag post-processor"):
+        configured(DockerPushPostProcessor()).post_process(RecordingUi(), artifact, Context())
+
+
+def test_docker_push_to_an_unreachable_registry_is_an_error_naming_the_image(
+    docker_client: docker.DockerClient, busybox_image: str, docker_resources
+) -> None:
+    from bakehouse_plugin_docker.engine import DockerEngineError
+
+    reference = docker_resources.image(f"127.0.0.1:9/bakehouse-test/nowhere-{uuid.uuid4().hex[:6]}:1")
+    docker_client.images.get(busybox_image).tag(reference)
+    with pytest.raises(DockerEngineError, match=f"Error pushing Docker image {reference}"):
+        configured(DockerPushPostProcessor()).post_process(
+            RecordingUi(), ImageArtifact(reference, TAG_BUILDER_ID), Context()
+        )
+
+
+def test_export_artifact_ids() -> None:
+    artifact = ExportArtifact("/x/y.tar")
+    assert artifact.builder_id == BUILDER_ID and artifact.id == "/x/y.tar"
