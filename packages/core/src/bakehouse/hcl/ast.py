@@ -60,6 +60,7 @@ class VariableExpr(Expression):
 class GetAttrExpr(Expression):
     target: Expression
     name: str
+    step_pos: SourcePos | None = None  # where ".name" is written, for errors
 
     def children(self) -> Iterator[Expression]:
         yield self.target
@@ -70,6 +71,7 @@ class IndexExpr(Expression):
     target: Expression
     key: Expression
     legacy: bool = False  # written `x.0`
+    step_pos: SourcePos | None = None  # where "[key]" is written, for errors
 
     def children(self) -> Iterator[Expression]:
         yield self.target

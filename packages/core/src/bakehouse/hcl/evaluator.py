@@ -214,13 +214,17 @@ def _eval_get_attr(node: ast.GetAttrExpr, ctx: EvalContext) -> Value:
     return _get_attr(target, node.name, node, ctx)
 
 
+def _step_pos(node: ast.GetAttrExpr | ast.IndexExpr) -> SourcePos:
+    return node.step_pos or node.pos
+
+
 def _get_attr(target: Value, name: str, node: ast.GetAttrExpr, ctx: EvalContext) -> Value:
     t = target.type
     if target.is_null and target.is_known:
         raise _fail(
             "Attempt to get attribute from null value",
             f'This value is null, so it does not have an attribute named "{name}"; check it is set before using it.',
-            node.pos,
+            _step_pos(node),
         )
     if isinstance(t, ObjectType):
         if name not in t.attributes:
@@ -232,12 +236,12 @@ def _get_attr(target: Value, name: str, node: ast.GetAttrExpr, ctx: EvalContext)
                     f'There is no {kind} named "{root}.{name}".'
                     + _similar(name, list(t.attributes)).replace('"', f'"{root}.', 1).replace(' or "', f' or "{root}.')
                     + (f' Declare it with a variable "{name}" block.' if root == "var" else " Define it in a locals block."),
-                    node.pos,
+                    _step_pos(node),
                 )
             raise _fail(
                 "Unsupported attribute",
                 f'This object does not have an attribute named "{name}".{_similar(name, list(t.attributes))}',
-                node.pos,
+                _step_pos(node),
             )
         if not target.is_known:
             return unknown(t.attributes[name]).with_sensitive(target.sensitive)
@@ -250,7 +254,7 @@ def _get_attr(target: Value, name: str, node: ast.GetAttrExpr, ctx: EvalContext)
             raise _fail(
                 "Missing map element",
                 f'This map does not have an element with the key "{name}".{_similar(name, list(target.raw))}',
-                node.pos,
+                _step_pos(node),
             )
         result = target.raw[name]
         return result.with_sensitive(True) if target.sensitive else result
@@ -259,14 +263,14 @@ def _get_attr(target: Value, name: str, node: ast.GetAttrExpr, ctx: EvalContext)
     raise _fail(
         "Unsupported attribute",
         f'Cannot access attribute "{name}" on a {t.friendly()} value; only objects and maps have attributes.',
-        node.pos,
+        _step_pos(node),
     )
 
 
 def _eval_index(node: ast.IndexExpr, ctx: EvalContext) -> Value:
     target = _eval(node.target, ctx)
     key = _eval(node.key, ctx)
-    return _index(target, key, node.pos)
+    return _index(target, key, _step_pos(node))
 
 
 def _index(target: Value, key: Value, pos: SourcePos) -> Value:

@@ -23,6 +23,7 @@ Syntax errors become :class:`Diagnostics` with file, line, column and a hint.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
@@ -146,24 +147,19 @@ def _build_parser() -> Lark:
     if directory is None:
         return Lark(grammar, **options)
     final = directory / f"hcl-grammar-{digest}.lark"
-    if final.exists():
-        try:
-            return Lark(grammar, cache=str(final), **options)
-        except Exception:  # a torn or foreign cache file: rebuild below
-            pass
-    # Build into a private file and rename, so concurrent processes never read
-    # a half-written cache.
-    fd, tmp_name = tempfile.mkstemp(prefix=".hcl-grammar-", dir=directory)
-    os.close(fd)
-    os.unlink(tmp_name)
+    # Lark hashes its options, the cache path included, into the file; so the
+    # file is written in place, under an exclusive lock that keeps concurrent
+    # processes from reading it half-written.
+    lock_path = directory / f"hcl-grammar-{digest}.lock"
     try:
-        parser = Lark(grammar, cache=tmp_name, **options)
-        if os.path.exists(tmp_name):
-            os.replace(tmp_name, final)
+        lock_fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError:
+        return Lark(grammar, **options)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        return Lark(grammar, cache=str(final), **options)
     finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-    return parser
+        os.close(lock_fd)
 
 
 def warm_cache() -> Path | None:
@@ -322,6 +318,10 @@ def _syntax_hint(expected: set[str], got: Token | None) -> str:
         return 'An argument needs "=" and a value (name = value), a block needs a "{".'
     if expected == {"LBRACE"} or expected == {"LBRACE", "DBLQUOTE", "NAME"}:
         return 'A block header must be followed by "{" on the same line.'
+    if "RSQB" in expected and "COMMA" in expected:
+        return 'A list is not closed or its elements are not separated by ","; check the lines above.'
+    if "RPAR" in expected and "COMMA" in expected:
+        return 'A function call is not closed or its arguments are not separated by ","; check the lines above.'
     if "NL_OR_COMMENT" in expected and len(expected) <= 3:
         return "Each argument must be on its own line; put a new line after the value."
     names = sorted(_TOKEN_NAMES.get(e, e.lower()) for e in expected)[:6]
@@ -513,6 +513,13 @@ class _Builder:
                 labels.append(self._name_of(child))
                 label_pos.append(self.pos(child))
         assert body_tree is not None
+        header_end = label_pos[-1].end_line or label_pos[-1].line
+        if body_pos.line != header_end:
+            self.error(
+                "Invalid block definition",
+                'The "{" that opens a block must be on the same line as the block type and labels.',
+                body_pos,
+            )
         block_type = labels.pop(0)
         type_pos = label_pos.pop(0)
         return Block(block_type, labels, self.body(body_tree, body_pos), type_pos, label_pos)
@@ -626,7 +633,8 @@ class _Builder:
 
     def _apply_get_attr(self, target: Expression, get_attr: Tree) -> Expression:
         name_node = self._trees(get_attr)[0]
-        return ast.GetAttrExpr(self.pos(get_attr), target, str(name_node.children[0]))
+        step = self.pos(get_attr)
+        return ast.GetAttrExpr(_span(target.pos, step), target, str(name_node.children[0]), step)
 
     def expr_index_expr_term(self, node: Tree) -> Expression:
         target_node, index = node.children[0], node.children[1]
@@ -644,12 +652,13 @@ class _Builder:
         return isinstance(node, Tree) and node.data == "index_expr_term" and node.children[1].data == "short_index"
 
     def _apply_index(self, target: Expression, index: Tree) -> Expression:
+        step = self.pos(index)
         if index.data == "short_index":
             token = index.children[-1]
             key: Expression = ast.LiteralExpr(self.pos(token), number(int(str(token))))
-            return ast.IndexExpr(self.pos(index), target, key, legacy=True)
+            return ast.IndexExpr(_span(target.pos, step), target, key, legacy=True, step_pos=step)
         key_node = self._trees(index)[0]
-        return ast.IndexExpr(self.pos(index), target, self.expr(key_node))
+        return ast.IndexExpr(_span(target.pos, step), target, self.expr(key_node), step_pos=step)
 
     def _apply_step(self, target: Expression, step: Tree) -> Expression:
         if step.data == "get_attr":
@@ -962,6 +971,11 @@ class _Builder:
             word = "endif" if isinstance(node, ast.TemplateIf) else "endfor"
             self.error("Unterminated template directive", f'This directive is not closed; add "%{{ {word} }}".', tok.pos)
         return root
+
+
+def _span(start: SourcePos, end: SourcePos) -> SourcePos:
+    """From the start of ``start`` to the end of ``end``."""
+    return SourcePos(start.filename, start.line, start.column, end.end_line, end.end_column)
 
 
 def _merge_literals(tokens: list[_Tok]) -> list[_Tok]:

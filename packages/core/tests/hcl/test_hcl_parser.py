@@ -1,0 +1,181 @@
+"""Parser adapter: structure, positions, references, the fixes over python-hcl2,
+syntax errors as diagnostics, and the compiled-grammar cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bakehouse.hcl import ast
+from bakehouse.hcl.diagnostics import Diagnostics
+from bakehouse.hcl.parser import parse_expression, parse_file, parse_text
+
+TEMPLATE = '''\
+variable "image" {
+  type    = string
+  default = "ubuntu:22.04"
+}
+
+source "docker" "base" {
+  image  = var.image
+  commit = true
+}
+
+build {
+  sources = ["source.docker.base"]
+  provisioner "shell" {
+    inline = ["echo ${source.name} ${local.greeting}", data.amazon-ami.base.id]
+  }
+}
+'''
+
+
+def test_blocks_attributes_and_positions() -> None:
+    body = parse_text(TEMPLATE, "main.pkr.hcl")
+    assert [b.type for b in body.blocks] == ["variable", "source", "build"]
+    source = body.blocks[1]
+    assert source.labels == ["docker", "base"]
+    assert (source.pos.line, source.pos.column) == (6, 1)
+    image = source.body.attributes["image"]
+    assert (image.pos.line, image.pos.column) == (7, 3)
+    assert (image.expr.pos.line, image.expr.pos.column) == (7, 12)
+    provisioner = body.blocks[2].body.blocks_of("provisioner")[0]
+    assert provisioner.labels == ["shell"]
+
+
+def test_references_are_static_traversals() -> None:
+    body = parse_text(TEMPLATE, "main.pkr.hcl")
+    inline = body.blocks[2].body.blocks[0].body.attributes["inline"].expr
+    assert inline.references() == [("source", "name"), ("local", "greeting"), ("data", "amazon-ami", "base", "id")]
+
+
+def test_references_skip_iteration_names() -> None:
+    expr = parse_expression('[for k, v in var.m : "${k}-${v.x}-${local.y}" if v != null]')
+    assert expr.references() == [("var", "m"), ("local", "y")]
+    tmpl = parse_expression('"%{ for s in var.list }${s}${var.sep}%{ endfor }"')
+    assert tmpl.references() == [("var", "list"), ("var", "sep")]
+
+
+def test_references_inside_heredocs() -> None:
+    body = parse_text("x = <<EOF\n${var.a}\n%{ if local.b }y%{ endif }\nEOF\n", "t.hcl")
+    assert body.attributes["x"].expr.references() == [("var", "a"), ("local", "b")]
+
+
+def test_parse_file_strips_a_bom(tmp_path: Path) -> None:
+    path = tmp_path / "bom.pkr.hcl"
+    path.write_bytes("\ufeffa = 1\n".encode())
+    assert "a" in parse_file(path).attributes
+
+
+def test_parse_file_missing_or_binary_is_a_diagnostic(tmp_path: Path) -> None:
+    with pytest.raises(Diagnostics):
+        parse_file(tmp_path / "nope.pkr.hcl")
+    bad = tmp_path / "bad.pkr.hcl"
+    bad.write_bytes(b"a = 1\nb = \"\xff\"\n")
+    with pytest.raises(Diagnostics) as info:
+        parse_file(bad)
+    assert info.value.items[0].pos.line == 2  # type: ignore[union-attr]
+
+
+def test_duplicate_attributes_are_an_error() -> None:
+    with pytest.raises(Diagnostics) as info:
+        parse_text("a = 1\nb {\n  x = 1\n  x = 2\n}\n", "t.hcl")
+    d = info.value.items[0]
+    assert d.summary == "Attribute redefined" and (d.pos.line, d.pos.column) == (4, 3)  # type: ignore[union-attr]
+    assert "t.hcl:3" in d.detail
+
+
+def test_duplicate_keys_in_an_object_constructor_are_fine() -> None:
+    parse_text("a = {x = 1, x = 2}\n", "t.hcl")
+
+
+@pytest.mark.parametrize(
+    ("text", "summary", "line", "column"),
+    [
+        ("a = x.0.1\n", "Invalid legacy index", 1, 8),
+        ("a = provider::p::f(1)\n", "Provider functions are not supported", 1, 5),
+        ('a = "x\\qy"\n', "Invalid escape sequence", 1, 7),
+        ("a = {for = 1}\n", "Invalid object key", 1, 6),
+    ],
+)
+def test_constructs_python_hcl2_accepts_but_hcl_rejects(text: str, summary: str, line: int, column: int) -> None:
+    with pytest.raises(Diagnostics) as info:
+        parse_text(text, "t.hcl")
+    d = info.value.items[0]
+    assert d.summary == summary
+    assert (d.pos.line, d.pos.column) == (line, column)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        ("a = 1\nb = \n", 2, 4),
+        ('source "docker" "x"\n{\n}\n', 2, 1),
+        ("a = [1, 2\nb = 3\n", 2, 1),
+        ("a = 1 2\n", 1, 7),
+        ("a = {\n", 1, 6),
+        ('a = "abc\n', 1, 5),
+        ("a = 1 +\n", 1, 8),
+        ("x = $\n", 1, 5),
+    ],
+)
+def test_syntax_errors_are_positioned_diagnostics(text: str, line: int, column: int) -> None:
+    with pytest.raises(Diagnostics) as info:
+        parse_text(text, "t.pkr.hcl")
+    d = info.value.items[0]
+    assert d.pos is not None and d.pos.filename == "t.pkr.hcl"
+    assert d.pos.line == line, d.render()
+    assert abs(d.pos.column - column) <= 2, d.render()
+    assert d.detail and d.detail.endswith(".") and "Traceback" not in d.render()
+    assert "Token(" not in d.render()
+
+
+def test_interpolation_strip_markers_parse() -> None:
+    expr = parse_expression('"a ${~ x ~} b"')
+    assert isinstance(expr, ast.TemplateExpr)
+    assert [type(p).__name__ for p in expr.parts] == ["TemplateLiteral", "TemplateInterp", "TemplateLiteral"]
+
+
+def test_unary_chains_parse() -> None:
+    assert isinstance(parse_expression("!!x"), ast.UnaryExpr)
+    assert isinstance(parse_expression("- -1"), ast.UnaryExpr)
+
+
+def test_negative_literals_and_subtraction() -> None:
+    expr = parse_expression("5 -1")
+    assert isinstance(expr, ast.BinaryExpr) and expr.op == "-"
+
+
+def test_splat_nesting() -> None:
+    full = parse_expression("a[*].b[*].c")
+    assert isinstance(full, ast.SplatExpr) and isinstance(full.each, ast.SplatExpr)
+    attr = parse_expression("a.*.b[0].c")
+    assert isinstance(attr, ast.GetAttrExpr) and isinstance(attr.target, ast.IndexExpr)
+    assert isinstance(attr.target.target, ast.SplatExpr)
+
+
+def test_multiline_expressions() -> None:
+    body = parse_text('a = [\n  1,\n  2,\n]\nb = {\n  x = 1\n  y = 2\n}\nc = (1\n  + 2)\nd = true ? 1 : 2\n', "t.hcl")
+    assert set(body.attributes) == {"a", "b", "c", "d"}
+
+
+def test_comments_are_ignored() -> None:
+    body = parse_text("# c\n// d\n/* e\n*/ a = 1 # tail\n", "t.hcl")
+    assert set(body.attributes) == {"a"}
+
+
+def test_grammar_cache_is_written_and_reused(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    env = dict(os.environ, BAKEHOUSE_CACHE_DIR=str(cache))
+    code = "from bakehouse.hcl.parser import parse_text; parse_text('a = 1\\n')"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    files = list(cache.glob("hcl-grammar-*.lark"))
+    assert len(files) == 1 and files[0].stat().st_size > 10_000
+    mtime = files[0].stat().st_mtime_ns
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    assert files[0].stat().st_mtime_ns == mtime
+    assert {p.suffix for p in cache.iterdir()} == {".lark", ".lock"}
