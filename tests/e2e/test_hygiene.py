@@ -1,0 +1,138 @@
+"""Process hygiene: whatever happens to a run, nothing it started stays alive.
+
+Every process of a run carries ``BAKEHOUSE_RUN_ID`` in its environment (the
+core sets it before plugins start; their children inherit it), so the test
+gives each run its own id and looks for it in ``/proc/*/environ`` afterwards.
+The builder runs in the ``bakehouse-plugin-localdir`` test plugin process and
+``shell-local`` in the shell plugin's, so each run has at least two plugin
+processes and a shell grandchild.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+from conftest import bakehouse_exe
+from tests.fixtures.processes import pid_alive, run_processes, wait_until_gone
+
+TEMPLATE = """
+source "localdir" "work" {}
+
+build {
+  sources = ["source.localdir.work"]
+
+  provisioner "shell-local" {
+    inline = [%s]
+  }
+}
+"""
+
+
+def start_build(tmp_path: Path, inline: str, run_id: str) -> subprocess.Popen[str]:
+    (tmp_path / "t.pkr.hcl").write_text(textwrap.dedent(TEMPLATE % inline), encoding="utf-8")
+    env = dict(os.environ, BAKEHOUSE_RUN_ID=run_id)
+    # A new session: the test can signal the whole group the way a terminal does on Ctrl-C.
+    return subprocess.Popen(
+        [bakehouse_exe(), "build", "t.pkr.hcl"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def new_run_id() -> str:
+    return "hygiene-" + uuid.uuid4().hex[:12]
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def assert_nothing_left(run_id: str, bakehouse_home: Path) -> None:
+    leftovers = wait_until_gone(run_processes(run_id), timeout=5)
+    assert leftovers == [], [cmdline(pid) for pid in leftovers]
+    journal = bakehouse_home / "journal" / run_id
+    assert not journal.exists() or not [p for p in journal.iterdir() if p.name != "run.json"]
+
+
+def test_no_process_left_after_a_successful_build(tmp_path, localdir_plugin, bakehouse_home):
+    run_id = new_run_id()
+    proc = start_build(tmp_path, '"echo ok > done.txt"', run_id)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out + err
+    assert (tmp_path / "done.txt").read_text() == "ok\n"
+    assert_nothing_left(run_id, bakehouse_home)
+    assert not (bakehouse_home / "journal" / run_id).exists()
+
+
+def test_no_process_left_after_a_failed_build(tmp_path, localdir_plugin, bakehouse_home):
+    run_id = new_run_id()
+    proc = start_build(tmp_path, '"exit 7"', run_id)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 1, out + err
+    assert "errored after" in out
+    assert "Removed temporary directory" in out
+    assert_nothing_left(run_id, bakehouse_home)
+
+
+def test_no_process_left_after_sigint_mid_build(tmp_path, localdir_plugin, bakehouse_home):
+    run_id = new_run_id()
+    proc = start_build(tmp_path, '"touch started", "sleep 60"', run_id)
+    try:
+        wait_for(lambda: (tmp_path / "started").exists(), 120, "the provisioner to start")
+        during = run_processes(run_id)
+        assert any("sleep 60" in cmdline(pid) for pid in during)
+        started = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + err
+    assert time.monotonic() - started < 30
+    assert "Cancelling build after receiving interrupt" in out
+    assert "Cleanly cancelled builds after being interrupted." in out
+    assert "Removed temporary directory" in out
+    assert not (tmp_path / "crash.log").exists()
+    assert_nothing_left(run_id, bakehouse_home)
+
+
+def test_no_process_left_when_a_plugin_is_killed_mid_build(tmp_path, localdir_plugin, bakehouse_home):
+    run_id = new_run_id()
+    proc = start_build(tmp_path, '"touch started", "sleep 60"', run_id)
+    try:
+        wait_for(lambda: (tmp_path / "started").exists(), 120, "the provisioner to start")
+        shell_plugins = [p for p in run_processes(run_id) if "bakehouse-plugin-shell" in cmdline(p)]
+        assert len(shell_plugins) == 1, [cmdline(p) for p in run_processes(run_id)]
+        os.kill(shell_plugins[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + err
+    assert "bakehouse-plugin-shell" in out, out
+    assert "Build 'localdir.work' errored after" in out
+    assert "Removed temporary directory" in out
+    assert not pid_alive(shell_plugins[0])
+    assert_nothing_left(run_id, bakehouse_home)
