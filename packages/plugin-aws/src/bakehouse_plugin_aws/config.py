@@ -287,13 +287,51 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
         return self.communicator == "ssh" and not self.ssh_private_key_file and not self.ssh_password
 
 
+#: Options written as blocks that may appear at most once. The template layer
+#: hands every nested block over as a list of objects.
+SINGLE_BLOCKS = ("source_ami_filter", "subnet_filter", "vpc_filter", "security_group_filter",
+                 "aws_polling")
+
+
+def unwrap_single_blocks(raw: dict[str, object], names: tuple[str, ...]) -> tuple[dict[str, object], list[ConfigProblem]]:
+    """``aws_polling { ... }`` arrives as ``[{...}]``: take the one object out
+    (a map attribute, ``aws_polling = {...}``, is accepted as is)."""
+    result = dict(raw)
+    problems = []
+    for name in names:
+        value = result.get(name)
+        if isinstance(value, list):
+            if len(value) == 1:
+                result[name] = value[0]
+            elif len(value) > 1:
+                problems.append(ConfigProblem((name, 1), f"Only one {name} block is allowed."))
+            else:
+                del result[name]
+    return result, problems
+
+
+def _block_path(raw: dict[str, object], path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Put the block index back into a problem path (``aws_polling.0.x``)."""
+    if path and path[0] in SINGLE_BLOCKS and isinstance(raw.get(str(path[0])), list):
+        return (path[0], 0, *path[1:])
+    return path
+
+
 def parse_builder_config(raw: dict[str, object]) -> AmazonEBSConfig:
     """Validate ``raw``: types and unknown options first, then missing and
     conflicting ones; raise :class:`ConfigError` with one problem per mistake."""
-    config = parse_config(AmazonEBSConfig, dict(raw))
-    problems = config.problems()
+    unwrapped, problems = unwrap_single_blocks(raw, SINGLE_BLOCKS)
     if problems:
         raise ConfigError(problems)
+    try:
+        config = parse_config(AmazonEBSConfig, unwrapped)
+    except ConfigError as error:
+        raise ConfigError(
+            [ConfigProblem(_block_path(raw, p.path), p.message) for p in error.problems]
+        ) from None
+    problems = config.problems()
+    if problems:
+        raise ConfigError([ConfigProblem(_block_path(raw, p.path), p.message) for p in problems])
     return config
 
 
