@@ -108,3 +108,18 @@ def test_every_function_fails_cleanly_on_odd_arguments(name: str) -> None:
             assert "unexpectedly" not in f"{exc} {exc.detail}", f"{name}{combo}: {exc.detail}"
         else:
             assert isinstance(result, Value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        set(FUNCTIONS) - UNSUPPORTED - {"timestamp", "uuidv4", "legacy_isotime", "legacy_strftime"}
+    ),
+)
+def test_unknown_arguments_of_any_type_give_an_unknown_result(name: str) -> None:
+    """Values only known at build time (unknown, type not yet decided) never make a call fail."""
+    function = FUNCTIONS[name]
+    count = len(function.params) + (1 if function.var_param else 0)
+    args = [unknown()] * count
+    result = call_function(name, function, args, [HERE] * count, HERE, FunctionContext())
+    assert not result.is_known

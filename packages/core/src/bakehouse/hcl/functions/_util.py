@@ -19,10 +19,27 @@ def define(
     returns: ReturnType = DYNAMIC,
     description: str = "",
 ) -> Function:
-    """Build a :class:`Function`; keeps the module tables short."""
-    return Function(
-        params=params, impl=impl, var_param=var_param, return_type=returns, description=description
+    """Build a :class:`Function`; keeps the module tables short.
+
+    As in cty, an unknown argument whose type is not decided yet (``any``)
+    makes the result unknown even where the parameter accepts unknown values:
+    nothing can be checked about it before the build runs.
+    """
+    function: Function
+
+    def guarded(args: list[Value], fctx: FunctionContext) -> Value:
+        if any(not a.is_known and a.type == DYNAMIC for a in args):
+            return unknown(function.result_type(args))
+        return impl(args, fctx)
+
+    function = Function(
+        params=params,
+        impl=guarded,
+        var_param=var_param,
+        return_type=returns,
+        description=description,
     )
+    return function
 
 
 def p(name: str, type_: Type = DYNAMIC, *, null: bool = False, unknown_ok: bool = False) -> Param:
