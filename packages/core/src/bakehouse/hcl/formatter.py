@@ -20,9 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lark import Token, Tree
-from lark.exceptions import LarkError
-
-from bakehouse.hcl.diagnostics import Diagnostics, SourcePos
 
 # Token kinds, modelled on HCL's own lexer categories.
 IDENT = "ident"
@@ -105,24 +102,14 @@ def format_text(text: str, filename: str = "<stdin>") -> str:
 
 
 def _tokens(text: str, filename: str) -> list[_Tok]:
-    import hcl2  # imported lazily: loading the grammar costs ~70 ms
+    # The parser adapter's grammar (python-hcl2's, patched) with its cached LALR
+    # tables; it raises Diagnostics with a position and a hint on a syntax error.
+    from bakehouse.hcl.parser import _lark_parse
 
-    try:
-        tree = hcl2.parses_to_tree(text)
-    except LarkError as exc:
-        diags = Diagnostics()
-        line = getattr(exc, "line", 1) or 1
-        column = getattr(exc, "column", 1) or 1
-        diags.error("Invalid HCL syntax", _short_lark_message(exc), SourcePos(filename, line, column))
-        raise diags from None
+    tree = _lark_parse(text, filename, "start")
     out: list[_Tok] = []
     _collect(tree, text, out)
     return out
-
-
-def _short_lark_message(exc: Exception) -> str:
-    first = str(exc).strip().splitlines()
-    return (first[0] if first else "The file could not be parsed.") + " Fix the syntax and try again."
 
 
 def _collect(node: Tree | Token, text: str, out: list[_Tok]) -> None:
