@@ -179,3 +179,10 @@ def test_grammar_cache_is_written_and_reused(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     assert files[0].stat().st_mtime_ns == mtime
     assert {p.suffix for p in cache.iterdir()} == {".lark", ".lock"}
+
+
+@pytest.mark.parametrize("text", ["(" * 3000 + "1" + ")" * 3000, "[" * 3000 + "]" * 3000, "-" * 3000 + "1"])
+def test_absurd_nesting_is_a_diagnostic(text: str) -> None:
+    with pytest.raises(Diagnostics) as info:
+        parse_expression(text)
+    assert info.value.items[0].summary == "Expression too deeply nested"

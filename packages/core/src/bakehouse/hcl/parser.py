@@ -23,6 +23,7 @@ Syntax errors become :class:`Diagnostics` with file, line, column and a hint.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -229,7 +230,8 @@ def parse_text(text: str, filename: str = "<text>") -> Body:
     text = _strip_bom(text)
     tree = _lark_parse(text, filename, "start")
     builder = _Builder(filename)
-    body = builder.body(tree.children[0], SourcePos(filename, 1, 1))
+    with _nesting_guard(filename):
+        body = builder.body(tree.children[0], SourcePos(filename, 1, 1))
     if builder.diags.has_errors:
         raise builder.diags
     return body
@@ -241,7 +243,8 @@ def parse_expression(text: str, filename: str = "<expr>", line: int = 1, column:
     tree = _lark_parse(text.rstrip() + "\n", filename, "expr_start", line, column)
     builder = _Builder(filename, _Offset(line, column))
     expr_tree = next(c for c in tree.children if isinstance(c, Tree) and c.data != "new_line_or_comment")
-    expr = builder.expr(expr_tree)
+    with _nesting_guard(filename, line, column):
+        expr = builder.expr(expr_tree)
     if builder.diags.has_errors:
         raise builder.diags
     return expr
@@ -251,10 +254,26 @@ def parse_template(text: str, filename: str = "<template>") -> ast.TemplateExpr:
     """Parse a standalone template (``templatefile``): literal text with sequences."""
     text = _strip_bom(text)
     builder = _Builder(filename)
-    template = builder.scanned_template(text, SourcePos(filename, 1, 1), trim=False)
+    with _nesting_guard(filename):
+        template = builder.scanned_template(text, SourcePos(filename, 1, 1), trim=False)
     if builder.diags.has_errors:
         raise builder.diags
     return template
+
+
+@contextlib.contextmanager
+def _nesting_guard(filename: str, line: int = 1, column: int = 1) -> Iterator[None]:
+    """Absurdly deep nesting must end in a diagnostic, not a RecursionError."""
+    try:
+        yield
+    except RecursionError:
+        diags = Diagnostics()
+        diags.error(
+            "Expression too deeply nested",
+            "Brackets or operators nest too deeply to read; split the expression with locals.",
+            SourcePos(filename, line, column),
+        )
+        raise diags from None
 
 
 def _strip_bom(text: str) -> str:
