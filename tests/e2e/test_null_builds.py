@@ -277,3 +277,16 @@ def test_parallel_builds_one_runs_builds_one_after_another(bakehouse, tmp_path):
     p2 = [float(x) for x in (tmp_path / "times-p2.txt").read_text().split()]
     first, second = sorted([p1, p2])
     assert second[0] >= first[1], (first, second)
+
+
+def test_example_null_hello_builds(bakehouse, tmp_path):
+    import shutil
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "null-hello"
+    copy = tmp_path / "null-hello"
+    shutil.copytree(example, copy, ignore=shutil.ignore_patterns("output"))
+    result = bakehouse("build", "-var", "who=tester", str(copy), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (copy / "output" / "hello.txt").read_text() == "Hello, tester! Baked by null.hello.\n"
+    manifest = json.loads((copy / "output" / "manifest.json").read_text())
+    assert manifest["builds"][0]["custom_data"] == {"greeted": "tester"}
