@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -263,23 +264,40 @@ def load_builtins() -> Mapping[str, Mapping[str, type[Any]]]:
     return table
 
 
+def _describe_or_error(path: Path, timeout: float) -> PluginDescription | PluginError:
+    try:
+        return run_describe(path, timeout)
+    except PluginError as exc:
+        return exc
+
+
 def discover(extra_dirs: Sequence[str] = (), timeout: float = 10.0) -> Catalog:
     """Map every component type to its source, describing executables as needed."""
     cache = DescribeCache()
+    executables = find_executables(extra_dirs)
+    described: dict[Path, PluginDescription | PluginError] = {}
+    for path in executables:
+        cached = cache.get(path)
+        if cached is not None:
+            described[path] = cached
+    missing = [path for path in executables if path not in described]
+    if missing:
+        # Each describe is a process start (interpreter + imports): run them side by side.
+        with ThreadPoolExecutor(max_workers=min(4, len(missing))) as pool:
+            for path, outcome in zip(missing, pool.map(lambda p: _describe_or_error(p, timeout), missing)):
+                described[path] = outcome
+                if isinstance(outcome, PluginDescription):
+                    cache.put(path, outcome)
+    cache.save()
     plugins: list[PluginDescription] = []
     problems: list[str] = []
-    for path in find_executables(extra_dirs):
-        description = cache.get(path)
-        if description is None:
-            try:
-                description = run_describe(path, timeout)
-            except PluginError as exc:
-                log.warning("%s", exc)
-                problems.append(str(exc))
-                continue
-            cache.put(path, description)
-        plugins.append(description)
-    cache.save()
+    for path in executables:
+        outcome = described[path]
+        if isinstance(outcome, PluginError):
+            log.warning("%s", outcome)
+            problems.append(str(outcome))
+        else:
+            plugins.append(outcome)
 
     components: dict[tuple[str, str], ComponentSource] = {}
     for description in plugins:

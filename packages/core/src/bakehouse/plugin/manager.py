@@ -32,6 +32,8 @@ from bakehouse.sdk.journal import RUN_ID_ENV, JournalEntry, cleaner_for
 
 log = logging.getLogger("bakehouse.plugin")
 
+#: Seconds an ``EXE describe`` may take.
+DESCRIBE_TIMEOUT = 30.0
 #: Build key of the processes started to clean up journal entries.
 CLEANUP_BUILD_KEY = "bakehouse-cleanup"
 
@@ -59,7 +61,8 @@ class PluginManager:
     def catalog(self) -> Catalog:
         with self._lock:
             if self._catalog is None:
-                self._catalog = discover(self.extra_dirs, handshake_timeout())
+                # Describing is a one-off (then cached): be patient with a busy machine.
+                self._catalog = discover(self.extra_dirs, max(handshake_timeout(), DESCRIBE_TIMEOUT))
             return self._catalog
 
     def find(self, kind: str, type: str) -> ComponentSource | None:

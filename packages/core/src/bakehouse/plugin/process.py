@@ -141,7 +141,7 @@ class PluginProcess:
         started = time.monotonic()
         _Spawner.get().run(self._spawn)
         try:
-            self._handshake(timeout - (time.monotonic() - started))
+            self._handshake(timeout - (time.monotonic() - started), timeout)
         except BaseException:
             self._kill_and_reap()
             raise
@@ -201,7 +201,7 @@ class PluginProcess:
     def _fail(self, what: str) -> PluginError:
         return PluginError(f"plugin {self.path}: {what}")
 
-    def _handshake(self, timeout: float) -> None:
+    def _handshake(self, timeout: float, announced_timeout: float) -> None:
         assert self._transport is not None and self.proc is not None
         transport = self._transport
         box: dict[str, Any] = {}
@@ -219,7 +219,7 @@ class PluginProcess:
         self._handshake_reader = reader
         reader.start()
         if not arrived.wait(max(timeout, 0.0)):
-            raise self._fail(f"no handshake within {timeout:g}s (the plugin never answered; set {TIMEOUT_ENV} to wait longer)")
+            raise self._fail(f"no handshake within {announced_timeout:g}s (the plugin never answered; set {TIMEOUT_ENV} to wait longer)")
         error = box.get("error")
         if isinstance(error, EOFError):
             returncode = self._wait_exit(STOP_GRACE_SECONDS)

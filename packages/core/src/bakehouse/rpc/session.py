@@ -487,13 +487,15 @@ class Session:
             self._pending.clear()
             streams = list(self._streams.values())
             contexts = list(self._linked.values())
+        # Cancel first: code woken by a failed call (a builder's cleanup) must
+        # already see its context cancelled.
+        for ctx in contexts:
+            ctx.cancel("connection to the peer lost")
         for call in pending:
             call.error = error
             call.done.set()
         for endpoint in streams:
             endpoint.on_lost()
-        for ctx in contexts:
-            ctx.cancel("connection to the peer lost")
         for listener in list(self._close_listeners):
             try:
                 listener(why)

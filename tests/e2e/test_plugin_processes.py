@@ -1,0 +1,427 @@
+"""Plugin processes for real: start, handshake, RPC chains, crashes, stop.
+
+Every test runs real plugin executables (wrappers around the test plugins in
+``tests/plugins/misbehaving``) through :class:`PluginManager`; nothing of the
+RPC or plugin layer is replaced. Which processes ran is read from ``/proc``
+(the ``BAKEHOUSE_RUN_ID`` marker) and from the wrappers' spawn log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bakehouse.plugin.errors import PluginError
+from bakehouse.plugin.manager import PluginManager
+from bakehouse.plugin.process import PluginProcess
+from bakehouse.rpc.errors import RemoteError
+from bakehouse.sdk import (
+    Builder,
+    BuildInfo,
+    Cancelled,
+    Communicator,
+    ConfigError,
+    Context,
+    Hook,
+    JournalEntry,
+    Provisioner,
+    Ui,
+)
+from tests.fixtures.processes import (
+    PluginDir,
+    peak_rss_kib,
+    pid_alive,
+    run_processes,
+    wait_until_gone,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+#: Handshake timeout for the misbehaving plugins (short, it is what they test).
+HANDSHAKE_TIMEOUT = 3.0
+#: For the well-behaved ones: generous, a loaded CI machine starts Python slowly.
+PATIENT_TIMEOUT = 60.0
+
+
+class RecordingUi(Ui):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def say(self, message: str) -> None:
+        self.lines.append("say:" + message)
+
+    def message(self, message: str) -> None:
+        self.lines.append("message:" + message)
+
+    def error(self, message: str) -> None:
+        self.lines.append("error:" + message)
+
+
+class ProvisionHook(Hook):
+    """Runs provisioners from the manager in the builder's hook, as the orchestrator does."""
+
+    def __init__(self, manager: PluginManager, build_key: str,
+                 provisioners: list[tuple[str, dict[str, Any]]]) -> None:
+        self.manager = manager
+        self.build_key = build_key
+        self.provisioners = provisioners
+        self.errors: list[BaseException] = []
+
+    def run(self, name: str, ui: Ui, communicator: Communicator | None, data: dict[str, Any],
+            ctx: Context) -> None:
+        for type_name, config in self.provisioners:
+            provisioner = self.manager.create("provisioner", type_name, self.build_key)
+            assert isinstance(provisioner, Provisioner)
+            provisioner.prepare(config, BuildInfo(name="t", builder_type="testkit"))
+            try:
+                provisioner.provision(ui, communicator, data, ctx)
+            except BaseException as exc:
+                self.errors.append(exc)
+                raise
+
+
+@pytest.fixture
+def manager(plugin_dir: PluginDir, run_id: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BAKEHOUSE_PLUGIN_TIMEOUT", str(PATIENT_TIMEOUT))
+    plugin_dir.add("bakehouse-plugin-testkit", "bakehouse-plugin-testprov")
+    created = PluginManager(run_id=run_id)
+    yield created
+    created.shutdown()
+    assert wait_until_gone(run_processes(run_id), 5) == []
+
+
+def test_builder_and_provisioner_plugins_talk_through_the_core(
+    manager: PluginManager, plugin_dir: PluginDir, tmp_path: Path, run_id: str
+) -> None:
+    """core -> Builder.run (testkit) -> Hook.run (core) -> Provisioner.provision
+    (testprov) -> Communicator.execute/upload/download (core relay) -> testkit."""
+    workdir = tmp_path / "machine"
+    local = tmp_path / "local.txt"
+    local.write_bytes(b"payload\n" * 1000)
+    fetched = tmp_path / "fetched.txt"
+    builder = manager.create("builder", "testkit", "build-1")
+    assert isinstance(builder, Builder)
+    builder.prepare({"workdir": str(workdir)}, BuildInfo(name="t", builder_type="testkit"))
+    hook = ProvisionHook(manager, "build-1", [
+        ("testkit-exec", {"command": "echo hello; echo oops >&2; cat", "stdin": "from stdin"}),
+        ("testkit-upload", {"source": str(local), "destination": "/etc/app.conf"}),
+        ("testkit-download", {"source": "/etc/app.conf", "destination": str(fetched)}),
+    ])
+    ui = RecordingUi()
+    artifact = builder.run(ui, hook, Context())
+    assert hook.errors == []
+    assert ui.lines[0].startswith("say:testkit builder in pid")
+    assert "message:hello" in ui.lines and "error:oops" in ui.lines
+    assert any(line.startswith("message:") and "from stdin" in line for line in ui.lines)
+    assert "say:uploaded 8000 bytes" in ui.lines
+    assert (workdir / "etc/app.conf").read_bytes() == local.read_bytes()
+    assert fetched.read_bytes() == local.read_bytes()
+    assert artifact is not None and artifact.id == "artifact-machine"
+    assert artifact.state("generated_data") == {"ID": "testkit"}
+    # One process per executable for the build, no more.
+    assert sorted(plugin_dir.served()) == ["bakehouse-plugin-testkit", "bakehouse-plugin-testprov"]
+    assert len(run_processes(run_id)) == 2
+
+
+def test_config_errors_keep_their_paths(manager: PluginManager) -> None:
+    builder = manager.create("builder", "testkit", "b")
+    with pytest.raises(ConfigError) as caught:
+        builder.prepare({"wokrdir": "/x"}, BuildInfo(name="t", builder_type="testkit"))
+    paths = sorted(problem.path for problem in caught.value.problems)
+    assert paths == [("wokrdir",), ("workdir",)]
+
+
+def test_lazy_start_starts_only_the_executables_needed(
+    manager: PluginManager, plugin_dir: PluginDir, run_id: str
+) -> None:
+    assert manager.find("provisioner", "testkit-exec") is not None
+    assert manager.known_types("builder")  # discovery ran...
+    assert plugin_dir.served() == []  # ...and started no plugin process
+    manager.create("builder", "testkit", "build-a")
+    manager.create("post-processor", "testkit-pass", "build-a")  # same executable, same build
+    assert plugin_dir.served() == ["bakehouse-plugin-testkit"]
+    assert len(run_processes(run_id)) == 1
+    manager.create("builder", "testkit", "build-b")  # another build gets its own process
+    assert plugin_dir.served() == ["bakehouse-plugin-testkit"] * 2
+    build_a = [p.pid for p in manager.processes("build-a")]
+    manager.release("build-a")
+    assert wait_until_gone(build_a, 1) == []
+    assert len(run_processes(run_id)) == 1
+
+
+def test_describe_cache_avoids_processes_on_the_second_discovery(
+    plugin_dir: PluginDir, run_id: str
+) -> None:
+    testkit, _ = plugin_dir.add("bakehouse-plugin-testkit", "bakehouse-plugin-testprov")
+    first = PluginManager(run_id=run_id)
+    assert "testkit" in first.known_types("builder")
+    described = [name for name, command, _ in plugin_dir.spawns() if command == "describe"]
+    assert sorted(described) == ["bakehouse-plugin-testkit", "bakehouse-plugin-testprov"]
+    second = PluginManager(run_id=run_id)
+    assert "testkit-exec" in second.known_types("provisioner")
+    assert len(plugin_dir.spawns()) == 2  # nothing started the second time
+    # A changed executable (new mtime) is described again, the other is not.
+    os.utime(testkit, (time.time() + 10, time.time() + 10))
+    PluginManager(run_id=run_id).known_types("builder")
+    assert [name for name, _, _ in plugin_dir.spawns()][2:] == ["bakehouse-plugin-testkit"]
+
+
+@pytest.mark.parametrize(
+    ("executable", "type_name", "expected"),
+    [
+        ("bakehouse-plugin-garbage", "garbage", "sent garbage instead of a handshake"),
+        ("bakehouse-plugin-protocol99", "future", "speaks RPC protocol 99.0"),
+        ("bakehouse-plugin-silent", "silent", f"no handshake within {HANDSHAKE_TIMEOUT:g}s"),
+        ("bakehouse-plugin-exits", "exits",
+         "exited before the handshake (exit status 3); last stderr: fatal: cannot load my configuration"),
+    ],
+)
+def test_misbehaving_plugin_gives_one_line_error_naming_it(
+    plugin_dir: PluginDir, run_id: str, monkeypatch: pytest.MonkeyPatch,
+    executable: str, type_name: str, expected: str,
+) -> None:
+    monkeypatch.setenv("BAKEHOUSE_PLUGIN_TIMEOUT", str(HANDSHAKE_TIMEOUT))
+    (path,) = plugin_dir.add(executable)
+    manager = PluginManager(run_id=run_id)
+    assert manager.find("builder", type_name) is not None  # discovery is not timed
+    started = time.monotonic()
+    with pytest.raises(PluginError) as caught:
+        manager.create("builder", type_name, "b")
+    elapsed = time.monotonic() - started
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(path) in message
+    assert expected in message
+    assert elapsed < HANDSHAKE_TIMEOUT + 1.5
+    (served_pid,) = [pid for name, command, pid in plugin_dir.spawns() if command == "serve"]
+    assert not pid_alive(served_pid)
+    assert run_processes(run_id) == []
+    manager.shutdown()
+
+
+def test_plugin_output_goes_to_its_logger(
+    plugin_dir: PluginDir, run_id: str, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("BAKEHOUSE_PLUGIN_TIMEOUT", str(HANDSHAKE_TIMEOUT))
+    plugin_dir.add("bakehouse-plugin-garbage")
+    manager = PluginManager(run_id=run_id)
+    with caplog.at_level(logging.DEBUG, logger="bakehouse.plugin"):
+        with pytest.raises(PluginError):
+            manager.create("builder", "garbage", "b")
+    records = [r for r in caplog.records if r.name == "bakehouse.plugin.bakehouse-plugin-garbage"]
+    assert any("hello, I am chatty on stdout" in r.getMessage() for r in records)
+
+
+def test_plugin_killed_mid_call_raises_plugin_error_naming_it(
+    manager: PluginManager, tmp_path: Path, run_id: str
+) -> None:
+    marker = tmp_path / "wait.pid"
+    provisioner = manager.create("provisioner", "testkit-wait", "b")
+    provisioner.prepare({"marker": str(marker)}, BuildInfo(name="t", builder_type="testkit"))
+
+    def kill_when_waiting() -> None:
+        deadline = time.monotonic() + 20
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)  # let its stderr line reach us
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_when_waiting)
+    killer.start()
+    with pytest.raises(PluginError) as caught:
+        provisioner.provision(RecordingUi(), None, {}, Context())
+    killer.join()
+    pid = int(marker.read_text())
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"plugin bakehouse-plugin-testprov (pid {pid}) exited unexpectedly (killed by SIGKILL)" in message
+    assert f"last stderr: testkit-wait waiting in pid {pid}" in message
+    assert not pid_alive(pid)
+
+
+def test_crash_inside_nested_call_reaches_the_builder_and_the_core(
+    manager: PluginManager, tmp_path: Path
+) -> None:
+    marker = tmp_path / "wait.pid"
+    builder = manager.create("builder", "testkit", "b")
+    builder.prepare({"workdir": str(tmp_path / "m")}, BuildInfo(name="t", builder_type="testkit"))
+    hook = ProvisionHook(manager, "b", [("testkit-wait", {"marker": str(marker)})])
+
+    def kill_when_waiting() -> None:
+        while not marker.exists():
+            time.sleep(0.02)
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+
+    threading.Thread(target=kill_when_waiting, daemon=True).start()
+    with pytest.raises(RemoteError) as caught:
+        builder.run(RecordingUi(), hook, Context())
+    assert isinstance(hook.errors[0], PluginError)
+    assert caught.value.type_name == "PluginError"
+    assert "bakehouse-plugin-testprov" in str(caught.value) and "killed by SIGKILL" in str(caught.value)
+
+
+def test_cancel_travels_to_the_innermost_plugin_call(manager: PluginManager, tmp_path: Path) -> None:
+    marker = tmp_path / "wait.pid"
+    builder = manager.create("builder", "testkit", "b")
+    builder.prepare({"workdir": str(tmp_path / "m")}, BuildInfo(name="t", builder_type="testkit"))
+    hook = ProvisionHook(manager, "b", [("testkit-wait", {"marker": str(marker)})])
+    ctx = Context()
+
+    def cancel_when_waiting() -> None:
+        while not marker.exists():
+            time.sleep(0.02)
+        ctx.cancel("interrupted by test")
+
+    threading.Thread(target=cancel_when_waiting, daemon=True).start()
+    with pytest.raises(Cancelled):
+        builder.run(RecordingUi(), hook, ctx)
+    assert Path(str(marker) + ".cancelled").read_text() == "interrupted by test"
+
+
+def test_shutdown_escalates_to_sigkill_and_reaps(plugin_dir: PluginDir, run_id: str) -> None:
+    (path,) = plugin_dir.add("bakehouse-plugin-stubborn")
+    process = PluginProcess(str(path), build_key="b", run_id=run_id)
+    process.start(timeout=PATIENT_TIMEOUT)
+    pid = process.pid
+    assert pid_alive(pid)
+    started = time.monotonic()
+    process.stop()
+    elapsed = time.monotonic() - started
+    assert 3.5 < elapsed < 8  # polite (2 s), SIGTERM ignored (2 s), SIGKILL
+    assert process.proc is not None and process.proc.returncode == -signal.SIGKILL
+    assert not Path(f"/proc/{pid}").exists()  # reaped, not a zombie
+    assert run_processes(run_id) == []
+
+
+def test_parallel_shutdown_of_many_processes(manager: PluginManager, run_id: str) -> None:
+    for index in range(4):
+        manager.create("builder", "testkit", f"build-{index}")
+    pids = run_processes(run_id)
+    assert len(pids) == 4
+    started = time.monotonic()
+    manager.shutdown()
+    assert time.monotonic() - started < 2.0
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists()
+    with pytest.raises(PluginError, match="shutting down"):
+        manager.create("builder", "testkit", "late")
+
+
+def test_cleanup_entry_runs_the_plugin_cleaner(manager: PluginManager, tmp_path: Path) -> None:
+    leftover = tmp_path / "leftover"
+    leftover.write_text("x")
+    manager.cleanup_entry(JournalEntry("bakehouse-plugin-testkit", "testkit-file", str(leftover)))
+    assert not leftover.exists()
+    with pytest.raises(PluginError, match="no cleaner for 'unknown-kind'"):
+        manager.cleanup_entry(JournalEntry("bakehouse-plugin-testkit", "unknown-kind", "x"))
+
+
+def test_plugin_refuses_to_run_outside_the_core(plugin_dir: PluginDir) -> None:
+    (path,) = plugin_dir.add("bakehouse-plugin-testkit")
+    done = subprocess.run([str(path), "serve"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "This is a Bakehouse plugin; bakehouse starts it for you." in done.stderr
+    description = json.loads(subprocess.run([str(path), "describe"], capture_output=True,
+                                            text=True, timeout=30).stdout)
+    assert description == {
+        "plugin": "bakehouse-plugin-testkit", "version": "0.0.1", "protocol_version": "1.0",
+        "builders": ["testkit"], "provisioners": [], "post_processors": ["testkit-pass"],
+        "datasources": [],
+    }
+
+
+DRIVER = r'''
+import json, os, sys
+from pathlib import Path
+from bakehouse.plugin.manager import PluginManager
+from bakehouse.sdk import BuildInfo, Hook, NullUi, Context
+from tests.fixtures.processes import peak_rss_kib
+
+mode, workdir = sys.argv[1], sys.argv[2]
+manager = PluginManager(run_id=os.environ["BAKEHOUSE_RUN_ID"])
+info = BuildInfo(name="t", builder_type="testkit")
+builder = manager.create("builder", "testkit", "b1")
+builder.prepare({"workdir": workdir + "/machine", "wait_for_cancel": mode == "wait"}, info)
+
+class DriverHook(Hook):
+    def run(self, name, ui, communicator, data, ctx):
+        if mode == "wait":
+            prov = manager.create("provisioner", "testkit-wait", "b1")
+            prov.prepare({"marker": workdir + "/wait.pid"}, info)
+        else:
+            prov = manager.create("provisioner", "testkit-upload", "b1")
+            prov.prepare({"source": workdir + "/big.bin", "destination": "/big.bin"}, info)
+        prov.provision(ui, communicator, data, ctx)
+
+builder.run(NullUi(), DriverHook(), Context())
+peaks = {"core": peak_rss_kib()}
+for process in manager.processes():
+    peaks[process.name] = peak_rss_kib(process.pid)
+print(json.dumps(peaks), flush=True)
+manager.shutdown()
+'''
+
+
+def _driver(tmp_path: Path, mode: str) -> subprocess.Popen[str]:
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2]) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.Popen([sys.executable, str(script), mode, str(tmp_path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_core_killed_mid_call_its_plugins_exit_within_2_seconds(
+    plugin_dir: PluginDir, run_id: str, tmp_path: Path
+) -> None:
+    plugin_dir.add("bakehouse-plugin-testkit", "bakehouse-plugin-testprov")
+    driver = _driver(tmp_path, "wait")
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "wait.pid").exists() and time.monotonic() < deadline:
+            assert driver.poll() is None, driver.stderr.read() if driver.stderr else ""
+            time.sleep(0.05)
+        plugins = [pid for pid in run_processes(run_id) if pid != driver.pid]
+        assert len(plugins) == 2
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        assert wait_until_gone(plugins, 2.0) == []
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    # Both plugins saw the core go, cancelled, and ran their cleanups.
+    assert (tmp_path / "machine" / "builder-cleanup-ran").exists()
+    assert (tmp_path / "wait.pid.cancelled").exists()
+
+
+@pytest.mark.slow
+def test_200mb_upload_through_two_plugins_keeps_memory_flat(
+    plugin_dir: PluginDir, run_id: str, tmp_path: Path
+) -> None:
+    plugin_dir.add("bakehouse-plugin-testkit", "bakehouse-plugin-testprov")
+    size = 200 * 1024 * 1024
+    with open(tmp_path / "big.bin", "wb") as fh:
+        block = os.urandom(1024 * 1024)
+        for _ in range(size // len(block)):
+            fh.write(block)
+    driver = _driver(tmp_path, "upload")
+    out, err = driver.communicate(timeout=180)
+    assert driver.returncode == 0, err
+    peaks = json.loads(out.strip().splitlines()[-1])
+    assert (tmp_path / "machine" / "big.bin").stat().st_size == size
+    total_mib = sum(peaks.values()) / 1024
+    assert total_mib < 150, peaks
+    assert all(kib < 80 * 1024 for kib in peaks.values()), peaks
+    assert run_processes(run_id) == []

@@ -1,0 +1,1 @@
+"""Test plugin executables (made runnable by ``tests.fixtures.processes.plugin_dir``)."""
