@@ -5,7 +5,6 @@ builder and communicator in another process, all over pipe RPC."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time

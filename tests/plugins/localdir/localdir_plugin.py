@@ -58,6 +58,10 @@ BUILDER_ID = "bakehouse.localdir"
 CHUNK = 64 * 1024
 
 
+#: The SDK's default for upload metadata.
+NO_FILE_INFO = FileInfo()
+
+
 class LocalDirCommunicator(Communicator):
     """Commands and files on a directory standing in for a machine."""
 
@@ -113,7 +117,7 @@ class LocalDirCommunicator(Communicator):
             raise Cancelled(ctx.reason or "context canceled")
         return status if status >= 0 else 128 - status
 
-    def upload(self, dst: str, src: BinaryIO, info: FileInfo = FileInfo()) -> None:
+    def upload(self, dst: str, src: BinaryIO, info: FileInfo = NO_FILE_INFO) -> None:
         target = self._path(dst)
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "wb") as out:

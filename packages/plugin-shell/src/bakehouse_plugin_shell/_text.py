@@ -36,7 +36,7 @@ def render_placeholders(template: str, values: Mapping[str, str]) -> str:
         inner = match.group(1)
         field = _FIELD.fullmatch(inner)
         if field is None or field.group(1) not in values:
-            available = ", ".join("{{.%s}}" % name for name in values)
+            available = ", ".join("{{." + name + "}}" for name in values)
             raise TemplateError(
                 f"unknown placeholder {match.group(0)!s} in {template!r}; available: {available}"
             )

@@ -22,8 +22,6 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pydantic import Field, field_validator, model_validator
-
 from bakehouse.sdk import (
     EXIT_DISCONNECTED,
     BuildInfo,
@@ -31,19 +29,18 @@ from bakehouse.sdk import (
     Communicator,
     Config,
     ConfigError,
-    ConfigProblem,
     Context,
     FileInfo,
     Provisioner,
     Ui,
     parse_duration,
 )
+from pydantic import Field, field_validator, model_validator
+
+from bakehouse_plugin_shell import _checks
 from bakehouse_plugin_shell._text import (
-    IndexedValueError,
     LineSplitter,
-    TemplateError,
     build_env,
-    check_env_var_format,
     flatten_env,
     inline_script,
     render_placeholders,
@@ -298,45 +295,22 @@ class ShellProvisioner(Provisioner):
 
 def _validate(config: ShellConfig) -> list[str]:
     """Cross-option checks; return the local script paths (empty for inline)."""
-    problems: list[ConfigProblem] = []
-    given = [
-        name
-        for name, present in (
+    problems = _checks.exactly_one(
+        [
             ("inline", config.inline is not None),
             ("script", config.script is not None),
             ("scripts", bool(config.scripts)),
-        )
-        if present
-    ]
-    if not given:
-        problems.append(ConfigProblem((), "Either a script file or inline script must be specified."))
-    elif len(given) > 1:
-        problems.append(
-            ConfigProblem(
-                (given[1],),
-                f"Only one of inline, script or scripts can be specified (found {', '.join(given)}).",
-            )
-        )
-    scripts = [config.script] if config.script is not None else list(config.scripts)
-    for index, path in enumerate(scripts):
-        where: tuple[str | int, ...] = ("script",) if config.script is not None else ("scripts", index)
-        if "<unknown>" not in path and not os.path.isfile(path):
-            problems.append(ConfigProblem(where, f"Bad script {path!r}: no such file."))
-    try:
-        build_env(build_name="", builder_type="", environment_vars=config.environment_vars, env={})
-    except IndexedValueError as exc:
-        problems.append(ConfigProblem(("environment_vars", exc.index), str(exc)))
-    try:
-        check_env_var_format(config.env_var_format)
-    except ValueError as exc:
-        problems.append(ConfigProblem(("env_var_format",), str(exc)))
-    try:
-        render_placeholders(config.execute_command, {name: "" for name in _PLACEHOLDERS})
-    except TemplateError as exc:
-        problems.append(ConfigProblem(("execute_command",), str(exc)))
+        ],
+        "Either a script file or inline script must be specified.",
+        "Only one of inline, script or scripts can be specified",
+    )
+    scripts, script_problems = _checks.script_paths(config.script, config.scripts)
+    problems += script_problems
+    problems += _checks.environment(config.environment_vars, config.env_var_format)
+    problems += _checks.command_template(("execute_command",), config.execute_command, _PLACEHOLDERS)
     if problems:
         raise ConfigError(problems)
-    return [os.path.abspath(path) for path in scripts]
+    return scripts
 
 
 def _format_seconds(seconds: float) -> str:

@@ -15,8 +15,6 @@ import sys
 import tempfile
 from typing import Any
 
-from pydantic import Field, field_validator
-
 from bakehouse.sdk import (
     Artifact,
     BuildInfo,
@@ -29,13 +27,13 @@ from bakehouse.sdk import (
     Provisioner,
     Ui,
 )
+from pydantic import Field, field_validator
+
+from bakehouse_plugin_shell import _checks
 from bakehouse_plugin_shell._local_process import CommandStartError, run_local_command
 from bakehouse_plugin_shell._text import (
-    IndexedValueError,
     LineSplitter,
-    TemplateError,
     build_env,
-    check_env_var_format,
     flatten_env,
     inline_script,
     render_placeholders,
@@ -91,53 +89,26 @@ def validate_shell_local(config: ShellLocalConfig) -> list[str]:
 
     Inline commands are not a path yet: the returned list is empty for them.
     """
-    problems: list[ConfigProblem] = []
-    given = [
-        name
-        for name, present in (
+    problems = _checks.exactly_one(
+        [
             ("command", config.command is not None),
             ("inline", config.inline is not None),
             ("script", config.script is not None),
             ("scripts", bool(config.scripts)),
-        )
-        if present
-    ]
-    if not given:
-        problems.append(
-            ConfigProblem((), "One of command, inline, script or scripts must be set.")
-        )
-    elif len(given) > 1:
-        problems.append(
-            ConfigProblem(
-                (given[1],),
-                f"Only one of command, inline, script or scripts may be set (found {', '.join(given)}).",
-            )
-        )
-    scripts = [config.script] if config.script is not None else list(config.scripts)
-    absolute: list[str] = []
-    for index, path in enumerate(scripts):
-        where: tuple[str | int, ...] = ("script",) if config.script is not None else ("scripts", index)
-        if "<unknown>" not in path and not os.path.isfile(path):
-            problems.append(ConfigProblem(where, f"Bad script {path!r}: no such file."))
-        absolute.append(os.path.abspath(path))
-    try:
-        build_env(build_name="", builder_type="", environment_vars=config.environment_vars, env={})
-    except IndexedValueError as exc:
-        problems.append(ConfigProblem(("environment_vars", exc.index), str(exc)))
-    try:
-        check_env_var_format(config.env_var_format)
-    except ValueError as exc:
-        problems.append(ConfigProblem(("env_var_format",), str(exc)))
+        ],
+        "One of command, inline, script or scripts must be set.",
+        "Only one of command, inline, script or scripts may be set",
+    )
+    scripts, script_problems = _checks.script_paths(config.script, config.scripts)
+    problems += script_problems
+    problems += _checks.environment(config.environment_vars, config.env_var_format)
     if not config.execute_command:
         problems.append(ConfigProblem(("execute_command",), "execute_command must not be empty."))
     for index, part in enumerate(config.execute_command):
-        try:
-            render_placeholders(part, {name: "" for name in _PLACEHOLDERS})
-        except TemplateError as exc:
-            problems.append(ConfigProblem(("execute_command", index), str(exc)))
+        problems += _checks.command_template(("execute_command", index), part, _PLACEHOLDERS)
     if problems:
         raise ConfigError(problems)
-    return absolute
+    return scripts
 
 
 class LocalShellRunner:

@@ -16,6 +16,9 @@ from typing import BinaryIO
 from bakehouse.sdk import Cancelled, Communicator, Context, FileInfo, Ui
 from bakehouse.sdk.communicator import OutputCallback
 
+#: The SDK's default for upload metadata.
+NO_FILE_INFO = FileInfo()
+
 
 class RecordingUi(Ui):
     """Keeps every line with its channel: ("say" | "message" | "error", text)."""
@@ -75,7 +78,7 @@ class DirCommunicator(Communicator):
             return self.exit_override
         return proc.returncode
 
-    def upload(self, dst: str, src: BinaryIO, info: FileInfo = FileInfo()) -> None:
+    def upload(self, dst: str, src: BinaryIO, info: FileInfo = NO_FILE_INFO) -> None:
         if self.fail_uploads > 0:
             self.fail_uploads -= 1
             raise ConnectionError("machine not reachable yet")

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bakehouse.sdk import BuildInfo, Cancelled, ConfigError, Context, SimpleArtifact
 from bakehouse_plugin_shell.shell_local import (
     ShellLocalPostProcessor,

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bakehouse.sdk import EXIT_DISCONNECTED, BuildInfo, Cancelled, ConfigError, Context
 from bakehouse_plugin_shell.shell import ShellProvisioner
 from shell_plugin_helpers import DirCommunicator, RecordingUi

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-
 from bakehouse_plugin_shell._text import (
     LineSplitter,
     TemplateError,
@@ -51,7 +50,7 @@ def test_env_is_sorted_quoted_and_has_packer_variables() -> None:
 def test_bad_environment_var_names_its_index() -> None:
     with pytest.raises(ValueError, match="not in format 'key=value'") as info:
         build_env(build_name="", builder_type="", environment_vars=["OK=1", "broken"], env={})
-    assert getattr(info.value, "index") == 1
+    assert info.value.index == 1
 
 
 def test_env_var_format_go_verbs() -> None:
