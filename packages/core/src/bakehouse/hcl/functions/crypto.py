@@ -13,10 +13,6 @@ import hashlib
 import uuid
 from collections.abc import Callable
 
-import bcrypt as bcrypt_lib
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
 from bakehouse.hcl.function import Function, FunctionContext, FunctionError
 from bakehouse.hcl.functions._util import define, p, whole_number
 from bakehouse.hcl.values import NUMBER, STRING, Value, string
@@ -42,6 +38,8 @@ def _bcrypt(args: list[Value], fctx: FunctionContext) -> Value:
         raise FunctionError(
             "error occurred generating password: password length exceeds 72 bytes", 0
         )
+    import bcrypt as bcrypt_lib  # imported on first use: it is rarely needed and slow to import
+
     make_salt: Callable[[int], bytes] = fctx.extra.get("bcrypt_salt") or (
         lambda rounds: bcrypt_lib.gensalt(rounds)
     )
@@ -51,6 +49,10 @@ def _bcrypt(args: list[Value], fctx: FunctionContext) -> Value:
 
 
 def _rsadecrypt(args: list[Value], fctx: FunctionContext) -> Value:
+    # imported on first use: cryptography costs tens of milliseconds at start-up
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
     encoded, pem = args[0].as_str(), args[1].as_str()
     try:
         ciphertext = base64.b64decode(encoded.replace("\n", ""), validate=True)
