@@ -290,3 +290,49 @@ def test_example_null_hello_builds(bakehouse, tmp_path):
     assert (copy / "output" / "hello.txt").read_text() == "Hello, tester! Baked by null.hello.\n"
     manifest = json.loads((copy / "output" / "manifest.json").read_text())
     assert manifest["builds"][0]["custom_data"] == {"greeted": "tester"}
+
+
+def test_null_builder_over_ssh_with_file_and_shell_provisioners(bakehouse, tmp_path, sshd_server):
+    """communicator = "ssh": the null builder connects to a real sshd on loopback;
+    the built-in file provisioner uploads and downloads over SFTP, and the shell
+    provisioner (a plugin process) runs commands through the same connection."""
+    remote = tmp_path / "remote"
+    remote.mkdir()  # as in Packer, the destination's parent directories must exist
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<h1>baked</h1>")
+    write(tmp_path, "t.pkr.hcl", f"""
+        source "null" "box" {{
+          communicator         = "ssh"
+          ssh_host             = "{sshd_server.host}"
+          ssh_port             = {sshd_server.port}
+          ssh_username         = "{sshd_server.user}"
+          ssh_private_key_file = "{sshd_server.client_key}"
+          ssh_timeout          = "30s"
+        }}
+        build {{
+          sources = ["source.null.box"]
+          provisioner "file" {{
+            content     = "from content"
+            destination = "{remote}/content.txt"
+          }}
+          provisioner "file" {{
+            source      = "site"
+            destination = "{remote}/"
+          }}
+          provisioner "shell" {{
+            inline = ["cat {remote}/site/index.html > {remote}/copied.html", "echo shell ran"]
+          }}
+          provisioner "file" {{
+            direction   = "download"
+            source      = "{remote}/copied.html"
+            destination = "downloaded/"
+          }}
+        }}
+        """)
+    result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (remote / "content.txt").read_text() == "from content"
+    assert (remote / "site" / "index.html").read_text() == "<h1>baked</h1>"
+    assert (tmp_path / "downloaded" / "copied.html").read_text() == "<h1>baked</h1>"
+    assert "shell ran" in result.stdout
+    assert "Connected to SSH!" in result.stdout
