@@ -217,3 +217,42 @@ def test_example_shell_local_builds(bakehouse, tmp_path: Path) -> None:
     assert (example / "output" / "greeting.txt").read_text() == "Bonjour from workstation (null)\n"
     assert "scripts run by: workstation" in (example / "output" / "inventory.txt").read_text()
     assert "    null.workstation (shell-local): Bonjour from workstation (null)" in result.stdout
+
+
+def test_provisioner_timeout_kills_the_shell_local_command(bakehouse, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    write(tmp_path, "t.pkr.hcl", NULL_SOURCE + f"""
+build {{
+  sources = ["source.null.n"]
+  provisioner "shell-local" {{
+    timeout = "2s"
+    inline  = ["sleep 60 & echo $! > {pids}", "echo $$ >> {pids}", "sleep 60"]
+  }}
+}}
+""")
+    started = time.monotonic()
+    result = bakehouse("build", "t.pkr.hcl", timeout=60)
+    assert result.returncode == 1, show(result)
+    assert time.monotonic() - started < 40
+    assert "Cancelling provisioner after a timeout..." in result.stdout, show(result)
+    leftover = [int(pid) for pid in pids.read_text().split() if pid_alive(int(pid))]
+    assert not leftover, f"the timed-out command left processes behind: {leftover}"
+
+
+def test_shell_provisioner_max_retries_reruns_the_script(bakehouse, localdir_plugin: Path, tmp_path: Path) -> None:
+    attempts = tmp_path / "attempts"
+    write(tmp_path, "t.pkr.hcl", f"""
+source "localdir" "box" {{}}
+build {{
+  sources = ["source.localdir.box"]
+  provisioner "shell" {{
+    max_retries   = 2
+    remote_folder = "."
+    inline        = ["echo try >> {attempts}", "test $(wc -l < {attempts}) -ge 2"]
+  }}
+}}
+""")
+    result = bakehouse("build", "t.pkr.hcl")
+    assert result.returncode == 0, show(result)
+    assert attempts.read_text() == "try\ntry\n"
+    assert "retrying with 2 trie(s) left" in result.stdout, show(result)
