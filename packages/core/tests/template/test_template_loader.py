@@ -613,3 +613,16 @@ build {
 """)
     template, _ = load_template(str(tmp_path), environ={})
     assert shell_inline(template) == [str(tmp_path), "1.16.0"]
+
+
+def test_long_chain_of_locals_declared_in_reverse_order(tmp_path: Path) -> None:
+    count = 1100  # deeper than Python's recursion limit: the walk must be iterative
+    lines = ["locals {"]
+    for i in reversed(range(1, count)):
+        lines.append(f"  l{i} = local.l{i - 1} + 1")
+    lines.append("  l0 = 0")
+    lines.append("}")
+    write(tmp_path, "t.pkr.hcl", "\n".join(lines) + "\n")
+    loaded, diags = load(str(tmp_path), environ={})
+    assert not diags.has_errors, str(diags)
+    assert loaded.locals[f"l{count - 1}"].as_number() == count - 1

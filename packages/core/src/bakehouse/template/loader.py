@@ -162,6 +162,8 @@ class _Loader:
         self.bodies: list[Any] = []  # (filename, Body)
         self.auto_var_files: list[str] = []
         self.functions: dict[str, Any] = {}
+        self._static_cache: tuple[Any, dict[str, Any]] | None = None
+        self._dynamic_cache: tuple[Any, dict[str, Any]] | None = None
 
     # ---------------------------------------------------------------- pipeline
     def run(self, *, syntax_only: bool, stop_on_error: bool) -> None:
@@ -526,16 +528,31 @@ class _Loader:
                                      var.pos)
 
     # ------------------------------------------------------- locals and data
+    def _static_variables(self) -> dict[str, Any]:
+        """``var``, ``path`` and ``packer``, built once (they do not change after the variables stage)."""
+        state = tuple(id(v.value) for v in self.loaded.variables.values())
+        if self._static_cache is None or self._static_cache[0] != state:
+            variables = {name: var.value if var.value is not None else V.unknown()
+                         for name, var in self.loaded.variables.items()}
+            self._static_cache = (state, {
+                "var": V.object_value(variables),
+                "path": V.object_value({"root": V.string(self.root), "cwd": V.string(_slash(os.getcwd()))}),
+                "packer": V.object_value({"version": V.string(PACKER_COMPAT_VERSION)}),
+            })
+        return dict(self._static_cache[1])
+
     def _base_variables(self) -> dict[str, Any]:
-        variables = {name: var.value if var.value is not None else V.unknown()
-                     for name, var in self.loaded.variables.items()}
-        return {
-            "var": V.object_value(variables),
-            "local": V.object_value(dict(self.loaded.locals)),
-            "data": V.object_value({t: V.object_value(n) for t, n in self.loaded.data.items()}),
-            "path": V.object_value({"root": V.string(self.root), "cwd": V.string(_slash(os.getcwd()))}),
-            "packer": V.object_value({"version": V.string(PACKER_COMPAT_VERSION)}),
-        }
+        # Cached per state: a config thunk must not pay for rebuilding the objects
+        # of every variable and local each time it runs.
+        base = self._static_variables()
+        state = (len(self.loaded.locals), sum(len(n) for n in self.loaded.data.values()))
+        if self._dynamic_cache is None or self._dynamic_cache[0] != state:
+            self._dynamic_cache = (state, {
+                "local": V.object_value(dict(self.loaded.locals)),
+                "data": V.object_value({t: V.object_value(n) for t, n in self.loaded.data.items()}),
+            })
+        base.update(self._dynamic_cache[1])
+        return base
 
     def _context(self, extra: Mapping[str, Any] | None = None) -> Any:
         variables = self._base_variables()
@@ -584,7 +601,14 @@ class _Loader:
                 continue
             add(f"data.{block.labels[0]}.{block.labels[1]}", "data", block, block.pos)
 
+        dependency_cache: dict[str, list[str]] = {}
+
         def dependencies(key: str) -> list[str]:
+            if key not in dependency_cache:
+                dependency_cache[key] = find_dependencies(key)
+            return dependency_cache[key]
+
+        def find_dependencies(key: str) -> list[str]:
             kind, payload, _pos = nodes[key]
             if kind == "local":
                 refs = payload.expr.references()
@@ -607,42 +631,78 @@ class _Loader:
         done: set[str] = set()
         in_cycle: set[str] = set()
         for start in order:
-            self._visit(start, nodes, dependencies, done, [], in_cycle)
+            self._visit(start, nodes, dependencies, done, in_cycle)
 
-    def _visit(self, key: str, nodes: dict[str, tuple[str, Any, Any]], dependencies: Callable[[str], list[str]],
-               done: set[str], stack: list[str], in_cycle: set[str]) -> None:
-        if key in done:
+    def _visit(self, start: str, nodes: dict[str, tuple[str, Any, Any]],
+               dependencies: Callable[[str], list[str]], done: set[str], in_cycle: set[str]) -> None:
+        """Evaluate ``start`` after its dependencies (iterative DFS: chains can be long)."""
+        if start in done:
             return
-        if key in stack:
-            cycle = stack[stack.index(key):] + [key]
-            if not in_cycle.intersection(cycle):
-                in_cycle.update(cycle)
-                if len(cycle) == 2:
-                    summary, detail = f"Self reference: {key}", f"{key} refers to itself."
-                else:
-                    summary = "Cycle: " + " -> ".join(cycle)
-                    detail = ("These locals/data sources refer to each other in a loop, so none of them can be "
-                              "evaluated. Break the loop.")
-                self.diags.error(summary, detail, nodes[key][2])
-            return
-        stack.append(key)
-        for dep in dependencies(key):
-            self._visit(dep, nodes, dependencies, done, stack, in_cycle)
-        stack.pop()
-        done.add(key)
-        self._evaluate_node(key, nodes[key], failed=key in in_cycle)
+        stack: list[str] = [start]
+        pending: list[list[str]] = [list(reversed(dependencies(start)))]
+        while stack:
+            deps = pending[-1]
+            if deps:
+                dep = deps.pop()
+                if dep in done:
+                    continue
+                if dep in stack:
+                    self._report_cycle(stack[stack.index(dep):] + [dep], nodes, in_cycle)
+                    continue
+                stack.append(dep)
+                pending.append(list(reversed(dependencies(dep))))
+                continue
+            key = stack.pop()
+            pending.pop()
+            done.add(key)
+            self._evaluate_node(key, nodes[key], dependencies(key), failed=key in in_cycle)
 
-    def _evaluate_node(self, key: str, node: tuple[str, Any, Any], failed: bool) -> None:
+    def _report_cycle(self, cycle: list[str], nodes: dict[str, tuple[str, Any, Any]], in_cycle: set[str]) -> None:
+        if in_cycle.intersection(cycle):
+            in_cycle.update(cycle)
+            return
+        in_cycle.update(cycle)
+        first = cycle[0]
+        if len(cycle) == 2:
+            summary, detail = f"Self reference: {first}", f"{first} refers to itself."
+        else:
+            summary = "Cycle: " + " -> ".join(cycle)
+            detail = ("These locals/data sources refer to each other in a loop, so none of them can be "
+                      "evaluated. Break the loop.")
+        self.diags.error(summary, detail, nodes[first][2])
+
+    def _dependency_context(self, deps: list[str]) -> Any:
+        """A context whose ``local`` and ``data`` hold only what a node refers to.
+
+        Rebuilding the full objects for every node would make loading quadratic
+        in the number of locals.
+        """
+        local_values: dict[str, Any] = {}
+        data_values: dict[str, dict[str, Any]] = {}
+        for dep in deps:
+            parts = dep.split(".")
+            if parts[0] == "local":
+                local_values[parts[1]] = self.loaded.locals.get(parts[1], V.unknown())
+            else:
+                data_values.setdefault(parts[1], {})[parts[2]] = self.loaded.data.get(parts[1], {}).get(
+                    parts[2], V.unknown())
+        variables = self._static_variables()
+        variables["local"] = V.object_value(local_values)
+        variables["data"] = V.object_value({t: V.object_value(n) for t, n in data_values.items()})
+        return _hcl.make_context(variables, self.functions, self.root)
+
+    def _evaluate_node(self, key: str, node: tuple[str, Any, Any], deps: list[str], failed: bool) -> None:
         kind, payload, pos = node
+        ctx = self._dependency_context(deps)
         if kind in ("local", "local-block"):
             name = key.split(".", 1)[1]
             value = None
             if not failed:
                 expr = payload.expr if kind == "local" else payload.body.attributes["expression"].expr
-                value = self._eval(expr, self._context())
+                value = self._eval(expr, ctx)
             if kind == "local-block":
                 sensitive_attr = payload.body.attributes.get("sensitive")
-                if sensitive_attr is not None and self._eval_bool(sensitive_attr.expr, self._context(), False):
+                if sensitive_attr is not None and self._eval_bool(sensitive_attr.expr, ctx, False):
                     self.loaded.local_sensitive.add(name)
                     if value is not None:
                         value = value.with_sensitive(True)
@@ -652,7 +712,7 @@ class _Loader:
         outputs = V.unknown()
         if not failed:
             positions: dict[str, SourcePos] = {}
-            config = self._decode_config([Scoped(payload)], self._context(), set(), positions)
+            config = self._decode_config([Scoped(payload)], ctx, set(), positions)
             if config is not None and self.datasource_runner is not None:
                 try:
                     result = self.datasource_runner(type_name, config, pos)
