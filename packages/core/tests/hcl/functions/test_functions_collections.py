@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from bakehouse.hcl.values import (
     BOOL,
     DYNAMIC,
@@ -166,7 +168,11 @@ def test_sort_sum_zipmap(call) -> None:
     assert call("sum", [10.2, 19.4, 5.7]).as_number() == __import__("decimal").Decimal("35.3")
     assert call("sum", ["1", 2]).as_number() == 3
     assert "empty" in error_of(call, "sum", [])
-    assert "list, set or tuple" in error_of(call, "sum", 12)
+    assert "noniterable" in error_of(call, "sum", 12)
+    assert "of number values" in error_of(call, "sum", ["a"])
+    assert "opposing infinities" in error_of(
+        call, "sum", [number(Decimal("Infinity")), number(Decimal("-Infinity"))]
+    )
     zipped = call("zipmap", ["a", "b"], [1, "x"])
     assert isinstance(zipped.type, ObjectType) and to_python(zipped) == {"a": 1, "b": "x"}
     assert call("zipmap", ["a"], list_value([number(1)])).type == MapType(NUMBER)

@@ -492,8 +492,12 @@ def _sort(args: list[Value], fctx: FunctionContext) -> Value:
 
 def _sum(args: list[Value], fctx: FunctionContext) -> Value:
     value = args[0]
+    if not (value.type.is_sequence or value.type.is_mapping):
+        raise FunctionError("cannot sum noniterable", 0)
     if not value.type.is_sequence:
-        raise FunctionError("cannot sum: argument must be a list, set or tuple", 0)
+        raise FunctionError(
+            f"argument must be list, set, or tuple. Received {value.type.friendly()}", 0
+        )
     elems = value.elements()
     if not elems:
         raise FunctionError("cannot sum an empty list", 0)
@@ -501,14 +505,17 @@ def _sum(args: list[Value], fctx: FunctionContext) -> Value:
     for elem in elems:
         if not elem.is_known:
             return unknown(NUMBER)
-        if elem.is_null:
-            raise FunctionError(
-                "argument must be a list of numbers: null values cannot be summed", 0
-            )
         try:
-            total += convert(elem, NUMBER).as_number()
-        except ConversionError as exc:
-            raise FunctionError(f"cannot sum: {exc.message}", 0) from None
+            if elem.is_null:
+                raise ConversionError("null")
+            addend = convert(elem, NUMBER).as_number()
+        except ConversionError:
+            raise FunctionError(
+                "argument must be list, set, or tuple of number values", 0
+            ) from None
+        if total.is_infinite() and addend.is_infinite() and total != addend:
+            raise FunctionError("can't compute sum of opposing infinities")
+        total += addend
     return number(total)
 
 

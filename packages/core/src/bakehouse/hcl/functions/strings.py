@@ -16,6 +16,7 @@ from bakehouse.hcl.values import (
     NUMBER,
     STRING,
     ListType,
+    ObjectType,
     TupleType,
     Value,
     boolean,
@@ -295,6 +296,8 @@ def _length(args: list[Value], fctx: FunctionContext) -> Value:
         return number(len(_graphemes(value.as_str())))
     if isinstance(t, TupleType):
         return number(len(t.elements))
+    if isinstance(t, ObjectType):
+        return number(len(t.attributes))
     if t.is_sequence or t.is_mapping:
         if not value.is_known:
             return unknown(NUMBER)
