@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bakehouse.plugin.errors import PluginError
 from bakehouse.plugin.manager import PluginManager
 from bakehouse.plugin.process import PluginProcess
@@ -37,9 +36,9 @@ from bakehouse.sdk import (
     Provisioner,
     Ui,
 )
+
 from tests.fixtures.processes import (
     PluginDir,
-    peak_rss_kib,
     pid_alive,
     run_processes,
     wait_until_gone,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import time
 
-from multiprocess.connection import Connection
-
 from _describe import describe_or_continue
+from multiprocess.connection import Connection
 
 
 def main() -> None:

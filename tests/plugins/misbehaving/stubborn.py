@@ -6,9 +6,8 @@ import os
 import signal
 import time
 
-from multiprocess.connection import Connection
-
 from _describe import describe_or_continue
+from multiprocess.connection import Connection
 
 
 def main() -> None:

@@ -40,6 +40,8 @@ from bakehouse.sdk import (
 )
 from bakehouse.sdk.journal import JournalEntry
 
+DEFAULT_FILE_INFO = FileInfo()
+
 
 class DirCommunicator(Communicator):
     """Runs commands with ``/bin/sh -c`` inside ``root``; files live under it."""
@@ -76,7 +78,7 @@ class DirCommunicator(Communicator):
         ctx.check()
         return status
 
-    def upload(self, dst: str, src: BinaryIO, info: FileInfo = FileInfo()) -> None:
+    def upload(self, dst: str, src: BinaryIO, info: FileInfo = DEFAULT_FILE_INFO) -> None:
         target = self._local(dst)
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "wb") as fh:

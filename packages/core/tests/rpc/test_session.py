@@ -15,7 +15,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
 import pytest
-
 from bakehouse.rpc.errors import ConnectionLost, RemoteError
 from bakehouse.rpc.interfaces import RemoteArtifact, RemoteBuilder, RemoteCommunicator, RemoteUi
 from bakehouse.rpc.session import ROOT_HANDLE, WINDOW, Session
@@ -37,6 +36,8 @@ from bakehouse.sdk import (
 )
 
 pytestmark = pytest.mark.timeout(60)
+
+DEFAULT_FILE_INFO = FileInfo()
 
 
 class RecordingUi(Ui):
@@ -77,7 +78,7 @@ class CountingCommunicator(Communicator):
         on_stdout(data)
         return 7
 
-    def upload(self, dst: str, src: BinaryIO, info: FileInfo = FileInfo()) -> None:
+    def upload(self, dst: str, src: BinaryIO, info: FileInfo = DEFAULT_FILE_INFO) -> None:
         self.info = info
         while chunk := src.read(1 << 20):
             self.uploaded += len(chunk)
@@ -400,7 +401,7 @@ def test_stream_is_flow_controlled(pair: tuple[Session, Session, Service]) -> No
     class SlowReadingCommunicator(CountingCommunicator):
         sent_while_paused = -1
 
-        def upload(self, dst: str, src: BinaryIO, info: FileInfo = FileInfo()) -> None:
+        def upload(self, dst: str, src: BinaryIO, info: FileInfo = DEFAULT_FILE_INFO) -> None:
             src.read(1)  # grants the first window
             time.sleep(0.5)  # meanwhile the sender may fill that window only
             self.sent_while_paused = 50 * 1024 * 1024 - source.left

@@ -13,14 +13,15 @@ process for discovery.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,7 @@ class ComponentSource:
     plugin_name: str
     path: str | None
     description: PluginDescription | None = None
-    builtin: type[Any] | None = field(default=None, compare=False)
+    builtin: builtins.type[Any] | None = field(default=None, compare=False)
 
 
 def plugin_directories(extra_dirs: Sequence[str] = ()) -> list[Path]:
@@ -284,7 +285,7 @@ def discover(extra_dirs: Sequence[str] = (), timeout: float = 10.0) -> Catalog:
     if missing:
         # Each describe is a process start (interpreter + imports): run them side by side.
         with ThreadPoolExecutor(max_workers=min(4, len(missing))) as pool:
-            for path, outcome in zip(missing, pool.map(lambda p: _describe_or_error(p, timeout), missing)):
+            for path, outcome in zip(missing, pool.map(lambda p: _describe_or_error(p, timeout), missing), strict=True):
                 described[path] = outcome
                 if isinstance(outcome, PluginDescription):
                     cache.put(path, outcome)

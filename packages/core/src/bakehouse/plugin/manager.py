@@ -52,8 +52,7 @@ class PluginManager:
         self._starting: dict[_ProcessKey, threading.Lock] = {}
         self._closed = False
         # Backstop for callers that forget shutdown(): no plugin outlives us.
-        self_ref = weakref.ref(self)
-        atexit.register(lambda: (m := self_ref()) is not None and m.shutdown())
+        atexit.register(_shutdown_if_alive, weakref.ref(self))
 
     # -- discovery -------------------------------------------------------
 
@@ -171,6 +170,12 @@ class PluginManager:
             raise PluginError(
                 f"plugin {process.name}: cannot remove {entry.kind} {entry.resource_id}: {exc}"
             ) from None
+
+
+def _shutdown_if_alive(ref: weakref.ref[PluginManager]) -> None:
+    manager = ref()
+    if manager is not None:
+        manager.shutdown()
 
 
 def _stop_all(processes: list[PluginProcess]) -> None:

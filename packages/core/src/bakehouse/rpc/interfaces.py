@@ -32,6 +32,8 @@ from bakehouse.sdk.context import Context
 from bakehouse.sdk.journal import JournalEntry
 from bakehouse.sdk.ui import Ui
 
+#: Shared default (FileInfo is frozen).
+DEFAULT_FILE_INFO = FileInfo()
 log = logging.getLogger("bakehouse.rpc")
 
 
@@ -129,7 +131,7 @@ class RemoteCommunicator(Proxy, Communicator):
         )
         return status
 
-    def upload(self, dst: str, src: BinaryIO, info: FileInfo = FileInfo()) -> None:
+    def upload(self, dst: str, src: BinaryIO, info: FileInfo = DEFAULT_FILE_INFO) -> None:
         self._remote.call("upload", dst, AsSource(src), info)
 
     def download(self, src: str, dst: BinaryIO) -> None:
