@@ -82,7 +82,10 @@ def main() -> None:
         for label, args in (
             ("bakehouse version", [BAKEHOUSE, "version"]),
             ("null build, built-in sleep provisioner", [BAKEHOUSE, "build", "builtin.pkr.hcl"]),
-            ("null build, shell-local provisioner (1 plugin process)", [BAKEHOUSE, "build", "shell.pkr.hcl"]),
+            (
+                "null build, shell-local provisioner (1 plugin process)",
+                [BAKEHOUSE, "build", "shell.pkr.hcl"],
+            ),
         ):
             median, samples = median_of(args, work, env)
             rows.append((label, " ".join(["bakehouse", *args[1:]]), median, samples))
@@ -105,13 +108,19 @@ def main() -> None:
         "|---|---|---|---|",
     ]
     for label, command, median, samples in rows:
-        lines.append(f"| {label} | `{command}` | {median:.3f} | {', '.join(f'{s:.2f}' for s in samples)} |")
+        lines.append(
+            f"| {label} | `{command}` | {median:.3f} | {', '.join(f'{s:.2f}' for s in samples)} |"
+        )
     if packer_row:
-        lines.append(f"| Packer, same shell-local template | `{packer_row[0]}` | {packer_row[1]:.3f} | "
-                     f"{', '.join(f'{s:.2f}' for s in packer_row[2])} |")
+        lines.append(
+            f"| Packer, same shell-local template | `{packer_row[0]}` | {packer_row[1]:.3f} | "
+            f"{', '.join(f'{s:.2f}' for s in packer_row[2])} |"
+        )
     else:
         lines.append("")
-        lines.append("Packer is not installed on this machine (`packer` not on PATH), so no side-by-side figure.")
+        lines.append(
+            "Packer is not installed on this machine (`packer` not on PATH), so no side-by-side figure."
+        )
     section = "\n".join(lines) + "\n"
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
     pattern = re.compile(re.escape(SECTION) + r"\n.*?(?=\n## |\Z)", re.S)

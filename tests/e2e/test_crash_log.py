@@ -8,10 +8,17 @@ from __future__ import annotations
 
 
 def test_crash_log_has_traceback_version_and_redacted_argv(bakehouse, tmp_path):
-    (tmp_path / "t.pkr.hcl").write_text('source "null" "x" {}\nbuild { sources = ["source.null.x"] }\n')
+    (tmp_path / "t.pkr.hcl").write_text(
+        'source "null" "x" {}\nbuild { sources = ["source.null.x"] }\n'
+    )
     result = bakehouse(
-        "build", "-var", "password=hunter2", "--var=token=abc123", "t.pkr.hcl",
-        cwd=tmp_path, env={"BAKEHOUSE_TEST_CRASH": "1"},
+        "build",
+        "-var",
+        "password=hunter2",
+        "--var=token=abc123",
+        "t.pkr.hcl",
+        cwd=tmp_path,
+        env={"BAKEHOUSE_TEST_CRASH": "1"},
     )
     assert result.returncode == 1
     crash_log = tmp_path / "crash.log"

@@ -118,7 +118,9 @@ def test_no_process_left_after_sigint_mid_build(tmp_path, localdir_plugin, bakeh
     assert_nothing_left(run_id, bakehouse_home)
 
 
-def test_no_process_left_when_a_plugin_is_killed_mid_build(tmp_path, localdir_plugin, bakehouse_home):
+def test_no_process_left_when_a_plugin_is_killed_mid_build(
+    tmp_path, localdir_plugin, bakehouse_home
+):
     run_id = new_run_id()
     proc = start_build(tmp_path, '"touch started", "sleep 60"', run_id)
     try:

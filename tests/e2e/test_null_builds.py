@@ -47,7 +47,10 @@ def test_null_build_with_shell_local_writes_a_file(bakehouse, tmp_path):
 
 
 def test_variable_precedence_default_env_auto_file_then_cli(bakehouse, tmp_path):
-    write(tmp_path, "t.pkr.hcl", """
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
         variable "x" {
           type    = string
           default = "default"
@@ -59,7 +62,8 @@ def test_variable_precedence_default_env_auto_file_then_cli(bakehouse, tmp_path)
             inline = ["echo x=${var.x} > result.txt"]
           }
         }
-        """)
+        """,
+    )
     assert bakehouse("build", ".", cwd=tmp_path).returncode == 0
     assert (tmp_path / "result.txt").read_text() == "x=default\n"
     assert bakehouse("build", ".", cwd=tmp_path, env={"PKR_VAR_x": "env"}).returncode == 0
@@ -92,7 +96,10 @@ def test_only_matching_nothing_is_an_error(bakehouse, tmp_path):
 
 
 def test_failing_provisioner_retries_and_sibling_still_succeeds(bakehouse, tmp_path):
-    write(tmp_path, "t.pkr.hcl", """
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
         source "null" "ok" {}
         source "null" "bad" {}
         build {
@@ -103,7 +110,8 @@ def test_failing_provisioner_retries_and_sibling_still_succeeds(bakehouse, tmp_p
             max_retries = 2
           }
         }
-        """)
+        """,
+    )
     result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
     out = result.stdout
     assert result.returncode == 1
@@ -116,7 +124,10 @@ def test_failing_provisioner_retries_and_sibling_still_succeeds(bakehouse, tmp_p
 
 
 def test_post_processor_failure_fails_the_build_but_other_chains_run(bakehouse, tmp_path):
-    write(tmp_path, "t.pkr.hcl", """
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
         source "null" "pp" {}
         build {
           sources = ["source.null.pp"]
@@ -130,7 +141,8 @@ def test_post_processor_failure_fails_the_build_but_other_chains_run(bakehouse, 
             }
           }
         }
-        """)
+        """,
+    )
     result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
     assert result.returncode == 1
     assert (tmp_path / "chain2.txt").read_text() == "chain2\n"
@@ -143,7 +155,10 @@ def test_post_processor_failure_fails_the_build_but_other_chains_run(bakehouse, 
 
 
 def test_file_builder_with_manifest_and_checksum(bakehouse, tmp_path):
-    write(tmp_path, "t.pkr.hcl", """
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
         source "file" "notes" {
           content = "baked"
           target  = "out/notes.txt"
@@ -159,7 +174,8 @@ def test_file_builder_with_manifest_and_checksum(bakehouse, tmp_path):
             custom_data = { team = "bakers" }
           }
         }
-        """)
+        """,
+    )
     result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "out/notes.txt").read_text() == "baked"
@@ -176,7 +192,10 @@ def test_file_builder_with_manifest_and_checksum(bakehouse, tmp_path):
 
 
 def test_machine_readable_output(bakehouse, tmp_path):
-    write(tmp_path, "t.pkr.hcl", """
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
         source "null" "m" {}
         build {
           sources = ["source.null.m"]
@@ -184,7 +203,8 @@ def test_machine_readable_output(bakehouse, tmp_path):
             inline = ["echo 'a, b'"]
           }
         }
-        """)
+        """,
+    )
     result = bakehouse("build", "t.pkr.hcl", "-machine-readable", cwd=tmp_path)
     assert result.returncode == 0, result.stdout
     lines = result.stdout.splitlines()
@@ -198,7 +218,10 @@ def test_machine_readable_output(bakehouse, tmp_path):
 
 
 def test_sensitive_values_never_printed(bakehouse, tmp_path):
-    write(tmp_path, "t.pkr.hcl", """
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
         variable "token" {
           type      = string
           default   = "tok-12345"
@@ -211,7 +234,8 @@ def test_sensitive_values_never_printed(bakehouse, tmp_path):
             inline = ["echo the token is ${var.token}"]
           }
         }
-        """)
+        """,
+    )
     for flags in ((), ("-machine-readable",)):
         result = bakehouse("build", *flags, "t.pkr.hcl", cwd=tmp_path, env={"BAKEHOUSE_LOG": "1"})
         assert result.returncode == 0, result.stdout
@@ -220,7 +244,10 @@ def test_sensitive_values_never_printed(bakehouse, tmp_path):
 
 
 def test_config_error_reports_file_and_line_without_traceback(bakehouse, tmp_path):
-    write(tmp_path, "t.pkr.hcl", """
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
         source "null" "c" {}
         build {
           sources = ["source.null.c"]
@@ -228,7 +255,8 @@ def test_config_error_reports_file_and_line_without_traceback(bakehouse, tmp_pat
             duration = "ten seconds"
           }
         }
-        """)
+        """,
+    )
     result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
     assert result.returncode == 1
     assert "t.pkr.hcl line 6" in result.stdout, result.stdout
@@ -261,7 +289,10 @@ def test_version_and_plugins_installed(bakehouse, tmp_path):
 
 
 def test_parallel_builds_one_runs_builds_one_after_another(bakehouse, tmp_path):
-    write(tmp_path, "t.pkr.hcl", """
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
         source "null" "p1" {}
         source "null" "p2" {}
         build {
@@ -270,7 +301,8 @@ def test_parallel_builds_one_runs_builds_one_after_another(bakehouse, tmp_path):
             inline = ["date +%s.%N >> times-${source.name}.txt", "sleep 1", "date +%s.%N >> times-${source.name}.txt"]
           }
         }
-        """)
+        """,
+    )
     result = bakehouse("build", "-parallel-builds=1", "t.pkr.hcl", cwd=tmp_path)
     assert result.returncode == 0, result.stdout
     p1 = [float(x) for x in (tmp_path / "times-p1.txt").read_text().split()]
@@ -300,7 +332,10 @@ def test_null_builder_over_ssh_with_file_and_shell_provisioners(bakehouse, tmp_p
     remote.mkdir()  # as in Packer, the destination's parent directories must exist
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("<h1>baked</h1>")
-    write(tmp_path, "t.pkr.hcl", f"""
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        f"""
         source "null" "box" {{
           communicator         = "ssh"
           ssh_host             = "{sshd_server.host}"
@@ -328,7 +363,8 @@ def test_null_builder_over_ssh_with_file_and_shell_provisioners(bakehouse, tmp_p
             destination = "downloaded/"
           }}
         }}
-        """)
+        """,
+    )
     result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (remote / "content.txt").read_text() == "from content"

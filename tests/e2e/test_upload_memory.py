@@ -14,7 +14,6 @@ import subprocess
 import textwrap
 import time
 import uuid
-from pathlib import Path
 
 from conftest import bakehouse_exe
 from tests.fixtures.processes import peak_rss_kib, run_processes
@@ -30,7 +29,8 @@ def test_200mb_upload_keeps_summed_peak_rss_under_150mb(tmp_path, localdir_plugi
         for _ in range(SIZE // len(block)):
             fh.write(block)
     out_dir = tmp_path / "machine-copy"
-    (tmp_path / "t.pkr.hcl").write_text(textwrap.dedent(f"""
+    (tmp_path / "t.pkr.hcl").write_text(
+        textwrap.dedent(f"""
         source "localdir" "big" {{}}
         build {{
           sources = ["source.localdir.big"]
@@ -44,11 +44,13 @@ def test_200mb_upload_keeps_summed_peak_rss_under_150mb(tmp_path, localdir_plugi
             destination = "{out_dir}/"
           }}
         }}
-        """))
+        """)
+    )
     # Discovery runs `describe` probes on a cold cache; do that once first so
     # the measured run only has the processes of the build itself.
-    warm = subprocess.run([bakehouse_exe(), "validate", "t.pkr.hcl"], cwd=tmp_path,
-                          capture_output=True, text=True)
+    warm = subprocess.run(
+        [bakehouse_exe(), "validate", "t.pkr.hcl"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert warm.returncode == 0, warm.stdout + warm.stderr
     run_id = "upload-" + uuid.uuid4().hex[:12]
     proc = subprocess.Popen(
@@ -80,5 +82,7 @@ def test_200mb_upload_keeps_summed_peak_rss_under_150mb(tmp_path, localdir_plugi
                 break
     assert len(peaks) >= 3, peaks  # supervisor, worker, the localdir plugin
     total = sum(peaks.values())
-    print(f"summed peak RSS of {len(peaks)} processes: {total / 1024:.1f} MiB; per process (KiB): {peaks}")
+    print(
+        f"summed peak RSS of {len(peaks)} processes: {total / 1024:.1f} MiB; per process (KiB): {peaks}"
+    )
     assert total < LIMIT_KIB, f"summed peak RSS {total / 1024:.1f} MiB >= 150 MiB: {peaks}"

@@ -8,7 +8,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from bakehouse.builtin.registry import BUILTINS
 from bakehouse.sdk import BuildInfo, Communicator, ConfigError, Context, NullUi, SimpleArtifact
 
@@ -61,11 +60,15 @@ def test_registry_lists_the_builtins():
 
 def test_file_builder_content_and_source(tmp_path):
     target = tmp_path / "out" / "a.txt"
-    artifact = make("builder", "file", {"content": "hello", "target": str(target)}).run(NullUi(), None, Context())
+    artifact = make("builder", "file", {"content": "hello", "target": str(target)}).run(
+        NullUi(), None, Context()
+    )
     assert target.read_text() == "hello"
     assert artifact.files == [str(target)] and artifact.builder_id == "packer.file"
     copy = tmp_path / "b.txt"
-    make("builder", "file", {"source": str(target), "target": str(copy)}).run(NullUi(), None, Context())
+    make("builder", "file", {"source": str(target), "target": str(copy)}).run(
+        NullUi(), None, Context()
+    )
     assert copy.read_text() == "hello"
     artifact.destroy()
     assert not target.exists()
@@ -88,15 +91,29 @@ def test_file_provisioner_uploads_file_content_sources_and_directories(tmp_path)
     (local / "two.txt").write_text("2")
     (local / "dir" / "sub" / "deep.txt").write_text("deep")
 
-    make("provisioner", "file", {"source": str(local / "one.txt"), "destination": "/etc/one"}).provision(NullUi(), comm, {}, Context())
-    make("provisioner", "file", {"content": "inline", "destination": "/etc/c"}).provision(NullUi(), comm, {}, Context())
-    make("provisioner", "file", {"sources": [str(local / "one.txt"), str(local / "two.txt")], "destination": "/many/"}).provision(NullUi(), comm, {}, Context())
-    make("provisioner", "file", {"source": str(local / "dir"), "destination": "/d1"}).provision(NullUi(), comm, {}, Context())
-    make("provisioner", "file", {"source": str(local / "dir") + "/", "destination": "/d2"}).provision(NullUi(), comm, {}, Context())
+    make(
+        "provisioner", "file", {"source": str(local / "one.txt"), "destination": "/etc/one"}
+    ).provision(NullUi(), comm, {}, Context())
+    make("provisioner", "file", {"content": "inline", "destination": "/etc/c"}).provision(
+        NullUi(), comm, {}, Context()
+    )
+    make(
+        "provisioner",
+        "file",
+        {"sources": [str(local / "one.txt"), str(local / "two.txt")], "destination": "/many/"},
+    ).provision(NullUi(), comm, {}, Context())
+    make("provisioner", "file", {"source": str(local / "dir"), "destination": "/d1"}).provision(
+        NullUi(), comm, {}, Context()
+    )
+    make(
+        "provisioner", "file", {"source": str(local / "dir") + "/", "destination": "/d2"}
+    ).provision(NullUi(), comm, {}, Context())
 
     assert (machine / "etc/one").read_text() == "1"
     assert (machine / "etc/c").read_text() == "inline"
-    assert (machine / "many/one.txt").read_text() == "1" and (machine / "many/two.txt").read_text() == "2"
+    assert (machine / "many/one.txt").read_text() == "1" and (
+        machine / "many/two.txt"
+    ).read_text() == "2"
     assert (machine / "d1/dir/sub/deep.txt").read_text() == "deep"
     assert (machine / "d2/sub/deep.txt").read_text() == "deep"
 
@@ -107,9 +124,17 @@ def test_file_provisioner_downloads(tmp_path):
     (machine / "var/log/app.log").write_text("log")
     comm = DirectoryCommunicator(machine)
     dest = tmp_path / "got"
-    make("provisioner", "file", {"source": "/var/log/app.log", "destination": str(dest) + "/", "direction": "download"}).provision(NullUi(), comm, {}, Context())
+    make(
+        "provisioner",
+        "file",
+        {"source": "/var/log/app.log", "destination": str(dest) + "/", "direction": "download"},
+    ).provision(NullUi(), comm, {}, Context())
     assert (dest / "app.log").read_text() == "log"
-    make("provisioner", "file", {"source": "/var/log/", "destination": str(tmp_path / "logs"), "direction": "download"}).provision(NullUi(), comm, {}, Context())
+    make(
+        "provisioner",
+        "file",
+        {"source": "/var/log/", "destination": str(tmp_path / "logs"), "direction": "download"},
+    ).provision(NullUi(), comm, {}, Context())
     assert (tmp_path / "logs/app.log").read_text() == "log"
 
 
@@ -117,7 +142,11 @@ def test_file_provisioner_errors(tmp_path):
     with pytest.raises(ConfigError) as info:
         make("provisioner", "file", {"source": str(tmp_path / "missing"), "destination": "/x"})
     assert info.value.problems[0].path == ("source",)
-    make("provisioner", "file", {"source": str(tmp_path / "missing"), "destination": "/x", "generated": True})
+    make(
+        "provisioner",
+        "file",
+        {"source": str(tmp_path / "missing"), "destination": "/x", "generated": True},
+    )
     with pytest.raises(ConfigError):
         make("provisioner", "file", {"sources": ["a"], "destination": "/not-a-dir"})
     prov = make("provisioner", "file", {"content": "x", "destination": "/x"})
@@ -130,7 +159,11 @@ def test_manifest_packer_format_and_append(tmp_path):
     data_file = tmp_path / "image.raw"
     data_file.write_bytes(b"x" * 10)
     artifact = SimpleArtifact("test", "img-1", files_=[str(data_file)])
-    pp = make("post-processor", "manifest", {"output": str(output), "strip_path": True, "custom_data": {"a": "b"}})
+    pp = make(
+        "post-processor",
+        "manifest",
+        {"output": str(output), "strip_path": True, "custom_data": {"a": "b"}},
+    )
     result, keep, force = pp.post_process(NullUi(), artifact, Context())
     assert result is artifact and keep and force
     pp.post_process(NullUi(), artifact, Context())
@@ -152,7 +185,9 @@ def test_checksum_writes_digest_lines_with_placeholders(tmp_path, monkeypatch):
     result, keep, _ = pp.post_process(NullUi(), artifact, Context())
     assert keep is True
     assert result.files == ["packer_app_sha256.checksum", "packer_app_md5.checksum"]
-    assert (tmp_path / "packer_app_sha256.checksum").read_text() == f"{hashlib.sha256(b'abc').hexdigest()}\tf.bin\n"
+    assert (
+        tmp_path / "packer_app_sha256.checksum"
+    ).read_text() == f"{hashlib.sha256(b'abc').hexdigest()}\tf.bin\n"
     with pytest.raises(ConfigError):
         make("post-processor", "checksum", {"checksum_types": ["crc99"]})
     with pytest.raises(ConfigError):
@@ -164,7 +199,9 @@ def test_compress_tar_gz(tmp_path):
     (tmp_path / "b").write_text("B")
     artifact = SimpleArtifact("test", "x", files_=[str(tmp_path / "a"), str(tmp_path / "b")])
     out = tmp_path / "out.tar.gz"
-    result, keep, _ = make("post-processor", "compress", {"output": str(out)}).post_process(NullUi(), artifact, Context())
+    result, keep, _ = make("post-processor", "compress", {"output": str(out)}).post_process(
+        NullUi(), artifact, Context()
+    )
     assert result.files == [str(out)] and keep is False
     with tarfile.open(out) as archive:
         assert sorted(archive.getnames()) == ["a", "b"]
@@ -173,9 +210,9 @@ def test_compress_tar_gz(tmp_path):
 
 
 def test_artifice_makes_an_artifact_of_files():
-    result, keep, _ = make("post-processor", "artifice", {"files": ["a.txt", "b.txt"]}).post_process(
-        NullUi(), SimpleArtifact("t", "x"), Context()
-    )
+    result, keep, _ = make(
+        "post-processor", "artifice", {"files": ["a.txt", "b.txt"]}
+    ).post_process(NullUi(), SimpleArtifact("t", "x"), Context())
     assert result.files == ["a.txt", "b.txt"] and keep is False
 
 

@@ -39,13 +39,17 @@ class RecordingProvisioner(Provisioner):
     running = 0
     max_running = 0
 
-    def provision(self, ui: Any, communicator: Any, generated: dict[str, Any], ctx: Context) -> None:
+    def provision(
+        self, ui: Any, communicator: Any, generated: dict[str, Any], ctx: Context
+    ) -> None:
         cls = type(self)
         with cls.lock:
             cls.running += 1
             cls.max_running = max(cls.max_running, cls.running)
             attempt = sum(1 for c in cls.calls if c["id"] == self.config.get("id"))
-            cls.calls.append({"id": self.config.get("id"), "ctx": ctx, "cancelled_at_start": ctx.cancelled})
+            cls.calls.append(
+                {"id": self.config.get("id"), "ctx": ctx, "cancelled_at_start": ctx.cancelled}
+            )
         try:
             if self.config.get("sleep"):
                 if ctx.wait(float(self.config["sleep"])):
@@ -67,7 +71,9 @@ class DestroyTracking(SimpleArtifact):
 class ScriptedPostProcessor(PostProcessor):
     """Returns what its config says: a new artifact id, keep, force_override, or an error."""
 
-    def post_process(self, ui: Any, artifact: Artifact, ctx: Context) -> tuple[Artifact | None, bool, bool]:
+    def post_process(
+        self, ui: Any, artifact: Artifact, ctx: Context
+    ) -> tuple[Artifact | None, bool, bool]:
         if self.config.get("fail"):
             raise RuntimeError(self.config["fail"])
         if self.config.get("none"):

@@ -6,7 +6,6 @@ import time
 from bakehouse.orchestrator.runner import BuildOptions, Orchestrator
 from bakehouse.template.plan import Template
 from bakehouse.ui import RootUi
-
 from orchestrator_plans import RecordingProvisioner, TestComponents, null_build, reset, spec
 
 
@@ -72,7 +71,7 @@ def test_config_error_is_reported_at_template_position_before_any_build_runs():
     broken.builder = spec("builder", "null", {"ssh_port": "not a port"})
     code, out = run([broken, null_build("ok", [sleeper("ok", 0)])])
     assert code == 1
-    assert 'Error: Invalid configuration for builder "null" in build \'null.broken\'' in out
+    assert "Error: Invalid configuration for builder \"null\" in build 'null.broken'" in out
     assert "on t.pkr.hcl line 3, column 1" in out
     assert out.index("Invalid configuration") < out.index("Build 'null.ok' finished")
     assert "Build 'null.broken'" not in out

@@ -3,7 +3,6 @@
 from bakehouse.orchestrator.postprocess import decide_keep, run_chains
 from bakehouse.orchestrator.provisioning import Component
 from bakehouse.sdk import BuildInfo, Context
-
 from orchestrator_plans import DestroyTracking, ScriptedPostProcessor, reset, spec
 
 INFO = BuildInfo(name="a", builder_type="null", build_name="null.a")
@@ -19,7 +18,9 @@ def run(chains):
     reset()
     builder_artifact = DestroyTracking("test.builder", "builder", "builder artifact")
     said = []
-    outcome = run_chains(chains, builder_artifact, INFO, Context(), ui_for=lambda s: None, say=said.append)
+    outcome = run_chains(
+        chains, builder_artifact, INFO, Context(), ui_for=lambda s: None, say=said.append
+    )
     return outcome, [a.id for a in outcome.artifacts], said
 
 
@@ -51,7 +52,9 @@ def test_user_false_is_ignored_when_pp_forces_keep():
 
 
 def test_chain_destroys_intermediate_unless_kept():
-    _, ids, _ = run([[pp({"id": "p1"}), pp({"id": "p2"}), pp({"id": "p3"}, keep_input_artifact=True)]])
+    _, ids, _ = run(
+        [[pp({"id": "p1"}), pp({"id": "p2"}), pp({"id": "p3"}, keep_input_artifact=True)]]
+    )
     # p1 is destroyed (p2 did not keep it), p2 is kept by p3, p3 is the chain's result
     assert ids == ["p2", "p3"]
     assert sorted(DestroyTracking.destroyed) == ["builder", "p1"]
@@ -68,7 +71,9 @@ def test_failing_pp_abandons_its_chain_but_not_the_next():
 
 
 def test_nil_artifact_abandons_chain_silently():
-    outcome, ids, _ = run([[pp({"none": True}), pp({"id": "never"})], [pp({"id": "p2"}, keep_input_artifact=True)]])
+    outcome, ids, _ = run(
+        [[pp({"none": True}), pp({"id": "never"})], [pp({"id": "p2"}, keep_input_artifact=True)]]
+    )
     assert outcome.errors == []
     assert ids == ["builder", "p2"]
 

@@ -3,7 +3,6 @@
 import time
 
 import pytest
-
 from bakehouse.orchestrator.provisioning import (
     Component,
     ProvisionerTimeout,
@@ -12,7 +11,6 @@ from bakehouse.orchestrator.provisioning import (
     run_with_retries,
 )
 from bakehouse.sdk import HOOK_CLEANUP_PROVISION, HOOK_PROVISION, BuildInfo, Cancelled, Context, Ui
-
 from orchestrator_plans import RecordingProvisioner, reset, spec
 
 INFO = BuildInfo(name="a", builder_type="null", build_name="null.a")
@@ -46,7 +44,9 @@ def hook_with(*specs, cleanup=None, ui=None):
 
 def test_retries_say_packer_messages_and_use_fresh_contexts():
     reset()
-    hook, ui = hook_with(spec("provisioner", "recording", {"id": "p", "fail_times": 2}, max_retries=2))
+    hook, ui = hook_with(
+        spec("provisioner", "recording", {"id": "p", "fail_times": 2}, max_retries=2)
+    )
     hook.run(HOOK_PROVISION, ui, None, {}, Context())
     assert ui.texts() == [
         'Provisioner failed with "failure 1", retrying with 2 trie(s) left',
@@ -58,7 +58,9 @@ def test_retries_say_packer_messages_and_use_fresh_contexts():
 
 def test_retry_limit_reached_raises_last_error():
     reset()
-    hook, ui = hook_with(spec("provisioner", "recording", {"id": "p", "fail_times": 5}, max_retries=1))
+    hook, ui = hook_with(
+        spec("provisioner", "recording", {"id": "p", "fail_times": 5}, max_retries=1)
+    )
     with pytest.raises(RuntimeError, match="failure 2"):
         hook.run(HOOK_PROVISION, ui, None, {}, Context())
     assert ui.texts()[-1] == "retry limit reached."
@@ -67,7 +69,13 @@ def test_retry_limit_reached_raises_last_error():
 def test_timeout_cancels_attempt_and_next_retry_is_not_already_cancelled():
     reset()
     hook, ui = hook_with(
-        spec("provisioner", "recording", {"id": "p", "sleep": 5, "fail_times": 0}, timeout=0.2, max_retries=1)
+        spec(
+            "provisioner",
+            "recording",
+            {"id": "p", "sleep": 5, "fail_times": 0},
+            timeout=0.2,
+            max_retries=1,
+        )
     )
     started = time.monotonic()
     with pytest.raises(ProvisionerTimeout, match="timed out after 200ms"):
@@ -99,13 +107,21 @@ def test_continue_on_error_keeps_the_build_going():
     )
     hook.run(HOOK_PROVISION, ui, None, {}, Context())
     assert [c["id"] for c in RecordingProvisioner.calls] == ["bad", "good"]
-    assert ui.texts()[0].startswith('Warning: Provisioner failed with "failure 1", but continue_on_error is set')
+    assert ui.texts()[0].startswith(
+        'Warning: Provisioner failed with "failure 1", but continue_on_error is set'
+    )
 
 
 def test_cancellation_is_not_swallowed_by_continue_on_error_or_retries():
     reset()
     hook, ui = hook_with(
-        spec("provisioner", "recording", {"id": "p", "sleep": 5}, continue_on_error=True, max_retries=3)
+        spec(
+            "provisioner",
+            "recording",
+            {"id": "p", "sleep": 5},
+            continue_on_error=True,
+            max_retries=3,
+        )
     )
     ctx = Context()
     import threading
@@ -150,7 +166,6 @@ def test_config_is_reevaluated_with_generated_data():
         return {"id": "p"}
 
     from bakehouse.template.plan import ComponentSpec
-
     from orchestrator_plans import POS
 
     s = ComponentSpec("provisioner", "recording", thunk, POS)

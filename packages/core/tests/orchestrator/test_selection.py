@@ -1,5 +1,4 @@
 from bakehouse.orchestrator.selection import filter_chains, select_builds
-
 from orchestrator_plans import null_build, spec
 
 
@@ -42,11 +41,16 @@ def test_except_cuts_post_processor_chain_at_matching_name_or_type():
         spec("post-processor", "checksum"),
     ]
     other = [spec("post-processor", "checksum", name="lonely")]
-    assert [[s.name for s in c] for c in filter_chains([chain, other], ["second"])] == [["first"], ["lonely"]]
+    assert [[s.name for s in c] for c in filter_chains([chain, other], ["second"])] == [
+        ["first"],
+        ["lonely"],
+    ]
     # matching the first element drops the whole chain
     assert [[s.type for s in c] for c in filter_chains([chain], ["compress"])] == []
     # by type, for unnamed post-processors
-    assert [[s.type for s in c] for c in filter_chains([chain], ["checksum"])] == [["compress", "manifest"]]
+    assert [[s.type for s in c] for c in filter_chains([chain], ["checksum"])] == [
+        ["compress", "manifest"]
+    ]
 
 
 def test_except_applies_to_post_processors_of_selected_builds():

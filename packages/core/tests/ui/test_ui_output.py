@@ -3,9 +3,15 @@
 import io
 
 import pytest
-
 from bakehouse import log
-from bakehouse.ui import RootUi, colorize, format_duration, format_go_duration, machine_escape, machine_line
+from bakehouse.ui import (
+    RootUi,
+    colorize,
+    format_duration,
+    format_go_duration,
+    machine_escape,
+    machine_line,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +75,10 @@ def test_timestamp_ui_prefixes_say_and_error():
 
 def test_machine_readable_lines_and_escaping():
     assert machine_escape("a,b\nc\rd") == "a%!(PACKER_COMMA)b\\nc\\rd"
-    assert machine_line("t", "artifact", ["0", "id", "x,y"], now=1700000000) == "1700000000,t,artifact,0,id,x%!(PACKER_COMMA)y"
+    assert (
+        machine_line("t", "artifact", ["0", "id", "x,y"], now=1700000000)
+        == "1700000000,t,artifact,0,id,x%!(PACKER_COMMA)y"
+    )
     out = io.StringIO()
     root = RootUi(out, machine_readable=True, color=True)
     ui = root.build_ui("null.a")
@@ -77,7 +86,10 @@ def test_machine_readable_lines_and_escaping():
     ui.machine("artifact-count", "1")
     root.machine("", "error-count", "2")
     lines = out.getvalue().splitlines()
-    assert lines[0].split(",", 1)[1] == ",ui,say,==> null.a: hello%!(PACKER_COMMA) world\\n==> null.a: second"
+    assert (
+        lines[0].split(",", 1)[1]
+        == ",ui,say,==> null.a: hello%!(PACKER_COMMA) world\\n==> null.a: second"
+    )
     assert lines[1].split(",", 1)[1] == "null.a,artifact-count,1"
     assert lines[2].split(",", 1)[1] == ",error-count,2"
     assert "\033" not in out.getvalue()

@@ -14,7 +14,9 @@ def expand(template: str, values: Mapping[str, str]) -> str:
     def substitute(match: re.Match[str]) -> str:
         key = match.group(1)
         if key not in values:
-            raise ValueError(f"unknown placeholder {{{{.{key}}}}} (known: {', '.join(sorted(values))})")
+            raise ValueError(
+                f"unknown placeholder {{{{.{key}}}}} (known: {', '.join(sorted(values))})"
+            )
         return values[key]
 
     return _PLACEHOLDER.sub(substitute, template)

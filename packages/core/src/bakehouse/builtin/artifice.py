@@ -25,5 +25,7 @@ class ArtificePostProcessor(PostProcessor):
         if not files:
             raise RuntimeError("no files given to artifice")
         ui.say("Creating artifact from files: " + ", ".join(files))
-        result = SimpleArtifact(BUILDER_ID, ", ".join(files), "Created artifact from files: " + ", ".join(files), files)
+        result = SimpleArtifact(
+            BUILDER_ID, ", ".join(files), "Created artifact from files: " + ", ".join(files), files
+        )
         return result, False, False

@@ -23,11 +23,13 @@ class BreakpointProvisioner(Provisioner):
     config_schema = BreakpointConfig
     config: BreakpointConfig
 
-    def provision(self, ui: Ui, communicator: Communicator | None, generated: dict[str, Any], ctx: Context) -> None:
+    def provision(
+        self, ui: Ui, communicator: Communicator | None, generated: dict[str, Any], ctx: Context
+    ) -> None:
         if self.config.disable:
-            ui.say("Breakpoint provisioner with note \"%s\" disabled; continuing..." % self.config.note)
+            ui.say(f'Breakpoint provisioner with note "{self.config.note}" disabled; continuing...')
             return
-        ui.say("Pausing at breakpoint provisioner with note \"%s\"." % self.config.note)
+        ui.say(f'Pausing at breakpoint provisioner with note "{self.config.note}".')
         done = threading.Event()
         failure: list[BaseException] = []
 

@@ -34,7 +34,9 @@ class ChecksumConfig(Config):
     def _known(cls, value: list[str]) -> list[str]:
         for kind in value:
             if kind not in SUPPORTED:
-                raise ValueError(f"unrecognized checksum type {kind!r} (supported: {', '.join(SUPPORTED)})")
+                raise ValueError(
+                    f"unrecognized checksum type {kind!r} (supported: {', '.join(SUPPORTED)})"
+                )
         return value
 
 
@@ -52,7 +54,11 @@ class ChecksumPostProcessor(PostProcessor):
     def _output_for(self, kind: str) -> str:
         return expand(
             self.config.output,
-            {"BuildName": self.build.name, "BuilderType": self.build.builder_type, "ChecksumType": kind},
+            {
+                "BuildName": self.build.name,
+                "BuilderType": self.build.builder_type,
+                "ChecksumType": kind,
+            },
         )
 
     def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact, bool, bool]:
@@ -73,6 +79,9 @@ class ChecksumPostProcessor(PostProcessor):
             ui.say(f"Wrote {kind} checksums to {output}")
             outputs.append(output)
         result = SimpleArtifact(
-            BUILDER_ID, ", ".join(outputs), "Created artifact from files: " + ", ".join(outputs), outputs
+            BUILDER_ID,
+            ", ".join(outputs),
+            "Created artifact from files: " + ", ".join(outputs),
+            outputs,
         )
         return result, True, False

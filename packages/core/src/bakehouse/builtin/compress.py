@@ -45,10 +45,18 @@ class CompressConfig(Config):
 def _format_of(output: str, explicit: str) -> str:
     if explicit:
         return explicit
-    for suffix, kind in ((".tar.gz", "tar.gz"), (".tgz", "tar.gz"), (".tar", "tar"), (".zip", "zip"), (".gz", "gz")):
+    for suffix, kind in (
+        (".tar.gz", "tar.gz"),
+        (".tgz", "tar.gz"),
+        (".tar", "tar"),
+        (".zip", "zip"),
+        (".gz", "gz"),
+    ):
         if output.endswith(suffix):
             return kind
-    raise ValueError(f"cannot tell the archive format of {output!r}: use .tar.gz, .tgz, .tar, .zip or .gz")
+    raise ValueError(
+        f"cannot tell the archive format of {output!r}: use .tar.gz, .tgz, .tar, .zip or .gz"
+    )
 
 
 class CompressPostProcessor(PostProcessor):
@@ -63,7 +71,10 @@ class CompressPostProcessor(PostProcessor):
             raise ConfigError.single(str(exc), "output") from None
 
     def _output(self) -> str:
-        return expand(self.config.output, {"BuildName": self.build.name, "BuilderType": self.build.builder_type})
+        return expand(
+            self.config.output,
+            {"BuildName": self.build.name, "BuilderType": self.build.builder_type},
+        )
 
     def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact, bool, bool]:
         output = self._output()
@@ -87,9 +98,12 @@ class CompressPostProcessor(PostProcessor):
                     ctx.check()
                     archive.write(path, os.path.basename(path))
         else:
-            mode = "w:gz" if kind == "tar.gz" else "w"
-            options: dict[str, Any] = {"compresslevel": level} if kind == "tar.gz" else {}
-            with tarfile.open(output, mode, **options) as archive:
+            archive_file = (
+                tarfile.open(output, "w:gz", compresslevel=level)
+                if kind == "tar.gz"
+                else tarfile.open(output, "w")
+            )
+            with archive_file as archive:
                 for path in files:
                     ctx.check()
                     archive.add(path, os.path.basename(path))

@@ -55,8 +55,12 @@ class FileProvisioner(Provisioner):
         if cfg.direction == "upload" and not cfg.generated:
             for index, path in enumerate(cfg.sources or ([cfg.source] if cfg.source else [])):
                 if not os.path.exists(path):
-                    where: tuple[str | int, ...] = ("sources", index) if cfg.sources else ("source",)
-                    raise ConfigError.single(f"Bad source {path!r}: no such file or directory", *where)
+                    where: tuple[str | int, ...] = (
+                        ("sources", index) if cfg.sources else ("source",)
+                    )
+                    raise ConfigError.single(
+                        f"Bad source {path!r}: no such file or directory", *where
+                    )
 
     def provision(
         self, ui: Ui, communicator: Communicator | None, generated: dict[str, Any], ctx: Context
@@ -89,7 +93,9 @@ class FileProvisioner(Provisioner):
             destination = destination + os.path.basename(source)
         stat = os.stat(source)
         with open(source, "rb") as fh:
-            communicator.upload(destination, fh, FileInfo(size=stat.st_size, mode=stat.st_mode & 0o7777))
+            communicator.upload(
+                destination, fh, FileInfo(size=stat.st_size, mode=stat.st_mode & 0o7777)
+            )
 
     @staticmethod
     def _download(ui: Ui, communicator: Communicator, source: str, destination: str) -> None:

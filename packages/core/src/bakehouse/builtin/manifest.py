@@ -38,7 +38,9 @@ class ManifestPostProcessor(PostProcessor):
                 size = os.path.getsize(path)
             except OSError:
                 size = 0
-            files.append({"name": os.path.basename(path) if self.config.strip_path else path, "size": size})
+            files.append(
+                {"name": os.path.basename(path) if self.config.strip_path else path, "size": size}
+            )
         return {
             "name": self.build.name,
             "builder_type": self.build.builder_type,

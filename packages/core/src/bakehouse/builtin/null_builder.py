@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from bakehouse.builtin.steps import StepProvision
 from bakehouse.sdk.artifact import SimpleArtifact
 from bakehouse.sdk.components import Builder, BuildInfo, Hook, PrepareResult
 from bakehouse.sdk.config import ConfigError
@@ -17,8 +18,6 @@ from bakehouse.sdk.context import Context
 from bakehouse.sdk.multistep import CONTINUE, Action, Runner, StateBag, Step
 from bakehouse.sdk.ssh import SSHConfig
 from bakehouse.sdk.ui import Ui
-
-from bakehouse.builtin.steps import StepProvision
 
 BUILDER_ID = "fnoeding.null"
 
@@ -68,8 +67,12 @@ class NullBuilder(Builder):
     def prepare(self, config: dict[str, Any], build: BuildInfo) -> PrepareResult:
         super().prepare(config, build)
         if self.config.communicator == "ssh" and not self.config.ssh_host:
-            raise ConfigError.single("ssh_host must be specified when communicator is \"ssh\"", "ssh_host")
-        return PrepareResult(generated_names=["Host", "Port", "User", "Password", "SSHPrivateKeyFile"])
+            raise ConfigError.single(
+                'ssh_host must be specified when communicator is "ssh"', "ssh_host"
+            )
+        return PrepareResult(
+            generated_names=["Host", "Port", "User", "Password", "SSHPrivateKeyFile"]
+        )
 
     def run(self, ui: Ui, hook: Hook, ctx: Context) -> SimpleArtifact | None:
         state = StateBag(ui=ui, hook=hook, ctx=ctx, config=self.config, build=self.build)
@@ -77,4 +80,6 @@ class NullBuilder(Builder):
         if state.get("error") is not None:
             raise state["error"]
         ctx.check()
-        return SimpleArtifact(BUILDER_ID, "Null", "Did not export anything. This is the null builder")
+        return SimpleArtifact(
+            BUILDER_ID, "Null", "Did not export anything. This is the null builder"
+        )

@@ -66,7 +66,9 @@ class _LazyTable(Mapping[str, type[Any]]):
         return key in self._specs
 
 
-BUILTINS: dict[str, Mapping[str, type[Any]]] = {kind: _LazyTable(specs) for kind, specs in _SPECS.items()}
+BUILTINS: dict[str, Mapping[str, type[Any]]] = {
+    kind: _LazyTable(specs) for kind, specs in _SPECS.items()
+}
 
 #: Plugin name reported for built-in components (``plugins installed``, journal entries).
 BUILTIN_PLUGIN_NAME = "builtin"

@@ -30,6 +30,8 @@ class SleepProvisioner(Provisioner):
     config_schema = SleepConfig
     config: SleepConfig
 
-    def provision(self, ui: Ui, communicator: Communicator | None, generated: dict[str, Any], ctx: Context) -> None:
+    def provision(
+        self, ui: Ui, communicator: Communicator | None, generated: dict[str, Any], ctx: Context
+    ) -> None:
         if ctx.wait(parse_duration(self.config.duration)):
             ctx.check()

@@ -42,4 +42,6 @@ class StepProvision(Step):
             )
         except Exception as exc:
             original = state["error"]
-            state["error"] = RuntimeError(f"Cleanup failed: {exc}. Original Provisioning error: {original}")
+            state["error"] = RuntimeError(
+                f"Cleanup failed: {exc}. Original Provisioning error: {original}"
+            )

@@ -29,7 +29,9 @@ def _parallel(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid -parallel-builds value {text!r}: give a number") from None
+        raise argparse.ArgumentTypeError(
+            f"invalid -parallel-builds value {text!r}: give a number"
+        ) from None
     return max(value, 0)  # Packer: anything below 1 means unlimited
 
 
@@ -46,12 +48,30 @@ def _on_error(text: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_var_flags(parser)
     add_selection_flags(parser)
-    flag(parser, "parallel-builds", dest="parallel_builds", type=_parallel, default=0, metavar="N",
-         help="number of builds to run in parallel; 0 (default) means no limit")
-    flag(parser, "on-error", dest="on_error", type=_on_error, default="cleanup", metavar="MODE",
-         help="what to do when a build fails: cleanup (default) or abort (keep resources)")
-    bool_flag(parser, "force", "force a build to continue if artifacts exist, deletes existing artifacts")
-    bool_flag(parser, "debug", "debug mode: builds run one at a time, pause before each provisioner")
+    flag(
+        parser,
+        "parallel-builds",
+        dest="parallel_builds",
+        type=_parallel,
+        default=0,
+        metavar="N",
+        help="number of builds to run in parallel; 0 (default) means no limit",
+    )
+    flag(
+        parser,
+        "on-error",
+        dest="on_error",
+        type=_on_error,
+        default="cleanup",
+        metavar="MODE",
+        help="what to do when a build fails: cleanup (default) or abort (keep resources)",
+    )
+    bool_flag(
+        parser, "force", "force a build to continue if artifacts exist, deletes existing artifacts"
+    )
+    bool_flag(
+        parser, "debug", "debug mode: builds run one at a time, pause before each provisioner"
+    )
     add_ui_flags(parser)
     add_target(parser)
 

@@ -50,7 +50,9 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
 
 
-def bool_flag(parser: argparse.ArgumentParser | Any, name: str, help: str, default: bool = False) -> None:
+def bool_flag(
+    parser: argparse.ArgumentParser | Any, name: str, help: str, default: bool = False
+) -> None:
     """A Go-style boolean flag: ``-x``, ``-x=true``, ``-x=false``."""
     flag(
         parser,
@@ -140,7 +142,9 @@ def add_selection_flags(parser: argparse.ArgumentParser | Any) -> None:
 
 def add_ui_flags(parser: argparse.ArgumentParser | Any) -> None:
     """``-color``, ``-timestamp-ui`` and ``-machine-readable`` (also global)."""
-    bool_flag(parser, "color", "disable color output with -color=false (on by default)", default=True)
+    bool_flag(
+        parser, "color", "disable color output with -color=false (on by default)", default=True
+    )
     bool_flag(parser, "timestamp-ui", "prefix every UI line with an RFC3339 timestamp")
     bool_flag(parser, "machine-readable", "produce machine-readable output")
 
@@ -212,7 +216,9 @@ def datasource_runner(run_id: str = "") -> Any:
         except ConfigError as exc:
             diagnostics = Diagnostics()
             for problem in exc.problems:
-                diagnostics.error(f"Invalid {type_} data source configuration", problem.message, pos)
+                diagnostics.error(
+                    f"Invalid {type_} data source configuration", problem.message, pos
+                )
             raise diagnostics from None
         finally:
             factory.release(key)

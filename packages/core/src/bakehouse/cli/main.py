@@ -263,7 +263,9 @@ def supervise(argv: list[str]) -> int:
         except OSError:
             stdin_fd = None
         ctx = multiprocess.get_context("fork")
-        worker = ctx.Process(target=_worker, args=(argv, crash_dir, stdin_fd), name="bakehouse-worker")
+        worker = ctx.Process(
+            target=_worker, args=(argv, crash_dir, stdin_fd), name="bakehouse-worker"
+        )
         # Ignore Ctrl-C before forking would make the child inherit SIG_IGN; the
         # worker restores its own handlers first thing.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -278,7 +280,8 @@ def supervise(argv: list[str]) -> int:
                 break
         exitcode = worker.exitcode
         crashed = exitcode is not None and (
-            exitcode < 0 and -exitcode not in (signal.SIGINT, signal.SIGTERM)
+            exitcode < 0
+            and -exitcode not in (signal.SIGINT, signal.SIGTERM)
             or exitcode == CRASH_EXIT
         )
         if exitcode is not None and exitcode < 0 and not crashed:

@@ -11,8 +11,12 @@ _SUBCOMMANDS = ("installed",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("subcommand", choices=_SUBCOMMANDS, metavar="SUBCOMMAND",
-                        help="installed: list installed plugins and their components")
+    parser.add_argument(
+        "subcommand",
+        choices=_SUBCOMMANDS,
+        metavar="SUBCOMMAND",
+        help="installed: list installed plugins and their components",
+    )
     add_ui_flags(parser)
 
 

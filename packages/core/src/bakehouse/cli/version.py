@@ -18,6 +18,6 @@ def run(args: argparse.Namespace) -> int:
     ui.machine("", "version", __version__)
     ui.machine("", "version-prelease", "")
     ui.machine("", "version-commit", "")
-    ui.machine("", "protocol-version", "%d.%d" % PROTOCOL_VERSION)
+    ui.machine("", "protocol-version", ".".join(str(part) for part in PROTOCOL_VERSION))
     ui.say(f"Bakehouse v{__version__}")
     return 0

@@ -84,7 +84,9 @@ def run_chains(
                 generated.update(state)
             try:
                 component.instance.prepare(spec.config(generated), build)
-                result, keep, force_override = component.instance.post_process(ui_for(spec), current, ctx)
+                result, keep, force_override = component.instance.post_process(
+                    ui_for(spec), current, ctx
+                )
             except Cancelled:
                 raise
             except ConfigError as exc:

@@ -57,9 +57,7 @@ def applies_to(spec: ComponentSpec, source_ref: str) -> bool:
     return True
 
 
-def run_with_timeout(
-    ui: Ui, ctx: Context, timeout: float, work: Callable[[Context], None]
-) -> None:
+def run_with_timeout(ui: Ui, ctx: Context, timeout: float, work: Callable[[Context], None]) -> None:
     """Run ``work`` with a child context that is cancelled after ``timeout`` seconds."""
     if timeout <= 0:
         work(ctx)
@@ -90,7 +88,9 @@ def run_with_timeout(
         raise ProvisionerTimeout(f"provisioner timed out after {text}")
 
 
-def run_with_retries(ui: Ui, ctx: Context, max_retries: int, attempt: Callable[[Context], None]) -> None:
+def run_with_retries(
+    ui: Ui, ctx: Context, max_retries: int, attempt: Callable[[Context], None]
+) -> None:
     """Try ``1 + max_retries`` times, each try with a fresh child context."""
     last: Exception | None = None
     for remaining in range(max_retries, -1, -1):
@@ -180,7 +180,9 @@ class ProvisionHook(Hook):
 
         def attempt(attempt_ctx: Context) -> None:
             if spec.pause_before > 0:
-                ui.say(f"Pausing {format_go_duration(spec.pause_before)} before the next provisioner...")
+                ui.say(
+                    f"Pausing {format_go_duration(spec.pause_before)} before the next provisioner..."
+                )
                 if attempt_ctx.wait(spec.pause_before):
                     attempt_ctx.check()
             run_with_timeout(

@@ -149,11 +149,17 @@ class Orchestrator:
     def _create_and_prepare(
         self, spec: ComponentSpec, plan: BuildPlan, info: BuildInfo, diagnostics: Diagnostics
     ) -> Any | None:
-        label = f'{spec.kind} "{spec.type}"' + (f' ("{spec.name}")' if spec.name and spec.name != spec.type else "")
+        label = f'{spec.kind} "{spec.type}"' + (
+            f' ("{spec.name}")' if spec.name and spec.name != spec.type else ""
+        )
         try:
             instance = self.factory.create(spec.kind, spec.type, plan.name)
         except Exception as exc:
-            known = ", ".join(self.factory.known_types(spec.kind)) if isinstance(exc, LookupError) else ""
+            known = (
+                ", ".join(self.factory.known_types(spec.kind))
+                if isinstance(exc, LookupError)
+                else ""
+            )
             detail = describe_error(exc) + (f"\nKnown {spec.kind} types: {known}." if known else "")
             diagnostics.error(f"Failed to start {label} for build {plan.name!r}", detail, spec.pos)
             return None
@@ -175,7 +181,9 @@ class Orchestrator:
             return None
         except Exception as exc:
             log.debug("prepare of %s failed", label, exc_info=True)
-            diagnostics.error(f"Failed preparing {label} for build {plan.name!r}", describe_error(exc), spec.pos)
+            diagnostics.error(
+                f"Failed preparing {label} for build {plan.name!r}", describe_error(exc), spec.pos
+            )
             return None
         return instance
 
@@ -194,7 +202,9 @@ class Orchestrator:
                     provisioners.append(Component(spec, instance))
             cleanup = None
             if plan.error_cleanup_provisioner is not None:
-                instance = self._create_and_prepare(plan.error_cleanup_provisioner, plan, info, diagnostics)
+                instance = self._create_and_prepare(
+                    plan.error_cleanup_provisioner, plan, info, diagnostics
+                )
                 if instance is not None:
                     cleanup = Component(plan.error_cleanup_provisioner, instance)
             chains: list[list[Component]] = []
@@ -276,7 +286,9 @@ class Orchestrator:
             except Exception:
                 log.debug("releasing plugins of %s failed", plan.name, exc_info=True)
         if result.error is not None:
-            ui.error(f"Build '{plan.name}' errored after {format_duration(result.duration)}: {result.error}")
+            ui.error(
+                f"Build '{plan.name}' errored after {format_duration(result.duration)}: {result.error}"
+            )
         else:
             ui.say(f"Build '{plan.name}' finished after {format_duration(result.duration)}.")
         return result
@@ -373,18 +385,26 @@ class Orchestrator:
             self.interrupts.event.clear()
             handled = self._handle_interrupts(handled)
             if handled >= 2:
-                self.ui.error("Second interrupt received: stopping plugins without waiting for cleanups.")
+                self.ui.error(
+                    "Second interrupt received: stopping plugins without waiting for cleanups."
+                )
                 abandoned = True
                 break
         self.ui.say(f"\n==> Wait completed after {format_duration(time.monotonic() - started)}")
         if self.root_ctx.cancelled or abandoned:
-            self.ui.error("Cleanly cancelled builds after being interrupted." if not abandoned
-                          else "Builds were interrupted; cleanups may not have finished.")
+            self.ui.error(
+                "Cleanly cancelled builds after being interrupted."
+                if not abandoned
+                else "Builds were interrupted; cleanups may not have finished."
+            )
             return 1
         return self._summary(prepared, prepare_failed)
 
     def _summary(self, prepared: list[PreparedBuild], prepare_failed: bool) -> int:
-        ordered = [self.results.get(b.plan.name, BuildResult(b.plan.name, error="build did not run")) for b in prepared]
+        ordered = [
+            self.results.get(b.plan.name, BuildResult(b.plan.name, error="build did not run"))
+            for b in prepared
+        ]
         failed = [r for r in ordered if r.error is not None]
         if failed:
             self.ui.machine("", "error-count", str(len(failed)))

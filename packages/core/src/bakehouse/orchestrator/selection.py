@@ -40,7 +40,9 @@ def post_processor_label(spec: ComponentSpec) -> str:
     return spec.name or spec.type
 
 
-def filter_chains(chains: list[list[ComponentSpec]], except_: Sequence[str]) -> list[list[ComponentSpec]]:
+def filter_chains(
+    chains: list[list[ComponentSpec]], except_: Sequence[str]
+) -> list[list[ComponentSpec]]:
     """Cut every chain at the first post-processor matched by ``-except``."""
     if not except_:
         return chains
@@ -56,7 +58,9 @@ def filter_chains(chains: list[list[ComponentSpec]], except_: Sequence[str]) -> 
     return kept
 
 
-def select_builds(builds: Sequence[BuildPlan], only: Sequence[str], except_: Sequence[str]) -> Selection:
+def select_builds(
+    builds: Sequence[BuildPlan], only: Sequence[str], except_: Sequence[str]
+) -> Selection:
     """The builds to run, in template order, and warnings for patterns that matched nothing."""
     names = [build.name for build in builds]
     warnings: list[str] = []
@@ -68,10 +72,14 @@ def select_builds(builds: Sequence[BuildPlan], only: Sequence[str], except_: Seq
             warnings.append(warning)
     if except_:
         selected = [b for b in selected if not _matches(b.name, except_)]
-        pp_labels = [post_processor_label(s) for b in builds for c in b.post_processor_chains for s in c]
+        pp_labels = [
+            post_processor_label(s) for b in builds for c in b.post_processor_chains for s in c
+        ]
         pp_types = [s.type for b in builds for c in b.post_processor_chains for s in c]
         unmatched = [
-            p for p in except_ if not any(fnmatchcase(n, p) for n in [*names, *pp_labels, *pp_types])
+            p
+            for p in except_
+            if not any(fnmatchcase(n, p) for n in [*names, *pp_labels, *pp_types])
         ]
         if unmatched:
             warning = _unmatched_warning("-except", unmatched, names)

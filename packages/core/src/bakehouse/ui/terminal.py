@@ -94,7 +94,9 @@ class RootUi:
         if not self.color:
             return
         for build in builds:
-            self.write_line(colorize(f"{build.name}: output will be in this color.", build.color, True))
+            self.write_line(
+                colorize(f"{build.name}: output will be in this color.", build.color, True)
+            )
         self.write_line("")
 
 
