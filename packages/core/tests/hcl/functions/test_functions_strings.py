@@ -183,3 +183,11 @@ def test_length_of_collections(call) -> None:
     assert call("length", ["a", "b", "c"]).as_number() == 3
     assert "must be a string, a collection type" in error_of(call, "length", 5)
     assert not call("length", unknown(ListType(STRING))).is_known
+
+
+def test_regex_inline_flags_apply_to_the_rest_of_their_group(call) -> None:
+    assert call("regex", "a(?i)b", "xaBx").as_str() == "aB"
+    assert "did not match" in error_of(call, "regex", "^a(?i)b$", "AB")
+    assert call("regex", "^(?:a(?i)b|c)$", "C").as_str() == "C"
+    assert "did not match" in error_of(call, "regex", "^(x(?i)y)z$", "xYZ")
+    assert "U (ungreedy)" in error_of(call, "regex", "(?U)a+", "aa")

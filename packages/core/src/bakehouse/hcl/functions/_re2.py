@@ -36,6 +36,9 @@ class PatternError(ValueError):
     """The pattern is not valid RE2 syntax."""
 
 
+_FLAGS_ONLY = regex.compile(r"\(\?([imsU]*(?:-[imsU]*)?)\)")
+
+
 def _has_multiline_flag(pattern: str) -> bool:
     found = regex.search(r"\(\?[a-zA-Z]*m[a-zA-Z]*[:)]", pattern)
     return found is not None
@@ -48,6 +51,8 @@ def translate(pattern: str) -> str:
     i = 0
     in_set = False
     n = len(pattern)
+    # per open group, the scoped flag groups that must close with it
+    scopes: list[list[str]] = [[]]
     while i < n:
         ch = pattern[i]
         if ch == "\\":
@@ -125,6 +130,30 @@ def translate(pattern: str) -> str:
                 raise PatternError("invalid or unsupported Perl syntax: look-around assertions")
             if rest[:1] in (">", "|", "#", "&", "("):
                 raise PatternError(f"invalid or unsupported Perl syntax: (?{rest[:1]}")
+            flags = _FLAGS_ONLY.match(pattern, i)
+            if flags is not None:
+                if "U" in flags.group(1):
+                    raise PatternError("the U (ungreedy) flag is not supported")
+                # RE2 applies a bare flag group to the rest of the enclosing group;
+                # the regex module would apply it to the whole pattern, so scope it.
+                out.append("(?" + flags.group(1) + ":")
+                scopes[-1].append(flags.group(1))
+                i = flags.end()
+                continue
+            scopes.append([])
+            out.append(ch)
+            i += 1
+            continue
+        if ch == "(":
+            scopes.append([])
+        elif ch == ")" and len(scopes) > 1:
+            out.append(")" * len(scopes.pop()))
+        elif ch == "|" and scopes[-1]:
+            # the flags stay in force in the next alternative of the same group
+            opened = "".join(f"(?{flag}:" for flag in scopes[-1])
+            out.append(")" * len(scopes[-1]) + "|" + opened)
+            i += 1
+            continue
         if ch == "$" and not multiline:
             out.append("\\Z")
             i += 1
@@ -133,6 +162,7 @@ def translate(pattern: str) -> str:
         i += 1
     if in_set:
         raise PatternError("missing closing ]")
+    out.append(")" * len(scopes[0]))
     return "".join(out)
 
 
