@@ -186,3 +186,8 @@ def test_absurd_nesting_is_a_diagnostic(text: str) -> None:
     with pytest.raises(Diagnostics) as info:
         parse_expression(text)
     assert info.value.items[0].summary == "Expression too deeply nested"
+
+
+def test_unicode_identifiers_and_keyword_names() -> None:
+    body = parse_text("ñame = 1\nin = 2\nfor_each = 3\nvariable \"x\" { default = [for ü in [1] : ü] }\n", "t.hcl")
+    assert list(body.attributes) == ["ñame", "in", "for_each"]

@@ -76,6 +76,11 @@ _GRAMMAR_PATCHES: list[tuple[str, str, str]] = [
         "HCL allows unary chains such as !!x and - -1",
     ),
     (
+        "NAME : /[a-zA-Z_][a-zA-Z0-9_-]*/",
+        "NAME : /(?:[^\\W\\d]|_)[\\w-]*/",
+        "HCL identifiers may use Unicode letters (ID_Start / ID_Continue)",
+    ),
+    (
         "start : body",
         "start : body\nexpr_start : new_line_or_comment? expression new_line_or_comment?",
         "a start rule for lone expressions (console, -var values, template sequences)",
@@ -387,7 +392,7 @@ def _lark_parse(text: str, filename: str, start: str, line: int = 1, column: int
             elif char == "<":
                 hint = 'A heredoc needs "<<ID" then a new line, the text, and ID alone on the last line.'
             elif unicodedata.category(char or " ").startswith("L"):
-                hint = "Names may only contain ASCII letters, digits, \"_\" and \"-\"."
+                hint = "A name cannot appear here; check for a missing operator or quote."
             else:
                 hint = "This character is not valid here; remove it or quote the value."
             diags.error(f"Invalid character {char!r}" if char else "Invalid character", hint, pos)
