@@ -24,14 +24,38 @@ class UsageError(Exception):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises :class:`UsageError` instead of exiting with status 2."""
+    """argparse that raises :class:`UsageError` instead of exiting with status 2,
+    and understands Go-style booleans (``-force``, ``-color=false``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+        #: boolean flag name -> dest, for the ``-name=value`` spelling
+        self.go_bools: dict[str, str] = {}
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if args is not None:
+            args = [self._rewrite_bool(arg) for arg in args]
+        return super().parse_known_args(args, namespace)
+
+    def _rewrite_bool(self, arg: str) -> str:
+        """``-name=false`` -> the hidden ``--name=false`` option; ``-name=true`` -> ``-name``."""
+        if not arg.startswith("-") or "=" not in arg:
+            return arg
+        name, value = arg.lstrip("-").split("=", 1)
+        if name not in self.go_bools:
+            return arg
+        try:
+            enabled = parse_bool(value)
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"argument -{name}: {exc}") from None
+        return f"-{name}" if enabled else f"--{_FALSE_PREFIX}{name}"
+
+
+_FALSE_PREFIX = "bakehouse-false-"
 
 
 def flag(parser: argparse.ArgumentParser | Any, name: str, **kwargs: Any) -> argparse.Action:
@@ -53,18 +77,23 @@ def parse_bool(text: str) -> bool:
 def bool_flag(
     parser: argparse.ArgumentParser | Any, name: str, help: str, default: bool = False
 ) -> None:
-    """A Go-style boolean flag: ``-x``, ``-x=true``, ``-x=false``."""
-    flag(
-        parser,
-        name,
-        dest=name.replace("-", "_"),
-        nargs="?",
-        const=True,
-        default=default,
-        type=parse_bool,
-        metavar="BOOL",
-        help=help,
+    """A Go-style boolean flag: ``-x`` (true), ``-x=true``, ``-x=false``.
+
+    A bare ``-x`` never consumes the next argument (``-force t.pkr.hcl``).
+    """
+    dest = name.replace("-", "_")
+    flag(parser, name, dest=dest, action="store_true", default=default, help=help)
+    parser.add_argument(
+        f"--{_FALSE_PREFIX}{name}", dest=dest, action="store_false", help=argparse.SUPPRESS
     )
+    if isinstance(parser, ArgumentParser):
+        parser.go_bools[name] = dest
+    else:  # an argument group: register on its parser
+        container = getattr(parser, "_container", None)
+        while container is not None and not isinstance(container, ArgumentParser):
+            container = getattr(container, "_container", None)
+        if container is not None:
+            container.go_bools[name] = dest
 
 
 def _var_assignment(text: str) -> tuple[str, str]:

@@ -124,6 +124,10 @@ def dispatch(argv: list[str]) -> int:
 # --------------------------------------------------------------------------- worker
 
 
+def _terminate_as_interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def _worker(argv: list[str], crash_dir: str, stdin_fd: int | None) -> None:
     """Body of the forked worker process."""
     # multiprocessing closes stdin in children; put the user's terminal back
@@ -136,7 +140,9 @@ def _worker(argv: list[str], crash_dir: str, stdin_fd: int | None) -> None:
         except OSError:
             pass
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Until a command installs its own handling (build cancels its builds),
+    # SIGTERM interrupts like Ctrl-C so that `finally` blocks still stop plugins.
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     os.environ[SUPERVISED_ENV] = "1"
     from bakehouse import log
 
