@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from bakehouse.cli import build, main
 from bakehouse.cli.common import ArgumentParser, UsageError
 
