@@ -29,6 +29,7 @@ def test_bcrypt_uses_2a_prefix_and_verifies(call) -> None:
     assert hashed.startswith("$2a$04$") and len(hashed) == 60
     assert bcrypt.checkpw(b"hello", hashed.encode())
     assert call("bcrypt", "x").as_str().startswith("$2a$10$")
+    assert call("bcrypt", "x", 3).as_str().startswith("$2a$10$")
 
 
 def test_bcrypt_salt_is_injectable(call) -> None:
@@ -42,7 +43,7 @@ def test_bcrypt_salt_is_injectable(call) -> None:
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        (["x", 3], "outside allowed range"),
+        (["x", 32], "outside allowed range"),
         (["x", 4, 5], "no more than two"),
         (["x" * 73], "72 bytes"),
     ],

@@ -31,7 +31,9 @@ def _bcrypt(args: list[Value], fctx: FunctionContext) -> Value:
     cost = 10
     if len(args) == 2:
         cost = whole_number(args[1], "the cost", 1)
-    if not 4 <= cost <= 31:
+    if cost < 4:
+        cost = 10  # Go's bcrypt quietly uses its default cost below the minimum
+    if cost > 31:
         raise FunctionError(f"crypto/bcrypt: cost {cost} is outside allowed range (4,31)", 1)
     secret = args[0].as_str().encode("utf-8")
     if len(secret) > 72:
