@@ -34,6 +34,9 @@ def test_single_interpolation_is_unwrapped() -> None:
 
 def test_literal_text_disables_unwrapping() -> None:
     assert ev('"%{for v in [true]}${v}%{endfor}"') == string("true")
+    # a literal emptied by a strip marker still disables it
+    assert ev('" ${~ 5}"') == string("5")
+    assert ev('"${5}"') == from_python(5)
 
 
 def test_escapes_in_quoted_strings() -> None:

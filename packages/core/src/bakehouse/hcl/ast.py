@@ -232,11 +232,14 @@ class TemplateExpr(Expression):
     """A quoted string, heredoc or standalone template, already stripped/flushed."""
 
     parts: list[TemplateNode]
+    # True when the source was exactly one interpolation and nothing else (a
+    # literal emptied by a strip marker still counts as a literal, as in Go)
+    unwrappable: bool = False
 
     @property
     def single_interpolation(self) -> Expression | None:
         """``"${x}"`` returns x's value unconverted: HCL's unwrapping rule."""
-        if len(self.parts) == 1 and isinstance(self.parts[0], TemplateInterp):
+        if self.unwrappable and len(self.parts) == 1 and isinstance(self.parts[0], TemplateInterp):
             return self.parts[0].expr
         return None
 

@@ -962,12 +962,13 @@ class _Builder:
         return tok
 
     def finish_template(self, tokens: list[_Tok], pos: SourcePos, trim: bool) -> ast.TemplateExpr:
+        unwrappable = len(tokens) == 1 and isinstance(tokens[0], _Interp)
         _apply_strip_markers(tokens)
         if trim:
             _flush_heredoc(tokens)
         tokens = _merge_literals(tokens)
         parts = self._build_template_tree(tokens, pos)
-        return ast.TemplateExpr(pos, parts)
+        return ast.TemplateExpr(pos, parts, unwrappable)
 
     def _build_template_tree(self, tokens: list[_Tok], pos: SourcePos) -> list[ast.TemplateNode]:
         root: list[ast.TemplateNode] = []
