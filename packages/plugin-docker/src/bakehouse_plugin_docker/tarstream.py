@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
-CHUNK_SIZE = 1024 * 1024
+CHUNK_SIZE = 256 * 1024
 _BLOCK = tarfile.BLOCKSIZE
 
 
