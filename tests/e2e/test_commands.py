@@ -84,6 +84,20 @@ def test_validate_syntax_only_does_not_need_variable_values(bakehouse, tmp_path:
     assert result.returncode == 0, output_of(result)
 
 
+def test_validate_warns_about_undeclared_var_file_names(bakehouse, tmp_path: Path) -> None:
+    write(tmp_path, "t.pkr.hcl", TEMPLATE)
+    write(tmp_path, "v.pkrvars.hcl", 'image = "debian"\nundeclared = 1\n')
+    result = bakehouse("validate", "-var-file", "v.pkrvars.hcl", "t.pkr.hcl")
+    assert result.returncode == 0, output_of(result)
+    assert "Undefined variable" in result.stdout and "v.pkrvars.hcl line 2" in result.stdout
+    result = bakehouse("validate", "-no-warn-undeclared-var", "-var-file", "v.pkrvars.hcl", "t.pkr.hcl")
+    assert result.returncode == 0, output_of(result)
+    assert "Undefined variable" not in result.stdout
+    result = bakehouse("validate", "-var", "undeclared=1", "t.pkr.hcl")
+    assert result.returncode == 1, output_of(result)
+    assert "Undefined -var variable" in result.stdout + result.stderr
+
+
 def test_validate_reports_syntax_errors_with_file_and_line(bakehouse, tmp_path: Path) -> None:
     write(tmp_path, "t.pkr.hcl", 'source "null" "a" {\n  communicator = \n}\n')
     result = bakehouse("validate", "-syntax-only", "t.pkr.hcl")

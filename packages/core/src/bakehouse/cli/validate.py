@@ -19,7 +19,7 @@ from bakehouse.cli.common import (
     UsageError,
     add_selection_flags,
     add_var_flags,
-    load_template,
+    datasource_runner,
     make_ui,
     parse_bool,
     print_diagnostics,
@@ -78,6 +78,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_template_target(parser)
 
 
+def _load(args: argparse.Namespace, ui: Any, *, syntax_only: bool, run_datasources: bool,
+          run_id: str = "") -> Any:
+    """Load the template, print its diagnostics; None when it has errors."""
+    import os
+
+    from bakehouse import log
+    from bakehouse.hcl.diagnostics import Diagnostics
+    from bakehouse.template.loader import load_template
+
+    try:
+        template, warnings = load_template(
+            args.target,
+            variables=list(args.vars),
+            var_files=list(args.var_files),
+            environ=os.environ,
+            datasource_runner=datasource_runner(run_id) if run_datasources else None,
+            syntax_only=syntax_only,
+        )
+    except Diagnostics as diagnostics:
+        print_diagnostics(ui, diagnostics)
+        return None
+    log.add_sensitive(template.sensitive_values)
+    if args.no_warn_undeclared_var:
+        warnings.items = [w for w in warnings.items if w.summary != "Undefined variable"]
+    if warnings:
+        print_diagnostics(ui, warnings)
+    return template
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
@@ -90,14 +119,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
     ui = make_ui(args)
     if args.syntax_only:
-        template, _ = load_template(args, ui, syntax_only=True, run_datasources=False)
+        template = _load(args, ui, syntax_only=True, run_datasources=False)
         if template is None:
             return 1
         ui.say("Syntax-only check passed. Everything looks okay.")
         return 0
 
     run_id = str(uuid.uuid4())
-    template, _warnings = load_template(args, ui, run_datasources=bool(args.evaluate_datasources), run_id=run_id)
+    template = _load(args, ui, syntax_only=False, run_datasources=bool(args.evaluate_datasources), run_id=run_id)
     if template is None:
         return 1
 
