@@ -171,6 +171,8 @@ def test_grapheme_functions(call) -> None:
     assert call("substr", "hello", -3, -1).as_str() == "llo"
     assert call("substr", "hello", -10, 2).as_str() == "he"
     assert call("substr", "hello", 10, 10).as_str() == ""
+    assert call("substr", "hello", 5, 1).as_str() == ""
+    assert call("substr", "hello", 1, 0).as_str() == "ello"
     assert call("substr", "😸😾", 1, 1).as_str() == "😾"
     assert "whole number" in error_of(call, "substr", "hello", 1.5, 1)
     assert call("length", "wé́́é́́é́́!").as_number() == 5

@@ -227,7 +227,9 @@ def _substr(args: list[Value], fctx: FunctionContext) -> Value:
             offset = 0
     if offset > total:
         return string("")
-    if length < 0:
+    if length <= 0:
+        # cty counts clusters before comparing, so a length of 0 never stops
+        # the scan: like any negative length it takes the rest of the string.
         end = total
     else:
         end = min(offset + length, total)
