@@ -1,0 +1,427 @@
+"""End to end: ``bakehouse build`` with ``amazon-ebs`` against a real moto
+server over HTTP, provisioning over SSH to a real sshd on loopback (which
+stands in for the instance: ``ssh_host``/``ssh_port``), then boto3 checks on
+the same moto server."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import bakehouse_exe, require
+from tests.fixtures.aws import MotoServer, SshServer, sshd_accepts_moto_keys
+from tests.fixtures.processes import pid_alive, run_processes, wait_until_gone
+
+pytestmark = [pytest.mark.moto, pytest.mark.ssh, pytest.mark.slow]
+
+ACCOUNT = "111122223333"
+
+
+def register_ami(ec2: Any, name: str) -> str:
+    return str(ec2.register_image(
+        Name=name, Architecture="x86_64", RootDeviceName="/dev/sda1", VirtualizationType="hvm",
+        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}],
+    )["ImageId"])
+
+
+def hcl(value: Any) -> str:
+    """A Python value as an HCL expression (JSON is valid HCL for these)."""
+    return json.dumps(value)
+
+
+def template(sshd: SshServer, *, source: str, options: dict[str, Any] | None = None,
+             provisioner: str = "", extra: str = "") -> str:
+    lines = [
+        'region = "us-east-1"',
+        'instance_type = "t2.micro"',
+        source,
+        f"ssh_username = {hcl(sshd.user)}",
+        f"ssh_host = {hcl(sshd.host)}",
+        f"ssh_port = {sshd.port}",
+        'ssh_timeout = "30s"',
+    ]
+    lines += [f"{name} = {hcl(value)}" for name, value in (options or {}).items()]
+    body = "\n  ".join(lines)
+    return f"""
+{extra}
+source "amazon-ebs" "test" {{
+  {body}
+  aws_polling {{
+    delay_seconds = 0.1
+    max_attempts  = 300
+  }}
+}}
+
+build {{
+  sources = ["source.amazon-ebs.test"]
+  {provisioner}
+}}
+"""
+
+
+def shell(*commands: str) -> str:
+    return 'provisioner "shell" {\n    inline = %s\n  }' % hcl(list(commands))
+
+
+@pytest.fixture
+def temp_keys(sshd_server: SshServer) -> SshServer:
+    require(sshd_accepts_moto_keys(), "root, for sshd's AuthorizedKeysCommand (temporary key pairs)")
+    return sshd_server
+
+
+@pytest.fixture
+def run_id(monkeypatch: pytest.MonkeyPatch) -> str:
+    value = "aws-" + uuid.uuid4().hex[:12]
+    monkeypatch.setenv("BAKEHOUSE_RUN_ID", value)
+    return value
+
+
+def images_named(ec2: Any, name: str) -> list[dict[str, Any]]:
+    return list(ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"])
+
+
+def instance_states(ec2: Any) -> list[str]:
+    return [i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+
+
+def assert_nothing_left(moto: MotoServer, ami_name: str, run_id: str, home: Path) -> None:
+    """No AMI from this build, no running instance, no temporary key pair or
+    security group, no plugin process, no journal entry."""
+    leftovers = wait_until_gone(run_processes(run_id), timeout=60)
+    assert leftovers == [], [Path(f"/proc/{p}/cmdline").read_bytes() for p in leftovers if pid_alive(p)]
+    for region in ("us-east-1", "us-west-2", "eu-west-1"):
+        assert images_named(moto.client(region=region), ami_name) == [], region
+    ec2 = moto.client()
+    assert all(state == "terminated" for state in instance_states(ec2)), instance_states(ec2)
+    assert ec2.describe_key_pairs()["KeyPairs"] == []
+    assert [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]
+            if g["GroupName"].startswith("bakehouse_")] == []
+    journal = home / "journal" / run_id
+    assert not journal.exists() or [p.name for p in journal.iterdir() if p.name != "run.json"] == []
+
+
+def remote_sleeps(seconds: int) -> list[int]:
+    """Live ``sleep SECONDS`` processes (the provisioner's command on the "instance")."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.joinpath("cmdline").read_bytes() == f"sleep\0{seconds}\0".encode():
+                    if pid_alive(int(entry.name)):
+                        found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_build_ami_with_shell_provisioner_in_three_regions(
+    aws_env: MotoServer, temp_keys: SshServer, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
+) -> None:
+    ec2 = aws_env.client()
+    source = register_ami(ec2, "base-image")
+    marker = tmp_path / "provisioned.txt"
+    keycheck = tmp_path / "keymodes.txt"
+    plugin_tmp = tmp_path / "plugin-tmp"
+    plugin_tmp.mkdir()
+    ami_name = f"app-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "t.pkr.hcl").write_text(template(
+        temp_keys,
+        source=f"source_ami = {hcl(source)}",
+        options={
+            "ami_name": ami_name,
+            "ami_regions": ["us-west-2", "eu-west-1"],
+            "tags": {"App": "demo", "Team": "bakers"},
+            "snapshot_tags": {"Snap": "yes"},
+            "run_tags": {"Role": "builder"},
+            "ami_users": [ACCOUNT],
+            "snapshot_users": [ACCOUNT],
+        },
+        provisioner=shell(
+            f"echo provisioned as $(whoami) > {marker}",
+            # the temporary private key, while in use: 0600 file in a 0700 directory
+            # (the plugin's TMPDIR is private to this test; the "instance" is this machine)
+            f"stat -c '%a %n' {plugin_tmp}/bakehouse-aws-key-*/*.pem {plugin_tmp}/bakehouse-aws-key-* > {keycheck}",
+        ),
+    ))
+    result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path, env={"TMPDIR": str(plugin_tmp)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert marker.read_text() == f"provisioned as {temp_keys.user}\n"
+    key_file, key_dir = (line.split(" ", 1) for line in keycheck.read_text().splitlines())
+    assert key_file[0] == "600" and key_file[1].endswith(".pem")
+    assert key_dir == ["700", os.path.dirname(key_file[1])]
+    assert list(plugin_tmp.glob("bakehouse-aws-key-*")) == []  # deleted afterwards
+
+    assert "AMIs were created:" in result.stdout
+    amis = {}
+    for region in ("us-east-1", "us-west-2", "eu-west-1"):
+        client = aws_env.client(region=region)
+        [image] = images_named(client, ami_name)
+        amis[region] = image["ImageId"]
+        assert f"{region}: {image['ImageId']}" in result.stdout
+        assert {t["Key"]: t["Value"] for t in image["Tags"]} == {"App": "demo", "Team": "bakers"}
+        permissions = client.describe_image_attribute(ImageId=image["ImageId"],
+                                                      Attribute="launchPermission")["LaunchPermissions"]
+        assert permissions == [{"UserId": ACCOUNT}]
+        snapshot_ids = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
+        assert snapshot_ids, region
+        for snapshot in client.describe_snapshots(SnapshotIds=snapshot_ids)["Snapshots"]:
+            assert {"Key": "Snap", "Value": "yes"} in snapshot["Tags"]
+            volume_permissions = client.describe_snapshot_attribute(
+                SnapshotId=snapshot["SnapshotId"], Attribute="createVolumePermission"
+            )["CreateVolumePermissions"]
+            assert {"UserId": ACCOUNT} in volume_permissions
+    assert len(set(amis.values())) == 3
+    instances = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert [i["State"]["Name"] for i in instances] == ["terminated"]
+    assert {"Key": "Role", "Value": "builder"} in instances[0]["Tags"]
+    assert instances[0]["ImageId"] == source
+    assert ec2.describe_key_pairs()["KeyPairs"] == []
+    assert not [g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"].startswith("bakehouse_")]
+    assert wait_until_gone(run_processes(run_id), timeout=10) == []
+    assert not (bakehouse_home / "journal" / run_id).exists() or not [
+        p for p in (bakehouse_home / "journal" / run_id).iterdir() if p.name != "run.json"]
+
+
+def test_source_ami_filter_most_recent_and_amazon_ami_data_source_pick_the_newest(
+    aws_env: MotoServer, sshd_server: SshServer, bakehouse, tmp_path: Path
+) -> None:
+    ec2 = aws_env.client()
+    ids = []
+    for index in range(3):
+        ids.append(register_ami(ec2, f"ubuntu-base-{index}"))
+        time.sleep(1.1)  # moto's creation dates have one-second resolution
+    newest = ids[-1]
+    image_filter = {"filters": {"name": "ubuntu-base-*"}, "owners": ["self"], "most_recent": True}
+    data = """
+data "amazon-ami" "base" {
+  region      = "us-east-1"
+  filters     = { name = "ubuntu-base-*" }
+  owners      = ["self"]
+  most_recent = true
+}
+"""
+    ami_name = f"filtered-{uuid.uuid4().hex[:8]}"
+    source_filter = (
+        "source_ami_filter {\n    filters = %s\n    owners = %s\n    most_recent = true\n  }"
+        % (hcl(image_filter["filters"]), hcl(image_filter["owners"]))
+    )
+    (tmp_path / "t.pkr.hcl").write_text(template(
+        sshd_server,
+        source=source_filter,
+        options={"ami_name": ami_name, "ssh_private_key_file": str(sshd_server.client_key)},
+        # (build.SourceAMI is not offered: the template layer knows only the common build.* names)
+        provisioner=shell('echo "instance=${build.ID}"'),
+        extra=data,
+    ).replace('ssh_timeout = "30s"', 'ssh_timeout = "30s"\n  tags = { Base = data.amazon-ami.base.id }'))
+    result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [image] = images_named(ec2, ami_name)
+    assert {"Key": "Base", "Value": newest} in image["Tags"]  # the data source's id
+    [instance] = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert instance["ImageId"] == newest  # the source_ami_filter's pick
+    assert f"instance={instance['InstanceId']}" in result.stdout
+
+
+def test_force_deregister_replaces_an_existing_ami_and_without_it_nothing_launches(
+    aws_env: MotoServer, sshd_server: SshServer, bakehouse, tmp_path: Path
+) -> None:
+    ec2 = aws_env.client()
+    source = register_ami(ec2, "base-image")
+    ami_name = f"replace-me-{uuid.uuid4().hex[:6]}"
+    # an existing AMI of that name, with its snapshot, made the way a build makes it
+    instance = ec2.run_instances(ImageId=source, MinCount=1, MaxCount=1, InstanceType="t2.micro")
+    old = ec2.create_image(InstanceId=instance["Instances"][0]["InstanceId"], Name=ami_name)["ImageId"]
+    ec2.terminate_instances(InstanceIds=[instance["Instances"][0]["InstanceId"]])
+    old_snapshots = [m["Ebs"]["SnapshotId"] for m in ec2.describe_images(ImageIds=[old])["Images"][0]["BlockDeviceMappings"] if "Ebs" in m]
+    assert old_snapshots
+    instances_before = len(instance_states(ec2))
+
+    options = {"ami_name": ami_name, "ssh_private_key_file": str(sshd_server.client_key)}
+    (tmp_path / "t.pkr.hcl").write_text(template(sshd_server, source=f"source_ami = {hcl(source)}",
+                                                 options=options, provisioner=shell("echo hi")))
+    refused = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert f"is used by an existing AMI: {old}" in refused.stdout + refused.stderr
+    assert len(instance_states(ec2)) == instances_before  # nothing was launched
+    assert "Launching a source AWS instance" not in refused.stdout
+
+    options.update(force_deregister=True, force_delete_snapshot=True)
+    (tmp_path / "t.pkr.hcl").write_text(template(sshd_server, source=f"source_ami = {hcl(source)}",
+                                                 options=options, provisioner=shell("echo hi")))
+    replaced = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
+    assert replaced.returncode == 0, replaced.stdout + replaced.stderr
+    images = images_named(ec2, ami_name)
+    assert len(images) == 1 and images[0]["ImageId"] != old
+    assert f"Deregistered AMI id: {old}" in replaced.stdout
+    remaining = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert not remaining & set(old_snapshots)
+
+
+def test_failing_provisioner_leaves_no_ami_instance_key_pair_or_group(
+    aws_env: MotoServer, temp_keys: SshServer, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
+) -> None:
+    source = register_ami(aws_env.client(), "base-image")
+    ami_name = f"failing-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "t.pkr.hcl").write_text(template(
+        temp_keys, source=f"source_ami = {hcl(source)}",
+        options={"ami_name": ami_name, "ami_regions": ["us-west-2"]},
+        provisioner=shell("echo about to fail", "exit 3"),
+    ))
+    result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "errored after" in result.stdout
+    assert "Terminating the source AWS instance" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert_nothing_left(aws_env, ami_name, run_id, bakehouse_home)
+
+
+def _start_build(tmp_path: Path) -> subprocess.Popen[str]:
+    # A new session, so the test can signal the group the way a terminal does.
+    return subprocess.Popen([bakehouse_exe(), "build", "t.pkr.hcl"], cwd=tmp_path, env=dict(os.environ),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError("build ended early:\n" + out + err)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {path}")
+        time.sleep(0.05)
+
+
+def _interrupted_template(tmp_path: Path, sshd: SshServer, source: str, ami_name: str, seconds: int) -> Path:
+    started = tmp_path / "started"
+    (tmp_path / "t.pkr.hcl").write_text(template(
+        sshd, source=f"source_ami = {hcl(source)}",
+        options={"ami_name": ami_name},
+        provisioner=shell(f"touch {started}", f"sleep {seconds}"),
+    ))
+    return started
+
+
+def test_sigint_during_provisioning_leaves_nothing_behind(
+    aws_env: MotoServer, temp_keys: SshServer, tmp_path: Path, run_id: str, bakehouse_home: Path
+) -> None:
+    source = register_ami(aws_env.client(), "base-image")
+    ami_name = f"sigint-{uuid.uuid4().hex[:8]}"
+    seconds = random.randint(400, 499)
+    started = _interrupted_template(tmp_path, temp_keys, source, ami_name, seconds)
+    proc = _start_build(tmp_path)
+    try:
+        _wait_for(started, proc)
+        assert remote_sleeps(seconds), "the provisioner's command should be running"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert "Terminating the source AWS instance" in out, out + err
+    assert "Traceback" not in out + err
+    assert_nothing_left(aws_env, ami_name, run_id, bakehouse_home)
+    assert wait_until_gone(remote_sleeps(seconds), timeout=10) == []
+
+
+def test_sigkill_of_the_core_during_provisioning_leaves_nothing_behind(
+    aws_env: MotoServer, temp_keys: SshServer, tmp_path: Path, run_id: str, bakehouse_home: Path
+) -> None:
+    source = register_ami(aws_env.client(), "base-image")
+    ami_name = f"sigkill-{uuid.uuid4().hex[:8]}"
+    seconds = random.randint(500, 599)
+    started = _interrupted_template(tmp_path, temp_keys, source, ami_name, seconds)
+    proc = _start_build(tmp_path)
+    try:
+        _wait_for(started, proc)
+        everything = run_processes(run_id)
+        plugins = [pid for pid in everything if b"bakehouse-plugin-" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        core = [pid for pid in everything if pid not in plugins]
+        assert any(b"bakehouse-plugin-aws" in Path(f"/proc/{p}/cmdline").read_bytes() for p in plugins)
+        assert proc.pid in core
+        for pid in core:  # the supervisor and its worker: kill -9 all of the core
+            os.kill(pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # The plugins see EOF on their pipes, cancel, clean up and exit by themselves.
+    assert wait_until_gone(plugins, timeout=120) == []
+    assert_nothing_left(aws_env, ami_name, run_id, bakehouse_home)
+    assert wait_until_gone(remote_sleeps(seconds), timeout=10) == []
+
+
+def test_skip_create_ami_provisions_but_makes_no_ami(
+    aws_env: MotoServer, sshd_server: SshServer, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
+) -> None:
+    ec2 = aws_env.client()
+    source = register_ami(ec2, "base-image")
+    marker = tmp_path / "ran"
+    (tmp_path / "t.pkr.hcl").write_text(template(
+        sshd_server, source=f"source_ami = {hcl(source)}",
+        options={"skip_create_ami": True, "ssh_private_key_file": str(sshd_server.client_key)},
+        provisioner=shell(f"touch {marker}"),
+    ))
+    result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert marker.exists()
+    assert "Skipping AMI creation" in result.stdout
+    assert ec2.describe_images(Owners=["self"])["Images"] == [
+        i for i in ec2.describe_images(Owners=["self"])["Images"] if i["ImageId"] == source]
+    assert instance_states(ec2) == ["terminated"]
+    assert_nothing_left(aws_env, "no-such-ami", run_id, bakehouse_home)
+
+
+def test_communicator_none_builds_an_ami_without_connecting(
+    aws_env: MotoServer, sshd_server: SshServer, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
+) -> None:
+    ec2 = aws_env.client()
+    source = register_ami(ec2, "base-image")
+    ami_name = f"nocomm-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "t.pkr.hcl").write_text(template(
+        sshd_server, source=f"source_ami = {hcl(source)}",
+        options={"ami_name": ami_name, "communicator": "none"},
+    ))
+    result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Waiting for SSH" not in result.stdout
+    [image] = images_named(ec2, ami_name)
+    assert f"us-east-1: {image['ImageId']}" in result.stdout
+    assert ec2.describe_key_pairs()["KeyPairs"] == []
+    assert instance_states(ec2) == ["terminated"]
+
+
+def test_mistakes_in_the_source_block_point_at_the_template_line(
+    aws_env: MotoServer, sshd_server: SshServer, bakehouse, tmp_path: Path
+) -> None:
+    text = template(sshd_server, source='source_ami = "ami-12345678"',
+                    options={"ami_name": "ok-name", "instance_typo": "x"})
+    (tmp_path / "t.pkr.hcl").write_text(text)
+    result = bakehouse("validate", "t.pkr.hcl", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    line = next(n for n, l in enumerate(text.splitlines(), 1) if "instance_typo" in l)
+    assert f"t.pkr.hcl line {line}" in output and "'instance_typo' is not expected" in output, output
+    assert "Traceback" not in output
+
+    # conflicting options: each problem names its own line
+    text = template(sshd_server, source='source_ami = "ami-12345678"',
+                    options={"ami_name": "ok-name", "ami_regions": ["us-east-1"], "kms_key_id": "k"})
+    (tmp_path / "t.pkr.hcl").write_text(text)
+    result = bakehouse("validate", "t.pkr.hcl", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    for option, message in (("ami_regions", "build region"), ("kms_key_id", "encrypt_boot")):
+        line = next(n for n, l in enumerate(text.splitlines(), 1) if l.strip().startswith(option))
+        assert f"t.pkr.hcl line {line}" in output and message in output, output
