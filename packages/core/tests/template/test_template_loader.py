@@ -626,3 +626,16 @@ def test_long_chain_of_locals_declared_in_reverse_order(tmp_path: Path) -> None:
     loaded, diags = load(str(tmp_path), environ={})
     assert not diags.has_errors, str(diags)
     assert loaded.locals[f"l{count - 1}"].as_number() == count - 1
+
+
+def test_builder_specific_generated_data_is_unknown_until_the_build_runs(tmp_path: Path) -> None:
+    write(tmp_path, "t.pkr.hcl", """
+source "null" "a" { communicator = "none" }
+build {
+  sources = ["null.a"]
+  provisioner "shell-local" { inline = ["ami=${build.SourceAMI} host=${build.Host}"] }
+}
+""")
+    template, _ = load_template(str(tmp_path), environ={})
+    assert shell_inline(template) == ["ami=<unknown> host=<unknown>"]
+    assert shell_inline(template, data={"SourceAMI": "ami-123", "Host": "10.0.0.1"}) == ["ami=ami-123 host=10.0.0.1"]

@@ -934,13 +934,18 @@ class _Loader:
     def _component(self, kind: str, type_name: str, bodies: list[Scoped], source_value: Any, build_name: str,
                    skip: set[str], pos: SourcePos, override: dict[str, Any] | None = None) -> ComponentSpec:
         positions: dict[str, SourcePos] = {}
+        # Builders generate names of their own (build.SourceAMI...): every build.X the
+        # block refers to is "<unknown>" until the builder provides it.
+        referenced = sorted({ref[1] for scoped in bodies for ref in _body_references(scoped.block.body)
+                             if ref[0] == "build" and len(ref) > 1})
 
         def config(generated: dict[str, Any] | None) -> dict[str, Any]:
             # The orchestrator calls this from build threads: decode with a private
             # diagnostics list so that concurrent calls never share state.
             decoder = copy.copy(self)
             decoder.diags = Diagnostics()
-            ctx = decoder._context({"source": source_value, "build": _build_value(build_name, generated)})
+            ctx = decoder._context({"source": source_value,
+                                    "build": _build_value(build_name, generated, referenced)})
             local_positions: dict[str, SourcePos] = {}
             result = decoder._decode_config(bodies, ctx, skip, local_positions)
             if result is None or decoder.diags.has_errors:
@@ -1230,10 +1235,11 @@ def _looks_like_sentence(text: str) -> bool:
     return stripped[-1] in ".?!"
 
 
-def _build_value(build_name: str, generated: Mapping[str, Any] | None) -> Any:
+def _build_value(build_name: str, generated: Mapping[str, Any] | None, referenced: Sequence[str] = ()) -> Any:
     attributes: dict[str, Any] = {"name": V.string(build_name)}
-    for key in BUILD_GENERATED_KEYS:
-        attributes[key] = V.string(UNKNOWN_TEXT)
+    for key in (*BUILD_GENERATED_KEYS, *referenced):
+        if key != "name":
+            attributes[key] = V.string(UNKNOWN_TEXT)
     if generated:
         for key, raw in generated.items():
             attributes[str(key)] = V.from_python(raw)
