@@ -189,3 +189,14 @@ def test_null_in_template_is_an_error_with_position() -> None:
 def test_unused_null_is_fine() -> None:
     assert ev('"%{ if false }${v}%{ endif }ok"', v=None) == string("ok")
     assert null(STRING).is_null and unknown().is_known is False
+
+
+def test_indented_heredoc_with_a_sequence_at_line_start_trims_nothing() -> None:
+    # hclsyntax counts a line that starts with a sequence as zero spaces
+    source = "x = <<-EOF\n${v}\n    b\n    EOF\n"
+    assert attr(source, v="a") == string("a\n    b\n")
+
+
+def test_indented_heredoc_ignores_blank_lines_and_keeps_interpolated_spaces() -> None:
+    source = "x = <<-EOF\n    ${v}\n\n      b\n    EOF\n"
+    assert attr(source, v="  a") == string("  a\n\n  b\n")
