@@ -124,3 +124,9 @@ def test_formatting_is_idempotent_on_repository_templates(path: Path | None) -> 
         text = path.read_text(encoding="utf-8")
     once = format_text(text, str(path))
     assert format_text(once, str(path)) == once
+
+
+def test_template_sequences_are_spaced_but_literal_text_is_not() -> None:
+    text = 'a = "x ${~ var.a+1 ~} y%{ if true }z%{~ endif }${ {k=1} }  $${kept}"\n'
+    assert format_text(text) == 'a = "x ${~var.a + 1~} y%{if true}z%{~endif}${ { k = 1 } }  $${kept}"\n'
+    assert format_text('b = "${a}${b}{"\n') == 'b = "${a}${b}{"\n'

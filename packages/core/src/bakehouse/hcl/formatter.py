@@ -9,8 +9,10 @@ never on the raw text with patterns:
   `{ a = 1 }`, `{}`, `-1`);
 * the `=` of consecutive single-line attributes is aligned, and so are trailing
   comments of consecutive lines;
-* quoted strings are copied verbatim (including their interpolations), newlines
-  and blank lines are kept, trailing whitespace goes.
+* the literal text of quoted strings is copied verbatim, the expressions inside
+  their ``${...}`` and ``%{...}`` sequences are spaced like any other
+  (``"${ var.a+1 }"`` becomes ``"${var.a + 1}"``); heredocs are copied verbatim;
+* newlines and blank lines are kept, trailing whitespace goes.
 
 The result is idempotent: formatting formatted text gives the same text.
 """
@@ -40,6 +42,11 @@ BANG = "bang"
 OPERATOR = "operator"  # binary operators, ? : =>
 DOUBLE_COLON = "double_colon"
 KEYWORD_IN = "in"
+QUOTE_OPEN = "quote_open"
+QUOTE_CLOSE = "quote_close"
+LITERAL = "literal"  # literal text of a quoted string, copied verbatim
+TEMPLATE_OPEN = "template_open"  # ${ %{ (with a strip marker: ${~)
+TEMPLATE_CLOSE = "template_close"  # } (or ~})
 
 _OPERATOR_TERMINALS = {
     "DOUBLE_EQ", "NEQ", "LT", "GT", "LEQ", "GEQ", "ASTERISK", "SLASH", "PERCENT",
@@ -70,9 +77,9 @@ class _Tok:
 
     @property
     def bracket_change(self) -> int:
-        if self.kind == OPEN:
+        if self.kind in (OPEN, TEMPLATE_OPEN):
             return 1
-        if self.kind == CLOSE:
+        if self.kind in (CLOSE, TEMPLATE_CLOSE):
             return -1
         return 0
 
@@ -112,15 +119,60 @@ def _tokens(text: str, filename: str) -> list[_Tok]:
     return out
 
 
+_SEQUENCE_RULES = {"interpolation", "template_if_start", "template_else", "template_endif",
+                   "template_for_start", "template_endfor"}
+_LITERAL_TERMINALS = {"STRING_CHARS", "ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"}
+
+
 def _collect(node: Tree | Token, text: str, out: list[_Tok]) -> None:
     if isinstance(node, Token):
         _add_token(node, text, out)
         return
     if node.data == "string":
-        leaves = [t for t in node.scan_values(lambda v: isinstance(v, Token))]
-        out.append(_Tok(STRING, text[leaves[0].start_pos:leaves[-1].end_pos]))
+        _collect_string(node, text, out)
         return
     for child in node.children:
+        if child is not None:
+            _collect(child, text, out)
+
+
+def _collect_string(node: Tree, text: str, out: list[_Tok]) -> None:
+    """A quoted string: verbatim literal parts, formatted template sequences."""
+    for child in node.children:
+        if isinstance(child, Token):
+            if child.type == "DBLQUOTE":
+                out.append(_Tok(QUOTE_OPEN if child is node.children[0] else QUOTE_CLOSE, '"'))
+            else:
+                out.append(_Tok(LITERAL, str(child)))
+            continue
+        part = child.children[0] if child.data == "string_part" and child.children else child
+        if isinstance(part, Token):
+            out.append(_Tok(LITERAL, str(part)))
+        elif isinstance(part, Tree) and part.data in _SEQUENCE_RULES:
+            _collect_sequence(part, text, out)
+        else:
+            _collect(part, text, out)
+
+
+def _collect_sequence(node: Tree, text: str, out: list[_Tok]) -> None:
+    """``${ expr }`` or a ``%{ directive }``; strip markers join their delimiter (``${~``, ``~}``)."""
+    strip_before_close = False
+    opened = False
+    for child in node.children:
+        if isinstance(child, Token):
+            if child.type in ("INTERP_START", "DIRECTIVE_START"):
+                out.append(_Tok(TEMPLATE_OPEN, str(child)))
+                opened = True
+                continue
+            if child.type == "STRIP_MARKER":
+                if opened and out[-1].kind == TEMPLATE_OPEN:
+                    out[-1].text += "~"
+                else:
+                    strip_before_close = True
+                continue
+            if child.type == "RBRACE":
+                out.append(_Tok(TEMPLATE_CLOSE, ("~" if strip_before_close else "") + "}"))
+                continue
         if child is not None:
             _collect(child, text, out)
 
@@ -239,6 +291,15 @@ _NEGATION_CONTEXT = {None, OPEN, EQUAL, COMMA, OPERATOR, MINUS, BANG}
 
 
 def _space_between(before: _Tok | None, subject: _Tok, after: _Tok) -> bool:
+    # Inside quotes only the expressions of template sequences are re-spaced.
+    if subject.kind in (QUOTE_OPEN, LITERAL) or after.kind in (QUOTE_CLOSE, LITERAL):
+        return False
+    if subject.kind == TEMPLATE_CLOSE and after.kind == TEMPLATE_OPEN:
+        return False
+    if subject.kind == TEMPLATE_OPEN and after.kind == OPEN and after.text == "{":
+        return True  # "${ {a = 1} }": keep the braces apart
+    if subject.kind == CLOSE and subject.text == "}" and after.kind == TEMPLATE_CLOSE:
+        return True
     if subject.kind == IDENT and after.kind == OPEN and after.text == "(":
         return False  # function call
     if DOUBLE_COLON in (subject.kind, after.kind):
@@ -263,7 +324,7 @@ def _space_between(before: _Tok | None, subject: _Tok, after: _Tok) -> bool:
         return before_kind not in _NEGATION_CONTEXT
     if subject.kind == BANG:
         return False
-    if subject.text == "{" or after.text == "}":
+    if (subject.kind == OPEN and subject.text == "{") or (after.kind == CLOSE and after.text == "}"):
         return not (subject.text == "{" and after.text == "}")
     if subject.bracket_change > 0:
         return False
