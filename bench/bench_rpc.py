@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from bakehouse.plugin.manager import PluginManager  # noqa: E402
 from bakehouse.plugin.process import PluginProcess  # noqa: E402
 from bakehouse.sdk import BuildInfo, Communicator, Context, FileInfo, Hook, NullUi, Ui  # noqa: E402
+
 from tests.fixtures.processes import peak_rss_kib, write_plugin_wrapper  # noqa: E402
 
 STREAM_BYTES = 200 * 1024 * 1024

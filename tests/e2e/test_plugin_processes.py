@@ -317,6 +317,33 @@ def test_parallel_shutdown_of_many_processes(manager: PluginManager, run_id: str
         manager.create("builder", "testkit", "late")
 
 
+def test_plugins_ignore_sigint(manager: PluginManager) -> None:
+    """The core owns Ctrl-C: a SIGINT that reaches a plugin changes nothing."""
+    manager.create("builder", "testkit", "b")
+    (process,) = manager.processes("b")
+    os.kill(process.pid, signal.SIGINT)
+    time.sleep(0.3)
+    assert process.call_service("ping") == "pong"
+    assert pid_alive(process.pid)
+
+
+def test_stopping_a_plugin_takes_its_leftover_commands_along(
+    manager: PluginManager, tmp_path: Path, run_id: str
+) -> None:
+    pidfile = tmp_path / "machine" / "sleep.pid"
+    builder = manager.create("builder", "testkit", "b")
+    builder.prepare({"workdir": str(tmp_path / "machine")}, BuildInfo(name="t", builder_type="testkit"))
+    hook = ProvisionHook(manager, "b", [
+        ("testkit-exec", {"command": "sleep 300 >/dev/null 2>&1 & echo $! > sleep.pid"}),
+    ])
+    builder.run(RecordingUi(), hook, Context())
+    sleeper = int(pidfile.read_text())
+    assert pid_alive(sleeper)
+    manager.release("b")
+    assert wait_until_gone([sleeper], 2) == []
+    assert run_processes(run_id) == []
+
+
 def test_cleanup_entry_runs_the_plugin_cleaner(manager: PluginManager, tmp_path: Path) -> None:
     leftover = tmp_path / "leftover"
     leftover.write_text("x")

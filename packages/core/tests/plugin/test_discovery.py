@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from bakehouse.plugin.discovery import (
     DescribeCache,
     discover,

@@ -6,7 +6,6 @@ import os
 
 import msgpack
 import pytest
-
 from bakehouse.rpc.codec import (
     PROTOCOL_VERSION,
     Call,

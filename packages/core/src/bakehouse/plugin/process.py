@@ -323,10 +323,18 @@ class PluginProcess:
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            # From a helper thread: a plugin that stopped reading could leave
+            # the pipe full, and stop() must not hang on it.
             if self.session is not None:
-                self.session.send_shutdown("bakehouse is done with this plugin")
+                session = self.session
+                polite = threading.Thread(target=session.send_shutdown,
+                                          args=("bakehouse is done with this plugin",), daemon=True)
             elif self._transport is not None:
-                self._transport.close_write()
+                polite = threading.Thread(target=self._transport.close_write, daemon=True)
+            else:
+                polite = None
+            if polite is not None:
+                polite.start()
             if self._wait_exit(grace) is None:
                 log.debug("%s (pid %d) ignored shutdown; sending SIGTERM", self.name, self.pid)
                 self._signal(signal.SIGTERM)
