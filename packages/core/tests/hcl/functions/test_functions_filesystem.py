@@ -28,8 +28,11 @@ def test_file_reads_relative_to_base_dir(call, tree: Path) -> None:
     assert call("file", "a/y.txt", fctx=fctx).as_str() == "content of a/y.txt\n"
     assert call("file", str(tree / "x.txt")).as_str() == "content of x.txt\n"
     assert "not valid UTF-8" in error_of(call, "file", "binary.bin", fctx=fctx)
-    assert "no file exists at missing.txt" in error_of(call, "file", "missing.txt", fctx=fctx)
+    assert f"no file exists at {tree}/missing.txt" in error_of(
+        call, "file", "missing.txt", fctx=fctx
+    )
     assert "is a directory" in error_of(call, "file", "a", fctx=fctx)
+    assert f"no file exists at {tree}/x" in error_of(call, "file", "a/../x", fctx=fctx)
 
 
 def test_file_expands_home(call, tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,6 +41,7 @@ def test_file_expands_home(call, tree: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert call("pathexpand", "~/x").as_str() == f"{tree}/x"
     assert call("pathexpand", "/root/file").as_str() == "/root/file"
     assert "user-specific" in error_of(call, "pathexpand", "~bob/x")
+    assert "failed to expand ~" in error_of(call, "file", "~bob/x")
 
 
 def test_filebase64_and_fileexists(call, tree: Path) -> None:
@@ -72,6 +76,9 @@ def test_fileset_relative_to_base_dir(call, tree: Path) -> None:
     fctx = FunctionContext(base_dir=str(tree))
     assert to_python(call("fileset", "a", "*.txt", fctx=fctx)) == ["y.txt"]
     assert to_python(call("fileset", "missing", "*", fctx=fctx)) == []
+    assert to_python(call("fileset", "a/b", "../*.txt", fctx=fctx)) == ["../y.txt"]
+    assert to_python(call("fileset", "a", "b/z.txt", fctx=fctx)) == ["b/z.txt"]
+    assert "syntax error" in error_of(call, "fileset", "a", "{x", fctx=fctx)
 
 
 def test_path_functions(call, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,11 +24,16 @@ def expand_home(path: str) -> str:
     return home + path[1:]
 
 
-def resolve(path: str, fctx: FunctionContext) -> str:
-    expanded = expand_home(path)
-    if os.path.isabs(expanded):
-        return expanded
-    return os.path.join(fctx.base_dir or ".", expanded)
+def resolve(path: str, fctx: FunctionContext, *, home: bool = True) -> str:
+    """``path`` (``~`` expanded) joined to ``path.root`` when relative, then cleaned."""
+    if home:
+        try:
+            path = expand_home(path)
+        except FunctionError as exc:
+            raise FunctionError(f"failed to expand ~: {exc.message}", 0) from None
+    if not os.path.isabs(path):
+        path = os.path.join(fctx.base_dir or ".", path)
+    return go_clean(path)
 
 
 def _read(path: str, fctx: FunctionContext) -> bytes:
@@ -37,14 +42,11 @@ def _read(path: str, fctx: FunctionContext) -> bytes:
         with open(full, "rb") as handle:
             return handle.read()
     except FileNotFoundError:
-        raise FunctionError(
-            f"no file exists at {path}; this function works only with files that are distributed as part of the configuration source code",
-            0,
-        ) from None
+        raise FunctionError(f"no file exists at {full}", 0) from None
     except IsADirectoryError:
-        raise FunctionError(f"{path} is a directory, not a file", 0) from None
+        raise FunctionError(f"failed to read {full}: it is a directory", 0) from None
     except OSError as exc:
-        raise FunctionError(f"failed to read {path}: {exc.strerror}", 0) from None
+        raise FunctionError(f"failed to read {full}: {exc.strerror}", 0) from None
 
 
 def _file(args: list[Value], fctx: FunctionContext) -> Value:
@@ -54,7 +56,8 @@ def _file(args: list[Value], fctx: FunctionContext) -> Value:
         return string(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise FunctionError(
-            f"contents of {path} are not valid UTF-8; use the filebase64 function to obtain the Base64 encoded contents",
+            f"contents of {path} are not valid UTF-8; use the filebase64 function to obtain "
+            "the Base64 encoded contents",
             0,
         ) from None
 
@@ -64,17 +67,16 @@ def _filebase64(args: list[Value], fctx: FunctionContext) -> Value:
 
 
 def _fileexists(args: list[Value], fctx: FunctionContext) -> Value:
-    path = args[0].as_str()
-    full = resolve(path, fctx)
+    full = resolve(args[0].as_str(), fctx)
     try:
         info = os.stat(full)
     except FileNotFoundError:
         return boolean(False)
-    except OSError as exc:
-        raise FunctionError(f"failed to stat {path}: {exc.strerror}", 0) from None
+    except OSError:
+        raise FunctionError(f"failed to stat {full}", 0) from None
     if stat.S_ISREG(info.st_mode):
         return boolean(True)
-    raise FunctionError(f"{path} is not a regular file, but {_mode_name(info.st_mode)!r}", 0)
+    raise FunctionError(f'{full} is not a regular file, but "{_mode_name(info.st_mode)}"', 0)
 
 
 def _mode_name(mode: int) -> str:
@@ -139,25 +141,40 @@ def glob_to_regex(pattern: str) -> str:
     return "".join(out)
 
 
+_GLOB_CHARS = frozenset("*?[{\\")
+
+
 def _fileset(args: list[Value], fctx: FunctionContext) -> Value:
     path, pattern = args[0].as_str(), args[1].as_str()
-    root = resolve(path, fctx)
+    root = os.path.abspath(resolve(path, fctx, home=False))
+    # As Packer does: the pattern is joined to the path and cleaned, so it may
+    # climb out of it ("../shared/*"); results are relative to the path.
+    full_pattern = go_clean(root + "/" + pattern)
+    segments = full_pattern.split("/")
+    literal: list[str] = []
+    for segment in segments:
+        if _GLOB_CHARS & set(segment):
+            break
+        literal.append(segment)
+    walk_root = "/".join(literal) or "/"
     try:
-        matcher = regex.compile(
-            glob_to_regex(pattern.replace("\\", "/") if os.sep == "\\" else pattern)
-        )
+        matcher = regex.compile(glob_to_regex(full_pattern))
     except regex.error as exc:
-        raise FunctionError(f"failed to glob pattern {pattern!r}: {exc}", 1) from None
-    found: list[Value] = []
-    if os.path.isdir(root):
-        for directory, dirnames, filenames in os.walk(root, followlinks=True):
+        raise FunctionError(f"failed to glob pattern ({full_pattern}): {exc}", 1) from None
+    matches: list[str] = []
+    if len(literal) == len(segments):
+        if os.path.isfile(full_pattern):
+            matches.append(full_pattern)
+    elif os.path.isdir(walk_root):
+        for directory, dirnames, filenames in os.walk(walk_root, followlinks=True):
             dirnames.sort()
-            for name in sorted(filenames):
-                full = os.path.join(directory, name)
-                rel = os.path.relpath(full, root).replace(os.sep, "/")
-                if matcher.fullmatch(rel) and os.path.isfile(full):
-                    found.append(string(rel))
-    return set_value(found, STRING)
+            for name in filenames:
+                candidate = os.path.join(directory, name)
+                if matcher.fullmatch(candidate) and os.path.isfile(candidate):
+                    matches.append(candidate)
+    return set_value(
+        [string(os.path.relpath(m, root).replace(os.sep, "/")) for m in matches], STRING
+    )
 
 
 def _abspath(args: list[Value], fctx: FunctionContext) -> Value:
