@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bakehouse.hcl import ast
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.hcl.evaluator import SPECIAL_FUNCTIONS, EvalContext, evaluate

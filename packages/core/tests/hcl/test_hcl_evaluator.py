@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.hcl.evaluator import EvalContext, evaluate, evaluate_type
 from bakehouse.hcl.function import Function, FunctionError, Param

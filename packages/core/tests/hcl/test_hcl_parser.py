@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from bakehouse.hcl import ast
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.hcl.parser import parse_expression, parse_file, parse_text

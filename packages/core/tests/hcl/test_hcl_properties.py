@@ -8,13 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.hcl.evaluator import EvalContext, evaluate
 from bakehouse.hcl.parser import parse_expression, parse_template, parse_text
 from bakehouse.hcl.values import Value, from_python, unknown
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 CONFORMANCE = Path("/work/shared/conformance/hcl_expressions.json")
 SEED_EXPRESSIONS = [e["expr"] for e in json.loads(CONFORMANCE.read_text())] if CONFORMANCE.exists() else []

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.hcl.evaluator import EvalContext, evaluate
 from bakehouse.hcl.parser import parse_expression, parse_template, parse_text

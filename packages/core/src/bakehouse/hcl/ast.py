@@ -272,7 +272,7 @@ def static_traversal(expr: Expression) -> Traversal | None:
             steps.append(node.name)
             node = node.target
         elif isinstance(node, IndexExpr) and isinstance(node.key, LiteralExpr) and node.key.value.is_known:
-            from bakehouse.hcl.values import STRING, NUMBER, format_number
+            from bakehouse.hcl.values import NUMBER, STRING, format_number
 
             key = node.key.value
             if key.type == STRING:

@@ -44,9 +44,7 @@ from bakehouse.hcl.values import (
     Value,
     boolean,
     convert,
-    format_number,
     list_value,
-    null,
     object_value,
     string,
     tuple_value,
@@ -989,8 +987,8 @@ def _type_expr(expr: ast.Expression, allow_defaults: bool, in_object: bool = Fal
             raise _fail("Invalid type specification", "tuple() takes a list of element types, as in tuple([string, number]).", expr.pos)
         types: list[Type] = []
         children: dict[str, TypeDefaults] = {}
-        for i, item in enumerate(args[0].items):
-            t, d = _type_expr(item, allow_defaults)
+        for i, element in enumerate(args[0].items):
+            t, d = _type_expr(element, allow_defaults)
             types.append(t)
             if d:
                 children[str(i)] = d

@@ -384,7 +384,8 @@ def _lark_parse(text: str, filename: str, start: str, line: int = 1, column: int
             else:
                 diags.error(f"Unexpected {_describe_token(got)}", _syntax_hint(set(exc.expected), got), pos)
         elif isinstance(exc, UnexpectedCharacters):
-            char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else ""
+            at = exc.pos_in_stream if exc.pos_in_stream is not None else -1
+            char = text[at] if 0 <= at < len(text) else ""
             if char == '"':
                 hint = "A quoted string is not closed, or a quote appears where it is not allowed; check the quotes on this line."
             elif char == "\n":

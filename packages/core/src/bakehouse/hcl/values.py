@@ -139,6 +139,7 @@ class Type:
 
 class PrimitiveType(Type):
     __slots__ = ("name",)
+    name: str
 
     def __init__(self, name: str) -> None:
         object.__setattr__(self, "name", name)
@@ -186,6 +187,7 @@ DYNAMIC = DynamicType()
 class _CollectionType(Type):
     __slots__ = ("element",)
     kind: ClassVar[str] = ""
+    element: Type
 
     def __init__(self, element: Type) -> None:
         object.__setattr__(self, "element", element)
@@ -225,6 +227,7 @@ class MapType(_CollectionType):
 
 class TupleType(Type):
     __slots__ = ("elements",)
+    elements: tuple[Type, ...]
 
     def __init__(self, elements: Iterable[Type]) -> None:
         object.__setattr__(self, "elements", tuple(elements))
@@ -247,6 +250,9 @@ class TupleType(Type):
 
 class ObjectType(Type):
     __slots__ = ("attributes", "optional", "_key")
+    attributes: Mapping[str, Type]
+    optional: frozenset[str]
+    _key: tuple[Any, ...]
 
     def __init__(self, attributes: Mapping[str, Type], optional: frozenset[str] | Iterable[str] = frozenset()) -> None:
         ordered = dict(sorted(attributes.items()))
@@ -294,6 +300,7 @@ class Value:
     __slots__ = ("type", "_payload", "is_null", "is_known", "sensitive")
 
     type: Type
+    _payload: Any
     is_null: bool
     is_known: bool
     sensitive: bool
@@ -822,19 +829,19 @@ def unify(types: Iterable[Type]) -> Type | None:
     if all(isinstance(t, (ListType, TupleType)) for t in ts):
         elems: list[Type] = []
         for t in ts:
-            elems.extend([t.element] if isinstance(t, ListType) else list(t.elements))  # type: ignore[union-attr]
+            elems.extend([t.element] if isinstance(t, ListType) else list(t.elements))  # type: ignore[attr-defined]
         et = unify(elems) if elems else DYNAMIC
         return None if et is None else ListType(et)
     if all(isinstance(t, (SetType, TupleType, ListType)) for t in ts):
         elems = []
         for t in ts:
-            elems.extend(list(t.elements) if isinstance(t, TupleType) else [t.element])  # type: ignore[union-attr]
+            elems.extend(list(t.elements) if isinstance(t, TupleType) else [t.element])  # type: ignore[attr-defined]
         et = unify(elems) if elems else DYNAMIC
         return None if et is None else SetType(et)
     if all(isinstance(t, (MapType, ObjectType)) for t in ts):
         elems = []
         for t in ts:
-            elems.extend([t.element] if isinstance(t, MapType) else list(t.attributes.values()))  # type: ignore[union-attr]
+            elems.extend([t.element] if isinstance(t, MapType) else list(t.attributes.values()))  # type: ignore[attr-defined]
         et = unify(elems) if elems else DYNAMIC
         return None if et is None else MapType(et)
     return None
