@@ -53,6 +53,8 @@ def test_cidrsubnets_packs_consecutively(call) -> None:
         ("cidrsubnets", ["10.0.0.0/30", 1, 3], "too long"),
         ("cidrsubnets", ["10.0.0.0/24", 0], "at least one bit"),
         ("cidrsubnets", ["10.0.0.0/24", 9], "too long"),
+        ("cidrsubnets", ["fd00::/56", 33], "more than 32 bits"),
+        ("cidrsubnet", ["fd00::/56", 33, 0], "more than 32 bits"),
     ],
 )
 def test_cidr_errors(call, name: str, args: list[object], reason: str) -> None:

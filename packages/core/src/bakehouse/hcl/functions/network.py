@@ -92,6 +92,8 @@ def _cidrsubnet(args: list[Value], fctx: FunctionContext) -> Value:
     prefix = _parse(args[0].as_str())
     newbits = whole_number(args[1], "newbits", 1)
     netnum = whole_number(args[2], "netnum", 2)
+    if newbits > 32:
+        raise FunctionError("may not extend prefix by more than 32 bits", 1)
     return string(_subnet(prefix, newbits, netnum).text())
 
 
@@ -108,6 +110,8 @@ def _cidrsubnets(args: list[Value], fctx: FunctionContext) -> Value:
     for i, newbits in enumerate(lengths):
         if newbits < 1:
             raise FunctionError("must extend prefix by at least one bit", i + 1)
+        if newbits > 32:
+            raise FunctionError("may not extend prefix by more than 32 bits", i + 1)
         new_length = prefix.length + newbits
         if new_length > prefix.bits:
             raise FunctionError(
