@@ -425,3 +425,38 @@ def test_mistakes_in_the_source_block_point_at_the_template_line(
     for option, message in (("ami_regions", "build region"), ("kms_key_id", "encrypt_boot")):
         line = next(n for n, l in enumerate(text.splitlines(), 1) if l.strip().startswith(option))
         assert f"t.pkr.hcl line {line}" in output and message in output, output
+
+
+def test_bakehouse_cleanup_removes_what_a_killed_run_left_in_ec2(
+    aws_env: MotoServer, temp_keys: SshServer, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
+) -> None:
+    """kill -9 of everything (core and plugins) mid-provisioning leaves the
+    instance, key pair and security group; their journal entries let
+    ``bakehouse cleanup`` remove them through the aws plugin's cleaners."""
+    ec2 = aws_env.client()
+    source = register_ami(ec2, "base-image")
+    ami_name = f"killed-{uuid.uuid4().hex[:8]}"
+    seconds = random.randint(600, 699)
+    started = _interrupted_template(tmp_path, temp_keys, source, ami_name, seconds)
+    proc = _start_build(tmp_path)
+    try:
+        _wait_for(started, proc)
+        for pid in run_processes(run_id):
+            os.kill(pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for pid in remote_sleeps(seconds):  # the "instance" itself is not ours to keep running
+        os.kill(pid, signal.SIGKILL)
+    assert wait_until_gone(run_processes(run_id), timeout=10) == []
+    assert instance_states(ec2) == ["running"]
+    assert len(ec2.describe_key_pairs()["KeyPairs"]) == 1
+
+    # (a run id of its own: this test's run id in its environment would make
+    # the cleanup command look like a live process of the killed run)
+    result = bakehouse("cleanup", cwd=tmp_path, env={"BAKEHOUSE_RUN_ID": "cleanup-" + run_id})
+    assert result.returncode == 0, result.stdout + result.stderr
+    instance_id = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]][0]
+    assert instance_id in result.stdout + result.stderr
+    assert_nothing_left(aws_env, ami_name, run_id, bakehouse_home)
