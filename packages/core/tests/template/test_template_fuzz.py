@@ -108,3 +108,17 @@ def test_the_seed_template_loads() -> None:
 @given(mutated_templates())
 def test_mutated_templates_give_diagnostics_not_exceptions(text: str) -> None:
     check_load(text)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_templates())
+def test_formatting_mutated_templates_is_idempotent(text: str) -> None:
+    from bakehouse.hcl.diagnostics import Diagnostics
+    from bakehouse.hcl.formatter import format_text
+
+    try:
+        once = format_text(text, "t.pkr.hcl")
+    except Diagnostics as diags:
+        assert all(d.pos is not None for d in diags.items)
+        return
+    assert format_text(once, "t.pkr.hcl") == once
