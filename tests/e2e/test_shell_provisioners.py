@@ -256,3 +256,18 @@ build {{
     assert result.returncode == 0, show(result)
     assert attempts.read_text() == "try\ntry\n"
     assert "retrying with 2 trie(s) left" in result.stdout, show(result)
+
+
+def test_long_output_arrives_complete_and_in_order(bakehouse, tmp_path: Path) -> None:
+    write(tmp_path, "t.pkr.hcl", NULL_SOURCE + """
+build {
+  sources = ["source.null.n"]
+  provisioner "shell-local" {
+    inline = ["seq 20000", "echo", "echo", "echo end"]
+  }
+}
+""")
+    result = bakehouse("build", "t.pkr.hcl")
+    assert result.returncode == 0, show(result)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("    null.n: ")]
+    assert lines == [f"    null.n: {i}" for i in range(1, 20001)] + ["    null.n: "] * 2 + ["    null.n: end"]

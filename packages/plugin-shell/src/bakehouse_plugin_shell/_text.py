@@ -150,7 +150,9 @@ class LineSplitter:
 
     Bytes are decoded as UTF-8 (invalid sequences replaced); a line ends at
     ``\\n``; within a line, text before the last ``\\r`` is dropped so that
-    progress bars show their final state, as Packer does.
+    progress bars show their final state, as Packer does. The lines completed
+    by one chunk go out together in one multi-line Ui call (the Ui prefixes
+    every line), so a chatty command costs one call per chunk, not per line.
     """
 
     def __init__(self, emit: Callable[[str], None]) -> None:
@@ -161,14 +163,24 @@ class LineSplitter:
     def feed(self, chunk: bytes) -> None:
         text = self._pending + self._decoder.decode(chunk)
         *complete, self._pending = text.split("\n")
-        for line in complete:
-            self._emit(_clean_line(line))
+        self._send([_clean_line(line) for line in complete])
 
     def close(self) -> None:
         text = self._pending + self._decoder.decode(b"", final=True)
         self._pending = ""
         if text:
-            self._emit(_clean_line(text))
+            self._send([_clean_line(text)])
+
+    def _send(self, lines: list[str]) -> None:
+        # A Ui drops trailing newlines of a message: trailing empty lines go one by one.
+        trailing_empty = 0
+        while lines and lines[-1] == "":
+            lines.pop()
+            trailing_empty += 1
+        if lines:
+            self._emit("\n".join(lines))
+        for _ in range(trailing_empty):
+            self._emit("")
 
 
 def _clean_line(line: str) -> str:

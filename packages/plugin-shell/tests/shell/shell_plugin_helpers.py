@@ -28,8 +28,9 @@ class RecordingUi(Ui):
         self.lock = threading.Lock()
 
     def _add(self, channel: str, text: str) -> None:
+        # Like the core's Ui: a multi-line message is several lines of output.
         with self.lock:
-            self.lines.append((channel, text))
+            self.lines.extend((channel, line) for line in text.split("\n"))
 
     def say(self, message: str) -> None:
         self._add("say", message)

@@ -67,9 +67,18 @@ def test_crlf_scripts_become_unix() -> None:
 
 
 def test_line_splitter_joins_chunks_and_keeps_last_carriage_return_segment() -> None:
-    lines: list[str] = []
-    splitter = LineSplitter(lines.append)
+    calls: list[str] = []
+    splitter = LineSplitter(calls.append)
     for chunk in (b"hel", b"lo\nwor", b"ld\r\n", b"10%\r50%\r100%\n", b"\xc3", b"\xa9t\xc3\xa9", b"\n\npartial"):
         splitter.feed(chunk)
     splitter.close()
+    lines = [line for call in calls for line in call.split("\n")]
     assert lines == ["hello", "world", "100%", "été", "", "partial"]
+
+
+def test_line_splitter_sends_the_lines_of_one_chunk_in_one_call() -> None:
+    calls: list[str] = []
+    splitter = LineSplitter(calls.append)
+    splitter.feed(b"a\nb\n\nc\n\n\n")
+    splitter.feed(b"d\n")
+    assert calls == ["a\nb\n\nc", "", "", "d"]
