@@ -132,6 +132,15 @@ def test_builder_and_provisioner_plugins_talk_through_the_core(
     assert len(run_processes(run_id)) == 2
 
 
+def test_unknown_type_is_a_lookup_error_and_starts_nothing(
+    manager: PluginManager, plugin_dir: PluginDir
+) -> None:
+    with pytest.raises(LookupError, match="no plugin provides the builder 'tesktit'"):
+        manager.create("builder", "tesktit", "b")
+    assert "testkit" in manager.known_types("builder")
+    assert plugin_dir.served() == []
+
+
 def test_config_errors_keep_their_paths(manager: PluginManager) -> None:
     builder = manager.create("builder", "testkit", "b")
     with pytest.raises(ConfigError) as caught:

@@ -415,6 +415,30 @@ def test_stream_is_flow_controlled(pair: tuple[Session, Session, Service]) -> No
     assert 0 < slow.sent_while_paused <= WINDOW + 256 * 1024
 
 
+def test_streams_are_only_valid_during_the_call(pair: tuple[Session, Session, Service]) -> None:
+    core, _, service = pair
+    kept: list[Any] = []
+
+    class KeepingCommunicator(CountingCommunicator):
+        def upload(self, dst: str, src: BinaryIO, info: FileInfo = DEFAULT_FILE_INFO) -> None:
+            kept.append(src)
+
+        def execute(self, command: str, *, on_stdout: Any, on_stderr: Any, ctx: Context,
+                    stdin: BinaryIO | None = None) -> int:
+            kept.append(on_stdout)
+            return 0
+
+    keeping = KeepingCommunicator()
+    call(core, "identity", keeping, keeping)
+    proxy = service.kept["first"]
+    proxy.upload("/x", ZeroSource(10 * 1024 * 1024))
+    proxy.execute("x", on_stdout=lambda b: None, on_stderr=lambda b: None, ctx=Context())
+    with pytest.raises(ValueError, match="after the call"):
+        kept[0].read(10)
+    with pytest.raises(ValueError, match="after the call"):
+        kept[1](b"late output")
+
+
 def test_peer_eof_fails_pending_calls_and_cancels_contexts(pair: tuple[Session, Session, Service]) -> None:
     core, plugin, service = pair
     errors: list[BaseException] = []

@@ -12,3 +12,8 @@ class PluginError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))
+
+
+class UnknownComponentError(PluginError, LookupError):
+    """No plugin and no built-in provides the requested component type
+    (a ``LookupError`` too, so callers can offer ``known_types``)."""

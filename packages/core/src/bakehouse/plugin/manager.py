@@ -25,7 +25,7 @@ from bakehouse.plugin.discovery import (
     discover,
     load_builtins,
 )
-from bakehouse.plugin.errors import PluginError
+from bakehouse.plugin.errors import PluginError, UnknownComponentError
 from bakehouse.plugin.process import PluginProcess, handshake_timeout
 from bakehouse.rpc.errors import ConnectionLost, RemoteError
 from bakehouse.sdk.journal import RUN_ID_ENV, JournalEntry, cleaner_for
@@ -83,7 +83,7 @@ class PluginManager:
             raise ValueError(f"unknown component kind {kind!r}")
         source = self.find(kind, type)
         if source is None:
-            raise PluginError(f"no plugin provides the {kind} {type!r}")
+            raise UnknownComponentError(f"no plugin provides the {kind} {type!r}")
         if source.path is None:
             return load_builtins()[kind][type]()
         if source.description is not None and not source.description.compatible:

@@ -593,18 +593,23 @@ class _PeerSource(io.RawIOBase, _StreamEndpoint):
         self.lost = False
         self.started = False
         self.consumed = 0
+        self.finished = False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
+        if self.finished:
+            raise ValueError("stream used after the call that received it returned")
         if not self.started:
             self.started = True
             self.session._send_quiet(Credit(self.sid, WINDOW))
         grant = 0
         view = memoryview(buffer).cast("B")
         with self.cond:
-            self.cond.wait_for(lambda: bool(self.chunks) or self.eof or self.lost)
+            self.cond.wait_for(lambda: bool(self.chunks) or self.eof or self.lost or self.finished)
+            if self.finished:
+                raise ValueError("stream used after the call that received it returned")
             if not self.chunks:
                 if self.error:
                     raise OSError(f"remote stream failed: {self.error}")
@@ -647,6 +652,8 @@ class _PeerSource(io.RawIOBase, _StreamEndpoint):
         with self.cond:
             done = self.eof or self.lost
             self.chunks.clear()
+            self.finished = True
+            self.cond.notify_all()
         if not done:
             self.session._send_quiet(Credit(self.sid, 0, close=True))
         self.session._forget_stream(self.sid)
@@ -726,7 +733,9 @@ class _PeerSink(io.RawIOBase, _StreamEndpoint):
         offset = 0
         while offset < len(view):
             with self.cond:
-                self.cond.wait_for(lambda: self.credit > 0 or self.lost)
+                self.cond.wait_for(lambda: self.credit > 0 or self.lost or self.ended)
+                if self.ended:
+                    raise ValueError("stream used after the call that received it returned")
                 if self.lost:
                     raise OSError("remote stream interrupted: connection lost")
                 size = min(self.credit, CHUNK, len(view) - offset)
@@ -752,6 +761,7 @@ class _PeerSink(io.RawIOBase, _StreamEndpoint):
             if self.ended:
                 return
             self.ended = True
+            self.cond.notify_all()
         self.session._send_quiet(End(self.sid))
         self.session._forget_stream(self.sid)
 
