@@ -290,3 +290,46 @@ def test_every_conformance_expression_through_the_console(bakehouse, tmp_path: P
                 problems.append(f"{entry['expr']!r}: expected an error, got {output_of(single)}")
     assert "Traceback" not in result.stderr
     assert not problems, f"{len(problems)} of {len(entries)} entries differ:\n" + "\n".join(problems)
+
+
+def test_console_interactive_prompt_on_a_terminal(tmp_path: Path) -> None:
+    import os
+    import pty
+    import select
+    import subprocess
+    import time
+
+    from conftest import bakehouse_exe
+
+    write(tmp_path, "t.pkr.hcl", TEMPLATE)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([bakehouse_exe(), "console", "t.pkr.hcl"], cwd=tmp_path,
+                            stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+
+    def read_until(marker: bytes, timeout: float = 60) -> bytes:
+        buffer = b""
+        deadline = time.monotonic() + timeout
+        while marker not in buffer and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    buffer += os.read(master, 4096)
+                except OSError:
+                    break
+        return buffer
+
+    try:
+        assert read_until(b"> ").endswith(b"> ")
+        os.write(master, b"upper(var.image)\n")
+        assert b'"UBUNTU"' in read_until(b"> ")
+        os.write(master, b"variables\n")
+        listing = read_until(b"> ")
+        assert b"var.password: <sensitive>" in listing and b"local.name:" in listing
+        os.write(master, b"exit\n")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
