@@ -215,3 +215,10 @@ def test_sensitive_mark() -> None:
     assert v.sensitive and not string("secret").sensitive
     assert v != string("secret")
     assert tuple_value([v]).contains_sensitive
+
+
+def test_equality_with_unknown_parts_is_unknown_unless_decided() -> None:
+    a = tuple_value([unknown(NUMBER), number(1)])
+    assert not values_equal(a, tuple_value([number(2), number(1)])).is_known
+    assert values_equal(a, tuple_value([number(2), number(3)])).as_bool() is False
+    assert values_equal(a, tuple_value([number(2)])).as_bool() is False

@@ -59,6 +59,7 @@ __all__ = [
     "tuple_value",
     "unify",
     "unknown",
+    "values_equal",
 ]
 
 # cty keeps 512 bits of mantissa (~154 decimal digits); a few more decimal
@@ -848,26 +849,44 @@ def unify(types: Iterable[Type]) -> Type | None:
 
 
 def values_equal(a: Value, b: Value) -> Value:
-    """HCL ``==``: no conversion; unknown if either side is unknown."""
+    """HCL ``==``: no conversion; unknown when an unknown part decides it."""
+    marked = a.sensitive or b.sensitive
+    outcome = _equal(a, b)
+    if outcome is None:
+        return unknown(BOOL).with_sensitive(marked)
+    return boolean(outcome).with_sensitive(marked)
+
+
+def _equal(a: Value, b: Value) -> bool | None:
+    """True/False, or None when unknown values leave the answer open."""
     if not a.is_known or not b.is_known:
-        return unknown(BOOL).with_sensitive(a.sensitive or b.sensitive)
-    return boolean(_equal(a, b)).with_sensitive(a.sensitive or b.sensitive)
-
-
-def _equal(a: Value, b: Value) -> bool:
+        return None
     if a.is_null or b.is_null:
         return a.is_null and b.is_null
     ta, tb = a.type, b.type
     if ta == NUMBER and tb == NUMBER:
         return bool(a._payload == b._payload)
     if ta != tb:
-        # a tuple of numbers vs another tuple with the same shape compares deep;
-        # differing structural types are never equal.
+        # differing types are never equal (1 == "1" is false)
         return False
     if ta.is_sequence:
         ea, eb = a._payload, b._payload
-        return len(ea) == len(eb) and all(x.is_known and y.is_known and _equal(x, y) for x, y in zip(ea, eb))
+        if len(ea) != len(eb):
+            return False
+        return _all_equal(_equal(x, y) for x, y in zip(ea, eb, strict=True))
     if ta.is_mapping:
         ia, ib = a._payload, b._payload
-        return ia.keys() == ib.keys() and all(_equal(ia[k], ib[k]) for k in ia)
+        if ia.keys() != ib.keys():
+            return False
+        return _all_equal(_equal(ia[k], ib[k]) for k in ia)
     return bool(a._payload == b._payload)
+
+
+def _all_equal(outcomes: Iterable[bool | None]) -> bool | None:
+    undecided = False
+    for outcome in outcomes:
+        if outcome is False:
+            return False
+        if outcome is None:
+            undecided = True
+    return None if undecided else True
