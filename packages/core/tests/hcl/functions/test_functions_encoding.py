@@ -72,6 +72,9 @@ def test_yamlencode_follows_go_cty_yaml(call) -> None:
         == '- "a": 1\n  "b": 2\n- - 1\n  - 2\n'
     )
     assert call("yamlencode", "tab\there").as_str() == '"tab\\there"\n'
+    assert call("yamlencode", "keep\n\n").as_str() == "|+\n  keep\n\n...\n"
+    assert call("yamlencode", " lead\nx").as_str() == "|2-\n   lead\n  x\n"
+    assert call("yamlencode", "trailing space \nx").as_str() == '"trailing space \\nx"\n'
 
 
 def test_yamldecode_uses_yaml_1_1_scalars(call) -> None:

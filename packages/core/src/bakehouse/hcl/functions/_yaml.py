@@ -77,8 +77,12 @@ class _Writer:
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.column = 0
+        # libyaml ends the stream with "..." when the last thing written leaves
+        # the document open: a plain top-level scalar or a "|+" block.
+        self.open_ended = False
 
     def write(self, text: str) -> None:
+        self.open_ended = False
         self.parts.append(text)
         newline = text.rfind("\n")
         self.column = len(text) - newline - 1 if newline >= 0 else self.column + len(text)
@@ -138,6 +142,8 @@ def _literal(w: _Writer, text: str, indent: int) -> None:
         else:
             w.write("\n")
             w.column = 0
+    if hints.endswith("+"):
+        w.open_ended = True
 
 
 def _scalar_text(value: Value) -> str | None:
@@ -223,7 +229,7 @@ def encode(value: Value) -> str:
     w = _Writer()
     _emit(w, value, -1)
     out = w.text() + "\n"
-    if _scalar_text(value) is not None:
+    if _scalar_text(value) is not None or w.open_ended:
         out += "...\n"
     return out
 
