@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.hcl.formatter import format_text
 

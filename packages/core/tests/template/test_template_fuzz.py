@@ -6,10 +6,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from bakehouse.template.loader import load
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from bakehouse.template.loader import load
 
 SEED_TEMPLATE = """\
 variable "image" {

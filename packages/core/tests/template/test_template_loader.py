@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.template.loader import load, load_template
 from bakehouse.template.plan import Template

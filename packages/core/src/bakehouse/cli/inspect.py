@@ -84,7 +84,8 @@ def inspect_lines(loaded: Any) -> list[str]:
 
 
 def _label(spec: Any) -> str:
-    return spec.type + (f".{spec.name}" if spec.name and spec.name != spec.type else "")
+    label: str = spec.type
+    return label + (f".{spec.name}" if spec.name and spec.name != spec.type else "")
 
 
 def _pos_key(spec: Any) -> tuple[str, int, int]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import uuid
-
 from typing import Any
 
 from bakehouse.cli.common import (

@@ -124,7 +124,7 @@ _SEQUENCE_RULES = {"interpolation", "template_if_start", "template_else", "templ
 _LITERAL_TERMINALS = {"STRING_CHARS", "ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"}
 
 
-def _collect(node: Tree | Token, text: str, out: list[_Tok]) -> None:
+def _collect(node: Tree[Token] | Token, text: str, out: list[_Tok]) -> None:
     if isinstance(node, Token):
         _add_token(node, text, out)
         return
@@ -136,7 +136,7 @@ def _collect(node: Tree | Token, text: str, out: list[_Tok]) -> None:
             _collect(child, text, out)
 
 
-def _collect_string(node: Tree, text: str, out: list[_Tok]) -> None:
+def _collect_string(node: Tree[Token], text: str, out: list[_Tok]) -> None:
     """A quoted string: verbatim literal parts, formatted template sequences."""
     for child in node.children:
         if isinstance(child, Token):
@@ -154,7 +154,7 @@ def _collect_string(node: Tree, text: str, out: list[_Tok]) -> None:
             _collect(part, text, out)
 
 
-def _collect_sequence(node: Tree, text: str, out: list[_Tok]) -> None:
+def _collect_sequence(node: Tree[Token], text: str, out: list[_Tok]) -> None:
     """``${ expr }`` or a ``%{ directive }``; strip markers join their delimiter (``${~``, ``~}``)."""
     strip_before_close = False
     opened = False

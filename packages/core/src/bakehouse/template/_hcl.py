@@ -13,7 +13,15 @@ from typing import Any
 from bakehouse.hcl import values as V
 from bakehouse.hcl.diagnostics import Diagnostics, SourcePos
 from bakehouse.hcl.evaluator import EvalContext, evaluate, evaluate_type
-from bakehouse.hcl.parser import Attribute, Block, Body, Expression, parse_expression, parse_file, parse_text
+from bakehouse.hcl.parser import (
+    Attribute,
+    Block,
+    Body,
+    Expression,
+    parse_expression,
+    parse_file,
+    parse_text,
+)
 
 __all__ = [
     "Attribute", "Block", "Body", "Diagnostics", "EvalContext", "Expression", "SourcePos", "V",

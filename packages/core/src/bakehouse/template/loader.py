@@ -234,7 +234,7 @@ class _Loader:
 
     # -------------------------------------------------------------- top level
     def _blocks(self, block_type: str) -> list[Any]:
-        found = []
+        found: list[Any] = []
         for _filename, body in self.bodies:
             found.extend(b for b in body.blocks if b.type == block_type)
         return found
@@ -370,15 +370,15 @@ class _Loader:
         for name, text in self.cli_vars:
             cli[name] = text
         for name, text in cli.items():
-            var = variables.get(name)
-            if var is None:
+            declared = variables.get(name)
+            if declared is None:
                 self.diags.error("Undefined -var variable",
                                  f'A "{name}" variable was passed with -var but is not declared in the template. '
                                  f'Declare it with variable "{name}" {{}} or fix the name.')
                 continue
-            value = self._parse_raw_value(var, text, f"-var {name}")
+            value = self._parse_raw_value(declared, text, f"-var {name}")
             if value is not None:
-                var.value, var.value_source = value, "cmd"
+                declared.value, declared.value_source = value, "cmd"
         if not check_unset:
             return
         for var in variables.values():
