@@ -160,8 +160,9 @@ def render(handshake: list[float], round_trip: list[float], streams: dict[str, A
         "## RPC",
         "",
         "Command: `.venv/bin/python bench/bench_rpc.py --write` "
-        f"(Python {platform.python_version()}, {os.cpu_count()} cores; other engineers' "
-        "test runs shared the machine, so latencies are pessimistic).",
+        f"(Python {platform.python_version()}, {os.cpu_count()} cores / 24 GiB; 1-minute load "
+        f"average {os.getloadavg()[0]:.1f} when measured, the machine being shared with other "
+        "jobs, so latencies are upper bounds).",
         "",
         "| measure | value |",
         "|---|---|",
