@@ -1276,8 +1276,7 @@ def _string_leaves(value: Any) -> list[str]:
         elif isinstance(item, dict):
             for x in item.values():
                 walk(x)
-        elif isinstance(item, (int, float)) and not isinstance(item, bool):
-            out.append(str(item))
+        # Numbers and bools are not registered (as in Packer): "1" would mangle every output line.
 
     walk(data)
     return out
