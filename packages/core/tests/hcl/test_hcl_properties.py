@@ -4,13 +4,12 @@ Diagnostics that carry a location -- never another exception, never a hang."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.hcl.evaluator import EvalContext, evaluate
-from bakehouse.hcl.parser import parse_expression, parse_template, parse_text
+from bakehouse.hcl.parser import get_parser, parse_expression, parse_template, parse_text
 from bakehouse.hcl.values import Value, from_python, unknown
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -146,9 +145,14 @@ def _expressions() -> st.SearchStrategy[str]:
     return st.recursive(leaf, extend, max_leaves=12)
 
 
+# Compile or load the grammar before the first example, so no example pays it.
+get_parser()
+
+# A hang is caught by the per-test timeout; a per-example deadline would only
+# make the suite flaky on a busy machine.
 PROPERTY_SETTINGS = settings(
     max_examples=300,
-    deadline=timedelta(seconds=10),
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
 )
