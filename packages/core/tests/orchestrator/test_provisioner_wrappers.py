@@ -180,3 +180,15 @@ def test_run_with_retries_zero_retries_no_messages():
     with pytest.raises(ValueError):
         run_with_retries(ui, Context(), 0, lambda ctx: (_ for _ in ()).throw(ValueError("x")))
     assert ui.texts() == []
+
+
+def test_a_provisioner_ignoring_its_timeout_is_abandoned(monkeypatch):
+    from bakehouse.orchestrator import provisioning
+
+    monkeypatch.setattr(provisioning, "TIMEOUT_GRACE_SECONDS", 0.3)
+    ui = ListUi()
+    started = time.monotonic()
+    with pytest.raises(ProvisionerTimeout, match="did not stop"):
+        provisioning.run_with_timeout(ui, Context(), 0.2, lambda ctx: time.sleep(5))
+    assert time.monotonic() - started < 2
+    assert "Cancelling provisioner after a timeout..." in ui.texts()

@@ -57,8 +57,19 @@ def applies_to(spec: ComponentSpec, source_ref: str) -> bool:
     return True
 
 
+#: After a provisioner's timeout fired, how long to wait for it to honour the
+#: cancellation before giving up on it (Packer waits forever: a hung remote
+#: command then hangs the whole build).
+TIMEOUT_GRACE_SECONDS = 10.0
+
+
 def run_with_timeout(ui: Ui, ctx: Context, timeout: float, work: Callable[[Context], None]) -> None:
-    """Run ``work`` with a child context that is cancelled after ``timeout`` seconds."""
+    """Run ``work`` with a child context that is cancelled after ``timeout`` seconds.
+
+    A component that ignores the cancellation is abandoned after
+    :data:`TIMEOUT_GRACE_SECONDS` (its thread is left to finish on its own; the
+    build's plugin processes are stopped when the build ends).
+    """
     if timeout <= 0:
         work(ctx)
         return
@@ -66,23 +77,38 @@ def run_with_timeout(ui: Ui, ctx: Context, timeout: float, work: Callable[[Conte
     ui.say(f"Setting a {text} timeout for the next provisioner...")
     attempt_ctx = ctx.child()
     timed_out = threading.Event()
+    finished = threading.Event()
+    outcome: list[BaseException] = []
 
     def expire() -> None:
         timed_out.set()
         ui.error("Cancelling provisioner after a timeout...")
         attempt_ctx.cancel(f"timeout after {text}")
 
+    def target() -> None:
+        try:
+            work(attempt_ctx)
+        except BaseException as exc:  # handed to the waiting thread
+            outcome.append(exc)
+        finally:
+            finished.set()
+
     timer = threading.Timer(timeout, expire)
     timer.daemon = True
     timer.start()
+    worker = threading.Thread(target=target, name="provisioner", daemon=True)
+    worker.start()
     try:
-        work(attempt_ctx)
-    except Exception as exc:
-        if timed_out.is_set() and not ctx.cancelled:
-            raise ProvisionerTimeout(f"provisioner timed out after {text}") from exc
-        raise
+        if not finished.wait(timeout + TIMEOUT_GRACE_SECONDS) and not ctx.cancelled:
+            log.warning("provisioner ignored its timeout; abandoning it")
+            raise ProvisionerTimeout(f"provisioner timed out after {text} and did not stop")
+        finished.wait()  # cancelled by the user: the component is stopping
     finally:
         timer.cancel()
+    if outcome:
+        if timed_out.is_set() and not ctx.cancelled:
+            raise ProvisionerTimeout(f"provisioner timed out after {text}") from outcome[0]
+        raise outcome[0]
     if timed_out.is_set() and not ctx.cancelled:
         # The component finished anyway but too late: still a timeout.
         raise ProvisionerTimeout(f"provisioner timed out after {text}")

@@ -48,7 +48,7 @@ class RootUi:
                 pass
 
     def _stamp(self, text: str) -> str:
-        return f"{_rfc3339_now()}: {text}" if self.timestamps else text
+        return f"{_rfc3339_now()}: {text}" if self.timestamps and text else text
 
     def _emit(self, kind: str, text: str, color: int | None, bold: bool) -> None:
         if self.machine_readable:
