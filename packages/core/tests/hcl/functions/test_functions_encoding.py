@@ -97,6 +97,10 @@ def test_yamldecode_uses_yaml_1_1_scalars(call) -> None:
     assert "unsupported tag" in error_of(call, "yamldecode", "x: !custom 1")
     assert "line 1" in error_of(call, "yamldecode", "a: [")
     assert "cannot be null" in error_of(call, "yamldecode", "~: 1")
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
+    )
+    assert "excessive aliasing" in error_of(call, "yamldecode", bomb)
     assert "only strings" in error_of(call, "yamldecode", "? [a]\n: 1")
 
 

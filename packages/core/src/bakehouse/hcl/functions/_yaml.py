@@ -386,7 +386,41 @@ def _resolve_tagged(tag: str, text: str) -> Value:
     raise FunctionError(f"cannot parse {text!r} as {short}")
 
 
-def _node_value(node: yaml.Node, depth: int = 0) -> Value:
+_MAX_EXPANDED_NODES = 1_000_000
+
+
+class _Decoder:
+    """Turns composed nodes into values; each node (anchors included) is decoded once.
+
+    ``expanded`` counts the nodes a value stands for once aliases are expanded,
+    so an alias bomb is refused instead of being blown up by later consumers.
+    """
+
+    def __init__(self) -> None:
+        self.done: dict[int, tuple[Value, int]] = {}
+        self.expanded = 0
+
+    def value(self, node: yaml.Node, depth: int = 0) -> Value:
+        known = self.done.get(id(node))
+        if known is None:
+            outer = self.expanded
+            self.expanded = 1
+            decoded = _node_value(node, depth, self)
+            known = (decoded, self.expanded)
+            self.expanded = outer
+            if known[1] > _MAX_EXPANDED_NODES:
+                raise FunctionError("document contains excessive aliasing")
+            self.done[id(node)] = known
+        self.expanded += known[1]
+        if self.expanded > _MAX_EXPANDED_NODES:
+            raise FunctionError("document contains excessive aliasing")
+        return known[0]
+
+
+def _node_value(node: yaml.Node, depth: int = 0, decoder: _Decoder | None = None) -> Value:
+    if decoder is None:
+        decoder = _Decoder()
+        return decoder.value(node, depth)
     if depth > 500:
         raise FunctionError("YAML document is nested too deeply")
     if isinstance(node, yaml.ScalarNode):
@@ -394,7 +428,7 @@ def _node_value(node: yaml.Node, depth: int = 0) -> Value:
             return _resolve_plain(node.value)
         return _resolve_tagged(node.tag, node.value)
     if isinstance(node, yaml.SequenceNode):
-        return tuple_value(_node_value(n, depth + 1) for n in node.value)
+        return tuple_value(decoder.value(n, depth + 1) for n in node.value)
     if isinstance(node, yaml.MappingNode):
         attrs: dict[str, Value] = {}
         for key_node, value_node in node.value:
@@ -407,7 +441,7 @@ def _node_value(node: yaml.Node, depth: int = 0) -> Value:
                     value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
                 )
                 for source in sources:
-                    merged = _node_value(source, depth + 1)
+                    merged = decoder.value(source, depth + 1)
                     if not merged.type.is_mapping:
                         raise FunctionError(
                             "map merge requires map or sequence of maps as the value"
@@ -417,7 +451,7 @@ def _node_value(node: yaml.Node, depth: int = 0) -> Value:
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 raise FunctionError("only strings are allowed as mapping keys")
-            key = _node_value(key_node, depth + 1)
+            key = decoder.value(key_node, depth + 1)
             if key.is_null:
                 raise FunctionError("mapping key cannot be null")
             if key.type == STRING:
@@ -428,7 +462,7 @@ def _node_value(node: yaml.Node, depth: int = 0) -> Value:
                 key_text = plain_decimal(key.as_number())
             else:
                 raise FunctionError("only scalar values can be used as mapping keys")
-            attrs[key_text] = _node_value(value_node, depth + 1)
+            attrs[key_text] = decoder.value(value_node, depth + 1)
         return object_value(attrs)
     raise FunctionError("unsupported YAML node")
 
