@@ -336,6 +336,44 @@ def test_plugins_ignore_sigint(manager: PluginManager) -> None:
     assert pid_alive(process.pid)
 
 
+def test_sigterm_cancels_the_call_in_flight_and_runs_cleanups(
+    manager: PluginManager, tmp_path: Path
+) -> None:
+    """What PR_SET_PDEATHSIG delivers when the core dies: the plugin cancels,
+    cleans up, answers if it still can, and exits."""
+    builder = manager.create("builder", "testkit", "b")
+    builder.prepare({"workdir": str(tmp_path / "m"), "wait_for_cancel": True},
+                    BuildInfo(name="t", builder_type="testkit"))
+    (process,) = manager.processes("b")
+
+    def terminate_when_waiting() -> None:
+        deadline = time.monotonic() + 30
+        while not any("builder waiting" in line for line in process.stderr_tail):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGTERM)
+
+    threading.Thread(target=terminate_when_waiting, daemon=True).start()
+    with pytest.raises((Cancelled, PluginError)):
+        builder.run(RecordingUi(), ProvisionHook(manager, "b", []), Context())
+    assert (tmp_path / "m" / "builder-cleanup-ran").read_text() == "cancelled: terminated"
+    assert process.proc is not None and process.proc.wait(5) == 0
+
+
+def test_plugin_exits_when_started_after_its_core_died(plugin_dir: PluginDir) -> None:
+    (path,) = plugin_dir.add("bakehouse-plugin-testkit")
+    read_fd, write_fd = os.pipe()
+    env = dict(os.environ, BAKEHOUSE_PLUGIN_FDS=f"{read_fd},{write_fd}",
+               BAKEHOUSE_CORE_PID="999999999")
+    done = subprocess.run([str(path), "serve"], env=env, pass_fds=(read_fd, write_fd),
+                          capture_output=True, text=True, timeout=60)
+    os.close(read_fd)
+    os.close(write_fd)
+    assert done.returncode == 1
+    assert "bakehouse core is gone; exiting" in done.stderr
+
+
 def test_stopping_a_plugin_takes_its_leftover_commands_along(
     manager: PluginManager, tmp_path: Path, run_id: str
 ) -> None:
