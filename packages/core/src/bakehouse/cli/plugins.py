@@ -1,13 +1,20 @@
-"""``bakehouse plugins installed``: what the plugin manager can find."""
+"""``bakehouse plugins installed``: the plugin executables discovery finds, and the built-ins."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from bakehouse.cli.common import add_ui_flags, make_ui
 
 _SUBCOMMANDS = ("installed",)
+
+#: (label, PluginDescription attribute)
+_KINDS = (
+    ("builder", "builders"),
+    ("provisioner", "provisioners"),
+    ("post-processor", "post_processors"),
+    ("datasource", "datasources"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,37 +27,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_ui_flags(parser)
 
 
-def _field(description: Any, name: str, default: Any = "") -> Any:
-    if isinstance(description, dict):
-        return description.get(name, default)
-    return getattr(description, name, default)
-
-
 def run(args: argparse.Namespace) -> int:
     from bakehouse.builtin.registry import BUILTINS
+    from bakehouse.plugin.manager import PluginManager
 
     ui = make_ui(args)
+    manager = PluginManager()
     try:
-        from bakehouse.plugin.manager import PluginManager
-    except ImportError:
-        descriptions: list[Any] = []
-    else:
-        manager = PluginManager()
-        try:
-            descriptions = list(manager.installed())
-        finally:
-            manager.shutdown()
+        descriptions = list(manager.installed())
+    finally:
+        manager.shutdown()
     for description in descriptions:
-        name = _field(description, "name") or _field(description, "plugin")
-        version = _field(description, "version")
-        path = _field(description, "path")
-        ui.machine("", "plugin", str(name), str(version), str(path))
-        ui.say(f"{path or name} (v{version})" if version else str(path or name))
-        components = _field(description, "components", {}) or {}
-        if isinstance(components, dict):
-            for kind, types in components.items():
-                ui.say(f"    {kind}: {', '.join(sorted(types))}")
+        ui.machine("", "plugin", description.name, description.version, description.path)
+        ui.say(f"{description.path} (v{description.version}, protocol {description.protocol_version})")
+        for label, attribute in _KINDS:
+            types = sorted(getattr(description, attribute, ()) or ())
+            if types:
+                ui.say(f"    {label}: {', '.join(types)}")
     ui.say("built-in components (in-process):")
     for kind, table in BUILTINS.items():
+        ui.machine("", "builtin", kind, *sorted(table))
         ui.say(f"    {kind}: {', '.join(sorted(table))}")
     return 0
