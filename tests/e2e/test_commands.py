@@ -333,3 +333,29 @@ def test_console_interactive_prompt_on_a_terminal(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
         os.close(master)
+
+
+def test_validate_evaluates_data_sources_only_when_asked(bakehouse, tmp_path: Path) -> None:
+    write(tmp_path, "t.pkr.hcl", """\
+data "null" "pick" {
+  input = "fine"
+}
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  sources = ["null.a"]
+  provisioner "shell-local" {
+    inline = ["echo ${data.null.pick.output}"]
+  }
+}
+""")
+    result = bakehouse("validate", "t.pkr.hcl")
+    assert result.returncode == 0, output_of(result)
+    result = bakehouse("validate", "-evaluate-datasources", "t.pkr.hcl")
+    assert result.returncode == 0, output_of(result)
+    assert "The configuration is valid." in result.stdout
+    write(tmp_path, "t.pkr.hcl", 'data "no-such-source" "x" {\n  a = 1\n}\n')
+    result = bakehouse("validate", "-evaluate-datasources", "t.pkr.hcl")
+    assert result.returncode == 1, output_of(result)
+    assert "no-such-source" in result.stdout + result.stderr

@@ -247,3 +247,50 @@ build {
     assert "build.pkr.hcl line 8" in combined
     assert "Traceback" not in combined
     assert os.path.exists(tmp_path / "build.pkr.hcl")
+
+
+def test_data_sources_feed_locals_in_dependency_order(bakehouse, tmp_path: Path) -> None:
+    out = tmp_path / "data.txt"
+    write(tmp_path, "build.pkr.hcl", NULL_SOURCE + f"""
+locals {{
+  final = "${{data.null.second.output}}!"
+}}
+data "null" "second" {{
+  input = "${{data.null.first.output}}-then-second"
+}}
+data "null" "first" {{
+  input = upper(local.seed)
+}}
+locals {{
+  seed = "first"
+}}
+build {{
+  sources = ["source.null.basic"]
+  provisioner "shell-local" {{
+    inline = ["printf '%s' '${{local.final}}' > {out}"]
+  }}
+}}
+""")
+    result = bakehouse("build", "build.pkr.hcl")
+    assert result.returncode == 0, output_of(result)
+    assert out.read_text() == "FIRST-then-second!"
+
+
+def test_sensitive_values_are_redacted_in_machine_readable_output(bakehouse, tmp_path: Path) -> None:
+    secret = "mr-s3cr3t-token-value"
+    write(tmp_path, "build.pkr.hcl", NULL_SOURCE + """
+variable "token" {
+  type      = string
+  sensitive = true
+}
+build {
+  sources = ["source.null.basic"]
+  provisioner "shell-local" {
+    inline = ["echo token=${var.token}"]
+  }
+}
+""")
+    result = bakehouse("build", "-machine-readable", "-var", f"token={secret}", "build.pkr.hcl")
+    assert result.returncode == 0, output_of(result).replace(secret, "<leaked>")
+    assert secret not in result.stdout and secret not in result.stderr
+    assert "token=<sensitive>" in result.stdout
