@@ -160,6 +160,8 @@ def test_set_functions(call) -> None:
     assert isinstance(from_sets.type, SetType)
     assert to_python(call("setproduct", [], ["a"])) == []
     assert "at least two" in error_of(call, "setproduct", ["a"])
+    big = list(range(200))
+    assert "at most" in error_of(call, "setproduct", big, big, big)
 
 
 def test_sort_sum_zipmap(call) -> None:

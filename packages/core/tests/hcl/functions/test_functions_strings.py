@@ -193,3 +193,13 @@ def test_regex_inline_flags_apply_to_the_rest_of_their_group(call) -> None:
     assert call("regex", "^(?:a(?i)b|c)$", "C").as_str() == "C"
     assert "did not match" in error_of(call, "regex", "^(x(?i)y)z$", "xYZ")
     assert "U (ungreedy)" in error_of(call, "regex", "(?U)a+", "aa")
+
+
+def test_runaway_backtracking_is_stopped_with_an_error(
+    call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bakehouse.hcl.functions import _re2
+
+    monkeypatch.setattr(_re2, "SEARCH_TIMEOUT_SECONDS", 0.2)
+    message = error_of(call, "regex", "(a|aa)+$", "a" * 5000 + "!")
+    assert "matching took longer" in message

@@ -175,13 +175,29 @@ def compile_re2(pattern: str) -> regex.Pattern[str]:
         raise PatternError(f"error parsing regexp: {exc}") from None
 
 
+# RE2 matches in linear time; a backtracking engine can take exponential time on
+# patterns like (a+)+$, so a search that runs this long is stopped with an error.
+SEARCH_TIMEOUT_SECONDS = 5.0
+
+
+def search(compiled: regex.Pattern[str], text: str, pos: int = 0) -> regex.Match[str] | None:
+    """``compiled.search`` with a time limit; raises :class:`PatternError` when exceeded."""
+    try:
+        return compiled.search(text, pos, timeout=SEARCH_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise PatternError(
+            f"matching took longer than {SEARCH_TIMEOUT_SECONDS:g}s; simplify the pattern "
+            "(nested repetition such as (a+)+ backtracks)"
+        ) from None
+
+
 def find_all(compiled: regex.Pattern[str], text: str) -> Iterator[regex.Match[str]]:
     """Successive matches as Go's ``FindAll*``: an empty match touching the previous match is skipped."""
     pos = 0
     prev_end = -1
     n = len(text)
     while pos <= n:
-        match = compiled.search(text, pos)
+        match = search(compiled, text, pos)
         if match is None:
             return
         start, end = match.span()

@@ -33,6 +33,8 @@ from bakehouse.hcl.values import (
 )
 
 _MAX_RANGE = 1024
+# A guard against exhausting memory; Packer has no limit but would not finish either.
+_MAX_PRODUCT = 1_000_000
 
 
 def _equal(a: Value, b: Value) -> bool | None:
@@ -447,6 +449,13 @@ def _setproduct(args: list[Value], fctx: FunctionContext) -> Value:
             columns.append([convert(e, et) for e in arg.elements()])
         except ConversionError as exc:
             raise FunctionError(exc.message) from None
+    total = 1
+    for column in columns:
+        total *= len(column)
+    if total > _MAX_PRODUCT:
+        raise FunctionError(
+            f"the product would have {total} elements; at most {_MAX_PRODUCT} are allowed"
+        )
     rows: list[list[Value]] = [[]]
     for column in columns:
         rows = [row + [e] for row in rows for e in column]

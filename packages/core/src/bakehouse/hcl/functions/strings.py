@@ -177,7 +177,10 @@ def _compile(pattern: str) -> regex.Pattern[str]:
 
 def _regex(args: list[Value], fctx: FunctionContext) -> Value:
     compiled = _compile(args[0].as_str())
-    match = compiled.search(args[1].as_str())
+    try:
+        match = _re2.search(compiled, args[1].as_str())
+    except _re2.PatternError as exc:
+        raise FunctionError(str(exc), 0) from None
     if match is None:
         raise FunctionError("pattern did not match any part of the given string")
     return _match_value(match)
@@ -185,7 +188,10 @@ def _regex(args: list[Value], fctx: FunctionContext) -> Value:
 
 def _regexall(args: list[Value], fctx: FunctionContext) -> Value:
     compiled = _compile(args[0].as_str())
-    matches = [_match_value(m) for m in _re2.find_all(compiled, args[1].as_str())]
+    try:
+        matches = [_match_value(m) for m in _re2.find_all(compiled, args[1].as_str())]
+    except _re2.PatternError as exc:
+        raise FunctionError(str(exc), 0) from None
     if not matches:
         if compiled.groups == 0:
             return list_value([], STRING)
@@ -199,7 +205,10 @@ def _regex_replace(args: list[Value], fctx: FunctionContext) -> Value:
         compiled = _re2.compile_re2(pattern)
     except _re2.PatternError as exc:
         raise FunctionError(f"invalid regular expression pattern: {exc}", 1) from None
-    return string(_re2.replace_all(compiled, text, replacement))
+    try:
+        return string(_re2.replace_all(compiled, text, replacement))
+    except _re2.PatternError as exc:
+        raise FunctionError(str(exc), 1) from None
 
 
 def _replace(args: list[Value], fctx: FunctionContext) -> Value:
