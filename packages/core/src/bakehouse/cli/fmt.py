@@ -19,13 +19,14 @@ FORMATTED_SUFFIXES = (".pkr.hcl", ".pkrvars.hcl")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-check", "--check", action="store_true",
-                        help="check whether the input is formatted; exit 3 if not")
-    parser.add_argument("-diff", "--diff", action="store_true", help="print a unified diff of the changes")
+    from bakehouse.cli.validate import add_go_bool_flag
+
+    add_go_bool_flag(parser, "check", "check whether the input is formatted; exit 3 if not")
+    add_go_bool_flag(parser, "diff", "print a unified diff of the changes")
     parser.add_argument("-write", "--write", default="true", metavar="BOOL",
                         help="write the result back to the file (default true)")
-    parser.add_argument("-recursive", "--recursive", action="store_true", help="also format subdirectories")
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories, or - for stdin")
+    add_go_bool_flag(parser, "recursive", "also format subdirectories")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories, or - for stdin")
 
 
 def _is_hidden_or_backup(name: str) -> bool:
@@ -61,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.check:
         write = False
+    # a path right after a boolean flag (-check dir) was taken aside by the flag
+    args.paths = list(args.paths) + list(getattr(args, "stray_positionals", None) or [])
+    if not args.paths:
+        print("Error: give at least one file or directory to format (or - for stdin)", file=sys.stderr)
+        return 1
 
     changed_any = False
     failed = False
