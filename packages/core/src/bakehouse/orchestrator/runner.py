@@ -36,7 +36,8 @@ from bakehouse.sdk.components import BuildInfo
 from bakehouse.sdk.config import ConfigError
 from bakehouse.sdk.context import Cancelled, Context
 from bakehouse.template.plan import BuildPlan, ComponentSpec, Template
-from bakehouse.ui import BuildUi, RootUi, format_duration
+from bakehouse.ui import RootUi, format_duration
+from bakehouse.ui.build import BuildUi
 
 log = logging.getLogger("bakehouse.orchestrator")
 

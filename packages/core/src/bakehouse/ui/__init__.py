@@ -20,7 +20,7 @@ from bakehouse.ui.format import (
     machine_escape,
     machine_line,
 )
-from bakehouse.ui.terminal import BuildUi, RootUi
+from bakehouse.ui.terminal import RootUi
 
 __all__ = [
     "BuildUi",
@@ -32,3 +32,12 @@ __all__ = [
     "machine_escape",
     "machine_line",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # BuildUi imports the SDK (pydantic); only builds need it.
+    if name == "BuildUi":
+        from bakehouse.ui.build import BuildUi
+
+        return BuildUi
+    raise AttributeError(name)
