@@ -17,9 +17,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from conftest import bakehouse_exe
 from tests.fixtures.docker import leftover_temp_dirs, show, write_template
 from tests.fixtures.processes import peak_rss_kib, pid_alive, run_processes, wait_until_gone
+from tests.support import bakehouse_exe
 
 pytestmark = pytest.mark.docker
 
@@ -329,3 +329,32 @@ build {
     assert any("bakehouse-plugin-docker serve" in command for command in commands.values()), report
     assert total_mb < 150, f"summed peak RSS {total_mb:.0f} MB: {report}"
     assert not any(pid_alive(pid) for pid in peaks)
+
+
+def test_bakehouse_cleanup_removes_what_a_kill_9_of_everything_left(
+    bakehouse, tmp_path: Path, busybox_image: str, docker_resources, run_id: str,
+    cli_env: dict[str, str], docker_tmpdir: Path,
+) -> None:
+    """kill -9 of the core *and* the plugins: nothing can clean up at once, but
+    the journal knows the container and the temporary directory, and
+    `bakehouse cleanup` removes them through the docker plugin."""
+    write_template(tmp_path, SLEEPING_TEMPLATE, image=busybox_image)
+    build = RunningBuild(["build", "t.pkr.hcl"], tmp_path, cli_env)
+    build.wait_for("provisioning-started")
+    everything = set(run_processes(run_id)) | set(core_pids(build))
+    for pid in everything:
+        os.kill(pid, signal.SIGKILL)
+    build.finish(timeout=30)
+    assert wait_until_gone(everything, 10) == []
+    left = docker_resources.build_containers(run_id)
+    assert len(left) == 1, "the build container should survive a kill -9 of everything"
+    docker_resources.container(left[0].id)
+    assert len(leftover_temp_dirs(docker_tmpdir)) == 1
+
+    # A run id of its own: the cleanup command must not look like a process of the dead run.
+    result = bakehouse("cleanup", run_id, env={"TMPDIR": str(docker_tmpdir), "BAKEHOUSE_RUN_ID": run_id + "-cleanup"})
+    assert result.returncode == 0, show(result)
+    assert left[0].name in result.stdout + result.stderr, show(result)
+    assert docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert run_processes(run_id) == []

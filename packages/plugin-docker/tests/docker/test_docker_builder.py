@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
 import threading
 import time
@@ -328,3 +329,41 @@ def test_builder_reads_environment_independent_temp_dir(docker_tmpdir: Path) -> 
 
     assert tempfile.gettempdir() == str(docker_tmpdir)
     assert os.environ["TMPDIR"] == str(docker_tmpdir)
+
+
+def test_build_block_makes_the_base_image_from_a_dockerfile(
+    docker_client: docker.DockerClient, busybox_image: str, docker_resources, docker_tmpdir: Path, tmp_path: Path
+) -> None:
+    run_id = "t-" + uuid.uuid4().hex[:10]
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "note.txt").write_text("from the build context\n")
+    (context / "Dockerfile").write_text(
+        f"FROM {busybox_image}\nARG FLAVOUR=plain\nCOPY note.txt /note.txt\nRUN echo $FLAVOUR > /flavour\n"
+    )
+    builder = make_builder(
+        run_id, commit=True, build={"path": str(context / "Dockerfile"), "arguments": {"FLAVOUR": "spicy"}},
+    )
+    seen: list[str] = []
+
+    def read_back(communicator: Communicator, data: dict[str, Any], ctx: Context) -> None:
+        seen.append(run_shell(communicator, "cat /note.txt /flavour", ctx)[1])
+
+    ui = RecordingUi()
+    artifact = builder.run(ui, FunctionHook(provision=[read_back]), Context())
+    assert artifact is not None
+    docker_resources.image(artifact.id)
+    built = re.search(r"Built image: (sha256:[0-9a-f]+)", ui.text("message"))
+    assert built is not None
+    docker_resources.image(built.group(1))
+    assert seen == ["from the build context\nspicy\n"]
+    assert docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(docker_tmpdir) == []
+
+
+def test_build_block_and_image_are_exclusive() -> None:
+    from bakehouse.sdk import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        make_builder("t-x", image="busybox", commit=True, build={"path": "Dockerfile"})
+    assert caught.value.problems[0].path == ("image",)
