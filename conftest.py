@@ -8,9 +8,7 @@ Real dependencies (Docker engine, sshd, moto) are requested through
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,17 +19,7 @@ pytest_plugins = [
     "tests.fixtures.aws",
 ]
 
-REPO = Path(__file__).resolve().parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(condition: bool, what: str) -> None:
-    """Fail in CI, skip elsewhere, when a real dependency is missing."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"{what} is required in CI but is not available", pytrace=False)
-    pytest.skip(f"{what} is not available")
+from tests.support import IN_CI, REPO, bakehouse_exe, require  # noqa: F401  (re-exported)
 
 
 @pytest.fixture(autouse=True)
@@ -40,16 +28,6 @@ def bakehouse_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     home = tmp_path_factory.mktemp("bakehouse-home")
     monkeypatch.setenv("BAKEHOUSE_HOME", str(home))
     return home
-
-
-def bakehouse_exe() -> str:
-    exe = Path(sys.executable).parent / "bakehouse"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("bakehouse")
-    if not found:
-        pytest.fail("the bakehouse executable is not installed (run scripts/setup)")
-    return found
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import bakehouse_exe, require
+from tests.support import bakehouse_exe, require
 from tests.fixtures.aws import MotoServer, SshServer, sshd_accepts_moto_keys
 from tests.fixtures.processes import pid_alive, run_processes, wait_until_gone
 

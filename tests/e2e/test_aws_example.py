@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, require
+from tests.support import REPO, require
 from tests.fixtures.aws import MOTO_SERVER, SSHD
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh, pytest.mark.slow]

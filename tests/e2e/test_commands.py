@@ -299,7 +299,7 @@ def test_console_interactive_prompt_on_a_terminal(tmp_path: Path) -> None:
     import subprocess
     import time
 
-    from conftest import bakehouse_exe
+    from tests.support import bakehouse_exe
 
     write(tmp_path, "t.pkr.hcl", TEMPLATE)
     master, slave = pty.openpty()

@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from conftest import REPO
+from tests.support import REPO
 from tests.fixtures.docker import leftover_temp_dirs, show
 from tests.fixtures.processes import run_processes
 
@@ -22,7 +22,7 @@ def test_docker_base_then_docker_hello_examples_build_and_run(
     bakehouse, tmp_path: Path, docker_client: docker.DockerClient, docker_resources,
     run_id: str, docker_tmpdir: Path,
 ) -> None:
-    from conftest import require
+    from tests.support import require
     from tests.fixtures.docker import BUSYBOX
 
     require(BUSYBOX == "/usr/bin/busybox", "Debian's busybox-static at /usr/bin/busybox")

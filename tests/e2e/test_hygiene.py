@@ -18,7 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
-from conftest import bakehouse_exe
+from tests.support import bakehouse_exe
 from tests.fixtures.processes import pid_alive, run_processes, wait_until_gone
 
 TEMPLATE = """

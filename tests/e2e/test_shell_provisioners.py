@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import bakehouse_exe
+from tests.support import bakehouse_exe
 
 NULL_SOURCE = 'source "null" "n" {\n  communicator = "none"\n}\n'
 

@@ -15,7 +15,7 @@ import textwrap
 import time
 import uuid
 
-from conftest import bakehouse_exe
+from tests.support import bakehouse_exe
 from tests.fixtures.processes import peak_rss_kib, run_processes
 
 SIZE = 200 * 1024 * 1024

@@ -8,7 +8,7 @@ import subprocess
 import textwrap
 import time
 
-from conftest import bakehouse_exe
+from tests.support import bakehouse_exe
 
 SLEEPING = textwrap.dedent(
     """

@@ -38,7 +38,7 @@ from bakehouse_plugin_aws.resources import (
     clean_key_pair,
     clean_security_group,
 )
-from conftest import require
+from tests.support import require
 from tests.fixtures.aws import MotoServer, SshServer, sshd_accepts_moto_keys
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh]

@@ -25,7 +25,7 @@ from bakehouse.hcl.values import (
     unknown,
 )
 
-from conftest import error_of
+from fnsupport import error_of
 
 
 def strings(*items: str):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from bakehouse.hcl.values import BOOL, NUMBER, STRING, SetType, Value
 
-from conftest import error_of
+from fnsupport import error_of
 
 CONFORMANCE = (
     Path(__file__).resolve().parents[5] / "shared" / "conformance" / "hcl_expressions.json"

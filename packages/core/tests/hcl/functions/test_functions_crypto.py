@@ -11,7 +11,7 @@ from bakehouse.hcl.function import FunctionContext
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from conftest import error_of
+from fnsupport import error_of
 
 
 def test_hashes(call) -> None:

@@ -8,7 +8,7 @@ import pytest
 from bakehouse.hcl.function import FunctionContext
 from bakehouse.hcl.values import to_python
 
-from conftest import error_of
+from fnsupport import error_of
 
 REF = "2006-01-02T15:04:05Z"
 

@@ -7,7 +7,7 @@ import gzip
 
 from bakehouse.hcl.values import to_python
 
-from conftest import error_of
+from fnsupport import error_of
 
 
 def test_base64_round_trip_and_errors(call) -> None:

@@ -10,7 +10,7 @@ import pytest
 from bakehouse.hcl.function import FunctionContext
 from bakehouse.hcl.values import SetType, to_python
 
-from conftest import error_of
+from fnsupport import error_of
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from bakehouse.hcl.values import to_python
 
-from conftest import error_of
+from fnsupport import error_of
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import error_of
+from fnsupport import error_of
 
 
 @pytest.mark.parametrize(

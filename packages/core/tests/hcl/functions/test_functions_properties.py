@@ -11,7 +11,7 @@ from bakehouse.hcl.values import EvalError, Value, from_python, null, number, un
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import HERE
+from fnsupport import HERE
 
 SKIP = {"bcrypt"}  # deliberately slow by design; covered by its own tests
 

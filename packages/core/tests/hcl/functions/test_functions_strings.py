@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from bakehouse.hcl.values import STRING, ListType, list_value, string, to_python, unknown
 
-from conftest import error_of
+from fnsupport import error_of
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bakehouse.hcl.function import FunctionContext
 
-from conftest import error_of
+from fnsupport import error_of
 
 
 def test_templatefile_renders_with_only_its_variables(ev, tmp_path: Path) -> None:
