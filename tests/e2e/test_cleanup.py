@@ -16,7 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
-from conftest import bakehouse_exe
+from tests.support import bakehouse_exe
 
 
 def show(result: subprocess.CompletedProcess[str]) -> str:
@@ -110,8 +110,11 @@ build {
             assert build.poll() is None, build.stdout.read() if build.stdout else ""
             entries = [json.loads(p.read_text()) for p in (bakehouse_home / "journal").glob("*/*.json")
                        if p.name != "run.json"]
-            if entries and Path(entries[0]["resource_id"], "provisioning-started").exists():
-                leftover, run_id = Path(entries[0]["resource_id"]), entries[0]["run_id"]
+            machines = [e for e in entries if e["kind"] == "localdir-tempdir"]
+            if machines and Path(machines[0]["resource_id"], "provisioning-started").exists():
+                leftover, run_id = Path(machines[0]["resource_id"]), machines[0]["run_id"]
+                # The shell provisioner's local copy of the inline script, journalled too.
+                [script] = [Path(e["resource_id"]) for e in entries if e["kind"] == "shell-temp-script"]
                 break
             time.sleep(0.1)
         assert leftover is not None, "the build never reached its provisioner"
@@ -136,6 +139,7 @@ build {
                 os.kill(pid, signal.SIGKILL)
 
     assert leftover.is_dir(), "SIGKILL left no chance to clean: the directory must still be there"
+    assert script.is_file()
 
     listed = bakehouse("cleanup", "-dry-run")
     assert listed.returncode == 0, show(listed)
@@ -145,7 +149,9 @@ build {
     result = bakehouse("cleanup")
     assert result.returncode == 0, show(result)
     assert f"removed localdir-tempdir {leftover}" in result.stdout, show(result)
+    assert f"removed shell-temp-script {script} (bakehouse-plugin-shell)" in result.stdout, show(result)
     assert not leftover.exists()
+    assert not script.exists()
     assert not (bakehouse_home / "journal" / run_id).exists(), "the journal of the cleaned run is dropped"
 
     again = bakehouse("cleanup")

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import random
 import shlex
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -38,6 +36,7 @@ from bakehouse.sdk import (
 from pydantic import Field, field_validator, model_validator
 
 from bakehouse_plugin_shell import _checks
+from bakehouse_plugin_shell._tempscript import temporary_script
 from bakehouse_plugin_shell._text import (
     LineSplitter,
     build_env,
@@ -154,31 +153,18 @@ class ShellProvisioner(Provisioner):
             generated=generated,
         )
         flattened = flatten_env(variables, config.env_var_format)
-        inline_path = None
-        try:
-            scripts = list(self._scripts)
-            if not scripts:
-                inline_path = self._write_inline_script()
-                scripts = [inline_path]
-            for script in scripts:
+        if self._scripts:
+            for script in self._scripts:
                 ctx.check()
                 self._run_script(ui, communicator, script, flattened, ctx)
-        finally:
-            if inline_path is not None:
-                try:
-                    os.unlink(inline_path)
-                except FileNotFoundError:
-                    pass
+        else:
+            content = inline_script(config.inline or [], config.inline_shebang)
+            with temporary_script(content, self.build) as path:
+                self._run_script(ui, communicator, path, flattened, ctx)
         if config.pause_after > 0:
             ui.say(f"Pausing {_format_seconds(config.pause_after)} after this provisioner...")
             if ctx.wait(config.pause_after):
                 raise Cancelled(ctx.reason or "context canceled")
-
-    def _write_inline_script(self) -> str:
-        fd, path = tempfile.mkstemp(prefix="packer-shell")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(inline_script(self.config.inline or [], self.config.inline_shebang))
-        return path
 
     def _run_script(
         self, ui: Ui, comm: Communicator, script: str, flattened: str, ctx: Context

@@ -10,9 +10,7 @@ its input artifact on, kept, as Packer's does.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from typing import Any
 
 from bakehouse.sdk import (
@@ -31,6 +29,7 @@ from pydantic import Field, field_validator
 
 from bakehouse_plugin_shell import _checks
 from bakehouse_plugin_shell._local_process import CommandStartError, run_local_command
+from bakehouse_plugin_shell._tempscript import temporary_script
 from bakehouse_plugin_shell._text import (
     LineSplitter,
     build_env,
@@ -133,30 +132,16 @@ class LocalShellRunner:
             generated=generated,
         )
         flattened = flatten_env(variables, config.env_var_format)
-        inline_path = None
-        try:
-            scripts = list(self.scripts)
-            if not scripts:
-                inline_path = self._write_inline_script()
-                scripts = [inline_path]
-            for script in scripts:
+        if self.scripts:
+            for script in self.scripts:
                 ctx.check()
                 self._run_script(ui, script, flattened, ctx)
-        finally:
-            if inline_path is not None:
-                try:
-                    os.unlink(inline_path)
-                except FileNotFoundError:
-                    pass
-
-    def _write_inline_script(self) -> str:
-        commands = [self.config.command] if self.config.command is not None else self.config.inline
-        suffix = "." + self.config.tempfile_extension if self.config.tempfile_extension else ""
-        fd, path = tempfile.mkstemp(prefix="packer-shell", suffix=suffix)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(inline_script(commands or [], self.config.inline_shebang))
-        os.chmod(path, 0o700)
-        return path
+            return
+        commands = [config.command] if config.command is not None else config.inline
+        content = inline_script(commands or [], config.inline_shebang)
+        suffix = "." + config.tempfile_extension if config.tempfile_extension else ""
+        with temporary_script(content, self.build, suffix=suffix) as path:
+            self._run_script(ui, path, flattened, ctx)
 
     def _run_script(self, ui: Ui, script: str, flattened_env: str, ctx: Context) -> None:
         values = {"Vars": flattened_env, "Script": script, "Command": script, "WinRMPassword": ""}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -261,3 +262,30 @@ def test_post_processor_failure_raises() -> None:
     pp.prepare({"inline": ["exit 1"]}, BUILD)
     with pytest.raises(RuntimeError, match="non-zero exit status: 1"):
         pp.post_process(RecordingUi(), SimpleArtifact("b", "i"), Context())
+
+
+def test_inline_script_is_journalled_while_it_exists(bakehouse_home: Path) -> None:
+    ui = RecordingUi()
+    provisioner(inline=[f'cat "{bakehouse_home}"/journal/*/*.json']).provision(ui, None, {}, Context())
+    [entry] = [json.loads(line) for line in ui.of("message")]
+    assert entry["plugin"] == "bakehouse-plugin-shell" and entry["kind"] == "shell-temp-script"
+    assert ui.of("say") == [f"Running local shell script: {entry['resource_id']}"]
+    assert not os.path.exists(entry["resource_id"])
+    assert not list(bakehouse_home.glob("journal/*/*.json")), "the entry is forgotten once the file is gone"
+
+
+def test_temporary_script_cleaner_removes_only_its_own_files(tmp_path: Path) -> None:
+    from bakehouse.sdk import JournalEntry
+    from bakehouse.sdk.journal import cleaner_for
+
+    cleaner = cleaner_for("shell-temp-script")
+    assert cleaner is not None
+    ours = tmp_path / "packer-shell123"
+    ours.write_text("echo")
+    cleaner(JournalEntry("bakehouse-plugin-shell", "shell-temp-script", str(ours)))
+    assert not ours.exists()
+    other = tmp_path / "precious.sh"
+    other.write_text("keep")
+    with pytest.raises(ValueError, match="refusing"):
+        cleaner(JournalEntry("bakehouse-plugin-shell", "shell-temp-script", str(other)))
+    assert other.exists()
