@@ -178,6 +178,8 @@ class _Loader:
             return
         self._parse_files()
         self.functions = _hcl.all_functions()
+        if stop_on_error and self.diags.has_errors:
+            return  # a file that does not parse would only cause follow-up errors
         self._read_packer_blocks()
         self._declare_variables()
         self._assign_variable_values(check_unset=not syntax_only)
@@ -494,7 +496,7 @@ class _Loader:
                                      f"The condition must refer to var.{var.name} in order to test the value.",
                                      condition.pos)
                     continue
-                others = [r for r in refs if r[0] not in () and tuple(r[:2]) != ("var", var.name)
+                others = [r for r in refs if tuple(r[:2]) != ("var", var.name)
                           and r[0] in ("var", "local", "data", "source", "build", "path", "packer")]
                 if others:
                     self.diags.error("Invalid reference in variable validation",
