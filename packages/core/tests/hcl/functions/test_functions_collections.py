@@ -24,7 +24,6 @@ from bakehouse.hcl.values import (
     to_python,
     unknown,
 )
-
 from fnsupport import error_of
 
 

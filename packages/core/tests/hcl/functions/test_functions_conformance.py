@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from bakehouse.hcl.values import BOOL, NUMBER, STRING, SetType, Value
-
 from fnsupport import error_of
 
 CONFORMANCE = (

@@ -10,7 +10,6 @@ import pytest
 from bakehouse.hcl.function import FunctionContext
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
 from fnsupport import error_of
 
 

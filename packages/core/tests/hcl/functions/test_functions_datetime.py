@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import pytest
 from bakehouse.hcl.function import FunctionContext
 from bakehouse.hcl.values import to_python
-
 from fnsupport import error_of
 
 REF = "2006-01-02T15:04:05Z"

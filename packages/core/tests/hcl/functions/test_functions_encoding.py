@@ -6,7 +6,6 @@ import base64
 import gzip
 
 from bakehouse.hcl.values import to_python
-
 from fnsupport import error_of
 
 

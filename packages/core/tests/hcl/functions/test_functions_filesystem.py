@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from bakehouse.hcl.function import FunctionContext
 from bakehouse.hcl.values import SetType, to_python
-
 from fnsupport import error_of
 
 

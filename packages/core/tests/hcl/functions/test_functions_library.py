@@ -10,7 +10,6 @@ from bakehouse.hcl.evaluator import call_function
 from bakehouse.hcl.function import Function, FunctionContext
 from bakehouse.hcl.functions import ENV_FUNCTION, EVALUATOR_FUNCTIONS, FUNCTIONS, UNSUPPORTED
 from bakehouse.hcl.values import NUMBER, STRING, EvalError, Value, from_python, null, unknown
-
 from fnsupport import HERE, error_of
 
 # Packer 1.16's registry (hcl2template/functions.go) minus try/can/convert.

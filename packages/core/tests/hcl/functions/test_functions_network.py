@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from bakehouse.hcl.values import to_python
-
 from fnsupport import error_of
 
 

@@ -8,10 +8,9 @@ from bakehouse.hcl.evaluator import call_function
 from bakehouse.hcl.function import FunctionContext
 from bakehouse.hcl.functions import FUNCTIONS
 from bakehouse.hcl.values import EvalError, Value, from_python, null, number, unknown
+from fnsupport import HERE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from fnsupport import HERE
 
 SKIP = {"bcrypt"}  # deliberately slow by design; covered by its own tests
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from bakehouse.hcl.values import STRING, ListType, list_value, string, to_python, unknown
-
 from fnsupport import error_of
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from bakehouse.hcl.function import FunctionContext
-
 from fnsupport import error_of
 
 
