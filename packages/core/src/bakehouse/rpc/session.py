@@ -69,6 +69,49 @@ CHUNK = 256 * 1024
 ROOT_HANDLE = 0
 
 
+class _Workers:
+    """Threads for incoming calls: reused while busy, never a limit.
+
+    Calls nest (a call may wait for a call back), so the pool must grow
+    without bound; reusing idle threads saves a thread start per small call
+    (a provisioner's output arrives as thousands of ``Ui`` calls).
+    """
+
+    IDLE_SECONDS = 30.0
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tasks: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.idle = 0
+
+    def submit(self, function: Callable[..., None], *args: Any) -> None:
+        with self.lock:
+            spawn = self.idle == 0
+            if not spawn:
+                self.idle -= 1  # that idle worker now owes us this task
+        self.tasks.put((function, args))
+        if spawn:
+            threading.Thread(target=self._work, name=f"rpc-worker-{self.name}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                function, args = self.tasks.get(timeout=self.IDLE_SECONDS)
+            except queue.Empty:
+                with self.lock:
+                    if self.idle > 0:  # nobody claimed us: retire
+                        self.idle -= 1
+                        return
+                continue  # a submitter claimed us; its task is on the way
+            try:
+                function(*args)
+            except BaseException:  # a worker must survive whatever a task does
+                log.exception("%s: worker task failed", self.name)
+            with self.lock:
+                self.idle += 1
+
+
 @dataclass
 class _Scope:
     """What encoding or decoding the values of one message created."""
@@ -129,6 +172,7 @@ class Session:
         self._close_listeners: list[Callable[[str], None]] = []
         self._shutdown_listeners: list[Callable[[str], None]] = []
         self._reader: threading.Thread | None = None
+        self._workers = _Workers(name)
 
     # -- lifecycle -------------------------------------------------------
 
@@ -380,12 +424,7 @@ class Session:
         if isinstance(message, Call):
             with self._lock:
                 self._inflight += 1
-            threading.Thread(
-                target=self._serve,
-                args=(message, scope),
-                name=f"rpc-call-{self.name}-{message.method}",
-                daemon=True,
-            ).start()
+            self._workers.submit(self._serve, message, scope)
         elif isinstance(message, (Return, Error)):
             with self._lock:
                 pending = self._pending.pop(message.id, None)
