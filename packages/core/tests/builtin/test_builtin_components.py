@@ -237,3 +237,31 @@ def test_null_builder_ssh_requires_host():
     with pytest.raises(ConfigError) as info:
         make("builder", "null", {"communicator": "ssh"})
     assert info.value.problems[0].path == ("ssh_host",)
+
+
+def test_null_builder_validates_ssh_options_only_for_ssh(tmp_path):
+    # communicator "none": ssh options are accepted (and ignored), as in Packer
+    make("builder", "null", {"ssh_port": 2222, "ssh_username": "x"})
+    with pytest.raises(ConfigError) as info:
+        make("builder", "null", {"communicator": "ssh", "ssh_host": "h", "ssh_port": "not a port"})
+    assert info.value.problems[0].path == ("ssh_port",)
+    with pytest.raises(ConfigError) as info:
+        make("builder", "null", {"bogus": 1})
+    assert info.value.problems[0].path == ("bogus",)
+
+
+def test_null_builder_does_not_import_paramiko_without_ssh():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from bakehouse.builtin.registry import BUILTINS\n"
+        "from bakehouse.sdk import BuildInfo\n"
+        "BUILTINS['builder']['null']().prepare({}, BuildInfo(name='a', builder_type='null'))\n"
+        "print('paramiko' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

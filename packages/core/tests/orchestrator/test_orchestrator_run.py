@@ -68,7 +68,7 @@ def test_only_matching_nothing_is_an_error():
 
 def test_config_error_is_reported_at_template_position_before_any_build_runs():
     broken = null_build("broken")
-    broken.builder = spec("builder", "null", {"ssh_port": "not a port"})
+    broken.builder = spec("builder", "null", {"bogus_option": 1})
     code, out = run([broken, null_build("ok", [sleeper("ok", 0)])])
     assert code == 1
     assert "Error: Invalid configuration for builder \"null\" in build 'null.broken'" in out

@@ -8,22 +8,38 @@ to ``ssh_host`` with the ``ssh_*`` options, like Packer's null builder.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import ConfigDict
 
 from bakehouse.builtin.steps import StepProvision
 from bakehouse.sdk.artifact import SimpleArtifact
 from bakehouse.sdk.components import Builder, BuildInfo, Hook, PrepareResult
-from bakehouse.sdk.config import ConfigError
+from bakehouse.sdk.config import Config, ConfigError, ConfigProblem, parse_config
 from bakehouse.sdk.context import Context
 from bakehouse.sdk.multistep import CONTINUE, Action, Runner, StateBag, Step
-from bakehouse.sdk.ssh import SSHConfig
 from bakehouse.sdk.ui import Ui
+
+if TYPE_CHECKING:
+    from bakehouse.sdk.ssh import SSHConfig
 
 BUILDER_ID = "fnoeding.null"
 
 
-class NullConfig(SSHConfig):
-    """Packer's null builder options: only the communicator ones."""
+#: Option prefixes of Packer's communicators, accepted whatever the communicator
+#: (Packer ignores them with ``communicator = "none"``).
+_COMMUNICATOR_OPTION_PREFIXES = ("ssh_", "winrm_", "pause_before_connecting")
+
+
+class NullConfig(Config):
+    """Packer's null builder options: only the communicator ones.
+
+    The ``ssh_*`` options are validated by :class:`bakehouse.sdk.ssh.SSHConfig`
+    when ``communicator = "ssh"``; importing it (paramiko) is skipped otherwise,
+    which keeps the common ``none`` case fast.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     communicator: Literal["ssh", "none"] = "none"
 
@@ -33,11 +49,11 @@ class StepConnect(Step):
 
     name = "StepConnect"
 
-    def __init__(self, config: NullConfig) -> None:
+    def __init__(self, config: SSHConfig | None) -> None:
         self.config = config
 
     def run(self, state: StateBag) -> Action:
-        if self.config.communicator == "none":
+        if self.config is None or self.config.communicator == "none":
             return CONTINUE
         from bakehouse.sdk.ssh import connect_ssh
 
@@ -64,19 +80,40 @@ class NullBuilder(Builder):
     config_schema = NullConfig
     config: NullConfig
 
+    ssh_config: SSHConfig | None = None
+
     def prepare(self, config: dict[str, Any], build: BuildInfo) -> PrepareResult:
         super().prepare(config, build)
-        if self.config.communicator == "ssh" and not self.config.ssh_host:
-            raise ConfigError.single(
-                'ssh_host must be specified when communicator is "ssh"', "ssh_host"
+        unexpected = [
+            key
+            for key in (self.config.model_extra or {})
+            if not key.startswith(_COMMUNICATOR_OPTION_PREFIXES)
+        ]
+        if unexpected:
+            raise ConfigError(
+                [
+                    ConfigProblem((key,), f"An argument named {key!r} is not expected here.")
+                    for key in unexpected
+                ]
             )
+        self.ssh_config = None
+        if self.config.communicator == "ssh":
+            from bakehouse.sdk.ssh import SSHConfig
+
+            self.ssh_config = parse_config(SSHConfig, dict(config))
+            if not self.ssh_config.ssh_host:
+                raise ConfigError.single(
+                    'ssh_host must be specified when communicator is "ssh"', "ssh_host"
+                )
         return PrepareResult(
             generated_names=["Host", "Port", "User", "Password", "SSHPrivateKeyFile"]
         )
 
     def run(self, ui: Ui, hook: Hook, ctx: Context) -> SimpleArtifact | None:
         state = StateBag(ui=ui, hook=hook, ctx=ctx, config=self.config, build=self.build)
-        Runner([StepConnect(self.config), StepProvision()], on_error=self.build.on_error).run(state)
+        Runner([StepConnect(self.ssh_config), StepProvision()], on_error=self.build.on_error).run(
+            state
+        )
         if state.get("error") is not None:
             raise state["error"]
         ctx.check()
