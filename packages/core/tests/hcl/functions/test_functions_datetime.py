@@ -84,6 +84,10 @@ def test_legacy_time_functions_use_the_start_time(call) -> None:
     ).as_str() == ("2023-07-25 23:43:16.123 Tue Jul 25 11PM UTC")
     assert call("legacy_strftime", "%Y-%m-%d %H:%M", fctx=fctx).as_str() == "2023-07-25 23:43"
     assert call("legacy_strftime", fctx=fctx).as_str() == "2023-07-25T23:43:16Z"
+    assert call("legacy_strftime", "%H:%M:%S%L %a %b %e %j %p %Z %z", fctx=fctx).as_str() == (
+        "23:43:16.123 Tue Jul 25 206 PM UTC +0000"
+    )
+    assert call("legacy_strftime", "%0%1%%%2", fctx=fctx).as_str() == "%0%1%%2"
     assert "too many values" in error_of(call, "legacy_isotime", "a", "b")
 
 

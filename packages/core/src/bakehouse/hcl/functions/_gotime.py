@@ -356,3 +356,50 @@ def format_go_layout(layout: str, t: GoTime) -> str:
         return tok[0] + frac
 
     return _LAYOUT.sub(element, layout)
+
+
+# strftime directives as Packer's strftime library maps them onto Go layouts.
+_STRFTIME = {
+    "A": "Monday", "a": "Mon", "B": "January", "b": "Jan", "h": "Jan",
+    "c": "Mon Jan _2 15:04:05 2006", "D": "01/02/06", "d": "02", "e": "_2",
+    "F": "2006-01-02", "H": "15", "I": "03", "j": "002", "L": ".000", "M": "04",
+    "m": "01", "n": "\n", "p": "PM", "R": "15:04", "r": "03:04:05 PM", "S": "05",
+    "T": "15:04:05", "t": "\t", "X": "15:04:05", "x": "01/02/06", "Y": "2006",
+    "y": "06", "Z": "MST", "z": "-0700", "%": "%",
+}  # fmt: skip
+
+
+def format_strftime(spec: str, t: GoTime) -> str:
+    """strftime directives; an unknown directive is copied through unchanged."""
+    w = t.when
+    out: list[str] = []
+    i, n = 0, len(spec)
+    while i < n:
+        ch = spec[i]
+        if ch != "%" or i + 1 >= n:
+            out.append(ch)
+            i += 1
+            continue
+        code = spec[i + 1]
+        i += 2
+        if code in _STRFTIME:
+            layout = _STRFTIME[code]
+            # literal text in these layouts never contains layout elements except by design
+            out.append(layout if code in "%nt" else format_go_layout(layout, t))
+        elif code == "k":
+            out.append(f"{w.hour:>2d}")
+        elif code == "l":
+            out.append(f"{w.hour % 12 or 12:>2d}")
+        elif code == "u":
+            out.append(str(w.isoweekday()))
+        elif code == "w":
+            out.append(str(t.go_weekday))
+        elif code == "C":
+            out.append(f"{w.year // 100:02d}")
+        elif code == "f":
+            out.append(f"{t.nanos // 1000:06d}")
+        elif code in "UWV":
+            out.append(w.strftime("%" + code))
+        else:
+            out.append("%" + code)
+    return "".join(out)

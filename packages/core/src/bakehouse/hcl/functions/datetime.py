@@ -19,6 +19,7 @@ from bakehouse.hcl.functions._gotime import (
     format_date,
     format_go_layout,
     format_rfc3339,
+    format_strftime,
     parse_duration,
     parse_rfc3339,
 )
@@ -83,10 +84,7 @@ def _legacy_strftime(args: list[Value], fctx: FunctionContext) -> Value:
     start = _start(fctx)
     if not args:
         return string(format_rfc3339(start))
-    try:
-        return string(start.when.strftime(args[0].as_str()))
-    except ValueError as exc:
-        raise FunctionError(f"invalid strftime format: {exc}", 0) from None
+    return string(format_strftime(args[0].as_str(), start))
 
 
 _FIELDS = {
