@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from bakehouse.cli.common import bool_flag
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.hcl.formatter import format_text
 
@@ -19,14 +20,11 @@ FORMATTED_SUFFIXES = (".pkr.hcl", ".pkrvars.hcl")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from bakehouse.cli.validate import add_go_bool_flag
-
-    add_go_bool_flag(parser, "check", "check whether the input is formatted; exit 3 if not")
-    add_go_bool_flag(parser, "diff", "print a unified diff of the changes")
-    parser.add_argument("-write", "--write", default="true", metavar="BOOL",
-                        help="write the result back to the file (default true)")
-    add_go_bool_flag(parser, "recursive", "also format subdirectories")
-    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories, or - for stdin")
+    bool_flag(parser, "check", "check whether the input is formatted; exit 3 if not")
+    bool_flag(parser, "diff", "print a unified diff of the changes")
+    bool_flag(parser, "write", "write the result back to the file (default true; -write=false)", default=True)
+    bool_flag(parser, "recursive", "also format subdirectories")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories, or - for stdin")
 
 
 def _is_hidden_or_backup(name: str) -> bool:
@@ -46,27 +44,8 @@ def _collect_files(path: Path, recursive: bool) -> list[Path]:
     return found
 
 
-def _parse_bool(text: str) -> bool | None:
-    lowered = text.strip().lower()
-    if lowered in ("1", "t", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "f", "false", "no", "off"):
-        return False
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
-    write = _parse_bool(str(args.write))
-    if write is None:
-        print(f"Error: invalid boolean value {args.write!r} for -write", file=sys.stderr)
-        return 1
-    if args.check:
-        write = False
-    # a path right after a boolean flag (-check dir) was taken aside by the flag
-    args.paths = list(args.paths) + list(getattr(args, "stray_positionals", None) or [])
-    if not args.paths:
-        print("Error: give at least one file or directory to format (or - for stdin)", file=sys.stderr)
-        return 1
+    write = bool(args.write) and not args.check
 
     changed_any = False
     failed = False

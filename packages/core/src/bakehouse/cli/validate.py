@@ -15,66 +15,23 @@ import uuid
 from typing import Any
 
 from bakehouse.cli.common import (
-    UsageError,
     add_selection_flags,
+    add_target,
     add_var_flags,
+    bool_flag,
     datasource_runner,
     make_ui,
-    parse_bool,
     print_diagnostics,
 )
 
 
-class GoBoolFlag(argparse.Action):
-    """A Go-style boolean flag: ``-x`` or ``-x=false``; never swallows the template path.
-
-    argparse's optional-argument form (``nargs="?"``) would take the next word
-    (``validate -syntax-only t.pkr.hcl``) as the flag's value; a word that is not
-    a boolean is kept aside as a positional argument instead.
-    """
-
-    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
-        kwargs.setdefault("default", False)
-        super().__init__(option_strings, dest, nargs="?", metavar="BOOL", **kwargs)
-
-    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: Any = None) -> None:
-        if values is None:
-            setattr(namespace, self.dest, True)
-            return
-        try:
-            setattr(namespace, self.dest, parse_bool(values))
-        except argparse.ArgumentTypeError:
-            setattr(namespace, self.dest, True)
-            strays = list(getattr(namespace, "stray_positionals", None) or [])
-            strays.append(values)
-            namespace.stray_positionals = strays
-
-
-def add_go_bool_flag(parser: argparse.ArgumentParser | Any, name: str, help: str) -> None:
-    parser.add_argument(f"-{name}", f"--{name}", dest=name.replace("-", "_"), action=GoBoolFlag, help=help)
-
-
-def add_template_target(parser: argparse.ArgumentParser | Any) -> None:
-    parser.add_argument("target", nargs="?", metavar="TEMPLATE",
-                        help="a template file (*.pkr.hcl) or a directory of them")
-
-
-def resolve_target(args: argparse.Namespace) -> None:
-    """Put a path taken by a boolean flag back as the template target."""
-    positionals = ([args.target] if getattr(args, "target", None) else []) + list(
-        getattr(args, "stray_positionals", None) or [])
-    if len(positionals) != 1:
-        raise UsageError("give exactly one template file or directory")
-    args.target = positionals[0]
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_go_bool_flag(parser, "syntax-only", "check syntax only, without evaluating the template")
-    add_go_bool_flag(parser, "evaluate-datasources", "run data sources during validation")
-    add_go_bool_flag(parser, "no-warn-undeclared-var", "do not warn about undeclared variables in var files")
+    bool_flag(parser, "syntax-only", "check syntax only, without evaluating the template")
+    bool_flag(parser, "evaluate-datasources", "run data sources during validation")
+    bool_flag(parser, "no-warn-undeclared-var", "do not warn about undeclared variables in var files")
     add_var_flags(parser)
     add_selection_flags(parser)
-    add_template_target(parser)
+    add_target(parser)
 
 
 def _load(args: argparse.Namespace, ui: Any, *, syntax_only: bool, run_datasources: bool,
@@ -107,15 +64,8 @@ def _load(args: argparse.Namespace, ui: Any, *, syntax_only: bool, run_datasourc
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     from bakehouse.hcl.diagnostics import Diagnostics
 
-    try:
-        resolve_target(args)
-    except UsageError as exc:
-        sys.stderr.write(f"Error: {exc}\n")
-        return 1
     ui = make_ui(args)
     if args.syntax_only:
         template = _load(args, ui, syntax_only=True, run_datasources=False)
