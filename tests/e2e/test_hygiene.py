@@ -138,3 +138,49 @@ def test_no_process_left_when_a_plugin_is_killed_mid_build(
     assert "Removed temporary directory" in out
     assert not pid_alive(shell_plugins[0])
     assert_nothing_left(run_id, bakehouse_home)
+
+
+def test_on_error_abort_keeps_temporary_resources_until_cleanup(
+    tmp_path, localdir_plugin, bakehouse_home
+):
+    """-on-error=abort reaches the builder: its temporary directory stays (journalled),
+    no process stays, and `bakehouse cleanup` removes what the journal lists."""
+    import re
+
+    run_id = new_run_id()
+    (tmp_path / "t.pkr.hcl").write_text(textwrap.dedent(TEMPLATE % '"exit 9"'), encoding="utf-8")
+    proc = subprocess.run(
+        [bakehouse_exe(), "build", "-on-error=abort", "t.pkr.hcl"],
+        cwd=tmp_path,
+        env=dict(os.environ, BAKEHOUSE_RUN_ID=run_id),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    created = re.search(r"Created temporary directory (\S+)", proc.stdout)
+    assert created, proc.stdout
+    kept = Path(created.group(1))
+    try:
+        assert kept.is_dir()
+        assert "Removed temporary directory" not in proc.stdout
+        assert "aborted: skipping cleanup" in proc.stdout
+        leftovers = wait_until_gone(run_processes(run_id), timeout=5)
+        assert leftovers == [], [cmdline(pid) for pid in leftovers]
+        journal = bakehouse_home / "journal" / run_id
+        assert [p.name for p in journal.iterdir() if p.name != "run.json"], (
+            "the resource is journalled"
+        )
+        cleanup = subprocess.run(
+            [bakehouse_exe(), "cleanup", run_id],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+        assert not kept.exists()
+    finally:
+        import shutil
+
+        shutil.rmtree(kept, ignore_errors=True)
