@@ -18,8 +18,8 @@ import time
 import uuid
 from pathlib import Path
 
-from tests.support import bakehouse_exe
 from tests.fixtures.processes import pid_alive, run_processes, wait_until_gone
+from tests.support import bakehouse_exe
 
 TEMPLATE = """
 source "localdir" "work" {}
