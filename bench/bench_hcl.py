@@ -69,15 +69,18 @@ CHILD = textwrap.dedent(
     """
     import json, resource, sys, time
     t0 = time.perf_counter()
+    c0 = time.process_time()
     from bakehouse.hcl.parser import parse_text, get_parser
     from bakehouse.hcl.evaluator import EvalContext, evaluate, evaluate_type
     from bakehouse.hcl.values import from_python
     t_import = time.perf_counter()
     get_parser()
     t_grammar = time.perf_counter()
+    c_grammar = time.process_time()
     text = open(sys.argv[1], encoding="utf-8").read()
     body = parse_text(text, sys.argv[1])
     t_parse = time.perf_counter()
+    c_parse = time.process_time()
     ctx = EvalContext({
         "var": from_python({"base": "img", "env": "prod", "tags": {"a": "x", "b": "y", "c": "z"},
                             "servers": [{"name": "web", "port": 80}, {"name": "db", "port": 5432}]}),
@@ -92,9 +95,11 @@ CHILD = textwrap.dedent(
             walk(blk.body)
     walk(body)
     t_eval = time.perf_counter()
+    c_eval = time.process_time()
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"import": t_import - t0, "grammar": t_grammar - t_import, "parse": t_parse - t_grammar,
-                      "evaluate": t_eval - t_parse, "attributes": count, "rss_mib": rss_kib / 1024}))
+                      "evaluate": t_eval - t_parse, "cpu_parse": c_parse - c_grammar, "cpu_evaluate": c_eval - c_parse,
+                      "attributes": count, "rss_mib": rss_kib / 1024}))
     """
 )
 
@@ -137,7 +142,7 @@ def main() -> int:
         env = dict(os.environ, BAKEHOUSE_CACHE_DIR=str(warm_cache))
         first_use(env)  # warm it once
 
-        print(f"{'lines':>7} {'attrs':>6} {'parse s':>8} {'eval s':>8} {'total s':>8} {'peak RSS MiB':>13}")
+        print(f"{'lines':>7} {'attrs':>6} {'parse s':>8} {'eval s':>8} {'total s':>8} {'cpu s':>7} {'peak RSS MiB':>13}")
         for lines in (100, 1_000, 10_000):
             path = tmpdir / f"gen-{lines}.pkr.hcl"
             text = generate(lines)
@@ -146,10 +151,11 @@ def main() -> int:
             samples = [run_child(path, env) for _ in range(args.repeat)]
             parse_s = statistics.median(s["parse"] for s in samples)
             eval_s = statistics.median(s["evaluate"] for s in samples)
+            cpu_s = statistics.median(s["cpu_parse"] + s["cpu_evaluate"] for s in samples)
             rss = statistics.median(s["rss_mib"] for s in samples)
             attrs = int(samples[0]["attributes"])
-            print(f"{real_lines:>7} {attrs:>6} {parse_s:>8.3f} {eval_s:>8.3f} {parse_s + eval_s:>8.3f} {rss:>13.1f}")
-            rows.append(f"| {real_lines} | {attrs} | {parse_s:.3f} | {eval_s:.3f} | {parse_s + eval_s:.3f} | {rss:.0f} |")
+            print(f"{real_lines:>7} {attrs:>6} {parse_s:>8.3f} {eval_s:>8.3f} {parse_s + eval_s:>8.3f} {cpu_s:>7.3f} {rss:>13.1f}")
+            rows.append(f"| {real_lines} | {attrs} | {parse_s:.3f} | {eval_s:.3f} | {parse_s + eval_s:.3f} | {cpu_s:.3f} | {rss:.0f} |")
 
         cold_samples = []
         warm_samples = []
@@ -169,13 +175,14 @@ def main() -> int:
             SECTION,
             "",
             f"Command: `.venv/bin/python bench/bench_hcl.py --repeat {args.repeat}` (medians; machine: 2 cores / 24 GiB, "
-            f"Python {platform.python_version()}; other engineers' test runs shared the cores, so treat the times as upper bounds).",
+            f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.1f} during the run: other test runs shared",
+            "the 2 cores, so wall times are upper bounds; CPU time is the steadier figure).",
             "",
             "Parse + evaluate every attribute of generated templates (variables, locals with templates, heredocs with",
             "`%{ for }`, for expressions, function calls, sources, builds), one fresh process per size, warm grammar cache:",
             "",
-            "| lines | attributes | parse s | evaluate s | total s | peak RSS MiB (whole process) |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "| lines | attributes | parse s | evaluate s | total wall s | total CPU s | peak RSS MiB (whole process) |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
             *rows,
             "",
             "First use of the parser in a new process (`import` + one small parse), grammar cache cold (LALR tables",
