@@ -25,7 +25,7 @@ from bakehouse_plugin_docker.run_command import (
 #: Instructions ``docker commit --change`` accepts (the engine's own list).
 COMMIT_INSTRUCTIONS = frozenset(
     {"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD",
-     "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"}
+     "USER", "VOLUME", "WORKDIR"}
 )
 DEFAULT_CONTAINER_DIR = "/packer-files"
 _INSTRUCTION = re.compile(r"^\s*([A-Za-z]+)(\s+\S.*)?$", re.DOTALL)
