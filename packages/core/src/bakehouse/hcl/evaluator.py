@@ -229,13 +229,10 @@ def _get_attr(target: Value, name: str, node: ast.GetAttrExpr, ctx: EvalContext)
             root = _describe_traversal(node.target)
             if root in ("var", "local"):
                 kind = "variable" if root == "var" else "local value"
-                raise _fail(
-                    f"Unknown {kind}",
-                    f'There is no {kind} named "{root}.{name}".'
-                    + _similar(name, list(t.attributes)).replace('"', f'"{root}.', 1).replace(' or "', f' or "{root}.')
-                    + (f' Declare it with a variable "{name}" block.' if root == "var" else " Define it in a locals block."),
-                    _step_pos(node),
-                )
+                suggestion = _similar(name, list(t.attributes)).replace('"', f'"{root}.', 1).replace(' or "', f' or "{root}.')
+                if not suggestion:
+                    suggestion = f' Declare it with a variable "{name}" block.' if root == "var" else " Define it in a locals block."
+                raise _fail(f"Unknown {kind}", f'There is no {kind} named "{root}.{name}".{suggestion}', _step_pos(node))
             raise _fail(
                 "Unsupported attribute",
                 f'This object does not have an attribute named "{name}".{_similar(name, list(t.attributes))}',
