@@ -372,3 +372,48 @@ def test_null_builder_over_ssh_with_file_and_shell_provisioners(bakehouse, tmp_p
     assert (tmp_path / "downloaded" / "copied.html").read_text() == "<h1>baked</h1>"
     assert "shell ran" in result.stdout
     assert "Connected to SSH!" in result.stdout
+
+
+def test_error_cleanup_provisioner_runs_after_a_failure(bakehouse, tmp_path):
+    write(tmp_path, "t.pkr.hcl", """
+        source "null" "e" {}
+        build {
+          sources = ["source.null.e"]
+          provisioner "shell-local" {
+            inline = ["exit 4"]
+          }
+          error-cleanup-provisioner "shell-local" {
+            inline = ["echo cleaned > cleanup.txt"]
+          }
+        }
+        """)
+    result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Provisioning step had errors: Running the cleanup provisioner, if present..." in result.stdout
+    assert (tmp_path / "cleanup.txt").read_text() == "cleaned\n"
+
+
+def test_provisioner_timeout_stops_the_plugin_command(bakehouse, tmp_path):
+    write(tmp_path, "t.pkr.hcl", """
+        source "null" "t" {}
+        build {
+          sources = ["source.null.t"]
+          provisioner "shell-local" {
+            pause_before = "100ms"
+            timeout      = "1s"
+            inline       = ["sleep 30", "echo not reached > reached.txt"]
+          }
+        }
+        """)
+    import time
+
+    started = time.monotonic()
+    result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
+    assert result.returncode == 1
+    assert time.monotonic() - started < 25
+    out = result.stdout
+    assert "Pausing 100ms before the next provisioner..." in out
+    assert "Setting a 1s timeout for the next provisioner..." in out
+    assert "Cancelling provisioner after a timeout..." in out
+    assert "timed out after 1s" in out
+    assert not (tmp_path / "reached.txt").exists()
