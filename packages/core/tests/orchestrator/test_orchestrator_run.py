@@ -97,3 +97,57 @@ def test_post_processor_failure_fails_build_and_drops_its_artifacts():
     assert "1 error(s) occurred:\n\n* Post-processor failed: exploded" in out
     assert "Running post-processor: second (type scripted)" in out
     assert "Builds finished but no artifacts were created." in out
+
+
+def _run_with_interrupts(builds, delays, **options):
+    import signal
+    import threading
+
+    reset()
+    out = io.StringIO()
+    orchestrator = Orchestrator(
+        Template("t.pkr.hcl", ".", builds),
+        BuildOptions(**options),
+        RootUi(out, color=False),
+        TestComponents(),
+    )
+    for delay in delays:
+        threading.Timer(delay, orchestrator.interrupts._handler, args=(signal.SIGINT, None)).start()
+    started = time.monotonic()
+    code = orchestrator.run()
+    return code, out.getvalue(), time.monotonic() - started
+
+
+def test_interrupt_cancels_running_builds_and_starts_no_more():
+    builds = [null_build(str(i), [sleeper(str(i), 30)]) for i in range(3)]
+    code, out, took = _run_with_interrupts(builds, [0.5], parallel_builds=2)
+    assert code == 1
+    assert took < 10
+    assert "Cancelling build after receiving interrupt" in out
+    assert "Cleanly cancelled builds after being interrupted." in out
+    assert "Builds finished" not in out
+    # the third build waited for the semaphore and never started
+    assert sorted(c["id"] for c in RecordingProvisioner.calls) == ["0", "1"]
+    assert "Build 'null.2'" not in out
+
+
+def test_second_interrupt_stops_waiting():
+    import threading
+
+    release = threading.Event()
+
+    class Stubborn(RecordingProvisioner):
+        def provision(self, ui, communicator, generated, ctx):
+            release.wait(30)  # ignores cancellation, like a hung remote command
+
+    TestComponents.extra[("provisioner", "stubborn")] = Stubborn
+    try:
+        code, out, took = _run_with_interrupts(
+            [null_build("s", [spec("provisioner", "stubborn")])], [0.3, 0.8]
+        )
+    finally:
+        release.set()
+        del TestComponents.extra[("provisioner", "stubborn")]
+    assert code == 1
+    assert took < 5
+    assert "Second interrupt received" in out
