@@ -163,7 +163,10 @@ def _build_parser() -> Lark:
     except OSError:
         return Lark(grammar, **options)
     try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        except OSError:  # a filesystem without locks: Lark still validates the file's hash
+            pass
         return Lark(grammar, cache=str(final), **options)
     finally:
         os.close(lock_fd)
