@@ -42,8 +42,13 @@ class CompressConfig(Config):
         return value
 
 
+_FORMATS = ("tar.gz", "tar", "zip", "gz")
+
+
 def _format_of(output: str, explicit: str) -> str:
     if explicit:
+        if explicit not in _FORMATS:
+            raise ValueError(f"unknown format {explicit!r} (known: {', '.join(_FORMATS)})")
         return explicit
     for suffix, kind in (
         (".tar.gz", "tar.gz"),
