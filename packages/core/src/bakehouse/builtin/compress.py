@@ -73,7 +73,7 @@ class CompressPostProcessor(PostProcessor):
         try:
             _format_of(self._output(), self.config.format)
         except ValueError as exc:
-            raise ConfigError.single(str(exc), "output") from None
+            raise ConfigError.single(str(exc), "format" if self.config.format else "output") from None
 
     def _output(self) -> str:
         return expand(
