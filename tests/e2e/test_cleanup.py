@@ -94,8 +94,11 @@ source "localdir" "box" {}
 build {
   sources = ["source.localdir.box"]
   provisioner "shell" {
-    inline        = ["touch provisioning-started", "sleep 120"]
+    inline        = ["echo machine ready"]
     remote_folder = "."
+  }
+  provisioner "shell-local" {
+    inline = ["touch ${build.Path}/provisioning-started", "sleep 120"]
   }
 }
 """)
@@ -113,14 +116,15 @@ build {
             machines = [e for e in entries if e["kind"] == "localdir-tempdir"]
             if machines and Path(machines[0]["resource_id"], "provisioning-started").exists():
                 leftover, run_id = Path(machines[0]["resource_id"]), machines[0]["run_id"]
-                # The shell provisioner's local copy of the inline script, journalled too.
+                # shell-local's temporary script, journalled too.
                 [script] = [Path(e["resource_id"]) for e in entries if e["kind"] == "shell-temp-script"]
                 break
             time.sleep(0.1)
         assert leftover is not None, "the build never reached its provisioner"
         # Freeze everything first so that no process sees another die and cleans up.
         victims = descendants(build.pid) | with_run_id(run_id)
-        assert len(victims) >= 4, victims  # supervisor, worker, plugins, the provisioner's shell
+        # supervisor, worker, two plugins, the provisioner's shell and sleep, the watchdog
+        assert len(victims) >= 6, victims
         for pid in victims:
             os.kill(pid, signal.SIGSTOP)
         for pid in victims:

@@ -8,7 +8,8 @@ and everything it forks). Three ways it can be stopped:
 * this plugin process dies without running any Python (SIGKILL): a tiny
   watchdog ``/bin/sh`` holds the read end of a pipe whose write end only this
   process has; the kernel closes it, ``read`` returns, the watchdog kills the
-  group. Packer leaves such grandchildren running;
+  group and removes the files it was given (the temporary script and its
+  journal entry). Packer leaves such grandchildren running;
 * normal exit: the watchdog is dismissed; background processes the script
   deliberately left running are the user's business, as in Packer.
 """
@@ -46,14 +47,18 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         pass
 
 
-def _start_watchdog() -> tuple[subprocess.Popen[bytes], int]:
-    """A /bin/sh that kills the process group whose id it reads first, as soon
-    as our end of its stdin closes. Started before the command so that the
-    command never runs unwatched for longer than one ``write``."""
+_WATCHDOG = 'read pgid; read _; [ -n "$pgid" ] && kill -KILL -"$pgid" 2>/dev/null; [ $# -eq 0 ] || rm -f -- "$@"'
+
+
+def _start_watchdog(orphan_files: Sequence[str]) -> tuple[subprocess.Popen[bytes], int]:
+    """A /bin/sh that kills the process group whose id it reads first, then
+    removes ``orphan_files``, as soon as our end of its stdin closes. Started
+    before the command so that the command never runs unwatched for longer
+    than one ``write``."""
     read_end, write_end = os.pipe()
     try:
         watchdog = subprocess.Popen(
-            ["/bin/sh", "-c", 'read pgid; read _; [ -n "$pgid" ] && kill -KILL -"$pgid" 2>/dev/null'],
+            ["/bin/sh", "-c", _WATCHDOG, "bakehouse-shell-watchdog", *orphan_files],
             stdin=read_end,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -83,15 +88,17 @@ def run_local_command(
     ctx: Context,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    orphan_files: Sequence[str] = (),
 ) -> int:
     """Run ``argv``; deliver output chunks as they come; return the exit status.
 
     A command killed by a signal reports ``128 + signal`` as a shell would.
     Raises :class:`Cancelled` when ``ctx`` was cancelled (after the process
     group is gone) and :class:`CommandStartError` when ``argv[0]`` cannot run.
+    ``orphan_files`` are removed by the watchdog if this process dies meanwhile.
     """
     ctx.check()
-    watchdog, watchdog_pipe = _start_watchdog()
+    watchdog, watchdog_pipe = _start_watchdog(orphan_files)
     try:
         proc = subprocess.Popen(
             list(argv),

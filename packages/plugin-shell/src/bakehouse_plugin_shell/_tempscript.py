@@ -1,6 +1,7 @@
-"""Temporary local scripts (``inline`` commands), journalled like any temporary
-resource: removed when the provisioner is done, and by ``bakehouse cleanup``
-when the plugin was killed before it could remove them."""
+"""Temporary local scripts (``inline`` commands of ``shell-local``), journalled
+like any temporary resource: removed when the provisioner is done, by the
+command's watchdog when the plugin is killed while it runs, and by ``bakehouse
+cleanup`` when even the watchdog was killed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from bakehouse.sdk import BuildInfo, Journal, JournalEntry, register_cleaner
@@ -18,8 +20,15 @@ TEMP_SCRIPT_KIND = "shell-temp-script"
 TEMP_SCRIPT_PREFIX = "packer-shell"
 
 
+@dataclass(frozen=True)
+class TemporaryScript:
+    path: str
+    #: Files to remove if this process dies: the script and its journal entry.
+    orphan_files: tuple[str, ...]
+
+
 @contextmanager
-def temporary_script(content: bytes, build: BuildInfo, *, suffix: str = "") -> Iterator[str]:
+def temporary_script(content: bytes, build: BuildInfo, *, suffix: str = "") -> Iterator[TemporaryScript]:
     """A file holding ``content`` (mode 0700) for the duration of the ``with`` block."""
     fd, path = tempfile.mkstemp(prefix=TEMP_SCRIPT_PREFIX, suffix=suffix)
     journal = Journal(run_id=build.run_id or None, plugin=PLUGIN)
@@ -29,7 +38,7 @@ def temporary_script(content: bytes, build: BuildInfo, *, suffix: str = "") -> I
             entry = journal.record(TEMP_SCRIPT_KIND, path)
             fh.write(content)
         os.chmod(path, 0o700)
-        yield path
+        yield TemporaryScript(path, (path, str(journal.directory / f"{entry.entry_id}.json")))
     finally:
         try:
             os.unlink(path)

@@ -1,6 +1,6 @@
 """``shell``: run scripts on the machine being built, through its communicator.
 
-For each script (or the ``inline`` commands written to a temporary script
+For each script (or the ``inline`` commands, made into a script in memory
 with ``inline_shebang``): upload it to ``remote_path`` (default
 ``/tmp/script_<n>.sh``), run ``execute_command`` (default ``chmod +x
 {{.Path}}; {{.Vars}} {{.Path}}``) with the output streamed to the Ui, check
@@ -36,7 +36,6 @@ from bakehouse.sdk import (
 from pydantic import Field, field_validator, model_validator
 
 from bakehouse_plugin_shell import _checks
-from bakehouse_plugin_shell._tempscript import temporary_script
 from bakehouse_plugin_shell._text import (
     LineSplitter,
     build_env,
@@ -153,26 +152,33 @@ class ShellProvisioner(Provisioner):
             generated=generated,
         )
         flattened = flatten_env(variables, config.env_var_format)
-        if self._scripts:
-            for script in self._scripts:
-                ctx.check()
-                self._run_script(ui, communicator, script, flattened, ctx)
-        else:
-            content = inline_script(config.inline or [], config.inline_shebang)
-            with temporary_script(content, self.build) as path:
-                self._run_script(ui, communicator, path, flattened, ctx)
+        # Inline commands become a script in memory: nothing local to clean up.
+        scripts: list[tuple[str, bytes | None]] = [(path, None) for path in self._scripts] or [
+            ("inline commands", inline_script(config.inline or [], config.inline_shebang))
+        ]
+        for name, content in scripts:
+            ctx.check()
+            self._run_script(ui, communicator, name, content, flattened, ctx)
         if config.pause_after > 0:
             ui.say(f"Pausing {_format_seconds(config.pause_after)} after this provisioner...")
             if ctx.wait(config.pause_after):
                 raise Cancelled(ctx.reason or "context canceled")
 
     def _run_script(
-        self, ui: Ui, comm: Communicator, script: str, flattened: str, ctx: Context
+        self,
+        ui: Ui,
+        comm: Communicator,
+        script: str,
+        content: bytes | None,
+        flattened: str,
+        ctx: Context,
     ) -> None:
+        """Run one script: ``content`` is None for a local file named ``script``."""
         config = self.config
         ui.say(f"Provisioning with shell script: {script}")
-        with open(script, "rb") as fh:
-            content = fh.read()
+        if content is None:
+            with open(script, "rb") as fh:
+                content = fh.read()
         if not config.binary:
             content = to_unix_newlines(content)
 

@@ -11,6 +11,7 @@ its input artifact on, kept, as Packer's does.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from bakehouse.sdk import (
@@ -140,10 +141,12 @@ class LocalShellRunner:
         commands = [config.command] if config.command is not None else config.inline
         content = inline_script(commands or [], config.inline_shebang)
         suffix = "." + config.tempfile_extension if config.tempfile_extension else ""
-        with temporary_script(content, self.build, suffix=suffix) as path:
-            self._run_script(ui, path, flattened, ctx)
+        with temporary_script(content, self.build, suffix=suffix) as temp:
+            self._run_script(ui, temp.path, flattened, ctx, orphan_files=temp.orphan_files)
 
-    def _run_script(self, ui: Ui, script: str, flattened_env: str, ctx: Context) -> None:
+    def _run_script(
+        self, ui: Ui, script: str, flattened_env: str, ctx: Context, orphan_files: Sequence[str] = ()
+    ) -> None:
         values = {"Vars": flattened_env, "Script": script, "Command": script, "WinRMPassword": ""}
         argv = [render_placeholders(part, values) for part in self.config.execute_command]
         ui.say(f"Running local shell script: {script}")
@@ -151,7 +154,7 @@ class LocalShellRunner:
         stderr = LineSplitter(ui.error)
         try:
             status = run_local_command(
-                argv, on_stdout=stdout.feed, on_stderr=stderr.feed, ctx=ctx
+                argv, on_stdout=stdout.feed, on_stderr=stderr.feed, ctx=ctx, orphan_files=orphan_files
             )
         except CommandStartError as exc:
             raise RuntimeError(f"Error executing script: {script}: {exc}") from None

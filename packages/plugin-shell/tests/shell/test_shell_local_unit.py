@@ -186,8 +186,9 @@ def test_cancel_after_the_command_finished_signals_nothing(tmp_path: Path) -> No
     ctx.cancel()  # must not raise nor signal a stale process group
 
 
-def test_plugin_killed_by_sigkill_takes_its_commands_along(tmp_path: Path) -> None:
-    """The watchdog kills the script's group when the plugin dies without cleanup."""
+def test_plugin_killed_by_sigkill_takes_its_commands_along(tmp_path: Path, bakehouse_home: Path) -> None:
+    """The watchdog kills the script's group when the plugin dies without cleanup,
+    and removes the temporary script and its journal entry."""
     pids = tmp_path / "pids"
     driver = textwrap.dedent(f"""
         from bakehouse.sdk import BuildInfo, Context, NullUi
@@ -204,13 +205,18 @@ def test_plugin_killed_by_sigkill_takes_its_commands_along(tmp_path: Path) -> No
             time.sleep(0.05)
         started = [int(line) for line in pids.read_text().split()]
         assert all(pid_alive(pid) for pid in started)
+        [entry_file] = bakehouse_home.glob("journal/*/*.json")
+        script = Path(json.loads(entry_file.read_text())["resource_id"])
+        assert script.is_file()
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(pid_alive(pid) for pid in started):
+    while time.monotonic() < deadline and (any(pid_alive(pid) for pid in started) or script.exists()
+                                           or entry_file.exists()):
         time.sleep(0.05)
     assert not [pid for pid in started if pid_alive(pid)], "orphaned script processes"
+    assert not script.exists() and not entry_file.exists()
 
 
 def test_background_process_holding_output_does_not_hang(tmp_path: Path) -> None:
