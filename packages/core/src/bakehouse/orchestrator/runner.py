@@ -191,7 +191,7 @@ class Orchestrator:
     def prepare(self, plans: list[BuildPlan], diagnostics: Diagnostics) -> list[PreparedBuild]:
         prepared: list[PreparedBuild] = []
         for plan in plans:
-            if self.root_ctx.cancelled:
+            if self.root_ctx.cancelled or self.interrupts.count:
                 break
             info = self._build_info(plan)
             errors_before = sum(1 for d in diagnostics.items if d.is_error)
