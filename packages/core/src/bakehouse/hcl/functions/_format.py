@@ -14,6 +14,7 @@ import regex
 from bakehouse.hcl.function import FunctionError
 from bakehouse.hcl.functions import _json
 from bakehouse.hcl.functions._gonum import NumberSpec, format_float, format_integer, shortest_g
+from bakehouse.hcl.functions._util import graphemes
 from bakehouse.hcl.values import BOOL, NUMBER, STRING, ConversionError, Value, convert
 
 _VERB = regex.compile(
@@ -36,14 +37,10 @@ class _Verb:
     prec: int
 
 
-def _graphemes(text: str) -> list[str]:
-    return regex.findall(r"\X", text)
-
-
 def _pad(verb: _Verb, text: str) -> str:
     if verb.width < 0:
         return text
-    have = len(_graphemes(text))
+    have = len(graphemes(text))
     if have >= verb.width:
         return text
     fill = ("0" if verb.zero else " ") * (verb.width - have)
@@ -95,7 +92,7 @@ def _append(verb: _Verb, args: list[Value]) -> str:
     if mode in "sq":
         text = _convert(arg, STRING, verb).as_str()
         if verb.prec > 0:
-            text = "".join(_graphemes(text)[: verb.prec])
+            text = "".join(graphemes(text)[: verb.prec])
         if mode == "q":
             text = _json.quote_string(text)
         return _pad(verb, text)

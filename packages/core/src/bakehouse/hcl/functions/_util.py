@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+import regex
+
 from bakehouse.hcl.function import Function, FunctionContext, FunctionError, Param, ReturnType
 from bakehouse.hcl.values import DYNAMIC, NUMBER, STRING, Type, Value, string, unknown
 
@@ -55,6 +57,12 @@ def whole_number(value: Value, what: str, arg_index: int | None = None) -> int:
     return int(d)
 
 
+def graphemes(text: str) -> list[str]:
+    """The grapheme clusters of ``text`` (what HCL counts as characters)."""
+    clusters: list[str] = regex.findall(r"\X", text)
+    return clusters
+
+
 def to_decimal(n: int | float | Decimal) -> Decimal:
     if isinstance(n, Decimal):
         return n
@@ -86,6 +94,7 @@ __all__ = [
     "Param",
     "arg_error",
     "define",
+    "graphemes",
     "p",
     "str_result",
     "to_decimal",

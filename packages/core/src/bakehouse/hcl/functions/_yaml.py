@@ -17,6 +17,7 @@ import base64
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import yaml
 
@@ -251,13 +252,14 @@ _TIMESTAMP = re.compile(
 )
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]
     """Leaves every implicit scalar unresolved so go-cty-yaml's rules apply."""
 
-    def resolve(self, kind, value, implicit):  # type: ignore[no-untyped-def, override]
+    def resolve(self, kind: Any, value: str, implicit: tuple[bool, bool]) -> str:
         if kind is yaml.ScalarNode:
             return _PLAIN if implicit[0] else _STR
-        return super().resolve(kind, value, implicit)
+        resolved: str = super().resolve(kind, value, implicit)
+        return resolved
 
 
 def _timestamp(text: str) -> str | None:

@@ -9,7 +9,7 @@ import regex
 from bakehouse.hcl.function import Function, FunctionContext, FunctionError
 from bakehouse.hcl.functions import _re2
 from bakehouse.hcl.functions._format import format_values
-from bakehouse.hcl.functions._util import define, p, whole_number
+from bakehouse.hcl.functions._util import define, graphemes, p, whole_number
 from bakehouse.hcl.values import (
     BOOL,
     DYNAMIC,
@@ -31,10 +31,6 @@ from bakehouse.hcl.values import (
 # Go's unicode.IsSpace: these plus every character of category Zs.
 _MAX_INDENT = 1 << 20
 _GO_SPACE = "\t\n\v\f\r \x85\xa0"
-
-
-def _graphemes(text: str) -> list[str]:
-    return regex.findall(r"\X", text)
 
 
 def _simple_case(text: str, upper: bool) -> str:
@@ -222,11 +218,11 @@ def _split(args: list[Value], fctx: FunctionContext) -> Value:
 
 
 def _strrev(args: list[Value], fctx: FunctionContext) -> Value:
-    return string("".join(reversed(_graphemes(args[0].as_str()))))
+    return string("".join(reversed(graphemes(args[0].as_str()))))
 
 
 def _substr(args: list[Value], fctx: FunctionContext) -> Value:
-    clusters = _graphemes(args[0].as_str())
+    clusters = graphemes(args[0].as_str())
     offset = whole_number(args[1], "offset", 1)
     length = whole_number(args[2], "length", 2)
     total = len(clusters)
@@ -304,7 +300,7 @@ def _length(args: list[Value], fctx: FunctionContext) -> Value:
     if t == STRING:
         if not value.is_known:
             return unknown(NUMBER)
-        return number(len(_graphemes(value.as_str())))
+        return number(len(graphemes(value.as_str())))
     if isinstance(t, TupleType):
         return number(len(t.elements))
     if isinstance(t, ObjectType):
