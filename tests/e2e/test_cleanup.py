@@ -207,3 +207,25 @@ def test_cleanup_failure_names_the_resource_and_exits_1(bakehouse, localdir_plug
     assert "Traceback" not in result.stdout + result.stderr
     assert tmp_path.is_dir()
     assert len(list(journal.glob("*.json"))) == 2, "a failed entry stays in the journal for next time"
+
+
+def test_cleanup_waits_for_plugins_still_cleaning_up_and_filters_runs(bakehouse, bakehouse_home: Path,
+                                                                      tmp_path: Path) -> None:
+    target = tmp_path / "bakehouse-localdir-busy"
+    target.mkdir()
+    write_entry(bakehouse_home, "busy-run", plugin="bakehouse-plugin-localdir",
+                kind="localdir-tempdir", resource_id=str(target), core_pid=dead_pid())
+    # Stands for a plugin of that run still running its cleanups after the core died.
+    straggler = subprocess.Popen(["sleep", "60"], env=dict(os.environ, BAKEHOUSE_RUN_ID="busy-run"))
+    try:
+        result = bakehouse("cleanup", "busy-run")
+        assert result.returncode == 0, show(result)
+        assert (f"Run busy-run: skipped, processes of the run are still cleaning up (pids {straggler.pid})"
+                in result.stdout), show(result)
+        assert target.is_dir()
+    finally:
+        straggler.kill()
+        straggler.wait()
+    unknown = bakehouse("cleanup", "no-such-run")
+    assert unknown.returncode == 1, show(unknown)
+    assert "No journal for run no-such-run" in unknown.stdout, show(unknown)

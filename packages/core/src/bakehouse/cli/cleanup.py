@@ -191,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
         directories = [d for d in directories if d.name in wanted]
         for missing in sorted(wanted - {d.name for d in directories}):
             ui.error(f"No journal for run {missing} under {root}")
-    removed = failed = skipped = 0
+    removed = skipped = 0
+    failed = len(set(args.run_ids) - {d.name for d in directories})
     manager: PluginManager | None = None
     try:
         for directory in directories:
