@@ -375,7 +375,10 @@ def test_null_builder_over_ssh_with_file_and_shell_provisioners(bakehouse, tmp_p
 
 
 def test_error_cleanup_provisioner_runs_after_a_failure(bakehouse, tmp_path):
-    write(tmp_path, "t.pkr.hcl", """
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
         source "null" "e" {}
         build {
           sources = ["source.null.e"]
@@ -386,15 +389,22 @@ def test_error_cleanup_provisioner_runs_after_a_failure(bakehouse, tmp_path):
             inline = ["echo cleaned > cleanup.txt"]
           }
         }
-        """)
+        """,
+    )
     result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
     assert result.returncode == 1
-    assert "Provisioning step had errors: Running the cleanup provisioner, if present..." in result.stdout
+    assert (
+        "Provisioning step had errors: Running the cleanup provisioner, if present..."
+        in result.stdout
+    )
     assert (tmp_path / "cleanup.txt").read_text() == "cleaned\n"
 
 
 def test_provisioner_timeout_stops_the_plugin_command(bakehouse, tmp_path):
-    write(tmp_path, "t.pkr.hcl", """
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
         source "null" "t" {}
         build {
           sources = ["source.null.t"]
@@ -404,7 +414,8 @@ def test_provisioner_timeout_stops_the_plugin_command(bakehouse, tmp_path):
             inline       = ["sleep 30", "echo not reached > reached.txt"]
           }
         }
-        """)
+        """,
+    )
     import time
 
     started = time.monotonic()
@@ -417,3 +428,36 @@ def test_provisioner_timeout_stops_the_plugin_command(bakehouse, tmp_path):
     assert "Cancelling provisioner after a timeout..." in out
     assert "timed out after 1s" in out
     assert not (tmp_path / "reached.txt").exists()
+
+
+def test_colours_announcement_and_timestamps(bakehouse, tmp_path):
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
+        source "null" "one" {}
+        source "null" "two" {}
+        build {
+          sources = ["source.null.one", "source.null.two"]
+        }
+        """,
+    )
+    colored = bakehouse("build", "t.pkr.hcl", cwd=tmp_path, env={"BAKEHOUSE_FORCE_COLOR": "1"})
+    assert colored.returncode == 0, colored.stdout
+    assert "\033[1;32mnull.one: output will be in this color.\033[0m" in colored.stdout
+    assert "\033[1;36mnull.two: output will be in this color.\033[0m" in colored.stdout
+    assert "\033[1;32m==> null.one: Build 'null.one' finished after" in colored.stdout
+    plain = bakehouse(
+        "build",
+        "-color=false",
+        "-timestamp-ui",
+        "t.pkr.hcl",
+        cwd=tmp_path,
+        env={"BAKEHOUSE_FORCE_COLOR": "1"},
+    )
+    assert plain.returncode == 0, plain.stdout
+    assert "\033" not in plain.stdout
+    finished = [line for line in plain.stdout.splitlines() if "Build 'null.one' finished" in line]
+    assert len(finished) == 1
+    stamp, rest = finished[0].split(": ", 1)
+    assert rest.startswith("==> null.one: ") and stamp[:4].isdigit() and "T" in stamp
