@@ -478,3 +478,41 @@ def test_garbage_on_the_pipe_closes_the_session() -> None:
         session.call(ROOT_HANDLE, "anything", (), {})
     os.close(write_fd)
     os.close(other_r)
+
+
+def test_many_streams_and_calls_at_once(pair: tuple[Session, Session, Service]) -> None:
+    """Uploads, downloads, command output and plain calls interleaved on one pipe."""
+    core, _, _ = pair
+    communicator = call(core, "communicator")
+    failures: list[BaseException] = []
+
+    def upload() -> None:
+        communicator.upload("/u", ZeroSource(8 * 1024 * 1024))
+
+    def download() -> None:
+        sink = CountingSink()
+        communicator.download(str(5 * 1024 * 1024 + 123), sink)
+        assert sink.count == 5 * 1024 * 1024 + 123
+
+    def execute() -> None:
+        out: list[bytes] = []
+        assert communicator.execute("x", on_stdout=out.append, on_stderr=out.append,
+                                    ctx=Context(), stdin=io.BytesIO(b"in")) == 7
+        assert b"".join(sorted(out)) == b"".join(sorted([b"out 0\n", b"out 1\n", b"out 2\n", b"err\n", b"in"]))
+
+    def echo() -> None:
+        assert call(core, "echo", b"x" * 1000) == [[b"x" * 1000], {}]
+
+    def guarded(function: Any) -> None:
+        try:
+            for _ in range(3):
+                function()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(f,)) for f in (upload, download, execute, echo) * 3]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
