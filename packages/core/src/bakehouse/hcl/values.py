@@ -689,7 +689,7 @@ def _convert(value: Value, target: Type, path: tuple[str, ...]) -> Value:
         elems = value.elements()
         if len(elems) != len(target.elements):
             raise ConversionError(f"tuple required with exactly {len(target.elements)} elements", path)
-        out = [_convert_elem(e, t, path + (f"[{i}]",)) for i, (e, t) in enumerate(zip(elems, target.elements))]
+        out = [_convert_elem(e, t, path + (f"[{i}]",)) for i, (e, t) in enumerate(zip(elems, target.elements, strict=True))]
         return tuple_value(out)
     if isinstance(target, ObjectType):
         if not source.is_mapping:
@@ -767,7 +767,7 @@ def _type_convertible(source: Type, target: Type) -> bool:
     if isinstance(target, TupleType):
         if isinstance(source, TupleType):
             return len(source.elements) == len(target.elements) and all(
-                _type_convertible(s, t) for s, t in zip(source.elements, target.elements)
+                _type_convertible(s, t) for s, t in zip(source.elements, target.elements, strict=True)
             )
         return isinstance(source, ListType)
     if isinstance(target, ObjectType):
