@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bakehouse.rpc.codec import Call, decode_message, encode_message
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from bakehouse.rpc.codec import Call, decode_message, encode_message
 
 plain = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1)
