@@ -6,6 +6,7 @@ import argparse
 import datetime
 import json
 import os
+import signal
 import sys
 import uuid
 from pathlib import Path
@@ -152,5 +153,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return orchestrator.run()
     finally:
-        shutdown_factory()
-        _remove_run_dir_if_empty(run_dir)
+        # More Ctrl-C presses must not interrupt the stopping of plugin
+        # processes half-way (that is what would leave some behind).
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            shutdown_factory()
+            _remove_run_dir_if_empty(run_dir)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
