@@ -155,7 +155,10 @@ def _die_with_parent() -> None:
     expected = os.environ.get(CORE_PID_ENV, "")
     parent = os.getppid()
     # The core may have died between fork and prctl: then nobody will signal us.
-    if parent == 1 or (expected.isdigit() and int(expected) != parent):
+    # (Compare with the pid the core announced: a core running as pid 1 in a
+    # container is a legitimate parent.)
+    gone = int(expected) != parent if expected.isdigit() else parent == 1
+    if gone:
         sys.stderr.write("bakehouse core is gone; exiting\n")
         os._exit(1)
 
