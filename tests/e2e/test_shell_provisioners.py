@@ -271,3 +271,27 @@ build {
     assert result.returncode == 0, show(result)
     lines = [line for line in result.stdout.splitlines() if line.startswith("    null.n: ")]
     assert lines == [f"    null.n: {i}" for i in range(1, 20001)] + ["    null.n: "] * 2 + ["    null.n: end"]
+
+
+def test_shell_provisioner_timeout_stops_the_remote_command(bakehouse, localdir_plugin: Path,
+                                                            tmp_path: Path, bakehouse_home: Path) -> None:
+    pidfile = tmp_path / "remote-pid"
+    write(tmp_path, "t.pkr.hcl", f"""
+source "localdir" "box" {{}}
+build {{
+  sources = ["source.localdir.box"]
+  provisioner "shell" {{
+    timeout       = "2s"
+    remote_folder = "."
+    inline        = ["echo $$ > {pidfile}", "sleep 60"]
+  }}
+}}
+""")
+    started = time.monotonic()
+    result = bakehouse("build", "t.pkr.hcl", timeout=90)
+    assert result.returncode == 1, show(result)
+    assert time.monotonic() - started < 45
+    assert "Cancelling provisioner after a timeout..." in result.stdout, show(result)
+    assert "Removed temporary directory" in result.stdout, show(result)
+    assert not pid_alive(int(pidfile.read_text())), "the remote script still runs"
+    assert journal_entries(bakehouse_home) == []
