@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -214,6 +215,12 @@ def test_misbehaving_plugin_gives_one_line_error_naming_it(
     (served_pid,) = [pid for name, command, pid in plugin_dir.spawns() if command == "serve"]
     assert not pid_alive(served_pid)
     assert run_processes(run_id) == []
+    # The next component of that executable fails at once, without a new process.
+    started = time.monotonic()
+    with pytest.raises(PluginError, match="^" + re.escape(message) + "$"):
+        manager.create("builder", type_name, "another-build")
+    assert time.monotonic() - started < 0.5
+    assert len(plugin_dir.served()) == 1
     manager.shutdown()
 
 

@@ -50,6 +50,9 @@ class PluginManager:
         self._catalog: Catalog | None = None
         self._processes: dict[_ProcessKey, PluginProcess] = {}
         self._starting: dict[_ProcessKey, threading.Lock] = {}
+        # Executables that failed to start: later components fail at once
+        # instead of waiting out the handshake timeout again.
+        self._broken: dict[str, PluginError] = {}
         self._closed = False
         # Backstop for callers that forget shutdown(): no plugin outlives us.
         atexit.register(_shutdown_if_alive, weakref.ref(self))
@@ -108,12 +111,20 @@ class PluginManager:
         with start_lock:
             with self._lock:
                 process = self._processes.get(key)
+                broken = self._broken.get(path)
+            if broken is not None:
+                raise PluginError(str(broken))
             if process is not None and process.alive:
                 return process
             if process is not None:
                 log.debug("%s for %s is gone; starting a new one", process.name, build_key)
             process = PluginProcess(path, build_key=build_key, run_id=self.run_id)
-            process.start()
+            try:
+                process.start()
+            except PluginError as exc:
+                with self._lock:
+                    self._broken[path] = exc
+                raise
             with self._lock:
                 closed = self._closed
                 if not closed:
