@@ -325,7 +325,8 @@ class DockerCommunicator(Communicator):
         with self._owner_lock:
             if self._owner is None:
                 user = self.exec_user or (self._container_attrs().get("Config") or {}).get("User") or "root"
-                self._owner = self._resolve_owner(user)
+                # root needs no lookup (and images without /etc/passwd have only root).
+                self._owner = Owner() if user in ("root", "0", "root:root", "0:0") else self._resolve_owner(user)
             return self._owner
 
     def _resolve_owner(self, user: str) -> Owner:

@@ -126,7 +126,7 @@ class StepTempDir(Step):
     def cleanup(self, state: StateBag) -> None:
         path = state.get("temp_dir")
         entry: JournalEntry | None = state.get("temp_dir_entry")
-        if path:
+        if path and os.path.isdir(path):
             shutil.rmtree(path)
         if entry is not None:
             _journal(state).forget(entry)

@@ -155,3 +155,49 @@ def test_docker_push_to_an_unreachable_registry_is_an_error_naming_the_image(
 def test_export_artifact_ids() -> None:
     artifact = ExportArtifact("/x/y.tar")
     assert artifact.builder_id == BUILDER_ID and artifact.id == "/x/y.tar"
+
+
+def test_docker_push_and_pull_with_login_options(
+    docker_client: docker.DockerClient, busybox_image: str, docker_resources, local_registry_with_login,
+    docker_tmpdir, tmp_path: Path,
+) -> None:
+    """login/login_server/login_username/login_password on a registry that demands them."""
+    import base64
+
+    from bakehouse_plugin_docker.builder import DockerBuilder
+    from bakehouse_plugin_docker.engine import DockerEngineError
+    from dockerplugin_support import FunctionHook, build_info, run_shell
+
+    registry = local_registry_with_login
+    name = f"bakehouse-test/private-{uuid.uuid4().hex[:6]}"
+    reference = docker_resources.image(f"{registry.address}/{name}:1")
+    docker_client.images.get(busybox_image).tag(reference)
+    artifact = ImageArtifact(reference, TAG_BUILDER_ID, {"docker_tags": [reference]})
+    login = {"login": True, "login_server": registry.address, "login_username": registry.username}
+
+    with pytest.raises(DockerEngineError, match=f"Error pushing Docker image {reference}"):
+        configured(DockerPushPostProcessor()).post_process(RecordingUi(), artifact, Context())
+    with pytest.raises(DockerEngineError, match=f"Error logging in to {registry.address}"):
+        configured(DockerPushPostProcessor(), **login, login_password="wrong").post_process(
+            RecordingUi(), artifact, Context()
+        )
+    configured(DockerPushPostProcessor(), **login, login_password=registry.password).post_process(
+        RecordingUi(), artifact, Context()
+    )
+    request = urllib.request.Request(f"http://{registry.address}/v2/{name}/tags/list")
+    token = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert json.load(response)["tags"] == ["1"]
+
+    # The builder pulls it back with the same options.
+    docker_client.images.remove(reference)
+    builder = DockerBuilder()
+    builder.prepare({"image": reference, "pull": True, "discard": True, **login,
+                     "login_password": registry.password}, build_info("t-" + uuid.uuid4().hex[:8]))
+    seen: list[str] = []
+    hook = FunctionHook(provision=[lambda comm, data, ctx: seen.append(run_shell(comm, "echo pulled", ctx)[1])])
+    ui = RecordingUi()
+    assert builder.run(ui, hook, Context()) is None
+    assert seen == ["pulled\n"]
+    assert f"Pulling Docker image: {reference}" in ui.text("say")
