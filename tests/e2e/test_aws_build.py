@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.support import bakehouse_exe, require
 from tests.fixtures.aws import MotoServer, SshServer, sshd_accepts_moto_keys
 from tests.fixtures.processes import pid_alive, run_processes, wait_until_gone
+from tests.support import bakehouse_exe, require
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh, pytest.mark.slow]
 
@@ -69,7 +69,7 @@ build {{
 
 
 def shell(*commands: str) -> str:
-    return 'provisioner "shell" {\n    inline = %s\n  }' % hcl(list(commands))
+    return 'provisioner "shell" {\n    inline = ' + hcl(list(commands)) + '\n  }'
 
 
 @pytest.fixture
@@ -211,8 +211,8 @@ data "amazon-ami" "base" {
 """
     ami_name = f"filtered-{uuid.uuid4().hex[:8]}"
     source_filter = (
-        "source_ami_filter {\n    filters = %s\n    owners = %s\n    most_recent = true\n  }"
-        % (hcl(image_filter["filters"]), hcl(image_filter["owners"]))
+        f"source_ami_filter {{\n    filters = {hcl(image_filter['filters'])}\n"
+        f"    owners = {hcl(image_filter['owners'])}\n    most_recent = true\n  }}"
     )
     (tmp_path / "t.pkr.hcl").write_text(template(
         sshd_server,
@@ -411,7 +411,7 @@ def test_mistakes_in_the_source_block_point_at_the_template_line(
     result = bakehouse("validate", "t.pkr.hcl", cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 1
-    line = next(n for n, l in enumerate(text.splitlines(), 1) if "instance_typo" in l)
+    line = next(n for n, text_line in enumerate(text.splitlines(), 1) if "instance_typo" in text_line)
     assert f"t.pkr.hcl line {line}" in output and "'instance_typo' is not expected" in output, output
     assert "Traceback" not in output
 
@@ -423,7 +423,8 @@ def test_mistakes_in_the_source_block_point_at_the_template_line(
     output = result.stdout + result.stderr
     assert result.returncode == 1
     for option, message in (("ami_regions", "build region"), ("kms_key_id", "encrypt_boot")):
-        line = next(n for n, l in enumerate(text.splitlines(), 1) if l.strip().startswith(option))
+        line = next(n for n, text_line in enumerate(text.splitlines(), 1)
+                    if text_line.strip().startswith(option))
         assert f"t.pkr.hcl line {line}" in output and message in output, output
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import paramiko
 import pytest
-
 from bakehouse.sdk import Cancelled, ConfigError, Context, FileInfo, parse_config
 from bakehouse.sdk.ssh import SSHCommunicator, SSHConfig, SSHError, connect_ssh, load_private_key
+
 from tests.fixtures.aws import SshServer, free_port, sshd_accepts_moto_keys
 
 pytestmark = [pytest.mark.ssh]

@@ -11,10 +11,9 @@ import functools
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from bakehouse.sdk import Config, ConfigError, ConfigProblem, parse_config
 from bakehouse.sdk.ssh import SSHConfig
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _AMI_NAME = re.compile(r"^[A-Za-z0-9()\[\] ./\-'@_]{3,128}$")
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
 from bakehouse.sdk import ConfigError, ConfigProblem, Datasource
+from pydantic import Field
 
 from bakehouse_plugin_aws.config import AccessConfig, AmiFilter, known_regions
 from bakehouse_plugin_aws.ec2 import Connection

@@ -9,6 +9,8 @@ that is empty, from boto3's standard places (``AWS_ENDPOINT_URL_EC2``,
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,12 +18,17 @@ from typing import Any, TypeVar
 import boto3
 import botocore.config
 import botocore.exceptions
-
 from bakehouse.sdk import Context
 
 from bakehouse_plugin_aws.config import AccessConfig, Polling
 
 T = TypeVar("T")
+
+_CLIENT_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_PROFILE", "AWS_ACCESS_KEY_ID",
+                       "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE",
+                       "AWS_SHARED_CREDENTIALS_FILE")
+_CLIENTS: dict[tuple[Connection, str, tuple[str, ...]], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
 
 
 class AwsError(Exception):
@@ -46,7 +53,19 @@ class Connection:
                    config.secret_key, config.token, config.max_retries)
 
     def client(self, region: str) -> Any:
-        """A boto3 EC2 client for ``region``."""
+        """A boto3 EC2 client for ``region``, made once and reused: creating
+        sessions and clients costs hundreds of milliseconds each (model
+        loading); clients are thread-safe, sessions are not, hence the lock."""
+        # The environment is part of the key: boto3 reads the endpoint and
+        # credentials from it when the client is made.
+        environment = tuple(os.environ.get(name, "") for name in _CLIENT_ENVIRONMENT)
+        with _CLIENTS_LOCK:
+            key = (self, region, environment)
+            if key not in _CLIENTS:
+                _CLIENTS[key] = self._new_client(region)
+            return _CLIENTS[key]
+
+    def _new_client(self, region: str) -> Any:
         session = boto3.session.Session(
             aws_access_key_id=self.access_key or None,
             aws_secret_access_key=self.secret_key or None,
@@ -60,7 +79,7 @@ class Connection:
             "ec2",
             region_name=region,
             endpoint_url=self.endpoint or None,
-            config=botocore.config.Config(retries=retries),  # type: ignore[arg-type]
+            config=botocore.config.Config(retries=retries),
         )
 
     def journal_details(self, region: str) -> dict[str, str]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bakehouse_plugin_aws.config import AmiFilter
 import botocore.exceptions
 
+from bakehouse_plugin_aws.config import AmiFilter
 from bakehouse_plugin_aws.ec2 import (
     AwsError,
     call,

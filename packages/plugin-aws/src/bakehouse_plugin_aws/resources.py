@@ -8,13 +8,13 @@ and profile, never secrets.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from typing import Any
 
 import botocore.exceptions
-
-from bakehouse.sdk import JournalEntry, register_cleaner
+from bakehouse.sdk import Context, JournalEntry, register_cleaner
 
 from bakehouse_plugin_aws.config import Polling
 from bakehouse_plugin_aws.ec2 import AwsError, Connection, describe_error, error_code, wait_until
@@ -52,10 +52,9 @@ def instance_ids_by_token(ec2: Any, token: str) -> list[str]:
     ]
 
 
-def terminate_instances(ec2: Any, instance_ids: list[str], polling: Polling, ctx: Any = None) -> None:
+def terminate_instances(ec2: Any, instance_ids: list[str], polling: Polling,
+                        ctx: Context | None = None) -> None:
     """Terminate and wait until terminated (so the security group can go)."""
-    from bakehouse.sdk import Context
-
     if not instance_ids:
         return
     try:
@@ -66,7 +65,7 @@ def terminate_instances(ec2: Any, instance_ids: list[str], polling: Polling, ctx
         raise AwsError(f"terminating instance {', '.join(instance_ids)}: {describe_error(exc)}") from None
     for instance_id in instance_ids:
         wait_until(ctx or Context(), polling, f"instance {instance_id}", "terminated",
-                   lambda iid=instance_id: _instance_state(ec2, iid))
+                   functools.partial(_instance_state, ec2, instance_id))
 
 
 def _instance_state(ec2: Any, instance_id: str) -> str:

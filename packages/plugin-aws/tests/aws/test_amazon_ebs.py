@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bakehouse.sdk import (
     HOOK_PROVISION,
     BuildInfo,
@@ -38,8 +37,9 @@ from bakehouse_plugin_aws.resources import (
     clean_key_pair,
     clean_security_group,
 )
-from tests.support import require
+
 from tests.fixtures.aws import MotoServer, SshServer, sshd_accepts_moto_keys
+from tests.support import require
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh]
 
@@ -197,7 +197,7 @@ def test_full_build_makes_amis_in_three_regions(aws_env: MotoServer, ssh_key_env
     assert load_entries(journal_root() / builder.build.run_id) == []
 
     artifact.destroy()
-    for region, ami in artifact.amis.items():
+    for region in artifact.amis:
         assert images_named(aws_env.client(region=region), config["ami_name"]) == []
 
 

@@ -328,7 +328,7 @@ class SSHCommunicator(Communicator):
 
     # -- files ----------------------------------------------------------
 
-    def upload(self, dst: str, src: BinaryIO, info: FileInfo = FileInfo()) -> None:
+    def upload(self, dst: str, src: BinaryIO, info: FileInfo = FileInfo()) -> None:  # noqa: B008 - the SDK's signature
         sftp = self._sftp_client()
         try:
             with sftp.open(dst, "wb") as remote:
@@ -445,7 +445,7 @@ def _signal_channel(channel: paramiko.Channel, signal_name: str) -> None:
         message.add_string("signal")
         message.add_boolean(False)
         message.add_string(signal_name)
-        channel.transport._send_user_message(message)  # type: ignore[union-attr]
+        channel.transport._send_user_message(message)
     except Exception:  # the channel may already be gone; closing follows anyway
         log.debug("could not send signal %s", signal_name, exc_info=True)
 
