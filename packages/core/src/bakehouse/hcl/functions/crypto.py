@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from bakehouse.hcl.function import Function, FunctionContext, FunctionError
 from bakehouse.hcl.functions._util import define, p, whole_number
@@ -53,7 +54,7 @@ def _bcrypt(args: list[Value], fctx: FunctionContext) -> Value:
 def _rsadecrypt(args: list[Value], fctx: FunctionContext) -> Value:
     # imported on first use: cryptography costs tens of milliseconds at start-up
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     encoded, pem = args[0].as_str(), args[1].as_str()
     try:
@@ -71,14 +72,35 @@ def _rsadecrypt(args: list[Value], fctx: FunctionContext) -> Value:
         raise FunctionError(f"invalid private key: {exc}", 1) from None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise FunctionError("invalid private key: not an RSA private key", 1)
-    try:
-        plain = key.decrypt(ciphertext, padding.PKCS1v15())
-    except ValueError:
-        raise FunctionError("failed to decrypt: crypto/rsa: decryption error", 0) from None
+    plain = _pkcs1v15_decrypt(key, ciphertext)
+    if plain is None:
+        raise FunctionError("failed to decrypt: crypto/rsa: decryption error", 0)
     try:
         return string(plain.decode("utf-8"))
     except UnicodeDecodeError:
         raise FunctionError("the decrypted value is not valid UTF-8", 0) from None
+
+
+def _pkcs1v15_decrypt(key: Any, ciphertext: bytes) -> bytes | None:
+    """RSA PKCS#1 v1.5 decryption that reports bad padding, as Go does.
+
+    OpenSSL 3 answers a bad ciphertext with random-looking plaintext (implicit
+    rejection, a defence for online decryption oracles that does not apply to
+    template evaluation), which would turn Packer's error into garbage text.
+    """
+    numbers = key.private_numbers()
+    n: int = numbers.public_numbers.n
+    d: int = numbers.d
+    size = (n.bit_length() + 7) // 8
+    c = int.from_bytes(ciphertext, "big")
+    if size < 11 or len(ciphertext) > size or c >= n:
+        return None
+    encoded: bytes = pow(c, d, n).to_bytes(size, "big")
+    separator = encoded.find(b"\x00", 2)
+    # 0x00 0x02, at least 8 non-zero padding bytes, 0x00, message
+    if encoded[0] != 0 or encoded[1] != 2 or separator < 10:
+        return None
+    return encoded[separator + 1 :]
 
 
 def _uuidv4(args: list[Value], fctx: FunctionContext) -> Value:
