@@ -212,9 +212,19 @@ class ShellProvisioner(Provisioner):
 
             stdout, stderr = LineSplitter(ui.message), LineSplitter(ui.error)
             try:
-                return comm.execute(
+                status: int = comm.execute(
                     command, on_stdout=on_output(stdout), on_stderr=on_output(stderr), ctx=ctx
                 )
+                return status
+            except Cancelled:
+                raise
+            except Exception as exc:
+                # A connection that breaks while the script runs (a reboot) is
+                # what expect_disconnect is for, however the communicator says it.
+                if config.expect_disconnect and output_seen and not ctx.cancelled:
+                    log.debug("connection lost while the script ran (%s): expected", exc)
+                    return EXIT_DISCONNECTED
+                raise
             finally:
                 stdout.close()
                 stderr.close()
@@ -246,12 +256,13 @@ class ShellProvisioner(Provisioner):
 
     def _remove_remote(self, comm: Communicator, path: str, ctx: Context) -> None:
         def remove() -> int:
-            return comm.execute(
+            status: int = comm.execute(
                 f"rm -f {shlex.quote(path)}",
                 on_stdout=lambda _chunk: None,
                 on_stderr=lambda _chunk: None,
                 ctx=ctx,
             )
+            return status
 
         status = self._retry(ctx, remove, f"removing {path}")
         if status != 0:

@@ -54,6 +54,7 @@ class DirCommunicator(Communicator):
         self.uploads: list[tuple[str, int]] = []
         self.fail_uploads = 0  # fail this many uploads first (start retry tests)
         self.exit_override: int | None = None
+        self.drop_connection_after_output = False  # raise once the command printed
 
     def _path(self, remote: str) -> Path:
         return Path(remote) if os.path.isabs(remote) else self.root / remote
@@ -75,6 +76,9 @@ class DirCommunicator(Communicator):
             raise Cancelled()
         on_stdout(out)
         on_stderr(err)
+        if self.drop_connection_after_output and out:
+            self.drop_connection_after_output = False
+            raise ConnectionResetError("connection reset by peer")
         if self.exit_override is not None:
             return self.exit_override
         return proc.returncode

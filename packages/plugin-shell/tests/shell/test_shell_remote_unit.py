@@ -93,6 +93,19 @@ def test_disconnect_fails_unless_expected(machine: DirCommunicator) -> None:
         RecordingUi(), machine, {}, Context())
 
 
+def test_connection_dropped_mid_script_counts_as_disconnect(machine: DirCommunicator) -> None:
+    machine.drop_connection_after_output = True
+    with pytest.raises(RuntimeError, match="Error running the script: connection reset by peer"):
+        provisioner(inline=["echo rebooting"], remote_folder=".").provision(RecordingUi(), machine, {}, Context())
+    assert len(machine.commands) == 1, "a script that already printed output is not run again"
+    machine.drop_connection_after_output = True
+    ui = RecordingUi()
+    provisioner(inline=["echo rebooting"], remote_folder=".", expect_disconnect=True).provision(
+        ui, machine, {}, Context())
+    assert ui.of("message") == ["rebooting"]
+    assert machine.commands[-1].startswith("rm -f "), "the script is still removed afterwards"
+
+
 def test_custom_execute_command_and_env_var_format(machine: DirCommunicator) -> None:
     ui = RecordingUi()
     provisioner(inline=["echo $A"], environment_vars=["A=1"], remote_folder=".", remote_file="c.sh",
