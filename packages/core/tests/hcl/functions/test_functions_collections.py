@@ -178,3 +178,9 @@ def test_sort_sum_zipmap(call) -> None:
     assert isinstance(zipped.type, ObjectType) and to_python(zipped) == {"a": 1, "b": "x"}
     assert call("zipmap", ["a"], list_value([number(1)])).type == MapType(NUMBER)
     assert "does not match" in error_of(call, "zipmap", ["a"], [])
+
+
+def test_merge_of_maps_with_different_types_is_an_object(call) -> None:
+    mixed = call("merge", map_value({"a": string("x")}), map_value({"b": number(1)}))
+    assert isinstance(mixed.type, ObjectType)
+    assert to_python(mixed) == {"a": "x", "b": 1}

@@ -343,10 +343,11 @@ def _merge(args: list[Value], fctx: FunctionContext) -> Value:
         if not isinstance(arg.type, MapType):
             all_maps = False
         merged.update(arg.items())
-    if all_maps and any(not a.is_null for a in args):
-        element_type = unify([a.type.element for a in args if not a.is_null])  # type: ignore[attr-defined]
-        if element_type is not None:
-            return map_value(merged, element_type)
+    # As cty: maps that all have the same type merge into a map; anything else is an object.
+    map_types = {a.type for a in args if not a.is_null}
+    if all_maps and len(map_types) == 1:
+        (map_type,) = map_types
+        return map_value(merged, map_type.element)  # type: ignore[attr-defined]
     return object_value(merged)
 
 
