@@ -31,8 +31,8 @@ log = logging.getLogger("bakehouse_plugin_shell.local")
 
 #: Seconds between SIGTERM and SIGKILL for a cancelled command.
 KILL_GRACE_SECONDS = 3.0
-#: Seconds to keep reading output after the command exited, for output still
-#: buffered or written by a process it left in the background.
+#: Once the command exited, stop reading after this many seconds without
+#: output (a process it left in the background may hold the pipes forever).
 DRAIN_SECONDS = 1.0
 
 
@@ -159,18 +159,19 @@ def _pump_until_exit(
     on_stdout: Callable[[bytes], None],
     on_stderr: Callable[[bytes], None],
 ) -> None:
-    """Forward output until both pipes close, or shortly after the command
-    exited when a background child keeps them open."""
+    """Forward output until both pipes close, or until the command has exited
+    and its pipes stayed silent for DRAIN_SECONDS (a background child keeps
+    them open). Output that keeps flowing keeps being forwarded."""
     assert proc.stdout is not None and proc.stderr is not None
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ, on_stdout)
     selector.register(proc.stderr, selectors.EVENT_READ, on_stderr)
-    drain_deadline: float | None = None
+    exited_or_last_output: float | None = None
     try:
         while selector.get_map():
-            if drain_deadline is None and proc.poll() is not None:
-                drain_deadline = time.monotonic() + DRAIN_SECONDS
-            if drain_deadline is not None and time.monotonic() >= drain_deadline:
+            if exited_or_last_output is None and proc.poll() is not None:
+                exited_or_last_output = time.monotonic()
+            if exited_or_last_output is not None and time.monotonic() - exited_or_last_output >= DRAIN_SECONDS:
                 log.debug("command exited; a background process still holds its output open")
                 return
             for key, _ in selector.select(timeout=0.2):
@@ -179,5 +180,7 @@ def _pump_until_exit(
                     selector.unregister(key.fileobj)
                     continue
                 key.data(chunk)
+                if exited_or_last_output is not None:
+                    exited_or_last_output = time.monotonic()
     finally:
         selector.close()

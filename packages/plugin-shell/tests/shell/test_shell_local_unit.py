@@ -295,3 +295,19 @@ def test_temporary_script_cleaner_removes_only_its_own_files(tmp_path: Path) -> 
     with pytest.raises(ValueError, match="refusing"):
         cleaner(JournalEntry("bakehouse-plugin-shell", "shell-temp-script", str(other)))
     assert other.exists()
+
+
+def test_output_of_a_background_process_is_forwarded_while_it_flows(tmp_path: Path) -> None:
+    """After the script exits, output still flowing from its background child is
+    shown; reading stops once the pipes fall silent."""
+    group = tmp_path / "pgid"
+    ui = RecordingUi()
+    started = time.monotonic()
+    provisioner(inline=[f"cut -d' ' -f5 /proc/$$/stat > {group}", "(for i in 1 2 3 4; do sleep 0.6; echo bg $i; done; sleep 30) &",
+                        "echo main done"]).provision(ui, None, {}, Context())
+    try:
+        assert ui.of("message") == ["main done", "bg 1", "bg 2", "bg 3", "bg 4"]
+        assert time.monotonic() - started < 10
+    finally:
+        # The background child is left running, as in Packer; it is ours to stop here.
+        os.killpg(int(group.read_text()), signal.SIGKILL)
