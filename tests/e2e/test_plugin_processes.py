@@ -326,7 +326,7 @@ def test_parallel_shutdown_of_many_processes(manager: PluginManager, run_id: str
     assert len(pids) == 4
     started = time.monotonic()
     manager.shutdown()
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 3.0
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists()
     with pytest.raises(PluginError, match="shutting down"):
@@ -395,6 +395,22 @@ def test_stopping_a_plugin_takes_its_leftover_commands_along(
     assert pid_alive(sleeper)
     manager.release("b")
     assert wait_until_gone([sleeper], 2) == []
+    assert run_processes(run_id) == []
+
+
+def test_stubborn_processes_are_stopped_in_parallel(plugin_dir: PluginDir, run_id: str) -> None:
+    """Three plugins that ignore shutdown and SIGTERM: stopped side by side in
+    about one escalation (4 s), not three (12 s)."""
+    from bakehouse.plugin.manager import _stop_all
+
+    (path,) = plugin_dir.add("bakehouse-plugin-stubborn")
+    processes = [PluginProcess(str(path), build_key=f"b{i}", run_id=run_id) for i in range(3)]
+    for process in processes:
+        process.start(timeout=PATIENT_TIMEOUT)
+    started = time.monotonic()
+    _stop_all(processes)
+    assert time.monotonic() - started < 8
+    assert all(p.proc is not None and p.proc.returncode == -signal.SIGKILL for p in processes)
     assert run_processes(run_id) == []
 
 

@@ -16,7 +16,7 @@ plain = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(args=st.lists(plain, max_size=4), kwargs=st.dictionaries(st.text(max_size=8), plain, max_size=3))
 def test_plain_values_round_trip(args: list[Any], kwargs: dict[str, Any]) -> None:
     message = Call(id=1, obj=0, method="m", args=args, kwargs=kwargs)
