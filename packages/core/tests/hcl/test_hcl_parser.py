@@ -190,3 +190,14 @@ def test_absurd_nesting_is_a_diagnostic(text: str) -> None:
 def test_unicode_identifiers_and_keyword_names() -> None:
     body = parse_text("ñame = 1\nin = 2\nfor_each = 3\nvariable \"x\" { default = [for ü in [1] : ü] }\n", "t.hcl")
     assert list(body.attributes) == ["ñame", "in", "for_each"]
+
+
+def test_crlf_files_parse_like_lf_files(tmp_path: Path) -> None:
+    from bakehouse.hcl.evaluator import EvalContext, evaluate
+    from bakehouse.hcl.values import string
+
+    path = tmp_path / "crlf.pkr.hcl"
+    path.write_bytes(b'a = "x"\r\nb = <<EOF\r\nline1\r\n  ${a}\r\nEOF\r\nc {\r\n  d = [1,\r\n    2]\r\n}\r\n')
+    body = parse_file(path)
+    assert evaluate(body.attributes["b"].expr, EvalContext({"a": string("v")})) == string("line1\n  v\n")
+    assert body.blocks[0].body.attributes["d"].pos.line == 7
