@@ -120,7 +120,9 @@ class DockerCommunicator(Communicator):
             )["Id"]
             stream = api.exec_start(exec_id, socket=True)
         except docker.errors.APIError as exc:
-            raise DockerEngineError(f"Error running a command in container {self.container_id[:12]}: {explain(exc)}") from None
+            raise DockerEngineError(
+                f"Error running a command in container {self.container_id[:12]}: {explain(exc)}{self._stopped_hint()}"
+            ) from None
         raw: socket.socket = getattr(stream, "_sock", stream)
         # A command may stay silent for hours; only cancellation ends the wait.
         raw.settimeout(None)
@@ -156,6 +158,19 @@ class DockerCommunicator(Communicator):
         if ctx.cancelled:
             raise Cancelled(ctx.reason or "context canceled")
         return self._exit_code(exec_id)
+
+    def _stopped_hint(self) -> str:
+        """Why an exec failed when the container itself has stopped."""
+        try:
+            state = self.client.api.inspect_container(self.container_id).get("State") or {}
+        except docker.errors.APIError:
+            return ""
+        if state.get("Running"):
+            return ""
+        return (
+            f" (the container stopped, exit code {state.get('ExitCode')}; run_command must keep it "
+            "running, as Packer's default -d -i -t --entrypoint=/bin/sh does)"
+        )
 
     def _exit_code(self, exec_id: str) -> int:
         for _ in range(100):

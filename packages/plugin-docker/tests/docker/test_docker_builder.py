@@ -265,15 +265,21 @@ def test_pull_of_an_unreachable_image_is_an_error_naming_it(docker_resources, do
     assert leftover_temp_dirs(docker_tmpdir) == []
 
 
+@pytest.mark.parametrize("script", ["echo bye; exit 3", "sleep 0.5; exit 3"], ids=["at-once", "later"])
 def test_run_command_that_does_not_keep_the_container_running_is_explained(
-    busybox_image: str, docker_resources, docker_tmpdir: Path
+    script: str, busybox_image: str, docker_resources, docker_tmpdir: Path
 ) -> None:
     run_id = "t-" + uuid.uuid4().hex[:10]
-    with pytest.raises(DockerEngineError, match="exited right after it started .exit code 3"):
+
+    def late_command(communicator: Communicator, data: dict[str, Any], ctx: Context) -> None:
+        time.sleep(1)  # whether the start check or the exec sees it stopped depends on timing
+        run_shell(communicator, "true", ctx)
+
+    with pytest.raises(DockerEngineError, match="exit code 3.*run_command must keep it running"):
         make_builder(
             run_id, image=busybox_image, pull=False, commit=True,
-            run_command=["-d", "--entrypoint=/bin/sh", "{{.Image}}", "-c", "echo bye; exit 3"],
-        ).run(RecordingUi(), FunctionHook(), Context())
+            run_command=["-d", "--entrypoint=/bin/sh", "{{.Image}}", "-c", script],
+        ).run(RecordingUi(), FunctionHook(provision=[late_command]), Context())
     assert docker_resources.build_containers(run_id) == []
     assert leftover_temp_dirs(docker_tmpdir) == []
 
