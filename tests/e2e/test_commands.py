@@ -359,3 +359,32 @@ build {
     result = bakehouse("validate", "-evaluate-datasources", "t.pkr.hcl")
     assert result.returncode == 1, output_of(result)
     assert "no-such-source" in result.stdout + result.stderr
+
+
+def test_validate_only_checks_the_selected_builds(bakehouse, tmp_path: Path) -> None:
+    write(tmp_path, "t.pkr.hcl", """\
+source "null" "good" {
+  communicator = "none"
+}
+source "null" "bad" {
+  communicator = "none"
+}
+build {
+  sources = ["null.good"]
+}
+build {
+  name    = "broken"
+  sources = ["null.bad"]
+  provisioner "shell-local" {
+    inline           = ["echo"]
+    valid_exit_codes = "not a list"
+  }
+}
+""")
+    result = bakehouse("validate", "t.pkr.hcl")
+    assert result.returncode == 1, output_of(result)
+    result = bakehouse("validate", "-only", "null.good", "t.pkr.hcl")
+    assert result.returncode == 0, output_of(result)
+    result = bakehouse("validate", "-except", "broken.*", "t.pkr.hcl")
+    assert result.returncode == 0, output_of(result)
+    assert "The configuration is valid." in result.stdout
