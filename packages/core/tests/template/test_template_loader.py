@@ -638,3 +638,24 @@ build {
     template, _ = load_template(str(tmp_path), environ={})
     assert shell_inline(template) == ["ami=<unknown> host=<unknown>"]
     assert shell_inline(template, data={"SourceAMI": "ami-123", "Host": "10.0.0.1"}) == ["ami=ami-123 host=10.0.0.1"]
+
+
+def test_optional_object_attributes_get_their_defaults(tmp_path: Path) -> None:
+    write(tmp_path, "t.pkr.hcl", """
+variable "disk" {
+  type = object({
+    size = number
+    kind = optional(string, "gp3")
+  })
+}
+source "null" "a" { communicator = "none" }
+build {
+  sources = ["null.a"]
+  provisioner "shell-local" { inline = ["${var.disk.kind}:${var.disk.size}"] }
+}
+""")
+    varfile = write(tmp_path, "v.pkrvars.hcl", "disk = { size = 8 }\n")
+    template, _ = load_template(str(tmp_path), environ={}, var_files=[str(varfile)])
+    assert shell_inline(template) == ["gp3:8"]
+    template, _ = load_template(str(tmp_path), environ={}, variables=[("disk", '{ size = 9, kind = "io2" }')])
+    assert shell_inline(template) == ["io2:9"]
