@@ -217,3 +217,25 @@ def test_config_rejects_agent_auth_unknown_options_and_bad_durations() -> None:
 def test_config_rejects_a_missing_key_file() -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         parse_config(SSHConfig, {"ssh_private_key_file": "/nonexistent/key"})
+
+
+def test_pause_before_connecting_waits_first(sshd_server: SshServer) -> None:
+    started = time.monotonic()
+    comm = connect_ssh(_config(sshd_server, pause_before_connecting="1500ms"), sshd_server.host, Context())
+    try:
+        assert time.monotonic() - started >= 1.5
+        assert _run(comm, "echo ok")[1] == b"ok\n"
+    finally:
+        comm.close()
+
+
+def test_keep_alives_are_enabled_on_the_connection(sshd_server: SshServer) -> None:
+    comm = connect_ssh(_config(sshd_server, ssh_keep_alive_interval="2s"), sshd_server.host, Context())
+    try:
+        assert comm._client is not None
+        transport = comm._client.get_transport()
+        assert transport is not None
+        # paramiko keeps the interval on the packetizer; 0 would mean "off"
+        assert transport.packetizer._Packetizer__keepalive_interval == 2  # type: ignore[attr-defined]
+    finally:
+        comm.close()

@@ -28,6 +28,7 @@ _CLIENT_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_PROFILE"
                        "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE",
                        "AWS_SHARED_CREDENTIALS_FILE")
 _CLIENTS: dict[tuple[Connection, str, tuple[str, ...]], Any] = {}
+_SESSIONS: dict[tuple[Connection, tuple[str, ...]], boto3.session.Session] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
@@ -62,16 +63,20 @@ class Connection:
         with _CLIENTS_LOCK:
             key = (self, region, environment)
             if key not in _CLIENTS:
-                _CLIENTS[key] = self._new_client(region)
+                # One session per connection: clients made from the same session
+                # share its loaded service models, so a second region is cheap.
+                session_key = (self, environment)
+                if session_key not in _SESSIONS:
+                    _SESSIONS[session_key] = boto3.session.Session(
+                        aws_access_key_id=self.access_key or None,
+                        aws_secret_access_key=self.secret_key or None,
+                        aws_session_token=self.token or None,
+                        profile_name=self.profile or None,
+                    )
+                _CLIENTS[key] = self._new_client(_SESSIONS[session_key], region)
             return _CLIENTS[key]
 
-    def _new_client(self, region: str) -> Any:
-        session = boto3.session.Session(
-            aws_access_key_id=self.access_key or None,
-            aws_secret_access_key=self.secret_key or None,
-            aws_session_token=self.token or None,
-            profile_name=self.profile or None,
-        )
+    def _new_client(self, session: boto3.session.Session, region: str) -> Any:
         retries: dict[str, Any] = {"mode": "standard"}
         if self.max_retries:
             retries["max_attempts"] = self.max_retries
