@@ -659,3 +659,27 @@ build {
     assert shell_inline(template) == ["gp3:8"]
     template, _ = load_template(str(tmp_path), environ={}, variables=[("disk", '{ size = 9, kind = "io2" }')])
     assert shell_inline(template) == ["io2:9"]
+
+
+def test_variable_default_may_not_refer_to_variables(tmp_path: Path) -> None:
+    write(tmp_path, "t.pkr.hcl", 'variable "a" {\n  default = "x"\n}\nvariable "b" {\n  default = var.a\n}\n')
+    with pytest.raises(Diagnostics) as excinfo:
+        load_template(str(tmp_path), environ={})
+    [diag] = [d for d in excinfo.value.items if d.is_error]  # no follow-up "Unset variable"
+    assert diag.summary == "Variables not allowed" and diag.pos is not None and diag.pos.line == 5
+
+
+def test_errors_in_locals_and_builds_are_reported_together(tmp_path: Path) -> None:
+    write(tmp_path, "t.pkr.hcl", """
+locals {
+  a = local.nope
+}
+source "null" "s" { communicator = "none" }
+build {
+  sources = ["null.s", "docker.nope"]
+  provisioner "shell-local" { inline = [upper(1, 2)] }
+}
+""")
+    with pytest.raises(Diagnostics) as excinfo:
+        load_template(str(tmp_path), environ={})
+    assert sorted(d.pos.line for d in excinfo.value.items if d.is_error and d.pos) == [3, 7, 8]

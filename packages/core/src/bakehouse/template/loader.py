@@ -68,6 +68,7 @@ class Variable:
     validations: list[Any] = field(default_factory=list)  #: Block
     value: Any = None  #: final V.Value
     value_source: str = "default"
+    broken: bool = False  #: its default failed to evaluate (already reported)
 
 
 @dataclass
@@ -191,8 +192,8 @@ class _Loader:
         self._mark_sensitive_variables()
         self._evaluate_locals_and_data()
         self._collect_sensitive()
-        if stop_on_error and self.diags.has_errors:
-            return
+        # Failed locals are unknown values from here on, so decoding the builds
+        # still reports their own problems without follow-up noise.
         self._decode_sources()
         self._decode_builds()
 
@@ -316,7 +317,9 @@ class _Loader:
                     except _hcl.Diagnostics as exc:
                         self.diags.extend(exc)
                 elif attr_name == "default":
-                    var.default = self._eval(attr.expr, default_ctx, what_failed="default")
+                    var.default = self._eval_default(name, attr, default_ctx)
+                    if var.default is None:
+                        var.broken = True
                 elif attr_name == "description":
                     value = self._eval(attr.expr, _hcl.make_context({}, {}, self.root))
                     if value is not None and value.type == V.STRING and value.is_known and not value.is_null:
@@ -349,11 +352,21 @@ class _Loader:
                     self.diags.error("Duplicate variable", f'A variable named "{name}" was already declared at '
                                      f"{variables[name].pos}.", attr.pos)
                     continue
-                default = self._eval(attr.expr, default_ctx, what_failed="default")
-                var = Variable(name=name, pos=attr.pos, default=default, value=default)
+                default = self._eval_default(name, attr, default_ctx)
+                var = Variable(name=name, pos=attr.pos, default=default, value=default, broken=default is None)
                 if default is not None and not default.is_null:
                     var.type = _infer_type(default)
                 variables[name] = var
+
+    def _eval_default(self, name: str, attr: Any, ctx: Any) -> Any:
+        """A default value: literal, or using env(); never other variables."""
+        refs = attr.expr.references()
+        if refs:
+            self.diags.error("Variables not allowed",
+                             f'The default value of "{name}" refers to {".".join(refs[0])}; a default can only be '
+                             "a literal value or use env(). Move the expression to a local.", attr.expr.pos)
+            return None
+        return self._eval(attr.expr, ctx)
 
     def _assign_variable_values(self, *, check_unset: bool) -> None:
         variables = self.loaded.variables
@@ -384,11 +397,11 @@ class _Loader:
         if not check_unset:
             return
         for var in variables.values():
-            if var.value is None:
+            if var.value is None and not var.broken:
                 self.diags.error(f'Unset variable "{var.name}"',
-                                 "A used variable must be set or have a default value; see "
-                                 "https://packer.io/docs/templates/hcl_templates/variables for details. "
-                                 f"Set it with -var {var.name}=..., a var file or PKR_VAR_{var.name}.", var.pos)
+                                 "A used variable must be set or have a default value. Set it with "
+                                 f"-var {var.name}=..., a var file or PKR_VAR_{var.name}, or give it a default.",
+                                 var.pos)
 
     def _parse_raw_value(self, var: Variable, text: str, where: str) -> Any:
         """A value from the environment or -var: literal for string/number/untyped, else HCL."""
@@ -1163,7 +1176,7 @@ class _Loader:
         return out
 
     # ---------------------------------------------------------------- helpers
-    def _eval(self, expr: Any, ctx: Any, what_failed: str = "") -> Any:
+    def _eval(self, expr: Any, ctx: Any) -> Any:
         try:
             return _hcl.evaluate(expr, ctx)
         except _hcl.Diagnostics as exc:
