@@ -201,3 +201,10 @@ def test_crlf_files_parse_like_lf_files(tmp_path: Path) -> None:
     body = parse_file(path)
     assert evaluate(body.attributes["b"].expr, EvalContext({"a": string("v")})) == string("line1\n  v\n")
     assert body.blocks[0].body.attributes["d"].pos.line == 7
+
+
+def test_quoted_strings_cannot_span_lines() -> None:
+    with pytest.raises(Diagnostics) as info:
+        parse_text('a = "abc\ndef"\n', "t.hcl")
+    assert info.value.items[0].summary == "Invalid multi-line string"
+    parse_text('a = "abc\\ndef"\n', "t.hcl")

@@ -824,6 +824,12 @@ class _Builder:
                 continue  # the quotes
             child = part.children[0]
             if isinstance(child, Token):
+                if "\n" in child:
+                    self.error(
+                        "Invalid multi-line string",
+                        "A quoted string cannot span lines; use \\n for a newline, or a heredoc (<<EOF) for multi-line text.",
+                        self.pos(child),
+                    )
                 text = self._decode_escapes(child)
                 tokens.append(_Lit(self.pos(child), text=text))
             else:
