@@ -40,6 +40,7 @@ from bakehouse.sdk import (
 
 from tests.fixtures.processes import (
     PluginDir,
+    descendants,
     pid_alive,
     run_processes,
     wait_until_gone,
@@ -131,6 +132,7 @@ def test_builder_and_provisioner_plugins_talk_through_the_core(
     # One process per executable for the build, no more.
     assert sorted(plugin_dir.served()) == ["bakehouse-plugin-testkit", "bakehouse-plugin-testprov"]
     assert len(run_processes(run_id)) == 2
+    assert sorted(descendants(os.getpid())) == run_processes(run_id)
 
 
 def test_unknown_type_is_a_lookup_error_and_starts_nothing(
