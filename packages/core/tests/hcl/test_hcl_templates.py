@@ -199,3 +199,7 @@ def test_indented_heredoc_with_a_sequence_at_line_start_trims_nothing() -> None:
 def test_indented_heredoc_ignores_blank_lines_and_keeps_interpolated_spaces() -> None:
     source = "x = <<-EOF\n    ${v}\n\n      b\n    EOF\n"
     assert attr(source, v="  a") == string("  a\n\n  b\n")
+
+
+def test_new_lines_inside_an_interpolation_are_ignored() -> None:
+    assert attr('x = <<EOF\na ${\n  upper("b")\n} c\nEOF\n') == string("a B c\n")

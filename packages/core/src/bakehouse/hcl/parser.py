@@ -67,8 +67,8 @@ Expression = ast.Expression
 _GRAMMAR_PATCHES: list[tuple[str, str, str]] = [
     (
         "interpolation: INTERP_START expression RBRACE",
-        "interpolation: INTERP_START STRIP_MARKER? expression STRIP_MARKER? RBRACE",
-        "HCL allows ${~ x ~}; the stock rule rejects it",
+        "interpolation: INTERP_START STRIP_MARKER? new_line_or_comment? expression new_line_or_comment? STRIP_MARKER? RBRACE",
+        "HCL allows ${~ x ~} and ignores new lines inside ${ }; the stock rule rejects both",
     ),
     (
         "!unary_op : (MINUS | NOT) expr_term",
