@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 
 import regex
 
 from bakehouse.hcl.function import Function, FunctionContext, FunctionError, Param, ReturnType
-from bakehouse.hcl.values import DYNAMIC, NUMBER, STRING, Type, Value, string, unknown
+from bakehouse.hcl.values import DYNAMIC, Type, Value, unknown
 
 Impl = Callable[[list[Value], FunctionContext], Value]
 
@@ -35,11 +34,7 @@ def define(
         return impl(args, fctx)
 
     function = Function(
-        params=params,
-        impl=guarded,
-        var_param=var_param,
-        return_type=returns,
-        description=description,
+        params=params, impl=guarded, var_param=var_param, return_type=returns, description=description
     )
     return function
 
@@ -61,44 +56,3 @@ def graphemes(text: str) -> list[str]:
     """The grapheme clusters of ``text`` (what HCL counts as characters)."""
     clusters: list[str] = regex.findall(r"\X", text)
     return clusters
-
-
-def to_decimal(n: int | float | Decimal) -> Decimal:
-    if isinstance(n, Decimal):
-        return n
-    if isinstance(n, int):
-        return Decimal(n)
-    return Decimal(repr(n))
-
-
-def unknown_string() -> Value:
-    return unknown(STRING)
-
-
-def unknown_number() -> Value:
-    return unknown(NUMBER)
-
-
-def str_result(text: str) -> Value:
-    return string(text)
-
-
-def arg_error(message: str, index: int | None = None) -> FunctionError:
-    return FunctionError(message, index)
-
-
-__all__ = [
-    "FunctionContext",
-    "FunctionError",
-    "Function",
-    "Param",
-    "arg_error",
-    "define",
-    "graphemes",
-    "p",
-    "str_result",
-    "to_decimal",
-    "unknown_number",
-    "unknown_string",
-    "whole_number",
-]
