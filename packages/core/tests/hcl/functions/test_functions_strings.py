@@ -126,6 +126,8 @@ def test_regex_results_by_group_kind(call) -> None:
     assert to_python(named) == {"k": "key", "v": None}
     assert "did not match" in error_of(call, "regex", "[a-z]+", "123")
     assert "invalid regular expression" in error_of(call, "regex", "(", "x")
+    assert "cannot mix" in error_of(call, "regex", "(?P<a>x)(y)", "xy")
+    assert to_python(call("regex", "(?P<a>x)(?:y)", "xy")) == {"a": "x"}
 
 
 def test_regex_uses_re2_semantics(call) -> None:

@@ -34,7 +34,11 @@ def define(
         return impl(args, fctx)
 
     function = Function(
-        params=params, impl=guarded, var_param=var_param, return_type=returns, description=description
+        params=params,
+        impl=guarded,
+        var_param=var_param,
+        return_type=returns,
+        description=description,
     )
     return function
 

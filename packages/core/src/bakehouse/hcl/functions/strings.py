@@ -166,9 +166,16 @@ def _match_value(match: regex.Match[str]) -> Value:
 
 def _compile(pattern: str) -> regex.Pattern[str]:
     try:
-        return _re2.compile_re2(pattern)
+        compiled = _re2.compile_re2(pattern)
     except _re2.PatternError as exc:
         raise FunctionError(f"invalid regular expression pattern: {exc}", 0) from None
+    if compiled.groupindex and len(compiled.groupindex) != compiled.groups:
+        # the result would be neither a tuple nor an object
+        raise FunctionError(
+            "invalid regular expression pattern: cannot mix both named and unnamed capture groups",
+            0,
+        )
+    return compiled
 
 
 def _regex(args: list[Value], fctx: FunctionContext) -> Value:
