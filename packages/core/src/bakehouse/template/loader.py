@@ -1134,10 +1134,8 @@ class _Loader:
         collection = self._eval(attrs["for_each"].expr, ctx)
         if collection is None:
             return []
-        if not collection.is_known:
-            self.diags.error("Invalid dynamic for_each value", "The for_each value is not known until the build "
-                             "runs, so the blocks cannot be generated. Use values known at load time.",
-                             attrs["for_each"].pos)
+        if not collection.is_wholly_known:
+            # e.g. data source outputs during a plain validate: nothing to generate yet
             return []
         if collection.is_null:
             self.diags.error("Invalid dynamic for_each value", "Cannot use a null value in for_each.",
