@@ -1134,7 +1134,7 @@ class _Loader:
         collection = self._eval(attrs["for_each"].expr, ctx)
         if collection is None:
             return []
-        if not collection.is_wholly_known:
+        if not collection.is_known:
             # e.g. data source outputs during a plain validate: nothing to generate yet
             return []
         if collection.is_null:
