@@ -207,6 +207,9 @@ def test_cleanup_failure_names_the_resource_and_exits_1(bakehouse, localdir_plug
     assert "Traceback" not in result.stdout + result.stderr
     assert tmp_path.is_dir()
     assert len(list(journal.glob("*.json"))) == 2, "a failed entry stays in the journal for next time"
+    machine = bakehouse("cleanup", "-machine-readable", "dead-run")
+    assert machine.returncode == 1, show(machine)
+    assert ",cleanup-failed,dead-run,widget,widget-1234,plugin bakehouse-plugin-missing" in machine.stdout, show(machine)
 
 
 def test_cleanup_waits_for_plugins_still_cleaning_up_and_filters_runs(bakehouse, bakehouse_home: Path,

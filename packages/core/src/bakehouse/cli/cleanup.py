@@ -11,7 +11,10 @@ left alone.
 
 Each leftover is removed by the plugin that created it
 (:meth:`PluginManager.cleanup_entry`); the output names the resource id of
-everything removed or not. Exit status 1 when anything could not be removed.
+everything removed or not (with ``-machine-readable``: ``cleanup-removed``,
+``cleanup-failed`` and, for ``-dry-run``, ``cleanup-pending`` lines with the
+run id, kind and resource id). Exit status 1 when anything could not be
+removed or a named run has no journal.
 """
 
 from __future__ import annotations
@@ -212,20 +215,21 @@ def run(args: argparse.Namespace) -> int:
                 what = f"{entry.kind} {entry.resource_id} ({entry.plugin})"
                 if args.dry_run:
                     ui.message(f"    would remove {what}")
+                    ui.machine("", "cleanup-pending", journal.run_id, entry.kind, entry.resource_id)
                     continue
                 if manager is None:
                     manager = PluginManager(run_id=f"cleanup-{uuid.uuid4().hex[:12]}")
                 try:
                     manager.cleanup_entry(entry)
-                except PluginError as exc:
-                    ui.error(f"    failed to remove {what}: {exc}")
-                    failed += 1
-                except Exception as exc:  # a cleaner's own error: report it, go on
-                    ui.error(f"    failed to remove {what}: {type(exc).__name__}: {exc}")
+                except Exception as exc:  # a plugin's or cleaner's error: report it, go on
+                    reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+                    ui.error(f"    failed to remove {what}: {reason}")
+                    ui.machine("", "cleanup-failed", journal.run_id, entry.kind, entry.resource_id, reason)
                     failed += 1
                 else:
                     _forget(journal, entry)
                     ui.message(f"    removed {what}")
+                    ui.machine("", "cleanup-removed", journal.run_id, entry.kind, entry.resource_id)
                     removed += 1
             if not args.dry_run:
                 _remove_if_done(directory)
