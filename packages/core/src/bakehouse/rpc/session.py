@@ -236,6 +236,10 @@ class Session:
         pending = _Pending()
         frame = encode_message(Call(call_id, obj, method, list(args), dict(kwargs)), self._default(scope))
         with self._lock:
+            # Checked under the lock _on_lost takes: a call registered after the
+            # pending calls were failed would wait forever.
+            if self._lost is not None:
+                raise self._lost
             self._pending[call_id] = pending
         try:
             self._transport.send(frame)
@@ -519,13 +523,13 @@ class Session:
             error = self._lost_error_factory(why)
         except Exception as exc:  # never let a reporting bug hang the callers
             error = ConnectionLost(f"{self.name}: {why} ({exc})")
-        self._lost = error
-        self._closed.set()
         with self._lock:
+            self._lost = error
             pending = list(self._pending.values())
             self._pending.clear()
             streams = list(self._streams.values())
             contexts = list(self._linked.values())
+        self._closed.set()
         # Cancel first: code woken by a failed call (a builder's cleanup) must
         # already see its context cancelled.
         for ctx in contexts:
