@@ -683,3 +683,10 @@ build {
     with pytest.raises(Diagnostics) as excinfo:
         load_template(str(tmp_path), environ={})
     assert sorted(d.pos.line for d in excinfo.value.items if d.is_error and d.pos) == [3, 7, 8]
+
+
+def test_json_var_files(precedence_dir: Path) -> None:
+    write(precedence_dir, "a.auto.pkrvars.json", '{"x": "from-auto-json"}')
+    assert value_of_x(precedence_dir) == "from-auto-json"
+    explicit = write(precedence_dir, "explicit.pkrvars.json", '{"x": "from-json-file"}')
+    assert value_of_x(precedence_dir, var_files=[str(explicit)]) == "from-json-file"
