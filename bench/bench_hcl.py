@@ -208,7 +208,9 @@ def write_section(section: str) -> None:
     start = text.find("\n" + SECTION + "\n")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + (text[end + 1 :] if end >= 0 else "")
+        before = text[:start].rstrip("\n") + "\n\n"
+        after = "\n" + text[end + 1 :] if end >= 0 else ""
+        text = before + section.rstrip("\n") + "\n" + after
     else:
         text = text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text, encoding="utf-8")
