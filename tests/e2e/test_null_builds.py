@@ -461,3 +461,37 @@ def test_colours_announcement_and_timestamps(bakehouse, tmp_path):
     assert len(finished) == 1
     stamp, rest = finished[0].split(": ", 1)
     assert rest.startswith("==> null.one: ") and stamp[:4].isdigit() and "T" in stamp
+
+
+def test_each_build_gets_its_own_plugin_process(bakehouse, tmp_path):
+    # Walks up from the provisioner's shell to the shell plugin process serving it.
+    write(tmp_path, "find_plugin.sh", """
+        p=$$
+        while [ "$p" -gt 1 ]; do
+          if tr '\\0' ' ' < /proc/$p/cmdline | grep -q bakehouse-plugin-shell; then echo $p; exit 0; fi
+          p=$(awk '{print $4}' /proc/$p/stat)
+        done
+        exit 1
+        """)
+    write(tmp_path, "t.pkr.hcl", """
+        source "null" "left" {}
+        source "null" "right" {}
+        build {
+          sources = ["source.null.left", "source.null.right"]
+          provisioner "shell-local" {
+            inline = ["sh find_plugin.sh >> plugin-${source.name}.txt"]
+          }
+          provisioner "shell-local" {
+            inline = ["sh find_plugin.sh >> plugin-${source.name}.txt"]
+          }
+        }
+        """)
+    result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    left = (tmp_path / "plugin-left.txt").read_text().split()
+    right = (tmp_path / "plugin-right.txt").read_text().split()
+    # both provisioners of a build run in that build's plugin process...
+    assert len(left) == 2 and len(set(left)) == 1, left
+    assert len(right) == 2 and len(set(right)) == 1, right
+    # ...and the two builds never share one
+    assert left[0] != right[0]
