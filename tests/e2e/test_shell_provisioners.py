@@ -295,3 +295,23 @@ build {{
     assert "Removed temporary directory" in result.stdout, show(result)
     assert not pid_alive(int(pidfile.read_text())), "the remote script still runs"
     assert journal_entries(bakehouse_home) == []
+
+
+def test_shell_local_relative_scripts_are_relative_to_the_current_directory(bakehouse, tmp_path: Path) -> None:
+    for name, text in (("one.sh", "echo one $ONLY_HERE"), ("two.sh", "echo two")):
+        script = write(tmp_path, name, "#!/bin/sh\n" + text + "\n")
+        script.chmod(0o755)
+    write(tmp_path, "t.pkr.hcl", NULL_SOURCE + """
+build {
+  sources = ["source.null.n"]
+  provisioner "shell-local" {
+    scripts          = ["one.sh", "two.sh"]
+    environment_vars = ["ONLY_HERE=yes"]
+  }
+}
+""")
+    result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
+    assert result.returncode == 0, show(result)
+    assert f"==> null.n: Running local shell script: {tmp_path}/one.sh" in result.stdout, show(result)
+    output = [line for line in result.stdout.splitlines() if line.startswith("    null.n: ")]
+    assert output == ["    null.n: one yes", "    null.n: two"]
