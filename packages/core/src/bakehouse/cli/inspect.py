@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     loaded, diags = load(args.target, variables=list(args.vars), var_files=list(args.var_files),
                          stop_on_error=False)
     log.add_sensitive(loaded.template.sensitive_values)
+    # Like Packer, inspect describes a template whose variables are not all set yet.
+    diags.items = [d for d in diags.items if not d.summary.startswith("Unset variable")]
     if diags:
         print_diagnostics(ui, diags)
     if not loaded.files:
@@ -45,7 +47,7 @@ def inspect_lines(loaded: Any) -> list[str]:
         if var.sensitive:
             shown = SENSITIVE
         elif var.value is None:
-            shown = "<unset>"
+            shown = "<unknown>"
         else:
             shown = render_value(var.value)
         lines.append(f"var.{name}: {shown}")
