@@ -38,8 +38,10 @@ def run(args: argparse.Namespace) -> int:
     if args.target:
         loaded, diags = load(args.target, variables=list(args.vars), var_files=list(args.var_files),
                              stop_on_error=False)
+        # Like Packer, a template with problems (unset variables...) still gives a
+        # console with what could be evaluated; unset variables are simply unknown.
+        diags.items = [d for d in diags.items if not d.summary.startswith("Unset variable")]
         if diags:
-            # Like Packer, a template with problems still gives a console with what could be evaluated.
             sys.stderr.write(log.redact(str(diags)) + "\n\n")
         log.add_sensitive(loaded.template.sensitive_values)
     context = loaded.context if loaded is not None and loaded.context is not None else standalone_context(
