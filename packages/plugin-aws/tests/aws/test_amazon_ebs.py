@@ -384,3 +384,20 @@ def test_polling_errors_name_the_resource(aws_env: MotoServer, sshd_server: SshS
                    lambda: "pending")
     journal = Journal("unused")
     assert journal.run_id == "unused"
+
+
+def test_encrypt_boot_replaces_the_ami_by_an_encrypted_copy(aws_env: MotoServer, sshd_server: SshServer) -> None:
+    ec2 = aws_env.client()
+    source = register_source_ami(ec2)
+    ui = RecordingUi()
+    builder = prepared(base_config(sshd_server, source, ssh_private_key_file=str(sshd_server.client_key),
+                                   encrypt_boot=True, kms_key_id="alias/bakehouse",
+                                   ami_regions=["us-west-2"],
+                                   region_kms_key_ids={"us-west-2": "alias/west"}))
+    artifact = builder.run(ui, CommandHook(), Context())
+    assert isinstance(artifact, AmiArtifact)
+    unencrypted = next(line.split("AMI ", 1)[1].strip() for line in ui.lines
+                       if line.startswith("Deregistering unencrypted AMI"))
+    assert artifact.amis["us-east-1"] != unencrypted
+    assert [i["ImageId"] for i in images_named(ec2, builder.config.ami_name)] == [artifact.amis["us-east-1"]]
+    assert images_named(aws_env.client(region="us-west-2"), builder.config.ami_name)[0]["ImageId"] == artifact.amis["us-west-2"]
