@@ -9,7 +9,9 @@ removes the directory. ``bakehouse cleanup`` removes directories of runs that
 died, through the cleaner registered below.
 
 Used by end-to-end tests until a real machine builder is available, and
-forever for fast tests. Run through the launcher that
+forever for fast tests. Limitation: a command started by ``execute`` is
+stopped (with its process group) when its context is cancelled, but not when
+this plugin process is SIGKILLed; it then runs on until it ends. Run through the launcher that
 ``tests/e2e/conftest.py`` writes (it needs this interpreter's ``bakehouse``).
 """
 
