@@ -17,7 +17,9 @@ from bakehouse.hcl.diagnostics import SourcePos
 
 #: Produces the decoded config. Called with ``None`` at prepare time (build
 #: values are then the string "<unknown>") and with the builder's generated data
-#: (``{"ID": ..., "Host": ...}``) right before the component runs.
+#: (``{"ID": ..., "Host": ...}``) right before the component runs. Raises
+#: :class:`~bakehouse.hcl.diagnostics.Diagnostics` (with positions) when an
+#: expression fails with that data. Safe to call from several build threads.
 ConfigThunk = Callable[[dict[str, Any] | None], dict[str, Any]]
 
 
