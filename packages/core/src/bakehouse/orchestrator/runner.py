@@ -151,7 +151,9 @@ class Orchestrator:
         self, spec: ComponentSpec, plan: BuildPlan, info: BuildInfo, diagnostics: Diagnostics
     ) -> Any | None:
         label = f'{spec.kind} "{spec.type}"' + (
-            f' ("{spec.name}")' if spec.name and spec.name != spec.type else ""
+            f' ("{spec.name}")'
+            if spec.kind != "builder" and spec.name and spec.name != spec.type
+            else ""
         )
         try:
             instance = self.factory.create(spec.kind, spec.type, plan.name)
