@@ -57,7 +57,9 @@ def to_value(obj: object) -> Value:
 values = st.one_of(plain_values.map(to_value), st.just(unknown()), st.just(null()))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(name=st.sampled_from(sorted(set(FUNCTIONS) - SKIP)), args=st.lists(values, max_size=4))
 def test_any_arguments_give_a_value_or_a_clean_error(name: str, args: list[Value]) -> None:
     function = FUNCTIONS[name]
@@ -70,7 +72,7 @@ def test_any_arguments_give_a_value_or_a_clean_error(name: str, args: list[Value
         assert isinstance(result, Value)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(plain_values.map(to_value))
 def test_jsonencode_then_jsondecode_round_trips(value: Value) -> None:
     encoded = call_function(
@@ -85,7 +87,7 @@ def test_jsonencode_then_jsondecode_round_trips(value: Value) -> None:
     assert again.as_str() == encoded.as_str()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(plain_values.map(to_value))
 def test_yamlencode_then_yamldecode_round_trips(value: Value) -> None:
     yaml_text = call_function(
