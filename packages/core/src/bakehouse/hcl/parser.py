@@ -356,6 +356,10 @@ def _describe_token(token: Token | None) -> str:
 def _syntax_hint(expected: set[str], got: Token | None) -> str:
     if "RBRACE" in expected and got is not None and got.type in ("$END",):
         return "A block or object is not closed: add the missing \"}\"."
+    if got is not None and got.type == "$END" and "STRING_CHARS" in expected:
+        return "The text ends inside a quoted string; close it with a quote."
+    if got is not None and got.type == "$END":
+        return 'The text ends too early; close the open bracket, quote or "${ }" sequence.'
     if got is not None and got.type == "NL_OR_COMMENT" and ("RPAR" in expected or "RSQB" in expected or "RBRACE" in expected):
         return "An expression ends too early on this line; check for a missing operand or closing bracket."
     if expected <= {"EQ", "LBRACE", "DBLQUOTE", "NAME"} and "EQ" in expected:
