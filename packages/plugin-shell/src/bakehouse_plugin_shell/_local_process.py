@@ -113,7 +113,10 @@ def run_local_command(
         _dismiss_watchdog(watchdog, watchdog_pipe)
         raise CommandStartError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from None
     pgid = proc.pid
-    os.write(watchdog_pipe, f"{pgid}\n".encode())
+    try:
+        os.write(watchdog_pipe, f"{pgid}\n".encode())
+    except OSError:  # the watchdog is gone; cancellation still works without it
+        log.debug("watchdog for pgid %d is not running", pgid)
 
     lock = threading.Lock()
     finished = False
