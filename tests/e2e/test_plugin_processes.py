@@ -523,3 +523,43 @@ def test_200mb_upload_through_two_plugins_keeps_memory_flat(
     assert total_mib < 150, peaks
     assert all(kib < 80 * 1024 for kib in peaks.values()), peaks
     assert run_processes(run_id) == []
+
+
+LAZY_TEMPLATE = """
+source "testkit" "a" {
+  workdir = "%(root)s/machine-a"
+}
+source "testother" "b" {
+  workdir = "%(root)s/machine-b"
+}
+build {
+  sources = ["source.testkit.a", "source.testother.b"]
+  provisioner "testkit-exec" {
+    command = "echo built ${source.name} > out.txt"
+  }
+}
+"""
+
+
+def test_build_with_only_starts_only_the_plugins_that_build_needs(
+    bakehouse: Any, plugin_dir: PluginDir, run_id: str, tmp_path: Path
+) -> None:
+    """Two builder plugins in the template, ``-only`` selects one: the other
+    executable is described (once, for discovery) but never started."""
+    plugin_dir.add("bakehouse-plugin-testkit", "bakehouse-plugin-testother",
+                   "bakehouse-plugin-testprov")
+    (tmp_path / "t.pkr.hcl").write_text(LAZY_TEMPLATE % {"root": tmp_path})
+    done = bakehouse("build", "-only=testkit.a", "t.pkr.hcl", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "machine-a" / "out.txt").read_text() == "built a\n"
+    assert not (tmp_path / "machine-b").exists()
+    assert sorted(plugin_dir.served()) == ["bakehouse-plugin-testkit", "bakehouse-plugin-testprov"]
+    served_pids = [pid for _, command, pid in plugin_dir.spawns() if command == "serve"]
+    assert not any(pid_alive(pid) for pid in served_pids)
+    assert run_processes(run_id) == []
+    # A second run finds everything in the describe cache: only serve starts.
+    before = len(plugin_dir.spawns())
+    assert bakehouse("build", "-only=testother.b", "t.pkr.hcl", cwd=tmp_path).returncode == 0
+    assert [command for _, command, _ in plugin_dir.spawns()[before:]] == ["serve", "serve"]
+    assert sorted(name for name, _, _ in plugin_dir.spawns()[before:]) == [
+        "bakehouse-plugin-testother", "bakehouse-plugin-testprov"]

@@ -5,6 +5,8 @@ Two executables are made from this module by ``tests.fixtures.processes``:
 * ``bakehouse-plugin-testkit`` (:func:`main_builder`): the ``testkit`` builder,
   whose communicator runs commands and stores files in a local directory
   (enough to drive provisioners through real RPC without Docker);
+* ``bakehouse-plugin-testother`` (:func:`main_other_builder`): the same
+  builder under the type ``testother``;
 * ``bakehouse-plugin-testprov`` (:func:`main_provisioners`): provisioners that
   exercise the communicator relay (``testkit-exec``, ``testkit-upload``,
   ``testkit-download``) and ``testkit-wait``, which blocks until cancelled
@@ -208,6 +210,11 @@ register_cleaner("testkit-file", _clean_marker)
 def main_builder() -> None:
     serve(plugin="bakehouse-plugin-testkit", version="0.0.1",
           builders={"testkit": TestkitBuilder}, post_processors={"testkit-pass": PassPostProcessor})
+
+
+def main_other_builder() -> None:
+    """A second builder plugin, so lazy start can be shown with two builder types."""
+    serve(plugin="bakehouse-plugin-testother", version="0.0.1", builders={"testother": TestkitBuilder})
 
 
 def main_provisioners() -> None:
