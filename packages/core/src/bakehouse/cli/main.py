@@ -144,6 +144,12 @@ def _worker(argv: list[str], crash_dir: str, stdin_fd: int | None) -> None:
     # SIGTERM interrupts like Ctrl-C so that `finally` blocks still stop plugins.
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     os.environ[SUPERVISED_ENV] = "1"
+    # A fatal signal (SIGSEGV in a C extension, SIGABRT...) leaves no Python
+    # exception: faulthandler writes every thread's stack for the crash report.
+    import faulthandler
+
+    fault_file = open(os.path.join(crash_dir, "fault.txt"), "w", encoding="utf-8")  # noqa: SIM115
+    faulthandler.enable(file=fault_file, all_threads=True)
     from bakehouse import log
 
     log.setup(crash_capture_path=os.path.join(crash_dir, "worker.log"))
@@ -223,7 +229,13 @@ def _write_crash_log(argv: list[str], crash_dir: str, exitcode: int | None) -> s
         with open(os.path.join(crash_dir, "traceback.txt"), encoding="utf-8") as fh:
             traceback_text = fh.read()
     except OSError:
-        traceback_text = "(no Python traceback: the worker died without running its handlers)\n"
+        try:
+            with open(os.path.join(crash_dir, "fault.txt"), encoding="utf-8", errors="replace") as fh:
+                traceback_text = fh.read()
+        except OSError:
+            traceback_text = ""
+        if not traceback_text.strip():
+            traceback_text = "(no Python traceback: the worker died without running its handlers)\n"
     tail: list[str] = []
     try:
         with open(os.path.join(crash_dir, "worker.log"), encoding="utf-8", errors="replace") as fh:
