@@ -150,3 +150,13 @@ def test_go_durations(seconds, text):
 
 def test_colorize():
     assert colorize("x", 31, True) == "\033[1;31mx\033[0m"
+
+
+def test_multiline_secrets_are_registered_whole_and_per_line():
+    log.add_sensitive(["first line\r\nsecond line\r\n", "", 42])
+    assert log.redact("a first line b") == "a <sensitive> b"
+    assert log.redact("second line") == "<sensitive>"
+    assert log.redact("first line\nsecond line\n") in ("<sensitive>", "<sensitive>\n")
+    # longest first: a secret containing another is replaced whole
+    log.add_sensitive(["abc", "abcdef"])
+    assert log.redact("xabcdefx") == "x<sensitive>x"
