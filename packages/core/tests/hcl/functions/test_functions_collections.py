@@ -110,11 +110,15 @@ def test_keys_and_values_follow_key_order(call) -> None:
     assert "map or object" in error_of(call, "values", [1])
 
 
-def test_lookup_converts_the_default(call) -> None:
+def test_lookup_converts_the_default_to_a_maps_element_type(call) -> None:
     assert call("lookup", {"a": "x"}, "a", "d").as_str() == "x"
-    assert call("lookup", {"a": "x"}, "b", 5).as_str() == "5"
     str_map = map_value({"a": string("x")}, STRING)
     assert call("lookup", str_map, "b", 5).as_str() == "5"
+    assert call("lookup", str_map, "a", 5).as_str() == "x"
+    # an object (an HCL literal) has no element type: the default keeps its own, as in cty
+    assert call("lookup", {"a": "x"}, "b", 5).as_number() == 5
+    num_map = map_value({"a": number(1)}, NUMBER)
+    assert "same type as the map elements" in error_of(call, "lookup", num_map, "b", "x")
     assert "Not enough function arguments" in error_of(call, "lookup", {"a": 1}, "a")
 
 

@@ -300,34 +300,23 @@ def _values(args: list[Value], fctx: FunctionContext) -> Value:
 def _lookup(args: list[Value], fctx: FunctionContext) -> Value:
     mapping, key_value, default = args[0], args[1], args[2]
     if not mapping.type.is_mapping:
-        raise FunctionError(
-            f"lookup() requires a map or object as the first argument, not {mapping.type.friendly()}",
-            0,
-        )
+        raise FunctionError("lookup() requires a map as the first argument", 0)
+    is_map = isinstance(mapping.type, MapType)
+    if is_map and default.is_known:
+        # cty checks the default against the map's element type before looking.
+        try:
+            converted_default = convert(default, mapping.type.element)  # type: ignore[attr-defined]
+        except ConversionError:
+            raise FunctionError(
+                "the default value must have the same type as the map elements", 2
+            ) from None
+    else:
+        # An object's attributes need not share a type: the default keeps its own.
+        converted_default = default
     if not mapping.is_known or not key_value.is_known:
         return unknown(DYNAMIC)
-    key = key_value.as_str()
-    items = mapping.items()
-    if key in items:
-        found = items[key]
-        if isinstance(mapping.type, MapType) or default.is_null:
-            return found
-        return found
-    if not default.is_known:
-        return unknown(DYNAMIC)
-    if isinstance(mapping.type, MapType):
-        target: Type | None = mapping.type.element
-    else:
-        # The default takes the type shared by the object's attributes when there is one.
-        target = unify([*mapping.type.attributes.values(), default.type]) if items else default.type  # type: ignore[attr-defined]
-    if target is None or default.is_null:
-        return default
-    try:
-        return convert(default, target)
-    except ConversionError as exc:
-        raise FunctionError(
-            f"the default value must have the same type as the map elements: {exc.message}", 2
-        ) from None
+    found = mapping.items().get(key_value.as_str())
+    return found if found is not None else converted_default
 
 
 def _merge(args: list[Value], fctx: FunctionContext) -> Value:
