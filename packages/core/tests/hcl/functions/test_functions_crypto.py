@@ -76,7 +76,13 @@ def test_rsadecrypt_errors(call, rsa_key: rsa.RSAPrivateKey) -> None:
         serialization.NoEncryption(),
     ).decode()
     assert "base64" in error_of(call, "rsadecrypt", "!!", pem)
-    assert "invalid private key" in error_of(call, "rsadecrypt", "aGVsbG8=", "bad key")
+    assert "no key found" in error_of(call, "rsadecrypt", "aGVsbG8=", "bad key")
+    pkcs8 = rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    assert "PKCS#1" in error_of(call, "rsadecrypt", "aGVsbG8=", pkcs8)
+    broken = pem.replace(pem.splitlines()[3], "A" * 64)
+    assert "failed to parse key" in error_of(call, "rsadecrypt", "aGVsbG8=", broken)
     for bad in (b"x" * 256, b"\x01" * 300, b"\x00\x01" + b"\xff" * 254):
         assert "decryption error" in error_of(
             call, "rsadecrypt", base64.b64encode(bad).decode(), pem

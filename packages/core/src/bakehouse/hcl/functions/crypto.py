@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +52,9 @@ def _bcrypt(args: list[Value], fctx: FunctionContext) -> Value:
     return string("$2a$" + hashed[4:])
 
 
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.S)
+
+
 def _rsadecrypt(args: list[Value], fctx: FunctionContext) -> Value:
     # imported on first use: cryptography costs tens of milliseconds at start-up
     from cryptography.hazmat.primitives import serialization
@@ -63,13 +67,26 @@ def _rsadecrypt(args: list[Value], fctx: FunctionContext) -> Value:
         raise FunctionError(
             'failed to decode input "cipher_text": cipher text must be base64-encoded', 0
         ) from None
+    block = _PEM_BLOCK.search(pem)
+    if block is None:
+        raise FunctionError("failed to parse key: no key found", 1)
+    if "Proc-Type: 4,ENCRYPTED" in block.group(0):
+        raise FunctionError(
+            "failed to parse key: password protected keys are not supported. "
+            "Please decrypt the key prior to use",
+            1,
+        )
+    if block.group(1) != "RSA PRIVATE KEY":
+        # Packer reads the first PEM block as PKCS#1 only.
+        raise FunctionError(
+            f'failed to parse key: a PKCS#1 "RSA PRIVATE KEY" is required, not "{block.group(1)}"',
+            1,
+        )
     try:
-        key = serialization.load_pem_private_key(pem.encode("utf-8"), password=None)
-    except (ValueError, TypeError) as exc:
-        reason = "no key found" if "-----BEGIN" not in pem else str(exc).split("\n")[0]
-        raise FunctionError(f"invalid private key: {reason}", 1) from None
-    except Exception as exc:  # the backend raises its own types for malformed keys
-        raise FunctionError(f"invalid private key: {exc}", 1) from None
+        key = serialization.load_pem_private_key(block.group(0).encode("utf-8"), password=None)
+    except Exception as exc:  # ValueError, TypeError or the backend's own types
+        reason = str(exc).split("\n")[0] or type(exc).__name__
+        raise FunctionError(f"failed to parse key: {reason}", 1) from None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise FunctionError("invalid private key: not an RSA private key", 1)
     plain = _pkcs1v15_decrypt(key, ciphertext)
