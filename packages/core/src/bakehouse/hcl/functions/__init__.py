@@ -1,4 +1,4 @@
-"""Packer 1.16's HCL function library.
+r"""Packer 1.16's HCL function library.
 
 ``FUNCTIONS`` maps every function name Packer registers (except ``try``,
 ``can`` and ``convert``, which take unevaluated expressions and live in the
@@ -8,6 +8,21 @@ the template loader adds it to that context alone.
 
 Injectable sources for tests go in ``FunctionContext.extra``: ``clock``,
 ``start_time``, ``uuid4``, ``bcrypt_salt``, ``environ``.
+
+Known differences from Packer (Go), kept small on purpose:
+
+* regular expressions run on the ``regex`` module with RE2 syntax translated
+  (ASCII ``\d \w \s``, ``$`` at end of text, scoped inline flags); ``\b`` is
+  Unicode-aware, the ``U`` flag is refused, and a search stops after 5 s
+  because a backtracking engine is not linear-time like RE2;
+* ``base64gzip`` frames the stream exactly as Go does, but the deflate data
+  comes from zlib: identical for short inputs, possibly different bytes (same
+  content) for long ones;
+* ``textencodebase64``/``textdecodebase64`` resolve encoding names through
+  Python's codec registry (``UTF-16`` as Go's big-endian-with-BOM), so a few
+  IANA aliases differ;
+* ``unix_timestamp_parse`` is limited to years 1..9999;
+* ``setproduct`` refuses results of more than a million elements.
 """
 
 from __future__ import annotations
