@@ -232,7 +232,7 @@ class DockerCommunicator(Communicator):
             spooled = tempfile.TemporaryFile(dir=self.spool_dir)
             size = _copy_stream(src, spooled)
             spooled.seek(0)
-            src = spooled  # type: ignore[assignment]
+            src = spooled
         try:
             archive = single_file_archive(target.lstrip("/"), src, size, info.mode, self._upload_owner())
             self._put_archive(archive, f"uploading {dst}")

@@ -95,12 +95,12 @@ def directory_archive(
     links are archived as links; sockets and devices are skipped.
     """
     if root_mode is not None:
-        root = tarfile.TarInfo(prefix)
-        root.type = tarfile.DIRTYPE
-        root.mode = stat.S_IMODE(root_mode)
-        root.mtime = int(time.time())
-        root.uid, root.gid = owner.uid, owner.gid
-        yield _header(root)
+        top = tarfile.TarInfo(prefix)
+        top.type = tarfile.DIRTYPE
+        top.mode = stat.S_IMODE(root_mode)
+        top.mtime = int(time.time())
+        top.uid, top.gid = owner.uid, owner.gid
+        yield _header(top)
     for root, dirs, files in os.walk(local_dir):
         dirs.sort()
         relative_root = os.path.relpath(root, local_dir)
