@@ -190,50 +190,74 @@ class Orchestrator:
             return None
         return instance
 
-    def prepare(self, plans: list[BuildPlan], diagnostics: Diagnostics) -> list[PreparedBuild]:
-        prepared: list[PreparedBuild] = []
-        for plan in plans:
-            if self.root_ctx.cancelled or self.interrupts.count:
-                break
-            info = self._build_info(plan)
-            errors_before = sum(1 for d in diagnostics.items if d.is_error)
-            builder = self._create_and_prepare(plan.builder, plan, info, diagnostics)
-            provisioners = []
-            for spec in plan.provisioners:
+    def _prepare_one(self, plan: BuildPlan, diagnostics: Diagnostics) -> PreparedBuild | None:
+        """Create and prepare one build's components; None when any of them failed."""
+        if self.root_ctx.cancelled or self.interrupts.count:
+            return None
+        info = self._build_info(plan)
+        builder = self._create_and_prepare(plan.builder, plan, info, diagnostics)
+        provisioners = []
+        for spec in plan.provisioners:
+            instance = self._create_and_prepare(spec, plan, info, diagnostics)
+            if instance is not None:
+                provisioners.append(Component(spec, instance))
+        cleanup = None
+        if plan.error_cleanup_provisioner is not None:
+            instance = self._create_and_prepare(
+                plan.error_cleanup_provisioner, plan, info, diagnostics
+            )
+            if instance is not None:
+                cleanup = Component(plan.error_cleanup_provisioner, instance)
+        chains: list[list[Component]] = []
+        for chain in plan.post_processor_chains:
+            created = []
+            for spec in chain:
                 instance = self._create_and_prepare(spec, plan, info, diagnostics)
                 if instance is not None:
-                    provisioners.append(Component(spec, instance))
-            cleanup = None
-            if plan.error_cleanup_provisioner is not None:
-                instance = self._create_and_prepare(
-                    plan.error_cleanup_provisioner, plan, info, diagnostics
-                )
-                if instance is not None:
-                    cleanup = Component(plan.error_cleanup_provisioner, instance)
-            chains: list[list[Component]] = []
-            for chain in plan.post_processor_chains:
-                created = []
-                for spec in chain:
-                    instance = self._create_and_prepare(spec, plan, info, diagnostics)
-                    if instance is not None:
-                        created.append(Component(spec, instance))
-                chains.append(created)
-            if sum(1 for d in diagnostics.items if d.is_error) > errors_before or builder is None:
-                # This build cannot run; free its plugin processes now.
-                self.factory.release(plan.name)
-                continue
-            prepared.append(
-                PreparedBuild(
-                    plan=plan,
-                    info=info,
-                    ui=self.ui.build_ui(plan.name),
-                    builder=builder,
-                    provisioners=provisioners,
-                    cleanup_provisioner=cleanup,
-                    chains=chains,
-                    ctx=self.root_ctx.child(),
-                )
-            )
+                    created.append(Component(spec, instance))
+            chains.append(created)
+        if diagnostics.has_errors or builder is None:
+            # This build cannot run; free its plugin processes now.
+            self.factory.release(plan.name)
+            return None
+        return PreparedBuild(
+            plan=plan,
+            info=info,
+            ui=None,  # type: ignore[arg-type]  # assigned in template order by prepare()
+            builder=builder,
+            provisioners=provisioners,
+            cleanup_provisioner=cleanup,
+            chains=chains,
+            ctx=self.root_ctx.child(),
+        )
+
+    def prepare(self, plans: list[BuildPlan], diagnostics: Diagnostics) -> list[PreparedBuild]:
+        """Create and prepare every build's components before any build runs.
+
+        Builds are prepared concurrently (each starts its own plugin processes,
+        which is most of the wait); diagnostics and colours stay in template order.
+        """
+        outcomes: list[tuple[PreparedBuild | None, Diagnostics]] = []
+
+        def one(plan: BuildPlan) -> tuple[PreparedBuild | None, Diagnostics]:
+            found = Diagnostics()
+            return self._prepare_one(plan, found), found
+
+        if len(plans) <= 1:
+            outcomes = [one(plan) for plan in plans]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(
+                max_workers=min(len(plans), 8), thread_name_prefix="prepare"
+            ) as pool:
+                outcomes = list(pool.map(one, plans))
+        prepared: list[PreparedBuild] = []
+        for build, found in outcomes:
+            diagnostics.extend(found)
+            if build is not None:
+                build.ui = self.ui.build_ui(build.plan.name)
+                prepared.append(build)
         return prepared
 
     # -- run one build ---------------------------------------------------------------
