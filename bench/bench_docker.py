@@ -163,7 +163,9 @@ def compare(workdir: Path, image: str, runs: int, home: Path) -> dict[str, objec
             .replace("@REPOSITORY@", repository))
     (workdir / "bench.pkr.hcl").write_text(text)
     bakehouse_walls, bakehouse_builds, raw = [], [], []
-    bakehouse_once(workdir, "bench.pkr.hcl", home)  # warm: describe cache, page cache
+    _, _, warm_image = bakehouse_once(workdir, "bench.pkr.hcl", home)  # warm: describe cache, page cache
+    remove_image(f"{repository}:bench")
+    remove_image(warm_image)
     for _ in range(runs):
         wall, build, image_id = bakehouse_once(workdir, "bench.pkr.hcl", home)
         bakehouse_walls.append(wall)
