@@ -129,8 +129,15 @@ def run(args: argparse.Namespace) -> int:
     # Plugins inherit the environment: they learn the run id (journal) from it.
     os.environ[RUN_ID_ENV] = run_id
     os.environ.setdefault("PACKER_RUN_UUID", run_id)
-    run_dir = _write_run_marker(run_id, redact_argv(list(getattr(args, "argv", sys.argv))))
     ui = make_ui(args)
+    try:
+        run_dir = _write_run_marker(run_id, redact_argv(list(getattr(args, "argv", sys.argv))))
+    except OSError as exc:
+        ui.error(
+            f"Error: cannot write this run's journal under {exc.filename or 'BAKEHOUSE_HOME'}: "
+            f"{exc.strerror or exc}. Set BAKEHOUSE_HOME to a writable directory."
+        )
+        return 1
     try:
         template, _warnings = load_template(args, ui, run_id=run_id)
         if template is None:
