@@ -136,6 +136,7 @@ def test_regex_uses_re2_semantics(call) -> None:
     assert "did not match" in error_of(call, "regex", r"\d", "٣")
     assert call("regex", r"(?m)^b$", "a\nb\nc").as_str() == "b"
     assert call("regex", r"\Qa.b\E", "xa.by").as_str() == "a.b"
+    assert to_python(call("regexall", r"\bfoo\b", "foo éfooé foo_ xfoo")) == ["foo", "foo"]
     assert "back-references" in error_of(call, "regex", r"(a)\1", "aa")
     assert "look-around" in error_of(call, "regex", r"a(?=b)", "ab")
 

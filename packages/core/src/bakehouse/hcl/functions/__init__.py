@@ -12,9 +12,9 @@ Injectable sources for tests go in ``FunctionContext.extra``: ``clock``,
 Known differences from Packer (Go), kept small on purpose:
 
 * regular expressions run on the ``regex`` module with RE2 syntax translated
-  (ASCII ``\d \w \s``, ``$`` at end of text, scoped inline flags); ``\b`` is
-  Unicode-aware, the ``U`` flag is refused, and a search stops after 5 s
-  because a backtracking engine is not linear-time like RE2;
+  (ASCII ``\d \w \s \b``, ``$`` at end of text, scoped inline flags); the
+  ``U`` flag is refused, and a search stops after 5 s because a backtracking
+  engine is not linear-time like RE2;
 * ``base64gzip`` frames the stream exactly as Go does, but the deflate data
   comes from zlib: identical for short inputs, possibly different bytes (same
   content) for long ones;

@@ -30,6 +30,12 @@ _ASCII_CLASS = {
     "s": "[\\t\\n\\f\\r ]",
     "S": "[^\\t\\n\\f\\r ]",
 }
+# RE2's word boundaries are ASCII too.
+_WORD = "[0-9A-Za-z_]"
+_ASCII_BOUNDARY = {
+    "b": f"(?:(?<={_WORD})(?!{_WORD})|(?<!{_WORD})(?={_WORD}))",
+    "B": f"(?:(?<={_WORD})(?={_WORD})|(?<!{_WORD})(?!{_WORD}))",
+}
 
 
 class PatternError(ValueError):
@@ -85,6 +91,10 @@ def translate(pattern: str) -> str:
                     raise PatternError("invalid escape sequence in \\x{...}") from None
                 out.append(regex.escape(chr(code)))
                 i = end + 1
+                continue
+            if nxt in _ASCII_BOUNDARY and not in_set:
+                out.append(_ASCII_BOUNDARY[nxt])
+                i += 2
                 continue
             if nxt in _ASCII_CLASS:
                 if in_set:
