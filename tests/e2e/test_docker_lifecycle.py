@@ -358,3 +358,36 @@ def test_bakehouse_cleanup_removes_what_a_kill_9_of_everything_left(
     assert docker_resources.build_containers(run_id) == []
     assert leftover_temp_dirs(docker_tmpdir) == []
     assert run_processes(run_id) == []
+
+
+def test_provisioner_timeout_kills_the_command_inside_the_container(
+    bakehouse, tmp_path: Path, busybox_image: str, docker_resources, run_id: str,
+    cli_env: dict[str, str], docker_tmpdir: Path,
+) -> None:
+    """Packer leaves a timed-out command running in the machine; Bakehouse stops it."""
+    write_template(tmp_path, '''
+source "docker" "timeout" {
+  image   = "@IMAGE@"
+  pull    = false
+  discard = true
+}
+build {
+  sources = ["source.docker.timeout"]
+  provisioner "shell" {
+    timeout           = "3s"
+    continue_on_error = true
+    inline            = ["echo started", "sleep 40", "touch /should-not-exist"]
+  }
+  provisioner "shell" {
+    inline = ["echo sleeping=$(ps -o args | grep -c '[s]leep 40')", "test -e /should-not-exist || echo marker-absent"]
+  }
+}
+''', image=busybox_image)
+    result = bakehouse("build", "t.pkr.hcl", env=cli_env)
+    assert result.returncode == 0, show(result)
+    assert "Cancelling provisioner after a timeout" in result.stdout, show(result)
+    assert "sleeping=0" in result.stdout, show(result)
+    assert "marker-absent" in result.stdout, show(result)
+    assert docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert run_processes(run_id) == []
