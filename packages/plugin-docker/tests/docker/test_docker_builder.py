@@ -373,3 +373,32 @@ def test_build_block_and_image_are_exclusive() -> None:
     with pytest.raises(ConfigError) as caught:
         make_builder("t-x", image="busybox", commit=True, build={"path": "Dockerfile"})
     assert caught.value.problems[0].path == ("image",)
+
+
+def test_on_error_run_cleanup_provisioner_runs_it_and_keeps_the_container(
+    docker_client: docker.DockerClient, busybox_image: str, docker_resources, docker_tmpdir: Path
+) -> None:
+    run_id = "t-" + uuid.uuid4().hex[:10]
+    cleaned: list[str] = []
+
+    def failing(communicator: Communicator, data: dict[str, Any], ctx: Context) -> None:
+        raise RuntimeError("provisioner failed")
+
+    def cleanup_provisioner(communicator: Communicator, data: dict[str, Any], ctx: Context) -> None:
+        cleaned.append(run_shell(communicator, "echo cleaned > /tmp/cleaned; cat /tmp/cleaned", ctx)[1])
+
+    ui = RecordingUi()
+    with pytest.raises(RuntimeError, match="provisioner failed"):
+        make_builder(run_id, on_error="run-cleanup-provisioner", image=busybox_image, pull=False, commit=True).run(
+            ui, FunctionHook(provision=[failing], on_cleanup=[cleanup_provisioner]), Context()
+        )
+    assert cleaned == ["cleaned\n"]
+    kept = docker_resources.build_containers(run_id)
+    assert len(kept) == 1
+    docker_resources.container(kept[0].id)
+    assert kept[0].exec_run("cat /tmp/cleaned").output == b"cleaned\n"
+    assert f"docker rm -f {kept[0].id}" in ui.text("error")
+    for path in leftover_temp_dirs(docker_tmpdir):
+        import shutil
+
+        shutil.rmtree(docker_tmpdir / path)
