@@ -257,3 +257,26 @@ build {
     assert f"Image '{missing}' is not on the local Docker engine and pull = false" in output, show(result)
     assert "Traceback" not in output
     assert_nothing_left(docker_resources, run_id, docker_tmpdir)
+
+
+def test_build_docker_without_a_reachable_engine_says_so(
+    bakehouse, tmp_path: Path, run_id: str, cli_env: dict[str, str], docker_tmpdir: Path,
+) -> None:
+    write_template(tmp_path, '''
+source "docker" "nowhere" {
+  image  = "busybox"
+  pull   = false
+  commit = true
+}
+build {
+  sources = ["source.docker.nowhere"]
+}
+''')
+    socket_path = tmp_path / "no-engine.sock"
+    result = bakehouse("build", "t.pkr.hcl", env={**cli_env, "DOCKER_HOST": f"unix://{socket_path}"})
+    assert result.returncode == 1, show(result)
+    output = result.stdout + result.stderr
+    assert f"Cannot connect to the Docker engine at unix://{socket_path}" in output, show(result)
+    assert "Traceback" not in output
+    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert run_processes(run_id) == []

@@ -8,6 +8,7 @@ Everything the plugin does to Docker goes through the Docker SDK for Python
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,8 +38,9 @@ def connect() -> docker.DockerClient:
         client = docker.from_env(timeout=API_TIMEOUT_SECONDS)
         client.ping()
     except docker.errors.DockerException as exc:
+        where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         raise DockerEngineError(
-            "Cannot connect to the Docker engine (is dockerd running and is "
+            f"Cannot connect to the Docker engine at {where} (is dockerd running, and is "
             f"DOCKER_HOST right?): {explain(exc)}"
         ) from None
     return client
