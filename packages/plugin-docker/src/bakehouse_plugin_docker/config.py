@@ -124,10 +124,13 @@ def validate(config: DockerBuilderConfig) -> list[str]:
     try:
         parse_run_command(config.run_command, config.image or "<image>")
     except RunCommandError as exc:
+        # The problem's path already names run_command.
+        message = str(exc).removeprefix("run_command: ") + "."
+        message = message[0].upper() + message[1:]
         if exc.index is None:
-            problem(str(exc) + ".", "run_command")
+            problem(message, "run_command")
         else:
-            problem(str(exc) + ".", "run_command", exc.index)
+            problem(message, "run_command", exc.index)
 
     for index, device in enumerate(config.device):
         if not device.strip():
