@@ -293,7 +293,9 @@ class DockerCommunicator(Communicator):
                 continue
             if mode & _GO_MODE_DIR:
                 _close(chunks)
-                raise IsADirectoryError(f"{src} is a directory in the container; download it as a directory")
+                raise IsADirectoryError(
+                    f"{src} is a directory in the container; end the source with / to download its contents"
+                )
             copy_single_file(chunks, dst, src)
             return
         raise OSError(f"{src}: too many levels of symbolic links")
