@@ -208,3 +208,20 @@ def test_quoted_strings_cannot_span_lines() -> None:
         parse_text('a = "abc\ndef"\n', "t.hcl")
     assert info.value.items[0].summary == "Invalid multi-line string"
     parse_text('a = "abc\\ndef"\n', "t.hcl")
+
+
+REPO = Path(__file__).resolve().parents[4]
+EXAMPLES = sorted(p for p in (REPO / "examples").rglob("*.pkr*.hcl")) if (REPO / "examples").is_dir() else []
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[str(p.relative_to(REPO)) for p in EXAMPLES])
+def test_every_example_template_parses(path: Path) -> None:
+    body = parse_file(path)
+    assert body.blocks or body.attributes
+    for block in body.blocks:
+        for attribute in block.body.attributes.values():
+            assert attribute.expr.pos.filename == str(path)
+
+
+def test_examples_exist() -> None:
+    assert EXAMPLES, "examples/ should hold templates for the parser to read"
