@@ -102,7 +102,8 @@ def manager(plugin_dir: PluginDir, run_id: str, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_builder_and_provisioner_plugins_talk_through_the_core(
-    manager: PluginManager, plugin_dir: PluginDir, tmp_path: Path, run_id: str
+    manager: PluginManager, plugin_dir: PluginDir, tmp_path: Path, run_id: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """core -> Builder.run (testkit) -> Hook.run (core) -> Provisioner.provision
     (testprov) -> Communicator.execute/upload/download (core relay) -> testkit."""
@@ -119,8 +120,18 @@ def test_builder_and_provisioner_plugins_talk_through_the_core(
         ("testkit-download", {"source": "/etc/app.conf", "destination": str(fetched)}),
     ])
     ui = RecordingUi()
-    artifact = builder.run(ui, hook, Context())
+    with caplog.at_level(logging.DEBUG, logger="bakehouse.plugin"):
+        artifact = builder.run(ui, hook, Context())
     assert hook.errors == []
+    # The builder's stray print went to its logger, not into the RPC stream.
+    def stray_print_logged() -> bool:
+        return any(r.name == "bakehouse.plugin.bakehouse-plugin-testkit"
+                   and "a stray print on stdout" in r.getMessage() for r in caplog.records)
+
+    deadline = time.monotonic() + 5  # the output reader thread logs asynchronously
+    while not stray_print_logged() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stray_print_logged()
     assert ui.lines[0].startswith("say:testkit builder in pid")
     assert "message:hello" in ui.lines and "error:oops" in ui.lines
     assert any(line.startswith("message:") and "from stdin" in line for line in ui.lines)

@@ -108,6 +108,7 @@ class TestkitBuilder(Builder):
 
     def run(self, ui: Ui, hook: Hook, ctx: Context) -> SimpleArtifact | None:
         ui.say(f"testkit builder in pid {os.getpid()}")
+        print("a stray print on stdout", flush=True)  # must not disturb the RPC pipes
         communicator = DirCommunicator(self.config.workdir)
         try:
             hook.run(HOOK_PROVISION, ui, communicator, {"ID": "testkit", "PackerRunUUID": ""}, ctx)
