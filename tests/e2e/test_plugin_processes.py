@@ -120,18 +120,20 @@ def test_builder_and_provisioner_plugins_talk_through_the_core(
         ("testkit-download", {"source": "/etc/app.conf", "destination": str(fetched)}),
     ])
     ui = RecordingUi()
-    with caplog.at_level(logging.DEBUG, logger="bakehouse.plugin"):
-        artifact = builder.run(ui, hook, Context())
-    assert hook.errors == []
-    # The builder's stray print went to its logger, not into the RPC stream.
+
     def stray_print_logged() -> bool:
         return any(r.name == "bakehouse.plugin.bakehouse-plugin-testkit"
                    and "a stray print on stdout" in r.getMessage() for r in caplog.records)
 
-    deadline = time.monotonic() + 5  # the output reader thread logs asynchronously
-    while not stray_print_logged() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    with caplog.at_level(logging.DEBUG, logger="bakehouse.plugin"):
+        artifact = builder.run(ui, hook, Context())
+        # The builder's stray print went to its logger, not into the RPC stream
+        # (the output reader thread logs asynchronously: give it a moment).
+        deadline = time.monotonic() + 5
+        while not stray_print_logged() and time.monotonic() < deadline:
+            time.sleep(0.05)
     assert stray_print_logged()
+    assert hook.errors == []
     assert ui.lines[0].startswith("say:testkit builder in pid")
     assert "message:hello" in ui.lines and "error:oops" in ui.lines
     assert any(line.startswith("message:") and "from stdin" in line for line in ui.lines)
