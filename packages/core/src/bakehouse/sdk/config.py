@@ -8,7 +8,9 @@ with one :class:`ConfigProblem` per mistake; the core turns each problem's
 
 from __future__ import annotations
 
+import difflib
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -57,12 +59,49 @@ class ConfigError(Exception):
         return cls([ConfigProblem(tuple(path), message)])
 
 
-def _describe_pydantic_error(err: dict[str, Any]) -> str:
+def _models_in(annotation: Any) -> list[type[pydantic.BaseModel]]:
+    """The pydantic models an annotation can hold (through Optional, list, dict...)."""
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return [annotation]
+    found: list[type[pydantic.BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found.extend(_models_in(arg))
+    return found
+
+
+def _argument_names_at(schema: type[pydantic.BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Names accepted by the (nested) model that ``loc`` points into."""
+    models = [schema]
+    for part in loc:
+        if not isinstance(part, str):
+            continue  # a list index or dict key: same models
+        nested: list[type[pydantic.BaseModel]] = []
+        for model in models:
+            field = model.model_fields.get(part)
+            if field is None:
+                field = next((f for f in model.model_fields.values() if f.alias == part), None)
+            if field is not None:
+                nested.extend(_models_in(field.annotation))
+        if not nested:
+            return []
+        models = nested
+    names: list[str] = []
+    for model in models:
+        for name, field in model.model_fields.items():
+            names.append(field.alias or name)
+    return names
+
+
+def _describe_pydantic_error(err: dict[str, Any], schema: type[pydantic.BaseModel]) -> str:
     kind = err.get("type", "")
+    loc = tuple(err.get("loc", ()))
     if kind == "extra_forbidden":
-        return "An argument named %r is not expected here." % str(err["loc"][-1])
+        name = str(loc[-1])
+        message = "An argument named %r is not expected here." % name
+        close = difflib.get_close_matches(name, _argument_names_at(schema, loc[:-1]), n=1)
+        return message + (f" Did you mean {close[0]!r}?" if close else "")
     if kind == "missing":
-        return "The argument %r is required, but no definition was found." % str(err["loc"][-1])
+        return "The argument %r is required, but no definition was found." % str(loc[-1])
     message = str(err.get("msg", "invalid value"))
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
@@ -78,7 +117,7 @@ def parse_config(schema: type[C], raw: dict[str, Any]) -> C:
         return schema.model_validate(raw)
     except pydantic.ValidationError as exc:
         problems = [
-            ConfigProblem(tuple(err["loc"]), _describe_pydantic_error(dict(err)))
+            ConfigProblem(tuple(err["loc"]), _describe_pydantic_error(dict(err), schema))
             for err in exc.errors()
         ]
         raise ConfigError(problems) from None
