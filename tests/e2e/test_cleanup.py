@@ -232,3 +232,17 @@ def test_cleanup_waits_for_plugins_still_cleaning_up_and_filters_runs(bakehouse,
     unknown = bakehouse("cleanup", "no-such-run")
     assert unknown.returncode == 1, show(unknown)
     assert "No journal for run no-such-run" in unknown.stdout, show(unknown)
+
+
+def test_cleanup_run_with_the_dead_runs_id_in_its_environment_still_cleans(
+        bakehouse, localdir_plugin: Path, bakehouse_home: Path, tmp_path: Path) -> None:
+    """A cleanup started from a shell (or hook) that still carries the dead run's
+    BAKEHOUSE_RUN_ID must not mistake itself for a live process of that run."""
+    target = tmp_path / "bakehouse-localdir-inherited"
+    target.mkdir()
+    write_entry(bakehouse_home, "inherited-run", plugin="bakehouse-plugin-localdir",
+                kind="localdir-tempdir", resource_id=str(target), core_pid=dead_pid())
+    result = bakehouse("cleanup", "inherited-run", env={"BAKEHOUSE_RUN_ID": "inherited-run"})
+    assert result.returncode == 0, show(result)
+    assert "still cleaning up" not in result.stdout, show(result)
+    assert not target.exists(), show(result)

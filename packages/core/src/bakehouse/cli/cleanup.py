@@ -120,14 +120,30 @@ def _core_alive(run: RunJournal) -> bool:
     return not (run.started is not None and start > run.started + _START_SLACK_SECONDS)
 
 
+def _ancestors(pid: int) -> set[int]:
+    """``pid`` and every process above it."""
+    chain = set()
+    while pid > 1 and pid not in chain:
+        chain.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return chain
+
+
 def _processes_of_run(run_id: str) -> list[int]:
     """Live processes whose environment carries this run id (plugins, their children)."""
     from bakehouse.sdk.journal import RUN_ID_ENV
 
     needle = f"{RUN_ID_ENV}={run_id}".encode()
+    # This command and its supervisor may have inherited the run id (cleanup run
+    # from a shell or a hook of that run): they are not the run's processes.
+    ourselves = _ancestors(os.getpid())
     found = []
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+        if not proc.name.isdigit() or int(proc.name) in ourselves:
             continue
         try:
             environ = (proc / "environ").read_bytes()
