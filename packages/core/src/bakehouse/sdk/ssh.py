@@ -262,9 +262,14 @@ class SSHCommunicator(Communicator):
         ctx.check()
         channel = self._transport().open_session()
         stopped = threading.Event()
+        finished = threading.Event()
         stderr = _PidMarkerFilter(on_stderr)
 
         def stop_remote() -> None:
+            # The context outlives this command; once it ended, its pid may
+            # belong to someone else, so a later cancel must not touch it.
+            if finished.is_set():
+                return
             stopped.set()
             threading.Thread(target=self._stop_remote, args=(channel, stderr), daemon=True).start()
 
@@ -296,6 +301,7 @@ class SSHCommunicator(Communicator):
             # -1: the server sent no status (the connection dropped mid-command).
             return EXIT_DISCONNECTED if status == -1 else status
         finally:
+            finished.set()
             if not stopped.is_set():
                 channel.close()
 
