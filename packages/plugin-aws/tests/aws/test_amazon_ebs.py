@@ -401,3 +401,48 @@ def test_encrypt_boot_replaces_the_ami_by_an_encrypted_copy(aws_env: MotoServer,
     assert artifact.amis["us-east-1"] != unencrypted
     assert [i["ImageId"] for i in images_named(ec2, builder.config.ami_name)] == [artifact.amis["us-east-1"]]
     assert images_named(aws_env.client(region="us-west-2"), builder.config.ami_name)[0]["ImageId"] == artifact.amis["us-west-2"]
+
+
+def test_subnet_and_security_group_filters_choose_the_network(aws_env: MotoServer, sshd_server: SshServer) -> None:
+    ec2 = aws_env.client()
+    source = register_source_ami(ec2)
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    small = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/28", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    large = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.64.0/20", AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
+    for subnet in (small, large):
+        ec2.create_tags(Resources=[subnet], Tags=[{"Key": "Tier", "Value": "build"}])
+    group = ec2.create_security_group(GroupName="builders", Description="x", VpcId=vpc)["GroupId"]
+    ec2.create_tags(Resources=[group], Tags=[{"Key": "Role", "Value": "builder"}])
+    builder = prepared(base_config(
+        sshd_server, source, ssh_private_key_file=str(sshd_server.client_key), skip_create_ami=True,
+        subnet_filter=[{"filters": {"tag:Tier": "build"}, "most_free": True}],
+        security_group_filter=[{"filters": {"tag:Role": "builder"}}],
+        user_data="#!/bin/sh\necho hello\n",
+        launch_block_device_mappings=[{"device_name": "/dev/sdb", "volume_size": 20,
+                                       "volume_type": "gp3", "delete_on_termination": True}],
+    ))
+    hook = CommandHook()
+    builder.run(RecordingUi(), hook, Context())
+    [instance] = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert instance["SubnetId"] == large  # the one with the most free addresses
+    import base64
+
+    user_data = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
+    assert base64.b64decode(user_data["UserData"]["Value"]) == b"#!/bin/sh\necho hello\n"
+    assert [g["GroupId"] for g in instance["SecurityGroups"]] == [group]
+    assert not [g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"].startswith("bakehouse_")]
+    assert [g["GroupId"] for g in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
+            if g["GroupName"] == "builders"] == [group]  # the user's group is left alone
+
+
+def test_instance_address_follows_ssh_interface() -> None:
+    from bakehouse_plugin_aws.steps import instance_address
+
+    instance = {"PublicIpAddress": "203.0.113.5", "PrivateIpAddress": "10.0.0.5",
+                "PublicDnsName": "ec2-203-0-113-5.example", "PrivateDnsName": "ip-10-0-0-5.internal"}
+    assert instance_address(instance, "") == "ec2-203-0-113-5.example"
+    assert instance_address(instance, "public_ip") == "203.0.113.5"
+    assert instance_address(instance, "private_ip") == "10.0.0.5"
+    assert instance_address(instance, "private_dns") == "ip-10-0-0-5.internal"
+    assert instance_address({"PrivateIpAddress": "10.0.0.5"}, "") == "10.0.0.5"
+    assert instance_address({"PrivateIpAddress": "10.0.0.5"}, "public_ip") == ""
