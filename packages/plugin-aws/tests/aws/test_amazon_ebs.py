@@ -268,7 +268,8 @@ def test_failing_provisioner_leaves_nothing_behind(aws_env: MotoServer, ssh_key_
 def test_cancel_during_provisioning_leaves_nothing_behind(aws_env: MotoServer, ssh_key_env: SshServer,
                                                           tmp_path: Path) -> None:
     source = register_source_ami(aws_env.client())
-    builder = prepared(base_config(ssh_key_env, source))
+    # (an ed25519 temporary key pair this time: the connection must work with it too)
+    builder = prepared(base_config(ssh_key_env, source, temporary_key_pair_type="ed25519"))
     ctx = Context()
     marker = tmp_path / "started"
     threading.Thread(target=lambda: (_wait_for(marker), ctx.cancel("interrupted")), daemon=True).start()
