@@ -215,12 +215,15 @@ def main() -> int:
             print(f"| {name} | {seconds:.3f} |")
 
         print("\n### Full `bakehouse build` (shell provisioner over SSH) by number of `ami_regions`\n")
-        print("| ami_regions | AMIs | median s | min s | max s | runs |\n|---|---|---|---|---|---|")
+        print("| ami_regions | AMIs | wall median s | min s | max s | build (core-reported) median s | runs |")
+        print("|---|---|---|---|---|---|---|")
         for count in (1, 3, 6):
-            times = [cli_build(workdir, env, source, user, ssh_port, key, EXTRA_REGIONS[:count])
-                     for _ in range(args.runs)]
+            runs = [cli_build(workdir, env, source, user, ssh_port, key, EXTRA_REGIONS[:count])
+                    for _ in range(args.runs)]
+            times = [wall for wall, _ in runs]
+            reported = statistics.median(build for _, build in runs)
             print(f"| {count} | {count + 1} | {statistics.median(times):.2f} | {min(times):.2f} | "
-                  f"{max(times):.2f} | {args.runs} |")
+                  f"{max(times):.2f} | {reported:.2f} | {args.runs} |")
         print(f"\nPacker: {packer_status()}.")
         return 0
     finally:

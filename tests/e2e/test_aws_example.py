@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, require
 from tests.fixtures.aws import MOTO_SERVER, SSHD
+from tests.support import REPO, require
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh, pytest.mark.slow]
 
