@@ -107,6 +107,8 @@ def test_builder_and_provisioner_plugins_talk_through_the_core(
 ) -> None:
     """core -> Builder.run (testkit) -> Hook.run (core) -> Provisioner.provision
     (testprov) -> Communicator.execute/upload/download (core relay) -> testkit."""
+    # Session fixtures (moto, sshd, a registry) may already be our children.
+    children_before = set(descendants(os.getpid()))
     workdir = tmp_path / "machine"
     local = tmp_path / "local.txt"
     local.write_bytes(b"payload\n" * 1000)
@@ -145,7 +147,7 @@ def test_builder_and_provisioner_plugins_talk_through_the_core(
     # One process per executable for the build, no more.
     assert sorted(plugin_dir.served()) == ["bakehouse-plugin-testkit", "bakehouse-plugin-testprov"]
     assert len(run_processes(run_id)) == 2
-    assert sorted(descendants(os.getpid())) == run_processes(run_id)
+    assert sorted(set(descendants(os.getpid())) - children_before) == run_processes(run_id)
 
 
 def test_unknown_type_is_a_lookup_error_and_starts_nothing(

@@ -42,7 +42,9 @@ def test_defaults_are_packers() -> None:
 
 def test_unknown_option_is_reported_with_its_name() -> None:
     found = problems(image="alpine", commit=True, imagee="x")
-    assert found == [(("imagee",), "An argument named 'imagee' is not expected here.")]
+    assert found == [
+        (("imagee",), "An argument named 'imagee' is not expected here. Did you mean 'image'?")
+    ]
 
 
 def test_wrong_type_is_reported_at_the_attribute() -> None:
