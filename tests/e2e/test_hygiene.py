@@ -10,6 +10,7 @@ processes and a shell grandchild.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -101,8 +102,9 @@ def test_no_process_left_after_sigint_mid_build(tmp_path, localdir_plugin, bakeh
     proc = start_build(tmp_path, '"touch started", "sleep 60"', run_id)
     try:
         wait_for(lambda: (tmp_path / "started").exists(), 120, "the provisioner to start")
-        during = run_processes(run_id)
-        assert any("sleep 60" in cmdline(pid) for pid in during)
+        # "started" exists a moment before the shell execs the sleep.
+        wait_for(lambda: any("sleep 60" in cmdline(pid) for pid in run_processes(run_id)), 10,
+                 "the provisioner's sleep to run")
         started = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -138,6 +140,36 @@ def test_no_process_left_when_a_plugin_is_killed_mid_build(
     assert "Removed temporary directory" in out
     assert not pid_alive(shell_plugins[0])
     assert_nothing_left(run_id, bakehouse_home)
+
+
+def test_leftovers_of_a_killed_builder_plugin_are_removed_at_the_end_of_the_run(
+    tmp_path, localdir_plugin, bakehouse_home
+):
+    """The builder plugin dies (SIGKILL) before it can remove its temporary
+    directory: the core removes it at the end of the run through a fresh process
+    of the same plugin, so nothing waits for `bakehouse cleanup`."""
+    run_id = new_run_id()
+    journal = bakehouse_home / "journal" / run_id
+    proc = start_build(tmp_path, '"touch started", "sleep 60"', run_id)
+    try:
+        wait_for(lambda: (tmp_path / "started").exists(), 120, "the provisioner to start")
+        entries = [json.loads(p.read_text()) for p in journal.glob("*.json") if p.name != "run.json"]
+        tempdirs = [Path(e["resource_id"]) for e in entries if e["kind"] == "localdir-tempdir"]
+        assert len(tempdirs) == 1 and tempdirs[0].is_dir(), entries
+        builders = [p for p in run_processes(run_id) if "bakehouse-plugin-localdir" in cmdline(p)]
+        assert len(builders) == 1, [cmdline(p) for p in run_processes(run_id)]
+        os.kill(builders[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + err
+    assert "bakehouse-plugin-localdir" in out and "errored after" in out, out
+    assert "left by plugins that died" in out, out
+    assert f"removed localdir-tempdir {tempdirs[0]}" in out, out
+    assert not tempdirs[0].exists()
+    assert_nothing_left(run_id, bakehouse_home)
+    assert not journal.exists()
 
 
 def test_on_error_abort_keeps_temporary_resources_until_cleanup(

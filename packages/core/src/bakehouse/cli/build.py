@@ -109,6 +109,25 @@ def _remove_run_dir_if_empty(directory: Path) -> None:
         pass
 
 
+def _remove_leftovers_of_dead_plugins(run_dir: Path, run_id: str, ui: Any) -> None:
+    """Entries still in the journal once every plugin has stopped belong to plugins
+    that died before their cleanup (crash, SIGKILL): remove them now, through a
+    fresh process of the owning plugin, instead of waiting for `bakehouse cleanup`."""
+    from bakehouse.cli.cleanup import read_run, remove_entry
+    from bakehouse.plugin.manager import PluginManager
+
+    journal = read_run(run_dir)
+    if not journal.entries:
+        return
+    ui.say(f"Removing {len(journal.entries)} temporary resource(s) left by plugins that died...")
+    manager = PluginManager(run_id=run_id)
+    try:
+        for entry in journal.entries:
+            remove_entry(manager, journal, entry, ui)
+    finally:
+        manager.shutdown()
+
+
 def _debug_pause(ui: Any) -> None:
     ui.say("Pausing before the next provisioner . Press enter to continue.")
     try:
@@ -165,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             shutdown_factory()
+            if args.on_error != "abort":  # abort keeps temporary resources on purpose
+                _remove_leftovers_of_dead_plugins(run_dir, run_id, ui)
             _remove_run_dir_if_empty(run_dir)
         finally:
             for sig, handler in previous.items():

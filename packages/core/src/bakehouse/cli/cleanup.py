@@ -70,7 +70,7 @@ class RunJournal:
         return self.directory.name
 
 
-def _read_run(directory: Path) -> RunJournal:
+def read_run(directory: Path) -> RunJournal:
     from bakehouse.sdk.journal import load_entries
 
     run = RunJournal(directory, entries=load_entries(directory))
@@ -197,8 +197,26 @@ def _remove_if_done(directory: Path) -> None:
         pass
 
 
-def run(args: argparse.Namespace) -> int:
+def remove_entry(manager: Any, run: RunJournal, entry: Any, ui: Any) -> bool:
+    """Ask the owning plugin to remove one leftover; report it; True when removed
+    (its journal entry is then dropped, otherwise it stays for next time)."""
     from bakehouse.plugin.errors import PluginError
+
+    what = f"{entry.kind} {entry.resource_id} ({entry.plugin})"
+    try:
+        manager.cleanup_entry(entry)
+    except Exception as exc:  # a plugin's or cleaner's error: report it, go on
+        reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+        ui.error(f"    failed to remove {what}: {reason}")
+        ui.machine("", "cleanup-failed", run.run_id, entry.kind, entry.resource_id, reason)
+        return False
+    _forget(run, entry)
+    ui.message(f"    removed {what}")
+    ui.machine("", "cleanup-removed", run.run_id, entry.kind, entry.resource_id)
+    return True
+
+
+def run(args: argparse.Namespace) -> int:
     from bakehouse.plugin.manager import PluginManager
     from bakehouse.sdk.journal import journal_root
 
@@ -215,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
     manager: PluginManager | None = None
     try:
         for directory in directories:
-            journal = _read_run(directory)
+            journal = read_run(directory)
             reason = _why_not_abandoned(journal, args.grace)
             if reason is not None:
                 if journal.entries:
@@ -235,18 +253,10 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 if manager is None:
                     manager = PluginManager(run_id=f"cleanup-{uuid.uuid4().hex[:12]}")
-                try:
-                    manager.cleanup_entry(entry)
-                except Exception as exc:  # a plugin's or cleaner's error: report it, go on
-                    reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
-                    ui.error(f"    failed to remove {what}: {reason}")
-                    ui.machine("", "cleanup-failed", journal.run_id, entry.kind, entry.resource_id, reason)
-                    failed += 1
-                else:
-                    _forget(journal, entry)
-                    ui.message(f"    removed {what}")
-                    ui.machine("", "cleanup-removed", journal.run_id, entry.kind, entry.resource_id)
+                if remove_entry(manager, journal, entry, ui):
                     removed += 1
+                else:
+                    failed += 1
             if not args.dry_run:
                 _remove_if_done(directory)
     finally:
