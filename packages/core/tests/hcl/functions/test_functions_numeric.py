@@ -59,3 +59,15 @@ def test_parseint_errors(call, args: list[object], reason: str) -> None:
 def test_max_min_need_an_argument(call) -> None:
     assert "at least one argument" in error_of(call, "max")
     assert "at least one argument" in error_of(call, "min")
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["jsonencode(1/3)", "jsonencode(abs(-1/3))", "jsonencode(sum([1/3, 0]))", 'format("%v", 1/3)',
+     "jsonencode(max(1/3, 0))"],
+)
+def test_results_keep_hcl_precision_not_pythons_default_28_digits(ev, expr: str) -> None:
+    """cty keeps ~154 significant digits; Python's default decimal context keeps 28.
+    Any function that formats or combines numbers must not fall back to it."""
+    text = ev(expr).as_str()
+    assert text.startswith("0.3333") and text.count("3") >= 150, text

@@ -35,7 +35,7 @@ def _digits(value: Decimal) -> tuple[str, int]:
     """Digits without trailing zeros and exponent so that value = 0.DIGITS * 10**exp."""
     if value.is_zero():
         return "", 0
-    sign, digits, exponent = abs(value).normalize(_CTX).as_tuple()
+    sign, digits, exponent = value.copy_abs().normalize(_CTX).as_tuple()
     text = "".join(str(d) for d in digits).rstrip("0")
     assert isinstance(exponent, int)
     return text, len(digits) + exponent
@@ -161,7 +161,7 @@ def format_float(value: Decimal, spec: NumberSpec) -> str:
         body = "Inf"
         sign = "-" if negative else ("+" if spec.plus else (" " if spec.space else ""))
         return _pad(sign, body, spec, allow_zero=False)
-    body = float_text(abs(value), "f" if verb == "F" else verb, prec)
+    body = float_text(value.copy_abs(), "f" if verb == "F" else verb, prec)
     return _pad(_sign(negative, spec), body, spec)
 
 
@@ -184,7 +184,7 @@ def format_integer(value: int, spec: NumberSpec) -> str:
     """Go ``fmt.Sprintf`` of a ``*big.Int`` with verbs b d o x X."""
     base = {"b": 2, "d": 10, "o": 8, "x": 16, "X": 16}[spec.verb]
     negative = value < 0
-    digits = int_to_base(abs(value), base, spec.verb == "X")
+    digits = int_to_base(value.copy_abs(), base, spec.verb == "X")
     if spec.prec >= 0:
         if spec.prec == 0 and value == 0:
             digits = ""
@@ -213,7 +213,7 @@ def shortest_g(value: Decimal) -> str:
     """``big.Float.Text('g', -1)``, used by ``%v`` for numbers."""
     if value.is_infinite():
         return "-Inf" if value < 0 else "+Inf"
-    text = float_text(abs(value), "g", -1)
+    text = float_text(value.copy_abs(), "g", -1)
     return "-" + text if value < 0 else text
 
 
@@ -221,5 +221,5 @@ def plain_decimal(value: Decimal) -> str:
     """Shortest exact decimal without exponent (``big.Float.Text('f', -1)``)."""
     if value.is_zero():
         return "0"
-    text = float_text(abs(value), "f", -1)
+    text = float_text(value.copy_abs(), "f", -1)
     return "-" + text if value < 0 else text

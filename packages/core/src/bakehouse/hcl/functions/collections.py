@@ -12,6 +12,7 @@ from bakehouse.hcl.values import (
     NUMBER,
     STRING,
     ConversionError,
+    DecimalContext,
     ListType,
     MapType,
     ObjectType,
@@ -514,7 +515,7 @@ def _sum(args: list[Value], fctx: FunctionContext) -> Value:
             ) from None
         if total.is_infinite() and addend.is_infinite() and total != addend:
             raise FunctionError("can't compute sum of opposing infinities")
-        total += addend
+        total = DecimalContext.add(total, addend)
     return number(total)
 
 

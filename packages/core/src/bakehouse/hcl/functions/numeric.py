@@ -21,7 +21,7 @@ def _float_result(value: float) -> Value:
 
 
 def _abs(args: list[Value], fctx: FunctionContext) -> Value:
-    return number(abs(args[0].as_number()))
+    return number(args[0].as_number().copy_abs())
 
 
 def _ceil(args: list[Value], fctx: FunctionContext) -> Value:
