@@ -184,7 +184,7 @@ def format_integer(value: int, spec: NumberSpec) -> str:
     """Go ``fmt.Sprintf`` of a ``*big.Int`` with verbs b d o x X."""
     base = {"b": 2, "d": 10, "o": 8, "x": 16, "X": 16}[spec.verb]
     negative = value < 0
-    digits = int_to_base(value.copy_abs(), base, spec.verb == "X")
+    digits = int_to_base(abs(value), base, spec.verb == "X")
     if spec.prec >= 0:
         if spec.prec == 0 and value == 0:
             digits = ""
