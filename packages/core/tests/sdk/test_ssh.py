@@ -108,6 +108,50 @@ def test_cancel_stops_the_remote_command(comm: SSHCommunicator, tmp_path: Path) 
     assert _run(comm, "echo ok")[1] == b"ok\n"
 
 
+def _start_remote_sleep(comm: SSHCommunicator, tmp_path: Path, ctx: Context) -> tuple[int, threading.Thread]:
+    pidfile = tmp_path / "pid"
+
+    def run() -> None:
+        try:
+            comm.execute(f"echo $$ > {pidfile}; exec sleep 300", on_stdout=lambda c: None,
+                         on_stderr=lambda c: None, ctx=ctx)
+        except BaseException:  # noqa: BLE001 - the outcome is checked on the remote side
+            pass
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return int(pidfile.read_text()), worker
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("cancel_first", [True, False], ids=["cancel-then-close", "close-only"])
+def test_close_stops_remote_commands_before_cutting_the_connection(
+    sshd_server: SshServer, tmp_path: Path, cancel_first: bool
+) -> None:
+    """A builder's cleanup closes the communicator right after a cancel (or with
+    a command still running): the command must not survive on the machine."""
+    comm = connect_ssh(_config(sshd_server), "127.0.0.1", Context())
+    ctx = Context()
+    pid, worker = _start_remote_sleep(comm, tmp_path, ctx)
+    assert not _gone(pid)
+    if cancel_first:
+        ctx.cancel("core went away")
+    comm.close()
+    assert _gone(pid), "the remote command survived close()"
+    worker.join(10)
+    assert not worker.is_alive()
+
+
 def test_upload_and_download_a_large_file_with_mode(comm: SSHCommunicator, tmp_path: Path) -> None:
     data = os.urandom(3 * 1024 * 1024 + 17)
     remote = tmp_path / "remote.bin"

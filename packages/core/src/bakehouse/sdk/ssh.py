@@ -29,7 +29,7 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import BinaryIO, Literal
 
 import paramiko
@@ -158,6 +158,10 @@ class SSHCommunicator(Communicator):
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._lock = threading.Lock()
+        # Commands still running (their stop functions) and the threads
+        # stopping cancelled ones: close() must not cut the connection under them.
+        self._running: set[Callable[[], None]] = set()
+        self._stoppers: list[threading.Thread] = []
 
     @property
     def address(self) -> str:
@@ -222,8 +226,15 @@ class SSHCommunicator(Communicator):
             self._client = client
             return
 
-    def close(self) -> None:
-        """Close the SFTP session and the connection."""
+    def close(self, stop_timeout: float = 10.0) -> None:
+        """Stop remote commands still running, then close the SFTP session and
+        the connection. A cancelled command is killed through the connection
+        itself, so closing first would leave it running on the machine."""
+        for stop in list(self._running):
+            stop()
+        deadline = time.monotonic() + stop_timeout
+        for stopper in list(self._stoppers):
+            stopper.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             if self._sftp is not None:
                 self._sftp.close()
@@ -263,6 +274,7 @@ class SSHCommunicator(Communicator):
         channel = self._transport().open_session()
         stopped = threading.Event()
         finished = threading.Event()
+        stop_lock = threading.Lock()
         stderr = _PidMarkerFilter(on_stderr)
 
         def stop_remote() -> None:
@@ -270,8 +282,13 @@ class SSHCommunicator(Communicator):
             # belong to someone else, so a later cancel must not touch it.
             if finished.is_set():
                 return
-            stopped.set()
-            threading.Thread(target=self._stop_remote, args=(channel, stderr), daemon=True).start()
+            with stop_lock:  # cancel and close() may both ask
+                if stopped.is_set():
+                    return
+                stopped.set()
+            stopper = threading.Thread(target=self._stop_remote, args=(channel, stderr), daemon=True)
+            stopper.start()
+            self._stoppers.append(stopper)
 
         try:
             if self.pty:
@@ -281,6 +298,7 @@ class SSHCommunicator(Communicator):
                 threading.Thread(target=_feed_stdin, args=(channel, stdin), daemon=True).start()
             else:
                 channel.shutdown_write()
+            self._running.add(stop_remote)
             ctx.on_cancel(stop_remote)
             while not stopped.is_set():
                 if channel.recv_ready():
@@ -301,6 +319,7 @@ class SSHCommunicator(Communicator):
             # -1: the server sent no status (the connection dropped mid-command).
             return EXIT_DISCONNECTED if status == -1 else status
         finally:
+            self._running.discard(stop_remote)
             finished.set()
             if not stopped.is_set():
                 channel.close()
