@@ -13,9 +13,9 @@ import ctypes
 import json
 import logging
 import os
+import select
 import signal
 import sys
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -168,13 +168,21 @@ def _serve(components: PluginComponents, transport: PipeTransport) -> NoReturn:
     _configure_logging()
     _die_with_parent()
 
-    stop = threading.Event()
+    # A self-pipe, not a threading.Event: request_stop also runs in the SIGTERM
+    # handler, on the main thread, possibly while that thread is inside
+    # Event.wait() holding the event's lock -- Event.set() there deadlocks (seen:
+    # plugins that outlived a SIGKILLed core). os.write takes no Python lock.
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
     stop_reason: list[str] = []
 
     def request_stop(reason: str) -> None:
         if not stop_reason:
             stop_reason.append(reason)
-        stop.set()
+        try:
+            os.write(wake_write, b"x")
+        except (BlockingIOError, OSError):
+            pass  # already woken
 
     session = Session(
         transport,
@@ -208,7 +216,7 @@ def _serve(components: PluginComponents, transport: PipeTransport) -> NoReturn:
     session.start()
 
     # Wait in short slices so the main thread keeps handling signals.
-    while not stop.wait(0.5):
+    while not select.select([wake_read], [], [], 0.5)[0]:
         pass
     reason = stop_reason[0] if stop_reason else "stopping"
     log.debug("stopping: %s", reason)
