@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.fixtures.docker import leftover_temp_dirs, show, write_template
+from tests.fixtures.docker import leftover_temp_dirs, show, wait_for_nothing_left, write_template
 from tests.fixtures.processes import run_processes
 
 pytestmark = pytest.mark.docker
@@ -69,17 +69,6 @@ build {
 '''
 
 
-@pytest.fixture
-def cli_env(run_id: str, docker_tmpdir: Path) -> dict[str, str]:
-    """Environment of a CLI run: its own run id and TMPDIR (to spot leftovers)."""
-    return {"BAKEHOUSE_RUN_ID": run_id, "TMPDIR": str(docker_tmpdir)}
-
-
-def assert_nothing_left(docker_resources, run_id: str, tmpdir: Path) -> None:
-    assert docker_resources.build_containers(run_id) == [], "a build container was left"
-    assert leftover_temp_dirs(tmpdir) == [], "a temporary directory was left"
-    assert run_processes(run_id) == [], "a plugin process was left"
-
 
 def test_build_docker_image_with_shell_and_file_provisioners_and_changes(
     bakehouse, tmp_path: Path, docker_client: docker.DockerClient, busybox_image: str,
@@ -127,7 +116,7 @@ def test_build_docker_image_with_shell_and_file_provisioners_and_changes(
         "builder", "/opt/app", f"built in {image.attrs['Container']}", "hello from a script",
         "<h1>hello</h1>", "h1 {}",
     ]
-    assert_nothing_left(docker_resources, run_id, docker_tmpdir)
+    wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
 
 
 def test_build_docker_export_path_writes_a_tar_of_the_provisioned_filesystem(
@@ -155,7 +144,7 @@ build {
         marker = tar.extractfile("etc/app/marker")
         assert marker is not None and marker.read() == b"exported\n"
         assert "bin/busybox" in tar.getnames()
-    assert_nothing_left(docker_resources, run_id, docker_tmpdir)
+    wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
 
 
 def test_build_docker_discard_leaves_no_image(
@@ -186,7 +175,7 @@ build {
         if image.id not in images_before and image.attrs.get("Container") == container_id.group(1)
     ]
     assert made_from_it == []
-    assert_nothing_left(docker_resources, run_id, docker_tmpdir)
+    wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
 
 
 def test_build_docker_unknown_option_is_reported_at_its_line(
@@ -256,7 +245,7 @@ build {
     output = result.stdout + result.stderr
     assert f"Image '{missing}' is not on the local Docker engine and pull = false" in output, show(result)
     assert "Traceback" not in output
-    assert_nothing_left(docker_resources, run_id, docker_tmpdir)
+    wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
 
 
 def test_build_docker_without_a_reachable_engine_says_so(

@@ -17,7 +17,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.fixtures.docker import leftover_temp_dirs, show, write_template
+from tests.fixtures.docker import leftover_temp_dirs, show, wait_for_nothing_left, write_template
 from tests.fixtures.processes import peak_rss_kib, pid_alive, run_processes, wait_until_gone
 from tests.support import bakehouse_exe
 
@@ -93,22 +93,6 @@ def core_pids(build: RunningBuild) -> list[int]:
             pids.append(int(entry.name))
     return pids
 
-
-@pytest.fixture
-def cli_env(run_id: str, docker_tmpdir: Path) -> dict[str, str]:
-    return {"BAKEHOUSE_RUN_ID": run_id, "TMPDIR": str(docker_tmpdir)}
-
-
-def wait_for_nothing_left(docker_resources, run_id: str, tmpdir: Path, timeout: float = 60) -> None:
-    """Cleanup after a kill is asynchronous: give the plugins time, then assert."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not docker_resources.build_containers(run_id) and not leftover_temp_dirs(tmpdir) and not run_processes(run_id):
-            break
-        time.sleep(0.5)
-    assert [c.name for c in docker_resources.build_containers(run_id)] == [], "a build container was left"
-    assert leftover_temp_dirs(tmpdir) == [], "a temporary directory was left"
-    assert run_processes(run_id) == [], "a plugin process was left"
 
 
 def test_failing_provisioner_leaves_no_container_temp_dir_or_process(

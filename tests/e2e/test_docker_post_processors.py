@@ -20,10 +20,6 @@ from tests.fixtures.processes import run_processes
 pytestmark = pytest.mark.docker
 
 
-@pytest.fixture
-def cli_env(run_id: str, docker_tmpdir: Path) -> dict[str, str]:
-    return {"BAKEHOUSE_RUN_ID": run_id, "TMPDIR": str(docker_tmpdir)}
-
 
 def built_image_ids(output: str) -> list[str]:
     return re.findall(r"Imported Docker image: (sha256:[0-9a-f]{64})", output)
