@@ -97,18 +97,6 @@ def _write_run_marker(run_id: str, argv: list[str]) -> Path:
     return directory
 
 
-def _remove_run_dir_if_empty(directory: Path) -> None:
-    """Keep the journal when temporary resources are still listed in it."""
-    try:
-        leftovers = [p for p in directory.iterdir() if p.name != "run.json"]
-        if leftovers:
-            return
-        (directory / "run.json").unlink(missing_ok=True)
-        directory.rmdir()
-    except OSError:
-        pass
-
-
 def _remove_leftovers_of_dead_plugins(run_dir: Path, run_id: str, ui: Any) -> None:
     """Entries still in the journal once every plugin has stopped belong to plugins
     that died before their cleanup (crash, SIGKILL): remove them now, through a
@@ -137,6 +125,7 @@ def _debug_pause(ui: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bakehouse.cli.cleanup import remove_journal_if_done
     from bakehouse.cli.main import redact_argv
     from bakehouse.orchestrator.components import component_factory, shutdown_factory
     from bakehouse.orchestrator.runner import BuildOptions, Orchestrator
@@ -186,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
             shutdown_factory()
             if args.on_error != "abort":  # abort keeps temporary resources on purpose
                 _remove_leftovers_of_dead_plugins(run_dir, run_id, ui)
-            _remove_run_dir_if_empty(run_dir)
+            remove_journal_if_done(run_dir)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -186,7 +186,7 @@ def _forget(run: RunJournal, entry: Any) -> None:
         pass
 
 
-def _remove_if_done(directory: Path) -> None:
+def remove_journal_if_done(directory: Path) -> None:
     """Drop a journal once nothing but its run marker is left."""
     try:
         if any(p.name != "run.json" for p in directory.iterdir()):
@@ -242,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             if not journal.entries:
                 if not args.dry_run:
-                    _remove_if_done(directory)
+                    remove_journal_if_done(directory)
                 continue
             ui.say(f"Run {journal.run_id}: {len(journal.entries)} leftover resource(s).")
             for entry in journal.entries:
@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     failed += 1
             if not args.dry_run:
-                _remove_if_done(directory)
+                remove_journal_if_done(directory)
     finally:
         if manager is not None:
             manager.shutdown()
