@@ -27,6 +27,12 @@ PROTOCOL_VERSION = "1.0"
 #: Largest frame accepted; stream chunks are far smaller, so anything bigger is garbage.
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 
+#: Deepest nesting of extension values (a handle inside a value inside ...)
+#: accepted in one frame. Decoding an extension value recurses through the C
+#: unpacker, so a few hundred levels in a 2 KB frame would overflow the reader
+#: thread's stack; real messages nest two or three deep.
+MAX_EXT_DEPTH = 32
+
 
 class ProtocolError(Exception):
     """The peer sent bytes that are not a valid message."""
@@ -157,7 +163,7 @@ def decode_message(frame: bytes, ext_hook: ExtHook | None = None) -> Message:
         raise
     except Exception as exc:
         raise ProtocolError(f"undecodable frame ({type(exc).__name__}: {exc})") from None
-    if not isinstance(body, dict) or body.get("t") not in _BY_TAG:
+    if not isinstance(body, dict) or not isinstance(body.get("t"), str) or body["t"] not in _BY_TAG:
         raise ProtocolError(f"not a message: {_preview(frame)}")
     cls = _BY_TAG[body.pop("t")]
     try:
