@@ -27,6 +27,8 @@ class ComponentFactory(Protocol):
 
     def known_types(self, kind: str) -> list[str]: ...
 
+    def unanswered(self) -> list[str]: ...
+
 
 class BuiltinComponents:
     """Creates built-in components in-process; knows no plugins."""
@@ -45,6 +47,9 @@ class BuiltinComponents:
 
     def known_types(self, kind: str) -> list[str]:
         return sorted(BUILTINS.get(kind, {}))
+
+    def unanswered(self) -> list[str]:
+        return []  # in-process components answer or raise
 
 
 _factory: ComponentFactory | None = None

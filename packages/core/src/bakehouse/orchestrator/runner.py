@@ -81,6 +81,10 @@ def describe_error(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+class PrepareInterrupted(Exception):
+    """A signal arrived while builds were being prepared."""
+
+
 class Interrupts:
     """Counts SIGINT/SIGTERM; the wait loop acts on them (never the handler itself).
 
@@ -243,15 +247,29 @@ class Orchestrator:
             found = Diagnostics()
             return self._prepare_one(plan, found), found
 
-        if len(plans) <= 1:
-            outcomes = [one(plan) for plan in plans]
-        else:
+        def prepare_all() -> None:
+            if len(plans) <= 1:
+                outcomes.extend(one(plan) for plan in plans)
+                return
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(
                 max_workers=min(len(plans), 8), thread_name_prefix="prepare"
             ) as pool:
-                outcomes = list(pool.map(one, plans))
+                outcomes.extend(pool.map(one, plans))
+
+        # The main thread only waits, so that a signal is acted on at once even
+        # while a plugin never answers `create` or `prepare`.
+        worker = threading.Thread(target=self._wake_when_done, args=(prepare_all,),
+                                  name="prepare", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            if self.interrupts.count:
+                # Preparing creates no temporary resource: nothing to clean up,
+                # so stop waiting for plugins that may never answer.
+                raise PrepareInterrupted()
+            self.interrupts.event.wait(0.5)
+            self.interrupts.event.clear()
         prepared: list[PreparedBuild] = []
         for build, found in outcomes:
             diagnostics.extend(found)
@@ -259,6 +277,12 @@ class Orchestrator:
                 build.ui = self.ui.build_ui(build.plan.name)
                 prepared.append(build)
         return prepared
+
+    def _wake_when_done(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        finally:
+            self.interrupts.event.set()
 
     # -- run one build ---------------------------------------------------------------
 
@@ -359,7 +383,16 @@ class Orchestrator:
             self.interrupts.uninstall()
 
     def _run_selected(self, plans: list[BuildPlan], diagnostics: Diagnostics) -> int:
-        prepared = self.prepare(plans, diagnostics)
+        try:
+            prepared = self.prepare(plans, diagnostics)
+        except PrepareInterrupted:
+            word = "terminated" if self.interrupts.last_signal == signal.SIGTERM else "interrupt"
+            self.ui.error(f"Cancelling build after receiving {word}")
+            self.root_ctx.cancel("context canceled")
+            for waiting in self.factory.unanswered():
+                self.ui.error(f"Plugin {waiting}; stopping it.")
+            self.ui.error("Cancelled builds before they started; stopping plugins.")
+            return 1
         if diagnostics:
             from bakehouse.cli.common import print_diagnostics
 

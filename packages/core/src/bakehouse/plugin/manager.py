@@ -139,6 +139,16 @@ class PluginManager:
         with self._lock:
             return [p for (_, key), p in self._processes.items() if build_key is None or key == build_key]
 
+    def unanswered(self) -> list[str]:
+        """``plugin (pid N) has not answered method`` for each plugin with calls in flight."""
+        waiting = []
+        for process in self.processes():
+            methods = process.session.waiting_for() if process.session is not None else []
+            if methods:
+                waiting.append(f"{process.name} (pid {process.pid}) has not answered "
+                               + ", ".join(sorted(set(methods))))
+        return waiting
+
     # -- stopping ----------------------------------------------------------
 
     def release(self, build_key: str) -> None:

@@ -37,6 +37,7 @@ import msgpack
 
 from bakehouse.rpc import interfaces
 from bakehouse.rpc.codec import (
+    MAX_EXT_DEPTH,
     Call,
     Cancel,
     Credit,
@@ -126,7 +127,8 @@ class _Scope:
 
 
 class _Pending:
-    def __init__(self) -> None:
+    def __init__(self, method: str = "") -> None:
+        self.method = method
         self.done = threading.Event()
         self.value: Any = None
         self.error: BaseException | None = None
@@ -220,6 +222,11 @@ class Session:
         with self._idle:
             return self._idle.wait_for(lambda: self._inflight == 0, timeout)
 
+    def waiting_for(self) -> list[str]:
+        """Methods of this side's calls that the peer has not answered yet."""
+        with self._lock:
+            return [pending.method for pending in self._pending.values()]
+
     @property
     def inflight(self) -> int:
         with self._lock:
@@ -233,7 +240,7 @@ class Session:
             raise self._lost
         call_id = next(self._ids)
         scope = _Scope()
-        pending = _Pending()
+        pending = _Pending(method)
         frame = encode_message(Call(call_id, obj, method, list(args), dict(kwargs)), self._default(scope))
         with self._lock:
             # Checked under the lock _on_lost takes: a call registered after the
@@ -347,8 +354,17 @@ class Session:
     # -- receiving -------------------------------------------------------
 
     def _ext_hook(self, scope: _Scope) -> Callable[[int, bytes], Any]:
+        depth = 0
+
         def hook(code: int, data: bytes) -> Any:
-            payload = unpack(data, hook)
+            nonlocal depth
+            if depth >= MAX_EXT_DEPTH:
+                raise ProtocolError(f"extension values nested deeper than {MAX_EXT_DEPTH} levels")
+            depth += 1
+            try:
+                payload = unpack(data, hook)
+            finally:
+                depth -= 1
             try:
                 return self._decode_ext(code, payload, scope)
             except (KeyError, TypeError, ValueError) as exc:
