@@ -41,6 +41,9 @@ DEFAULT_TIMEOUT = 10.0
 #: How long each stop phase (polite, SIGTERM) waits before escalating.
 STOP_GRACE_SECONDS = 2.0
 STDERR_LINES_KEPT = 20
+#: Longest line of a plugin's stdout/stderr the core keeps; the rest of a longer
+#: line is dropped (a plugin printing a huge blob cannot grow the core's memory).
+MAX_OUTPUT_LINE_BYTES = 64 * 1024
 
 
 def handshake_timeout() -> float:
@@ -203,7 +206,17 @@ class PluginProcess:
 
     def _pump_output(self, stream: IO[bytes], which: str) -> None:
         pid = self.pid
-        for raw in iter(stream.readline, b""):
+        dropping = False  # inside the rest of an over-long line
+        while raw := stream.readline(MAX_OUTPUT_LINE_BYTES):
+            complete = raw.endswith(b"\n")
+            if dropping:
+                dropping = not complete
+                continue
+            if not complete and len(raw) >= MAX_OUTPUT_LINE_BYTES:
+                # A plugin writing megabytes without a newline must not make the
+                # core buffer them: keep the start, drop the rest of the line.
+                dropping = True
+                raw += f" [... line cut at {MAX_OUTPUT_LINE_BYTES // 1024} KiB]".encode()
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if which == "stderr":
                 self.stderr_tail.append(line)
