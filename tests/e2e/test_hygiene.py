@@ -35,9 +35,12 @@ build {
 """
 
 
-def start_build(tmp_path: Path, inline: str, run_id: str) -> subprocess.Popen[str]:
+def start_build(tmp_path: Path, inline: str, run_id: str,
+                tmpdir: Path | None = None) -> subprocess.Popen[str]:
     (tmp_path / "t.pkr.hcl").write_text(textwrap.dedent(TEMPLATE % inline), encoding="utf-8")
     env = dict(os.environ, BAKEHOUSE_RUN_ID=run_id)
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     # A new session: the test can signal the whole group the way a terminal does on Ctrl-C.
     return subprocess.Popen(
         [bakehouse_exe(), "build", "t.pkr.hcl"],
@@ -216,3 +219,86 @@ def test_on_error_abort_keeps_temporary_resources_until_cleanup(
         import shutil
 
         shutil.rmtree(kept, ignore_errors=True)
+
+
+def worker_of(supervisor: int) -> int:
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def test_sigkill_of_the_supervisor_stops_the_build_and_cleanup_removes_its_temp_dir(
+    tmp_path, localdir_plugin, bakehouse_home, bakehouse
+):
+    """kill -9 of the `bakehouse` pid: the worker must not carry on unsupervised.
+    It is cancelled (its provisioner never reaches the next step), its plugins
+    stop and clean up, and `bakehouse cleanup` removes the supervisor's
+    `bakehouse-run-*` directory that SIGKILL left behind."""
+    run_id = new_run_id()
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = start_build(tmp_path, '"touch started", "sleep 4", "touch too-late"', run_id, tmpdir)
+    try:
+        wait_for(lambda: (tmp_path / "started").exists(), 120, "the provisioner to start")
+        worker = worker_of(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        wait_for(lambda: not pid_alive(worker), 30, "the orphaned worker to stop")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert_nothing_left(run_id, bakehouse_home)
+    time.sleep(4.5)  # past the moment the provisioner would have gone on
+    assert not (tmp_path / "too-late").exists(), "the build went on after its supervisor died"
+    # The worker removes the dead supervisor's directory on its way out; a
+    # SIGKILL of both would leave it to `bakehouse cleanup`.
+    assert [p.name for p in tmpdir.iterdir() if p.name.startswith("bakehouse-run-")] == []
+
+
+def test_cleanup_removes_the_temp_dir_of_a_supervisor_killed_with_its_worker(
+    tmp_path, localdir_plugin, bakehouse_home, bakehouse
+):
+    run_id = new_run_id()
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = start_build(tmp_path, '"touch started", "sleep 60"', run_id, tmpdir)
+    try:
+        wait_for(lambda: (tmp_path / "started").exists(), 120, "the provisioner to start")
+        os.killpg(proc.pid, signal.SIGKILL)  # everything at once: nobody can clean up
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    wait_until_gone(run_processes(run_id), timeout=10)
+    (left,) = [p for p in tmpdir.iterdir() if p.name.startswith("bakehouse-run-")]
+    # A directory of a live supervisor, and one that only looks like ours, stay.
+    foreign = tmpdir / "bakehouse-run-notours"
+    foreign.mkdir()
+    (foreign / "supervisor").write_text(f"{os.getpid()} {time.time():.3f}\n")
+    lookalike = tmpdir / "bakehouse-run-nomarker"
+    lookalike.mkdir()
+    result = bakehouse("cleanup", env={"TMPDIR": str(tmpdir)}, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"removed temporary directory {left}" in result.stdout, result.stdout
+    assert not left.exists()
+    assert foreign.is_dir() and lookalike.is_dir()
+
+
+def test_sigkill_of_the_worker_is_reported_as_a_kill_not_a_bug(
+    tmp_path, localdir_plugin, bakehouse_home
+):
+    run_id = new_run_id()
+    proc = start_build(tmp_path, '"touch started", "sleep 60"', run_id)
+    try:
+        wait_for(lambda: (tmp_path / "started").exists(), 120, "the provisioner to start")
+        os.kill(worker_of(proc.pid), signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1
+    assert "killed by SIGKILL" in err, err
+    assert "always a bug" not in err
+    assert "bakehouse cleanup" in err
+    # Its plugins follow the worker (PDEATHSIG), and the journal lets cleanup finish.
+    assert wait_until_gone(run_processes(run_id), timeout=10) == []

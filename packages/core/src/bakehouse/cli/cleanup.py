@@ -23,6 +23,7 @@ import argparse
 import datetime
 import json
 import os
+import stat
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -216,6 +217,54 @@ def remove_entry(manager: Any, run: RunJournal, entry: Any, ui: Any) -> bool:
     return True
 
 
+def stale_run_dirs() -> list[Path]:
+    """Temporary directories of ``bakehouse`` supervisors that were killed.
+
+    Only directories that are ours for certain: named with the supervisor's
+    prefix directly under the temporary directory, not a link, owned by this
+    user, holding the marker the supervisor wrote, whose process is gone (or
+    whose pid now belongs to a process started later)."""
+    import tempfile
+
+    from bakehouse.cli.main import RUN_DIR_MARKER, RUN_DIR_PREFIX
+
+    found = []
+    base = Path(tempfile.gettempdir())
+    try:
+        candidates = [p for p in base.iterdir() if p.name.startswith(RUN_DIR_PREFIX)]
+    except OSError:
+        return []
+    for path in candidates:
+        try:
+            info = path.lstat()
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+                continue
+            pid_text, started_text = (path / RUN_DIR_MARKER).read_text(encoding="ascii").split()
+            pid, started = int(pid_text), float(started_text)
+        except (OSError, ValueError):
+            continue
+        start = _process_start_time(pid)
+        if start is None or start > started + _START_SLACK_SECONDS:
+            found.append(path)
+    return sorted(found)
+
+
+def _remove_stale_run_dirs(args: argparse.Namespace, ui: Any) -> int:
+    """Remove (or list, with -dry-run) stale supervisor directories; return how many."""
+    import shutil
+
+    directories = stale_run_dirs()
+    for path in directories:
+        if args.dry_run:
+            ui.message(f"    would remove temporary directory {path}")
+            ui.machine("", "cleanup-pending", "", "temp-dir", str(path))
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        ui.message(f"    removed temporary directory {path}")
+        ui.machine("", "cleanup-removed", "", "temp-dir", str(path))
+    return len(directories)
+
+
 def run(args: argparse.Namespace) -> int:
     from bakehouse.plugin.manager import PluginManager
     from bakehouse.sdk.journal import journal_root
@@ -262,6 +311,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if manager is not None:
             manager.shutdown()
+    if not args.run_ids:
+        removed += _remove_stale_run_dirs(args, ui)
     if args.dry_run:
         ui.say("Dry run: nothing was removed.")
     elif removed or failed:

@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from types import FrameType
 
 #: Command name -> (module under ``bakehouse.cli``, one-line help).
@@ -128,8 +129,43 @@ def _terminate_as_interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _worker(argv: list[str], crash_dir: str, stdin_fd: int | None) -> None:
+#: In each supervisor's temporary directory: ``<pid> <start time>`` of the
+#: supervisor, so that ``bakehouse cleanup`` can tell a directory whose owner
+#: was killed (SIGKILL leaves it behind) from one in use.
+RUN_DIR_PREFIX = "bakehouse-run-"
+RUN_DIR_MARKER = "supervisor"
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_supervisor(supervisor_pid: int) -> None:
+    """SIGTERM this worker when the supervisor dies (even by SIGKILL), so the
+    builds are cancelled and cleaned up instead of carrying on unsupervised."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the supervisor's SIGTERM forward still works
+        pass
+    if os.getppid() != supervisor_pid:  # it died between fork and prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker(argv: list[str], crash_dir: str, stdin_fd: int | None, supervisor_pid: int) -> None:
     """Body of the forked worker process."""
+    _die_with_supervisor(supervisor_pid)
+    try:
+        _work(argv, crash_dir, stdin_fd)
+    finally:
+        if os.getppid() != supervisor_pid:
+            # Orphaned: nobody else will remove the supervisor's directory.
+            import shutil
+
+            shutil.rmtree(crash_dir, ignore_errors=True)
+
+
+def _work(argv: list[str], crash_dir: str, stdin_fd: int | None) -> None:
     # multiprocessing closes stdin in children; put the user's terminal back
     # so that `console` and prompts keep working.
     if stdin_fd is not None:
@@ -214,16 +250,19 @@ def redact_argv(argv: list[str]) -> list[str]:
     return redacted
 
 
+def _exit_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"uncaught exception (exit status {exitcode})"
+
+
 def _write_crash_log(argv: list[str], crash_dir: str, exitcode: int | None) -> str:
     from bakehouse import __version__
 
-    if exitcode is not None and exitcode < 0:
-        try:
-            reason = f"killed by signal {signal.Signals(-exitcode).name}"
-        except ValueError:
-            reason = f"killed by signal {-exitcode}"
-    else:
-        reason = f"uncaught exception (exit status {exitcode})"
+    reason = _exit_reason(exitcode)
     traceback_text = ""
     try:
         with open(os.path.join(crash_dir, "traceback.txt"), encoding="utf-8") as fh:
@@ -274,15 +313,17 @@ def supervise(argv: list[str]) -> int:
     global _child_pid
     import multiprocess
 
-    crash_dir = tempfile.mkdtemp(prefix="bakehouse-run-")
+    crash_dir = tempfile.mkdtemp(prefix=RUN_DIR_PREFIX)
     try:
+        with open(os.path.join(crash_dir, RUN_DIR_MARKER), "w", encoding="ascii") as fh:
+            fh.write(f"{os.getpid()} {time.time():.3f}\n")
         try:
             stdin_fd: int | None = os.dup(0)
         except OSError:
             stdin_fd = None
         ctx = multiprocess.get_context("fork")
         worker = ctx.Process(
-            target=_worker, args=(argv, crash_dir, stdin_fd), name="bakehouse-worker"
+            target=_worker, args=(argv, crash_dir, stdin_fd, os.getpid()), name="bakehouse-worker"
         )
         # Ignore Ctrl-C before forking would make the child inherit SIG_IGN; the
         # worker restores its own handlers first thing.
@@ -307,9 +348,20 @@ def supervise(argv: list[str]) -> int:
         if not crashed:
             return int(exitcode or 0)
         path = _write_crash_log(argv, crash_dir, exitcode)
+        if exitcode == -signal.SIGKILL:
+            # Not a bug of ours: another process (or the kernel's out-of-memory
+            # killer) killed the worker, which had no chance to clean up.
+            sys.stderr.write(
+                f"\nBakehouse was killed by SIGKILL (worker pid {worker.pid}) before it could "
+                "stop its plugins and remove its temporary resources.\n"
+                "Run `bakehouse cleanup` to remove what it left behind.\n"
+                f"The last log lines are in {path}\n"
+            )
+            return 1
         banner = "!" * 23 + " BAKEHOUSE CRASH " + "!" * 23
         sys.stderr.write(
-            f"\n{banner}\n\nBakehouse crashed! This is always a bug; please report it.\n"
+            f"\n{banner}\n\nBakehouse crashed ({_exit_reason(exitcode)})! "
+            "This is always a bug; please report it.\n"
             f"A crash log with the traceback and the last log lines was written to:\n\n"
             f"    {path}\n\n{banner}\n"
         )
