@@ -8,10 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-CONFORMANCE = Path("/work/shared/conformance/hcl_expressions.json")
-_REPO_SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "hcl_expressions.json"
-if _REPO_SHARED.exists():
-    CONFORMANCE = _REPO_SHARED
+CONFORMANCE = (Path(__file__).resolve().parents[2] / "packages" / "core" / "tests" / "hcl" / "data"
+               / "hcl_expressions.json")
 
 TEMPLATE = """\
 variable "image" {

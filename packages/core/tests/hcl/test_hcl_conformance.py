@@ -21,11 +21,10 @@ from bakehouse.hcl.evaluator import SPECIAL_FUNCTIONS, EvalContext, evaluate
 from bakehouse.hcl.parser import parse_expression
 from bakehouse.hcl.values import NUMBER, Value, format_number
 
-CONFORMANCE = Path(__file__).resolve().parents[4] / ".." / "shared" / "conformance" / "hcl_expressions.json"
-if not CONFORMANCE.exists():  # the shared folder sits next to the working tree
-    CONFORMANCE = Path("/work/shared/conformance/hcl_expressions.json")
+# The project's copy of the shared conformance vectors.
+CONFORMANCE = Path(__file__).resolve().parent / "data" / "hcl_expressions.json"
 
-ENTRIES: list[dict[str, Any]] = json.loads(CONFORMANCE.read_text(encoding="utf-8"), parse_float=Decimal) if CONFORMANCE.exists() else []
+ENTRIES: list[dict[str, Any]] = json.loads(CONFORMANCE.read_text(encoding="utf-8"), parse_float=Decimal)
 
 
 def _functions() -> dict[str, Any]:

@@ -14,8 +14,8 @@ from bakehouse.hcl.values import Value, from_python, unknown
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-CONFORMANCE = Path("/work/shared/conformance/hcl_expressions.json")
-SEED_EXPRESSIONS = [e["expr"] for e in json.loads(CONFORMANCE.read_text())] if CONFORMANCE.exists() else []
+CONFORMANCE = Path(__file__).resolve().parent / "data" / "hcl_expressions.json"
+SEED_EXPRESSIONS = [e["expr"] for e in json.loads(CONFORMANCE.read_text())]
 SEED_EXPRESSIONS += [
     '"a ${~ var.name ~} b %{ if var.flag }yes%{ else }no%{ endif }"',
     "[for k, v in var.map : upper(v) if k != \"b\"]",

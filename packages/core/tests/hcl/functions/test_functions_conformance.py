@@ -12,13 +12,8 @@ import pytest
 from bakehouse.hcl.values import BOOL, NUMBER, STRING, SetType, Value
 from fnsupport import error_of
 
-CONFORMANCE = (
-    Path(__file__).resolve().parents[5] / "shared" / "conformance" / "hcl_expressions.json"
-)
-if not CONFORMANCE.exists():  # the workspace keeps shared/ next to the repository
-    CONFORMANCE = (
-        Path(__file__).resolve().parents[6] / "shared" / "conformance" / "hcl_expressions.json"
-    )
+# The project's copy of the shared conformance vectors.
+CONFORMANCE = Path(__file__).resolve().parents[1] / "data" / "hcl_expressions.json"
 
 # Groups that test expression syntax rather than a library function.
 SYNTAX_GROUPS = {
@@ -28,8 +23,6 @@ SYNTAX_GROUPS = {
 
 
 def _entries() -> list[Any]:
-    if not CONFORMANCE.exists():
-        return []
     data = json.loads(CONFORMANCE.read_text(encoding="utf-8"))
     return [
         pytest.param(e, id=f"{e['group']}:{e['expr'][:60]}")
