@@ -1,0 +1,62 @@
+"""``bakehouse-ec2-local``: run a local EC2 in the foreground.
+
+    bakehouse-ec2-local            # build the base image if needed, serve until Ctrl-C
+    bakehouse-ec2-local setup      # only build the Debian base image (cached)
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from bakehouse_plugin_aws.localec2.base_image import BaseImageError, build_debian_image
+from bakehouse_plugin_aws.localec2.server import DEBIAN_AMI_NAME, LocalEC2, environment_lines
+
+
+def _log(message: str) -> None:
+    print(f"bakehouse-ec2-local: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bakehouse-ec2-local", description=__doc__.split("\n")[0])
+    parser.add_argument("command", nargs="?", choices=("up", "setup"), default="up")
+    parser.add_argument("--port", type=int, default=0, help="port of the endpoint on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--no-base-image", action="store_true", help="do not build the Debian base image")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "setup" or not args.no_base_image:
+            build_debian_image(log=_log)
+    except BaseImageError as exc:
+        _log(f"error: {exc}")
+        return 1
+    if args.command == "setup":
+        return 0
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        local = LocalEC2(port=args.port, region=args.region, log=_log)
+        local.start()
+    except Exception as exc:
+        _log(f"error: could not start: {exc}")
+        return 1
+    try:
+        print(f"local EC2 listening on {local.endpoint}")
+        for region, ami in sorted(local._base_amis.items()):
+            print(f"base AMI {DEBIAN_AMI_NAME} in {region}: {ami} (ssh_username admin)")
+        print("export these to point amazon-ebs here:")
+        for line in environment_lines(local):
+            print(f"  {line}")
+        print("Ctrl-C stops it and removes every instance container and AMI image it made.", flush=True)
+        stop.wait()
+    finally:
+        _log("stopping")
+        local.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
