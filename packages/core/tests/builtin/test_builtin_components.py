@@ -203,17 +203,81 @@ def test_compress_tar_gz(tmp_path):
         NullUi(), artifact, Context()
     )
     assert result.files == [str(out)] and keep is False
+    assert (result.id, result.string()) == ("", f"compressed artifacts in: {out}")
     with tarfile.open(out) as archive:
         assert sorted(archive.getnames()) == ["a", "b"]
     with pytest.raises(ConfigError):
         make("post-processor", "compress", {"output": "x.rar"})
 
 
-def test_artifice_makes_an_artifact_of_files():
-    result, keep, _ = make(
-        "post-processor", "artifice", {"files": ["a.txt", "b.txt"]}
-    ).post_process(NullUi(), SimpleArtifact("t", "x"), Context())
-    assert result.files == ["a.txt", "b.txt"] and keep is False
+@pytest.mark.parametrize(
+    ("name", "opener"),
+    [
+        ("out.tar.xz", "lzma"),
+        ("out.txz", "lzma"),
+        ("out.tar.bz2", "bz2"),
+        ("out.tbz2", "bz2"),
+        ("out.tar", "plain"),
+    ],
+)
+def test_compress_tar_with_xz_bzip2_or_nothing(tmp_path, name, opener):
+    import bz2
+    import lzma
+
+    (tmp_path / "a").write_text("A" * 1000)
+    (tmp_path / "b").write_text("B")
+    artifact = SimpleArtifact("test", "x", files_=[str(tmp_path / "a"), str(tmp_path / "b")])
+    out = tmp_path / name
+    make("post-processor", "compress", {"output": str(out)}).post_process(NullUi(), artifact, Context())
+    raw = {"lzma": lzma.open, "bz2": bz2.open, "plain": open}[opener](out, "rb")
+    with raw, tarfile.open(fileobj=raw, mode="r:") as archive:
+        assert sorted(archive.getnames()) == ["a", "b"]
+        member = archive.extractfile("a")
+        assert member is not None and member.read() == b"A" * 1000
+
+
+def test_compress_single_file_xz_and_bz2_and_format_option(tmp_path):
+    import bz2
+    import lzma
+
+    (tmp_path / "disk.img").write_bytes(b"\x00disk" * 100)
+    one = SimpleArtifact("test", "x", files_=[str(tmp_path / "disk.img")])
+    make("post-processor", "compress", {"output": str(tmp_path / "d.xz")}).post_process(NullUi(), one, Context())
+    assert lzma.decompress((tmp_path / "d.xz").read_bytes()) == b"\x00disk" * 100
+    make("post-processor", "compress", {"output": str(tmp_path / "d.out"), "format": "bz2"}).post_process(
+        NullUi(), one, Context()
+    )
+    assert bz2.decompress((tmp_path / "d.out").read_bytes()) == b"\x00disk" * 100
+    two = SimpleArtifact("test", "x", files_=[str(tmp_path / "disk.img"), str(tmp_path / "d.xz")])
+    with pytest.raises(RuntimeError, match="single file"):
+        make("post-processor", "compress", {"output": str(tmp_path / "e.xz")}).post_process(
+            NullUi(), two, Context()
+        )
+
+
+def test_compress_lz4_is_refused_with_the_reason():
+    for options in ({"output": "x.tar.lz4"}, {"output": "x.lz4"}, {"output": "x", "format": "lz4"}):
+        with pytest.raises(ConfigError, match="lz4 compression is not supported: Python's standard library"):
+            make("post-processor", "compress", options)
+
+
+def test_artifice_makes_an_artifact_of_files_as_packer_does(tmp_path):
+    for name in ("a.txt", "b.txt", "c.log"):
+        (tmp_path / name).write_text(name)
+    pattern = str(tmp_path / "*.txt")
+    result, keep, force = make("post-processor", "artifice", {"files": [pattern]}).post_process(
+        NullUi(), SimpleArtifact("t", "x"), Context()
+    )
+    # Packer's artifice: globbed files, no id, keeps its input, Destroy removes the files.
+    assert result.files == [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]
+    assert (result.id, keep, force) == ("", True, False)
+    assert result.string() == f"Created artifact from files: {tmp_path}/a.txt, {tmp_path}/b.txt"
+    result.destroy()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.log"]
+    with pytest.raises(RuntimeError, match="no such file"):
+        make("post-processor", "artifice", {"files": [str(tmp_path / "gone")]}).post_process(
+            NullUi(), SimpleArtifact("t", "x"), Context()
+        )
 
 
 def test_sleep_is_cancellable():

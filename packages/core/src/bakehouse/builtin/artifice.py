@@ -1,8 +1,16 @@
-"""The ``artifice`` post-processor: turns files made during the build into the artifact."""
+"""The ``artifice`` post-processor: turns files made during the build into the artifact.
+
+As Packer: each entry of ``files`` is a glob, every match must exist, and the
+input artifact is kept (``keep_input_artifact = false`` discards it).
+"""
 
 from __future__ import annotations
 
-from bakehouse.sdk.artifact import Artifact, SimpleArtifact
+import glob
+import os
+
+from bakehouse.builtin._files_artifact import FilesArtifact
+from bakehouse.sdk.artifact import Artifact
 from bakehouse.sdk.components import PostProcessor
 from bakehouse.sdk.config import Config
 from bakehouse.sdk.context import Context
@@ -21,11 +29,16 @@ class ArtificePostProcessor(PostProcessor):
     config: ArtificeConfig
 
     def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact, bool, bool]:
-        files = list(self.config.files)
-        if not files:
-            raise RuntimeError("no files given to artifice")
-        ui.say("Creating artifact from files: " + ", ".join(files))
-        result = SimpleArtifact(
-            BUILDER_ID, ", ".join(files), "Created artifact from files: " + ", ".join(files), files
-        )
-        return result, False, False
+        if not self.config.files:
+            raise RuntimeError("No files specified in artifice configuration")
+        if artifact.files:
+            ui.say("Discarding files from artifact: " + ", ".join(artifact.files))
+        files: list[str] = []
+        for pattern in self.config.files:
+            files.extend(sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern])
+        missing = [path for path in files if not os.path.exists(path)]
+        if missing:
+            raise RuntimeError("artifice: no such file: " + ", ".join(missing))
+        ui.say("Using these artifact files: " + ", ".join(files))
+        text = "Created artifact from files: " + ", ".join(files)
+        return FilesArtifact(BUILDER_ID, files, text), True, False

@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import field_validator
 
+from bakehouse.builtin._files_artifact import FilesArtifact
 from bakehouse.builtin._placeholders import expand
-from bakehouse.sdk.artifact import Artifact, SimpleArtifact
+from bakehouse.sdk.artifact import Artifact
 from bakehouse.sdk.components import BuildInfo, PostProcessor
 from bakehouse.sdk.config import Config, ConfigError
 from bakehouse.sdk.context import Context
@@ -78,10 +79,7 @@ class ChecksumPostProcessor(PostProcessor):
                     out.write(f"{digest.hexdigest()}\t{os.path.basename(path)}\n")
             ui.say(f"Wrote {kind} checksums to {output}")
             outputs.append(output)
-        result = SimpleArtifact(
-            BUILDER_ID,
-            ", ".join(outputs),
-            "Created artifact from files: " + ", ".join(outputs),
-            outputs,
+        result = FilesArtifact(
+            BUILDER_ID, outputs, "Created artifact from files: " + ", ".join(outputs)
         )
         return result, True, False

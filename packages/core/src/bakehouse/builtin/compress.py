@@ -1,12 +1,17 @@
 """The ``compress`` post-processor: packs the artifact's files into one archive.
 
-The format follows the output's extension: ``.tar.gz``/``.tgz``, ``.tar``,
-``.zip``, ``.gz`` (a single file). Files are streamed, never read whole.
+The format follows the output's extension (or ``format``): ``.tar``, ``.zip``,
+a tar compressed with gzip, xz or bzip2 (``.tar.gz``/``.tgz``, ``.tar.xz``/``.txz``,
+``.tar.bz2``/``.tbz2``), or one file compressed alone (``.gz``, ``.xz``, ``.bz2``).
+lz4 is refused with the reason (no codec in the standard library or our
+dependencies). Files are streamed, never read whole.
 """
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 import os
 import shutil
 import tarfile
@@ -15,8 +20,9 @@ from typing import Any
 
 from pydantic import field_validator
 
+from bakehouse.builtin._files_artifact import FilesArtifact
 from bakehouse.builtin._placeholders import expand
-from bakehouse.sdk.artifact import Artifact, SimpleArtifact
+from bakehouse.sdk.artifact import Artifact
 from bakehouse.sdk.components import BuildInfo, PostProcessor
 from bakehouse.sdk.config import Config, ConfigError
 from bakehouse.sdk.context import Context
@@ -42,26 +48,56 @@ class CompressConfig(Config):
         return value
 
 
-_FORMATS = ("tar.gz", "tar", "zip", "gz")
+#: Archive containers and single-stream compressions, as Packer combines them:
+#: ``.tar.xz`` is a tar archive compressed with xz, ``.xz`` one compressed file.
+_ARCHIVES = ("tar", "zip")
+#: Shorthand suffixes for a compressed tar archive.
+_TAR_SHORTHANDS = {".tgz": "tar.gz", ".txz": "tar.xz", ".tbz2": "tar.bz2", ".tbz": "tar.bz2"}
+_FORMATS = (
+    "tar", "zip", "tar.gz", "gz", "tar.xz", "xz", "tar.bz2", "bz2", "tar.lz4", "lz4",
+)
+#: lz4 is neither in Python's standard library nor among Bakehouse's dependencies.
+_LZ4_UNSUPPORTED = (
+    "lz4 compression is not supported: Python's standard library has no lz4 codec and "
+    "Bakehouse does not depend on the third-party lz4 package; use xz, bzip2 or gzip "
+    "(.tar.xz, .tar.bz2, .tar.gz)"
+)
 
 
 def _format_of(output: str, explicit: str) -> str:
+    """The format name (one of :data:`_FORMATS`) from ``format`` or the output's suffix."""
     if explicit:
-        if explicit not in _FORMATS:
+        kind = _TAR_SHORTHANDS.get("." + explicit, explicit)
+        if kind not in _FORMATS:
             raise ValueError(f"unknown format {explicit!r} (known: {', '.join(_FORMATS)})")
-        return explicit
-    for suffix, kind in (
-        (".tar.gz", "tar.gz"),
-        (".tgz", "tar.gz"),
-        (".tar", "tar"),
-        (".zip", "zip"),
-        (".gz", "gz"),
-    ):
-        if output.endswith(suffix):
-            return kind
-    raise ValueError(
-        f"cannot tell the archive format of {output!r}: use .tar.gz, .tgz, .tar, .zip or .gz"
-    )
+    else:
+        kind = ""
+        for suffix, shorthand in _TAR_SHORTHANDS.items():
+            if output.endswith(suffix):
+                kind = shorthand
+        for candidate in sorted(_FORMATS, key=len, reverse=True):
+            if not kind and output.endswith("." + candidate):
+                kind = candidate
+        if not kind:
+            raise ValueError(
+                f"cannot tell the archive format of {output!r}: use .tar, .zip, .tar.gz/.tgz, "
+                ".gz, .tar.xz/.txz, .xz, .tar.bz2/.tbz2 or .bz2"
+            )
+    if kind.endswith("lz4"):
+        raise ValueError(_LZ4_UNSUPPORTED)
+    return kind
+
+
+def _open_compressed(path: str, compression: str, level: int) -> Any:
+    """A binary file object writing ``path`` through ``compression``."""
+    if compression == "gz":
+        return gzip.open(path, "wb", compresslevel=level)
+    if compression == "xz":
+        return lzma.open(path, "wb", preset=level)
+    if compression == "bz2":
+        # bzip2 has no level 0; Packer's levels run 0..9.
+        return bz2.open(path, "wb", compresslevel=max(level, 1))
+    return open(path, "wb")  # noqa: SIM115
 
 
 class CompressPostProcessor(PostProcessor):
@@ -92,25 +128,29 @@ class CompressPostProcessor(PostProcessor):
             os.makedirs(directory, exist_ok=True)
         ui.say(f"Compressing {len(files)} file(s) into {output}")
         level = self.config.compression_level
-        if kind == "gz":
-            if len(files) != 1:
-                raise RuntimeError(".gz holds a single file; use .tar.gz for several")
-            with open(files[0], "rb") as src, gzip.open(output, "wb", compresslevel=level) as dst:
-                shutil.copyfileobj(src, dst, _CHUNK)
-        elif kind == "zip":
+        archive_kind, _, compression = kind.partition(".")
+        if archive_kind not in _ARCHIVES:
+            archive_kind, compression = "", kind
+        if not archive_kind and len(files) != 1:
+            raise RuntimeError(
+                f"{output}: .{kind} holds a single file and the artifact has {len(files)}; "
+                f"use .tar.{kind} for several"
+            )
+        if archive_kind == "zip":
             with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as archive:
                 for path in files:
                     ctx.check()
                     archive.write(path, os.path.basename(path))
-        else:
-            archive_file = (
-                tarfile.open(output, "w:gz", compresslevel=level)
-                if kind == "tar.gz"
-                else tarfile.open(output, "w")
-            )
-            with archive_file as archive:
+        elif archive_kind == "tar":
+            with _open_compressed(output, compression, level) as stream, tarfile.open(
+                fileobj=stream, mode="w"
+            ) as archive:
                 for path in files:
                     ctx.check()
                     archive.add(path, os.path.basename(path))
-        result = SimpleArtifact(BUILDER_ID, output, f"compressed artifacts in: {output}", [output])
+        else:
+            with open(files[0], "rb") as src, _open_compressed(output, compression, level) as dst:
+                shutil.copyfileobj(src, dst, _CHUNK)
+        # As Packer: no id, the archive as the only file.
+        result = FilesArtifact(BUILDER_ID, [output], f"compressed artifacts in: {output}")
         return result, False, False
