@@ -42,3 +42,37 @@ def test_compress_post_processor_writes_xz_and_refuses_lz4(bakehouse, tmp_path):
     assert "lz4 compression is not supported" in result.stdout
     assert "on t.pkr.hcl line 9" in result.stdout  # the diagnostic points at the template
     assert "Traceback" not in result.stdout + result.stderr
+
+
+NULL_BUILD = """
+source "null" "n" {}
+build {
+  sources = ["source.null.n"]
+}
+"""
+
+
+def test_packer_log_variables_are_honoured_as_aliases(bakehouse, tmp_path):
+    write(tmp_path, "t.pkr.hcl", NULL_BUILD)
+    quiet = bakehouse("build", "t.pkr.hcl", env={"BAKEHOUSE_LOG": "", "PACKER_LOG": ""})
+    assert quiet.returncode == 0 and "[DEBUG]" not in quiet.stderr
+    logged = bakehouse("build", "t.pkr.hcl", env={"PACKER_LOG": "1"})
+    assert logged.returncode == 0, logged.stdout + logged.stderr
+    assert "[DEBUG] bakehouse: Bakehouse" in logged.stderr
+    log_file = tmp_path / "packer.log"
+    to_file = bakehouse("build", "t.pkr.hcl", env={"PACKER_LOG_PATH": str(log_file)})
+    assert to_file.returncode == 0
+    assert "[DEBUG] bakehouse: Bakehouse" in log_file.read_text()
+    assert "[DEBUG]" not in to_file.stderr
+    # Ours wins when both are set.
+    off = bakehouse("build", "t.pkr.hcl", env={"PACKER_LOG": "1", "BAKEHOUSE_LOG": "0"})
+    assert "[DEBUG]" not in off.stderr
+
+
+def test_packer_plugin_path_is_searched(bakehouse, tmp_path, localdir_plugin_dir):
+    env = {"BAKEHOUSE_PLUGIN_PATH": "", "PACKER_PLUGIN_PATH": str(localdir_plugin_dir)}
+    result = bakehouse("plugins", "installed", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert str(localdir_plugin_dir / "bakehouse-plugin-localdir") in result.stdout
+    without = bakehouse("plugins", "installed", env={"BAKEHOUSE_PLUGIN_PATH": "", "PACKER_PLUGIN_PATH": ""})
+    assert "bakehouse-plugin-localdir" not in without.stdout

@@ -2,7 +2,8 @@
 
 ``BAKEHOUSE_LOG=1`` (any value but ``""``/``"0"``) sends a debug log to stderr,
 ``BAKEHOUSE_LOG_PATH`` to a file (truncated), with or without
-``BAKEHOUSE_LOG``. The supervisor additionally asks for a private capture
+``BAKEHOUSE_LOG``. Packer's ``PACKER_LOG`` and ``PACKER_LOG_PATH`` are honoured
+as aliases (a ``BAKEHOUSE_*`` variable that is set wins). The supervisor additionally asks for a private capture
 file so a crash report can quote the last lines even when the user did not
 enable logging.
 
@@ -76,8 +77,28 @@ def get(name: str) -> logging.Logger:
     return logging.getLogger(name)
 
 
+def env_setting(name: str) -> str:
+    """``BAKEHOUSE_<name>`` if set, else Packer's ``PACKER_<name>`` (``""`` if neither).
+
+    So an environment prepared for Packer (``PACKER_LOG=1``,
+    ``PACKER_LOG_PATH``) works unchanged.
+    """
+    ours = f"BAKEHOUSE_{name}"
+    if ours in os.environ:
+        return os.environ[ours]
+    return os.environ.get(f"PACKER_{name}", "")
+
+
 def log_enabled() -> bool:
-    return os.environ.get("BAKEHOUSE_LOG", "") not in ("", "0")
+    return env_setting("LOG") not in ("", "0")
+
+
+def log_path_setting() -> tuple[str, str]:
+    """``(variable name, path)`` of the requested log file, or ``("", "")``."""
+    for name in ("BAKEHOUSE_LOG_PATH", "PACKER_LOG_PATH"):
+        if os.environ.get(name):
+            return name, os.environ[name]
+    return "", ""
 
 
 def setup(crash_capture_path: str | None = None) -> None:
@@ -91,12 +112,12 @@ def setup(crash_capture_path: str | None = None) -> None:
     handlers: list[logging.Handler] = []
     if log_enabled():
         handlers.append(logging.StreamHandler(sys.stderr))
-    log_path = os.environ.get("BAKEHOUSE_LOG_PATH", "")
+    log_variable, log_path = log_path_setting()
     if log_path:
         try:
             handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
         except OSError as exc:
-            sys.stderr.write(f"bakehouse: cannot open BAKEHOUSE_LOG_PATH {log_path!r}: {exc}\n")
+            sys.stderr.write(f"bakehouse: cannot open {log_variable} {log_path!r}: {exc}\n")
     if crash_capture_path:
         handlers.append(logging.FileHandler(crash_capture_path, mode="w", encoding="utf-8"))
     if not handlers:

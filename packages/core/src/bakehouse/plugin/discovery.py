@@ -3,7 +3,8 @@
 Search order, first hit per executable name wins: explicit paths; the
 directory of the running ``bakehouse`` executable (and of the Python
 interpreter, where pip puts console scripts); ``$BAKEHOUSE_HOME/plugins``;
-each directory of ``BAKEHOUSE_PLUGIN_PATH``. Built-in components come last,
+each directory of ``BAKEHOUSE_PLUGIN_PATH``, then of Packer's
+``PACKER_PLUGIN_PATH``. Built-in components come last,
 so an installed plugin offering the same type wins.
 
 What an executable offers comes from ``EXE describe``, cached by (path, size,
@@ -34,6 +35,8 @@ log = logging.getLogger("bakehouse.plugin")
 
 EXECUTABLE_PREFIX = "bakehouse-plugin-"
 PLUGIN_PATH_ENV = "BAKEHOUSE_PLUGIN_PATH"
+#: Packer's variable, honoured after ours so a Packer user's setup keeps working.
+PACKER_PLUGIN_PATH_ENV = "PACKER_PLUGIN_PATH"
 CACHE_FILE = "describe-cache.json"
 _CACHE_FORMAT = 1
 
@@ -100,9 +103,10 @@ def plugin_directories(extra_dirs: Sequence[str] = ()) -> list[Path]:
     # Not resolved: a venv's python is a symlink, its console scripts sit next to it.
     candidates.append(Path(sys.executable).parent)
     candidates.append(home() / "plugins")
-    for entry in os.environ.get(PLUGIN_PATH_ENV, "").split(os.pathsep):
-        if entry:
-            candidates.append(Path(entry))
+    for variable in (PLUGIN_PATH_ENV, PACKER_PLUGIN_PATH_ENV):
+        for entry in os.environ.get(variable, "").split(os.pathsep):
+            if entry:
+                candidates.append(Path(entry))
     seen: set[Path] = set()
     ordered: list[Path] = []
     for directory in candidates:

@@ -134,9 +134,9 @@ def serve_plugin(
 
 def _configure_logging() -> None:
     """Log to stderr: the core reads it line by line into its own log."""
-    verbose = bool(os.environ.get("BAKEHOUSE_LOG", "").strip("0")) or bool(
-        os.environ.get("BAKEHOUSE_LOG_PATH")
-    )
+    from bakehouse.log import log_enabled, log_path_setting
+
+    verbose = log_enabled() or bool(log_path_setting()[1])
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
