@@ -76,3 +76,91 @@ def test_packer_plugin_path_is_searched(bakehouse, tmp_path, localdir_plugin_dir
     assert str(localdir_plugin_dir / "bakehouse-plugin-localdir") in result.stdout
     without = bakehouse("plugins", "installed", env={"BAKEHOUSE_PLUGIN_PATH": "", "PACKER_PLUGIN_PATH": ""})
     assert "bakehouse-plugin-localdir" not in without.stdout
+
+
+FLAKY_PROVISIONER = """
+source "null" "n" {}
+build {
+  sources = ["source.null.n"]
+  provisioner "shell-local" {
+    inline = ["if [ -e marker ]; then echo second try worked; else touch marker; echo first try fails; exit 3; fi"]
+  }
+  error-cleanup-provisioner "shell-local" {
+    inline = ["echo cleaned > cleanup.txt"]
+  }
+}
+"""
+
+
+def run_on_terminal(args: list[str], cwd: Path, typed: str) -> tuple[int, str]:
+    """Run the real CLI with a pseudo-terminal as stdin, ``typed`` already typed into it."""
+    import os
+    import pty
+    import subprocess
+
+    from tests.support import bakehouse_exe
+
+    master, slave = pty.openpty()
+    try:
+        os.write(master, typed.encode())
+        proc = subprocess.run(
+            [bakehouse_exe(), *args], cwd=cwd, stdin=slave, capture_output=True, text=True, timeout=120
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_on_error_ask_retries_the_failed_step_on_a_terminal(tmp_path):
+    write(tmp_path, "t.pkr.hcl", FLAKY_PROVISIONER)
+    code, output = run_on_terminal(["build", "-on-error=ask", "t.pkr.hcl"], tmp_path, "r\n")
+    assert code == 0, output
+    assert 'Step "StepProvision" failed' in output
+    assert "[c] Clean up and exit, [a] abort without cleanup, or [r] retry step" in output
+    assert "second try worked" in output
+    assert not (tmp_path / "cleanup.txt").exists()
+
+
+def test_on_error_ask_without_a_terminal_cleans_up_and_says_so(bakehouse, tmp_path):
+    write(tmp_path, "t.pkr.hcl", FLAKY_PROVISIONER)
+    result = bakehouse("build", "-on-error=ask", "t.pkr.hcl", input="")
+    assert result.returncode == 1
+    assert "-on-error=ask needs a terminal on stdin" in result.stdout
+    assert "[c] Clean up" not in result.stdout
+    # cleanup mode: the provisioning step's cleanup ran the error-cleanup provisioner
+    assert (tmp_path / "cleanup.txt").read_text() == "cleaned\n"
+
+
+def test_on_error_run_cleanup_provisioner_and_abort(bakehouse, tmp_path):
+    write(tmp_path, "t.pkr.hcl", FLAKY_PROVISIONER)
+    result = bakehouse("build", "-on-error=run-cleanup-provisioner", "t.pkr.hcl")
+    assert result.returncode == 1, result.stdout
+    assert (tmp_path / "cleanup.txt").read_text() == "cleaned\n"
+    assert 'Step "StepProvision" failed, aborting...' in result.stdout
+    assert "aborted: skipping cleanup of step 'StepConnect'" in result.stdout
+
+    (tmp_path / "marker").unlink()
+    (tmp_path / "cleanup.txt").unlink()
+    result = bakehouse("build", "-on-error=abort", "t.pkr.hcl")
+    assert result.returncode == 1
+    assert "aborted: skipping cleanup of step 'StepProvision'" in result.stdout
+    assert not (tmp_path / "cleanup.txt").exists()
+
+    result = bakehouse("build", "-on-error=sometimes", "t.pkr.hcl")
+    assert result.returncode == 1
+    assert "choose one of cleanup, abort, ask, run-cleanup-provisioner" in result.stderr
+
+
+def test_debug_pauses_after_every_builder_step_and_before_each_cleanup(tmp_path):
+    write(tmp_path, "t.pkr.hcl", FLAKY_PROVISIONER.replace("exit 3", "exit 0"))
+    code, output = run_on_terminal(["build", "-debug", "t.pkr.hcl"], tmp_path, "\n" * 8)
+    assert code == 0, output
+    pauses = [line.split(": ", 1)[-1] for line in output.splitlines() if "Pausing" in line]
+    assert pauses == [
+        "Pausing after run of step 'StepConnect'. Press enter to continue.",
+        "Pausing before the next provisioner . Press enter to continue.",
+        "Pausing after run of step 'StepProvision'. Press enter to continue.",
+        "Pausing before cleanup of step 'StepProvision'. Press enter to continue.",
+        "Pausing before cleanup of step 'StepConnect'. Press enter to continue.",
+    ], output

@@ -471,6 +471,7 @@ class StepProvision(Step):
     """Run the provisioners through the core's hook."""
 
     name = "provision"
+    provisioning = True
 
     def __init__(self) -> None:
         self.ran = False

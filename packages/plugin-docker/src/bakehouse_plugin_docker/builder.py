@@ -102,7 +102,7 @@ class DockerBuilder(Builder):
         steps = self.steps()
         # run-cleanup-provisioner: keep everything like abort, but still let
         # the provisioning step run the error-cleanup provisioner.
-        runner = Runner(steps, on_error="abort" if on_error in ("abort", "run-cleanup-provisioner") else "cleanup")
+        runner = Runner(steps, on_error="abort" if on_error in ("abort", "run-cleanup-provisioner") else on_error)
         try:
             runner.run(state)
         finally:

@@ -18,6 +18,7 @@ class StepProvision(Step):
     """
 
     name = "StepProvision"
+    provisioning = True
 
     def run(self, state: StateBag) -> Action:
         hook: Hook = state["hook"]

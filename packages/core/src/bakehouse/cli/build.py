@@ -23,7 +23,7 @@ from bakehouse.cli.common import (
     make_ui,
 )
 
-ON_ERROR_CHOICES = ("cleanup", "abort")
+ON_ERROR_CHOICES = ("cleanup", "abort", "ask", "run-cleanup-provisioner")
 
 
 def _parallel(text: str) -> int:
@@ -65,13 +65,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_on_error,
         default="cleanup",
         metavar="MODE",
-        help="what to do when a build fails: cleanup (default) or abort (keep resources)",
+        help=(
+            "what to do when a build fails: cleanup (default), abort (keep resources), "
+            "ask (on a terminal: clean up, abort or retry the step), or "
+            "run-cleanup-provisioner (as abort, after running the error-cleanup-provisioner)"
+        ),
     )
     bool_flag(
         parser, "force", "force a build to continue if artifacts exist, deletes existing artifacts"
     )
     bool_flag(
-        parser, "debug", "debug mode: builds run one at a time, pause before each provisioner"
+        parser,
+        "debug",
+        "debug mode: builds run one at a time, pause after each builder step, before each "
+        "step's cleanup and before each provisioner",
     )
     add_ui_flags(parser)
     add_target(parser)
@@ -124,6 +131,15 @@ def _debug_pause(ui: Any) -> None:
         pass
 
 
+def _can_ask(args: argparse.Namespace) -> bool:
+    if getattr(args, "machine_readable", False):
+        return False
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     from bakehouse.cli.cleanup import remove_journal_if_done
     from bakehouse.cli.main import redact_argv
@@ -146,6 +162,13 @@ def run(args: argparse.Namespace) -> int:
             f"{exc.strerror or exc}. Set BAKEHOUSE_HOME to a writable directory."
         )
         return 1
+    if args.on_error == "ask" and not _can_ask(args):
+        ui.warn(
+            "Warning: -on-error=ask needs a terminal on stdin to ask what to do; "
+            "stdin is not one (or -machine-readable is set), so a failed build is cleaned up "
+            "as with -on-error=cleanup."
+        )
+        args.on_error = "cleanup"
     try:
         template, _warnings = load_template(args, ui, run_id=run_id)
         if template is None:
@@ -173,7 +196,9 @@ def run(args: argparse.Namespace) -> int:
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             shutdown_factory()
-            if args.on_error != "abort":  # abort keeps temporary resources on purpose
+            # abort, run-cleanup-provisioner and an "abort" answer to ask keep
+            # temporary resources on purpose.
+            if args.on_error == "cleanup":
                 _remove_leftovers_of_dead_plugins(run_dir, run_id, ui)
             remove_journal_if_done(run_dir)
         finally:

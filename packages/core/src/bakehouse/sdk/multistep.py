@@ -3,9 +3,22 @@
 A step's ``run`` returns :data:`CONTINUE` or :data:`HALT`; to halt with an
 error it stores the exception under ``state["error"]`` (or simply raises).
 When the run halts, fails or is cancelled, the runner calls ``cleanup`` of
-every step that ran, in reverse order. With ``on_error="abort"`` a failed
-build keeps its resources for inspection: cleanups are skipped, and each
-skipped step is reported.
+every step that ran, in reverse order.
+
+``on_error`` follows Packer's ``-on-error``:
+
+- ``cleanup`` (default): run the cleanups;
+- ``abort``: a failed build keeps its resources for inspection: cleanups are
+  skipped, and each skipped step is reported;
+- ``ask``: after a failed step, ask ``[c]`` clean up, ``[a]`` abort or ``[r]``
+  retry the step; without a terminal (the question cannot be asked) clean up;
+- ``run-cleanup-provisioner``: as ``abort``, but the cleanup of the
+  provisioning step (a step with ``provisioning = True``) still runs, so the
+  error-cleanup provisioner does.
+
+With the build's ``debug`` flag (``bakehouse build -debug``) the runner pauses
+after each step and before each cleanup until the user presses enter, as
+Packer's debug runner does.
 """
 
 from __future__ import annotations
@@ -51,6 +64,10 @@ class Step:
 
     #: Name shown in messages; defaults to the class name.
     name: str = ""
+    #: True for the step that runs the provision hook: with
+    #: ``on_error="run-cleanup-provisioner"`` its cleanup (which runs the
+    #: error-cleanup provisioner) still runs while the others are skipped.
+    provisioning: bool = False
 
     def run(self, state: StateBag) -> Action:
         raise NotImplementedError
@@ -62,62 +79,137 @@ class Step:
         return self.name or type(self).__name__
 
 
-class Runner:
-    """Runs steps in order and their cleanups in reverse."""
+ON_ERROR_MODES = ("cleanup", "abort", "ask", "run-cleanup-provisioner")
 
-    def __init__(self, steps: Sequence[Step], on_error: str = "cleanup") -> None:
+ASK_QUESTION = (
+    "[c] Clean up and exit, [a] abort without cleanup, or [r] retry step "
+    "(build may fail even if retry succeeds)?"
+)
+
+
+class Runner:
+    """Runs steps in order and their cleanups in reverse.
+
+    ``debug`` defaults to the ``debug`` flag of ``state["build"]`` when the
+    state holds a :class:`~bakehouse.sdk.components.BuildInfo`.
+    """
+
+    def __init__(
+        self, steps: Sequence[Step], on_error: str = "cleanup", debug: bool | None = None
+    ) -> None:
+        if on_error not in ON_ERROR_MODES:
+            raise ValueError(f"unknown on_error {on_error!r} (one of {', '.join(ON_ERROR_MODES)})")
         self.steps = list(steps)
         self.on_error = on_error
+        self.debug = debug
 
     def run(self, state: StateBag) -> None:
         """Run every step. Afterwards ``state.get("error")`` holds what failed,
         ``state["cancelled"]`` tells whether the context was cancelled."""
         ctx: Context = state["ctx"]
         ui: Ui = state["ui"]
+        debug = self.debug
+        if debug is None:
+            debug = bool(getattr(state.get("build"), "debug", False))
         ran: list[Step] = []
         state.setdefault("cancelled", False)
         state.setdefault("halted", False)
         failed_step: Step | None = None
+        mode = self.on_error
         try:
             for step in self.steps:
                 if ctx.cancelled:
                     state["cancelled"] = True
                     break
                 ran.append(step)
-                try:
-                    action = step.run(state)
-                except Cancelled:
-                    state["cancelled"] = True
+                while True:
+                    action = self._run_step(step, state)
+                    if action is CONTINUE or state["cancelled"] or self.on_error != "ask":
+                        break
+                    answer = self._ask(step, state, ui)
+                    if answer == "r":
+                        state.pop("error", None)
+                        state["halted"] = False
+                        continue
+                    mode = "abort" if answer == "a" else "cleanup"
                     break
-                except Exception as exc:  # a step failed: record, then clean up
-                    log.debug("step %s raised", step.display_name(), exc_info=True)
-                    state["error"] = exc
-                    action = HALT
-                if ctx.cancelled:
-                    state["cancelled"] = True
+                if state["cancelled"]:
                     break
                 if action is HALT:
                     state["halted"] = True
                     failed_step = step
                     break
+                if debug:
+                    _pause(ui, f"Pausing after run of step '{step.display_name()}'. Press enter to continue.")
         finally:
-            self._cleanup(ran, state, ui, failed_step)
+            self._cleanup(ran, state, ui, failed_step, mode, debug)
+
+    @staticmethod
+    def _run_step(step: Step, state: StateBag) -> Action:
+        ctx: Context = state["ctx"]
+        try:
+            action = step.run(state)
+        except Cancelled:
+            state["cancelled"] = True
+            return HALT
+        except Exception as exc:  # a step failed: record, then clean up
+            log.debug("step %s raised", step.display_name(), exc_info=True)
+            state["error"] = exc
+            action = HALT
+        if ctx.cancelled:
+            state["cancelled"] = True
+        return action
+
+    @staticmethod
+    def _ask(step: Step, state: StateBag, ui: Ui) -> str:
+        """``c``, ``a`` or ``r``; ``c`` when the question cannot be asked."""
+        error = state.get("error")
+        if error is not None:
+            ui.error(str(error))
+        ui.say(f'Step "{step.display_name()}" failed')
+        while True:
+            try:
+                line = ui.ask(ASK_QUESTION)
+            except Exception as exc:  # no terminal (or it went away): clean up, as Packer
+                log.debug("cannot ask what to do on error: %s", exc)
+                return "c"
+            choice = (line.strip().lower() + "c")[0]
+            if choice in "car":
+                return choice
+            ui.say(f"Incorrect input: {line!r}")
 
     def _cleanup(
-        self, ran: list[Step], state: StateBag, ui: Ui, failed_step: Step | None
+        self,
+        ran: list[Step],
+        state: StateBag,
+        ui: Ui,
+        failed_step: Step | None,
+        mode: str,
+        debug: bool,
     ) -> None:
         failed = state.get("error") is not None or state["halted"]
-        if self.on_error == "abort" and (failed or state["cancelled"]):
+        keep = mode in ("abort", "run-cleanup-provisioner") and (failed or state["cancelled"])
+        if keep:
             if failed_step is not None:
                 ui.error(f'Step "{failed_step.display_name()}" failed, aborting...')
             elif state["cancelled"]:
                 ui.error("Interrupted, aborting...")
-            for step in reversed(ran):
-                ui.error(f"aborted: skipping cleanup of step {step.display_name()!r}")
-            return
         for step in reversed(ran):
+            if keep and not (mode == "run-cleanup-provisioner" and step.provisioning):
+                ui.error(f"aborted: skipping cleanup of step {step.display_name()!r}")
+                continue
+            if debug:
+                _pause(ui, f"Pausing before cleanup of step '{step.display_name()}'. Press enter to continue.")
             try:
                 step.cleanup(state)
             except Exception as exc:  # keep cleaning the rest
                 log.debug("cleanup of %s raised", step.display_name(), exc_info=True)
                 ui.error(f"Error cleaning up {step.display_name()}: {exc}")
+
+
+def _pause(ui: Ui, message: str) -> None:
+    """``-debug``: wait for enter; without a terminal, go on (as Packer)."""
+    try:
+        ui.ask(message)
+    except Exception as exc:
+        log.debug("debug pause skipped: %s", exc)
