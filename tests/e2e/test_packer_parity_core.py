@@ -164,3 +164,80 @@ def test_debug_pauses_after_every_builder_step_and_before_each_cleanup(tmp_path)
         "Pausing before cleanup of step 'StepProvision'. Press enter to continue.",
         "Pausing before cleanup of step 'StepConnect'. Press enter to continue.",
     ], output
+
+
+def _loopback_http_server():
+    """A real HTTP server on 127.0.0.1 answering /hello, /echo (POST) and 404 otherwise."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("X-Tag", "one")
+            self.send_header("X-Tag", "two")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            if self.path == "/hello":
+                self._answer(200, b"hello from loopback")
+            else:
+                self._answer(404, b"nope")
+
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length", "0"))
+            payload = self.rfile.read(length).decode()
+            self._answer(200, f"{self.headers.get('X-Token')}:{payload}".encode(), "application/json")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_http_data_source_reads_a_loopback_server(bakehouse, tmp_path):
+    server = _loopback_http_server()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        write(
+            tmp_path,
+            "t.pkr.hcl",
+            """
+            variable "base" { type = string }
+            data "http" "hello" {
+              url = "${var.base}/hello"
+            }
+            data "http" "echo" {
+              url             = "${var.base}/echo"
+              method          = "POST"
+              request_headers = { X-Token = "secret-token" }
+              request_body    = "payload"
+            }
+            source "file" "out" {
+              target  = "out.txt"
+              content = "${data.http.hello.body}|${data.http.hello.request_headers["X-Tag"]}|${data.http.echo.body}"
+            }
+            build { sources = ["source.file.out"] }
+            """,
+        )
+        result = bakehouse("build", "-var", f"base={base}", "t.pkr.hcl")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert (tmp_path / "out.txt").read_text() == "hello from loopback|one, two|secret-token:payload"
+
+        write(tmp_path, "t.pkr.hcl", 'data "http" "missing" { url = "' + base + '/missing" }\n')
+        result = bakehouse("validate", "-evaluate-datasources", "t.pkr.hcl")
+        assert result.returncode == 1
+        assert "Data source http.missing failed" in result.stdout
+        assert "HTTP request error. Response code: 404" in result.stdout
+        write(tmp_path, "t.pkr.hcl", 'data "http" "bad" {\n  url    = "' + base + '/hello"\n  method = "FETCH"\n}\n')
+        result = bakehouse("validate", "-evaluate-datasources", "t.pkr.hcl")
+        assert result.returncode == 1 and "The `method` must be one of HEAD, GET" in result.stdout
+        assert "Traceback" not in result.stdout + result.stderr
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -33,6 +33,7 @@ _SPECS: dict[str, dict[str, str]] = {
     },
     "datasource": {
         "null": "null_datasource:NullDatasource",
+        "http": "http_datasource:HttpDatasource",
     },
 }
 
