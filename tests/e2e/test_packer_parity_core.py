@@ -241,3 +241,27 @@ def test_http_data_source_reads_a_loopback_server(bakehouse, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_inline_shebang_on_the_first_line_replaces_the_default(bakehouse, tmp_path):
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
+        source "null" "n" {}
+        build {
+          sources = ["source.null.n"]
+          provisioner "shell-local" {
+            # Without the first line, the default "/bin/sh -e" would stop at `false`.
+            inline = ["#!/bin/sh", "false", "echo reached after false"]
+          }
+          provisioner "shell-local" {
+            inline = ["false", "echo never printed"]
+          }
+        }
+        """,
+    )
+    result = bakehouse("build", "t.pkr.hcl")
+    assert "reached after false" in result.stdout
+    assert "never printed" not in result.stdout
+    assert result.returncode == 1

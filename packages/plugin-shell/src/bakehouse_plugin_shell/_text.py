@@ -134,8 +134,14 @@ def flatten_env(variables: Mapping[str, str], fmt: str) -> str:
 
 
 def inline_script(commands: Iterable[str], shebang: str) -> bytes:
-    """The script Packer writes for ``inline``: a shebang line, then one command a line."""
-    lines = [f"#!{shebang}"] if shebang else []
+    """The script Packer writes for ``inline``: a shebang line, then one command a line.
+
+    As in Packer 1.13+, a first command starting with ``#!`` is the script's
+    shebang and replaces ``inline_shebang``.
+    """
+    commands = list(commands)
+    own_shebang = bool(commands) and commands[0].startswith("#!")
+    lines = [f"#!{shebang}"] if shebang and not own_shebang else []
     lines.extend(commands)
     return ("\n".join(lines) + "\n").encode("utf-8")
 

@@ -62,6 +62,12 @@ def test_inline_script_has_shebang_and_one_command_a_line() -> None:
     assert inline_script(["true"], "") == b"true\n"
 
 
+def test_a_first_inline_line_with_a_shebang_replaces_the_default() -> None:
+    # Packer 1.13+: the first inline command "#!..." is the script's shebang.
+    assert inline_script(["#!/bin/bash", "echo $BASH"], "/bin/sh -e") == b"#!/bin/bash\necho $BASH\n"
+    assert inline_script(["echo a", "#!/bin/bash"], "/bin/sh -e") == b"#!/bin/sh -e\necho a\n#!/bin/bash\n"
+
+
 def test_crlf_scripts_become_unix() -> None:
     assert to_unix_newlines(b"echo a\r\necho b\r\n") == b"echo a\necho b\n"
 
