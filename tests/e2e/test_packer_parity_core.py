@@ -265,3 +265,19 @@ def test_inline_shebang_on_the_first_line_replaces_the_default(bakehouse, tmp_pa
     assert "reached after false" in result.stdout
     assert "never printed" not in result.stdout
     assert result.returncode == 1
+
+
+def test_undeclared_var_file_names_warn_only_with_warn_on_undeclared_var(bakehouse, tmp_path):
+    write(tmp_path, "t.pkr.hcl", 'variable "x" {\n  type = string\n}\n' + NULL_BUILD)
+    write(tmp_path, "v.pkrvars.hcl", 'x = "1"\ntypo = "2"\n')
+    quiet = bakehouse("build", "-var-file=v.pkrvars.hcl", "t.pkr.hcl")
+    assert quiet.returncode == 0, quiet.stdout
+    assert "Undefined variable" not in quiet.stdout
+    loud = bakehouse("build", "-warn-on-undeclared-var", "-var-file=v.pkrvars.hcl", "t.pkr.hcl")
+    assert loud.returncode == 0, loud.stdout
+    assert "Warning: Undefined variable" in loud.stdout
+    assert 'A "typo" variable was set' in loud.stdout and "v.pkrvars.hcl" in loud.stdout
+    # validate warns by default, as Packer's, and -no-warn-undeclared-var silences it
+    assert "Undefined variable" in bakehouse("validate", "-var-file=v.pkrvars.hcl", "t.pkr.hcl").stdout
+    silenced = bakehouse("validate", "-no-warn-undeclared-var", "-var-file=v.pkrvars.hcl", "t.pkr.hcl")
+    assert "Undefined variable" not in silenced.stdout

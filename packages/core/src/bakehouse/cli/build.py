@@ -80,6 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "debug mode: builds run one at a time, pause after each builder step, before each "
         "step's cleanup and before each provisioner",
     )
+    bool_flag(
+        parser,
+        "warn-on-undeclared-var",
+        "warn about variables set in var files but not declared in the template",
+    )
     add_ui_flags(parser)
     add_target(parser)
 

@@ -255,6 +255,15 @@ def datasource_runner(run_id: str = "") -> Any:
     return run
 
 
+#: Summary of the warning for a name set in a var file but not declared.
+UNDECLARED_VAR_WARNING = "Undefined variable"
+
+
+def drop_undeclared_var_warnings(warnings: Diagnostics) -> None:
+    """Remove the "Undefined variable" warnings (var-file names not declared)."""
+    warnings.items = [w for w in warnings.items if w.summary != UNDECLARED_VAR_WARNING]
+
+
 def load_template(
     args: argparse.Namespace,
     ui: RootUi | None = None,
@@ -297,6 +306,10 @@ def load_template(
     from bakehouse import log
 
     log.add_sensitive(template.sensitive_values)
+    # build: as Packer 1.16, undeclared names in var files are silent unless
+    # -warn-on-undeclared-var (commands without that flag keep the warning).
+    if getattr(args, "warn_on_undeclared_var", None) is False:
+        drop_undeclared_var_warnings(warnings)
     if warnings:
         print_diagnostics(ui, warnings)
     return template, warnings

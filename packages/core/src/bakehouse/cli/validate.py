@@ -20,6 +20,7 @@ from bakehouse.cli.common import (
     add_var_flags,
     bool_flag,
     datasource_runner,
+    drop_undeclared_var_warnings,
     make_ui,
     print_diagnostics,
 )
@@ -57,7 +58,7 @@ def _load(args: argparse.Namespace, ui: Any, *, syntax_only: bool, run_datasourc
         return None
     log.add_sensitive(template.sensitive_values)
     if args.no_warn_undeclared_var:
-        warnings.items = [w for w in warnings.items if w.summary != "Undefined variable"]
+        drop_undeclared_var_warnings(warnings)
     if warnings:
         print_diagnostics(ui, warnings)
     return template
