@@ -277,7 +277,3 @@ def test_undeclared_var_file_names_warn_only_with_warn_on_undeclared_var(bakehou
     assert loud.returncode == 0, loud.stdout
     assert "Warning: Undefined variable" in loud.stdout
     assert 'A "typo" variable was set' in loud.stdout and "v.pkrvars.hcl" in loud.stdout
-    # validate warns by default, as Packer's, and -no-warn-undeclared-var silences it
-    assert "Undefined variable" in bakehouse("validate", "-var-file=v.pkrvars.hcl", "t.pkr.hcl").stdout
-    silenced = bakehouse("validate", "-no-warn-undeclared-var", "-var-file=v.pkrvars.hcl", "t.pkr.hcl")
-    assert "Undefined variable" not in silenced.stdout
