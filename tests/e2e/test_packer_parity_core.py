@@ -277,3 +277,44 @@ def test_undeclared_var_file_names_warn_only_with_warn_on_undeclared_var(bakehou
     assert loud.returncode == 0, loud.stdout
     assert "Warning: Undefined variable" in loud.stdout
     assert 'A "typo" variable was set' in loud.stdout and "v.pkrvars.hcl" in loud.stdout
+
+
+def test_inspect_with_only_and_except(bakehouse, tmp_path):
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
+        source "null" "first" {}
+        source "null" "second" {}
+        build {
+          name    = "app"
+          sources = ["source.null.first", "source.null.second"]
+          post-processor "manifest" {}
+          post-processor "checksum" {
+            name           = "sums"
+            checksum_types = ["md5"]
+          }
+        }
+        build {
+          name    = "other"
+          sources = ["source.null.first"]
+        }
+        """,
+    )
+    full = bakehouse("inspect", "t.pkr.hcl")
+    assert full.returncode == 0, full.stdout
+    assert "null.second" in full.stdout and "> other:" in full.stdout and "checksum.sums" in full.stdout
+
+    only = bakehouse("inspect", "-only=app.*.second", "t.pkr.hcl")
+    assert only.returncode == 0, only.stdout
+    sources = [line.strip() for line in only.stdout.splitlines() if line.startswith("      null.")]
+    assert sources == ["null.second"], only.stdout
+    assert "> other:" not in only.stdout
+
+    excepted = bakehouse("inspect", "-except=other.*,sums", "t.pkr.hcl")
+    assert excepted.returncode == 0, excepted.stdout
+    assert "> other:" not in excepted.stdout
+    assert "manifest" in excepted.stdout and "checksum.sums" not in excepted.stdout
+
+    nomatch = bakehouse("inspect", "-only=nothing", "t.pkr.hcl")
+    assert "A -only pattern did not match any build: nothing" in nomatch.stdout

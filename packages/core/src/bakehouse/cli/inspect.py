@@ -4,6 +4,9 @@ The layout follows ``packer inspect`` in HCL2 mode: input variables with their
 values (sensitive ones as ``<sensitive>``), locals, then every build block with
 its sources, provisioners and numbered post-processor chains. Problems in the
 template are printed but do not stop the listing, as in Packer.
+
+``-only`` / ``-except`` narrow the listing to the builds ``build`` would run
+with the same flags (and ``-except`` drops the post-processors it names).
 """
 
 from __future__ import annotations
@@ -11,11 +14,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bakehouse.cli.common import add_target, add_var_flags, make_ui, print_diagnostics
+from bakehouse.cli.common import (
+    add_selection_flags,
+    add_target,
+    add_var_flags,
+    make_ui,
+    print_diagnostics,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_var_flags(parser)
+    add_selection_flags(parser)
     add_target(parser)
 
 
@@ -33,13 +43,22 @@ def run(args: argparse.Namespace) -> int:
         print_diagnostics(ui, diags)
     if not loaded.files:
         return 1
-    for line in inspect_lines(loaded):
+    builds = loaded.template.builds
+    if args.only or args.except_:
+        from bakehouse.orchestrator.selection import select_builds
+
+        selection = select_builds(builds, list(args.only), list(args.except_))
+        for warning in selection.warnings:
+            ui.warn(f"Warning: {warning}")
+        builds = selection.builds
+    for line in inspect_lines(loaded, builds):
         ui.say(line)
     return 0
 
 
-def inspect_lines(loaded: Any) -> list[str]:
-    """The inspect report as lines (Packer's HCL2 layout)."""
+def inspect_lines(loaded: Any, builds: list[Any] | None = None) -> list[str]:
+    """The inspect report as lines (Packer's HCL2 layout), for ``builds``
+    (default: every build of the template)."""
     from bakehouse.template.render import SENSITIVE, render_value
 
     lines = ["Bakehouse Inspect: HCL2 mode", "", "> input-variables:", ""]
@@ -56,7 +75,8 @@ def inspect_lines(loaded: Any) -> list[str]:
         shown = SENSITIVE if name in loaded.local_sensitive else render_value(value)
         lines.append(f"local.{name}: {shown}")
     lines += ["", "> builds:", ""]
-    for index, (_key, plans) in enumerate(_grouped(loaded.template.builds)):
+    selected = loaded.template.builds if builds is None else builds
+    for index, (_key, plans) in enumerate(_grouped(selected)):
         title = plans[0].build_block_name or f"<unnamed build {index}>"
         lines += [f"  > {title}:", "", "    sources:", ""]
         for plan in plans:
