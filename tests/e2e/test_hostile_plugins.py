@@ -105,3 +105,47 @@ def test_a_plugin_printing_200_mb_without_newline_keeps_the_core_small(
     assert "chatter done" in text  # reading went on after the cut
     assert log_path.stat().st_size < 2 * 1024 * 1024
     assert wait_until_gone(run_processes(run_id), timeout=5) == []
+
+
+@pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM])
+def test_second_signal_stops_a_provisioner_that_ignores_cancel_and_names_it(
+    plugin_dir: PluginDir, run_id: str, tmp_path: Path, second: int
+) -> None:
+    """The first Ctrl-C cancels; the plugin never answers. The second signal
+    (Ctrl-C or SIGTERM) stops the plugins at once and names the one that hung."""
+    plugin_dir.add("bakehouse-plugin-testkit", "bakehouse-plugin-deaf")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (tmp_path / "t.pkr.hcl").write_text(
+        f'source "testkit" "x" {{\n  workdir = "{workdir}"\n}}\n'
+        'build {\n  sources = ["source.testkit.x"]\n  provisioner "deaf" {}\n}\n')
+    proc = subprocess.Popen([bakehouse_exe(), "build", "t.pkr.hcl"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "deaf provisioner started" in line:
+                break
+        assert any("deaf provisioner started" in line for line in lines), "".join(lines)
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(1.5)
+        assert proc.poll() is None, "the first Ctrl-C waits for the cancelled build"
+        started = time.monotonic()
+        if second == signal.SIGINT:
+            os.killpg(proc.pid, second)
+        else:
+            os.kill(proc.pid, second)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    output = "".join(lines) + out
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 1, output
+    assert "Second interrupt received" in output, output
+    assert "bakehouse-plugin-deaf" in output and "has not answered provision" in output, output
+    assert "Traceback" not in output
+    assert wait_until_gone(run_processes(run_id), timeout=10) == []

@@ -2,7 +2,9 @@
 
 * ``main_nestbomb`` answers the first call with a 2 KB value made of 400
   nested msgpack extension types (it once overflowed the core's reader stack).
-* ``main_mute`` answers nothing, ever: every call the core makes waits.
+* ``main_mute`` answers nothing, ever: every call the core makes waits
+  (``main_mute_provisioner``: the same, offering a provisioner).
+* ``main_deaf`` serves a provisioner whose ``provision`` ignores cancellation.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from _describe import describe_or_continue
 from multiprocess.connection import Connection
 
 
-def _handshake(plugin: str, type_name: str) -> tuple[Connection, Connection]:
+def _handshake(plugin: str, type_name: str, kind: str = "builders") -> tuple[Connection, Connection]:
     import msgpack
 
     read_fd, write_fd = (int(fd) for fd in os.environ["BAKEHOUSE_PLUGIN_FDS"].split(","))
     inbound = Connection(read_fd, writable=False)
     outbound = Connection(write_fd, readable=False)
     hello = {"t": "hello", "protocol_version": "1.0", "plugin": plugin, "version": "0.0.1",
-             "components": {"builders": [type_name]}, "pid": os.getpid()}
+             "components": {kind: [type_name]}, "pid": os.getpid()}
     outbound.send_bytes(msgpack.packb(hello, use_bin_type=True))
     return inbound, outbound
 
@@ -62,3 +64,34 @@ def main_chatty() -> None:
     sys.stdout.buffer.flush()
     inbound.recv_bytes()
     sys.exit(3)
+
+
+def main_mute_provisioner() -> None:
+    """Offers the provisioner ``mute`` and, like :func:`main_mute`, never answers."""
+    describe_or_continue("bakehouse-plugin-muteprov", "provisioner", "mute")
+    inbound, _outbound = _handshake("bakehouse-plugin-muteprov", "mute", kind="provisioners")
+    while True:
+        inbound.recv_bytes()
+
+
+def main_deaf() -> None:
+    """A well-formed provisioner ``deaf`` whose ``provision`` never returns and
+    ignores cancellation: only stopping the plugin ends it."""
+    describe_or_continue("bakehouse-plugin-deaf", "provisioner", "deaf")
+    import sys
+
+    from bakehouse.sdk import Config, Provisioner, serve
+
+    class DeafConfig(Config):
+        pass
+
+    class DeafProvisioner(Provisioner):
+        config_schema = DeafConfig
+
+        def provision(self, ui, communicator, generated, ctx):  # type: ignore[no-untyped-def]
+            print(f"deaf provisioner waiting in pid {os.getpid()}", file=sys.stderr, flush=True)
+            ui.say("deaf provisioner started")
+            while True:
+                time.sleep(1)
+
+    serve(plugin="bakehouse-plugin-deaf", version="0.0.1", provisioners={"deaf": DeafProvisioner})

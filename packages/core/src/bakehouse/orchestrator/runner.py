@@ -448,6 +448,8 @@ class Orchestrator:
                 self.ui.error(
                     "Second interrupt received: stopping plugins without waiting for cleanups."
                 )
+                for waiting in self.factory.unanswered():
+                    self.ui.error(f"Plugin {waiting}; stopping it.")
                 abandoned = True
                 break
         self.ui.say(f"\n==> Wait completed after {format_duration(time.monotonic() - started)}")
