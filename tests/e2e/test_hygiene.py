@@ -271,17 +271,39 @@ def test_cleanup_removes_the_temp_dir_of_a_supervisor_killed_with_its_worker(
             proc.kill()
     wait_until_gone(run_processes(run_id), timeout=10)
     (left,) = [p for p in tmpdir.iterdir() if p.name.startswith("bakehouse-run-")]
-    # A directory of a live supervisor, and one that only looks like ours, stay.
+    # A directory of a live supervisor, one that only looks like ours, a link
+    # to a dead supervisor's directory and one without our prefix stay, even
+    # when a (hand-written) journal of a dead run names them.
     foreign = tmpdir / "bakehouse-run-notours"
     foreign.mkdir()
     (foreign / "supervisor").write_text(f"{os.getpid()} {time.time():.3f}\n")
     lookalike = tmpdir / "bakehouse-run-nomarker"
     lookalike.mkdir()
-    result = bakehouse("cleanup", env={"TMPDIR": str(tmpdir)}, cwd=tmp_path)
+    victim = tmp_path / "precious"
+    victim.mkdir()
+    (victim / "supervisor").write_text("999999999 1.000\n")
+    link = tmpdir / "bakehouse-run-link"
+    link.symlink_to(victim)
+    for number, path in enumerate((foreign, lookalike, victim, link)):
+        forged = bakehouse_home / "journal" / f"forged-{number}"
+        forged.mkdir(parents=True)
+        (forged / "run.json").write_text(json.dumps(
+            {"run_id": forged.name, "pid": 999999999, "started": "2026-01-01T00:00:00+00:00",
+             "argv": [], "supervisor_dir": str(path)}))
+    # The run's journal names its supervisor directory: cleanup finds it
+    # even with another TMPDIR.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = bakehouse("cleanup", env={"TMPDIR": str(elsewhere)}, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"removed temporary directory {left}" in result.stdout, result.stdout
     assert not left.exists()
-    assert foreign.is_dir() and lookalike.is_dir()
+    assert foreign.is_dir() and lookalike.is_dir() and victim.is_dir() and link.is_symlink()
+    # Scanning the temporary directory itself spares them too.
+    result = bakehouse("cleanup", env={"TMPDIR": str(tmpdir)}, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "removed temporary directory" not in result.stdout, result.stdout
+    assert foreign.is_dir() and lookalike.is_dir() and victim.is_dir() and link.is_symlink()
 
 
 def test_sigkill_of_the_worker_is_reported_as_a_kill_not_a_bug(

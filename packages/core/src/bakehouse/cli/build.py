@@ -90,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _write_run_marker(run_id: str, argv: list[str]) -> Path:
+    from bakehouse.cli.main import supervisor_dir
     from bakehouse.sdk.journal import journal_root
 
     directory = journal_root() / run_id
@@ -102,6 +103,8 @@ def _write_run_marker(run_id: str, argv: list[str]) -> Path:
                 "pid": os.getpid(),
                 "started": datetime.datetime.now(datetime.UTC).isoformat(),
                 "argv": argv,
+                # SIGKILL of supervisor and worker leaves it: `bakehouse cleanup` removes it.
+                "supervisor_dir": supervisor_dir,
             }
         ),
         encoding="utf-8",

@@ -26,6 +26,7 @@ import os
 import stat
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ class RunJournal:
     core_pid: int | None = None
     started: float | None = None  #: unix time the core wrote run.json
     entries: list[Any] = field(default_factory=list)  # list[JournalEntry]
+    supervisor_dir: str | None = None  #: the supervisor's ``bakehouse-run-*`` directory
 
     @property
     def run_id(self) -> str:
@@ -82,6 +84,8 @@ def read_run(directory: Path) -> RunJournal:
     if isinstance(marker, dict):
         pid = marker.get("pid")
         run.core_pid = pid if isinstance(pid, int) and pid > 0 else None
+        if isinstance(marker.get("supervisor_dir"), str):
+            run.supervisor_dir = marker["supervisor_dir"]
         started = marker.get("started")
         if isinstance(started, str):
             try:
@@ -217,43 +221,56 @@ def remove_entry(manager: Any, run: RunJournal, entry: Any, ui: Any) -> bool:
     return True
 
 
-def stale_run_dirs() -> list[Path]:
-    """Temporary directories of ``bakehouse`` supervisors that were killed.
-
-    Only directories that are ours for certain: named with the supervisor's
-    prefix directly under the temporary directory, not a link, owned by this
-    user, holding the marker the supervisor wrote, whose process is gone (or
-    whose pid now belongs to a process started later)."""
-    import tempfile
-
+def stale_run_dir(path: Path) -> bool:
+    """Whether ``path`` is the temporary directory of a ``bakehouse`` supervisor
+    that was killed, and so ours to remove: named with the supervisor's prefix,
+    not a link, owned by this user, holding the marker the supervisor wrote,
+    whose process is gone (or whose pid now belongs to a process started later).
+    A journal naming any other path (hand-written, or tampered with) removes
+    nothing."""
     from bakehouse.cli.main import RUN_DIR_MARKER, RUN_DIR_PREFIX
 
-    found = []
-    base = Path(tempfile.gettempdir())
+    if not path.is_absolute() or not path.name.startswith(RUN_DIR_PREFIX):
+        return False
     try:
-        candidates = [p for p in base.iterdir() if p.name.startswith(RUN_DIR_PREFIX)]
-    except OSError:
-        return []
-    for path in candidates:
+        info = path.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            return False
+        marker = path / RUN_DIR_MARKER
+        if not stat.S_ISREG(marker.lstat().st_mode):
+            return False
+        pid_text, started_text = marker.read_text(encoding="ascii").split()
+        pid, started = int(pid_text), float(started_text)
+    except (OSError, ValueError):
+        return False
+    start = _process_start_time(pid)
+    return start is None or start > started + _START_SLACK_SECONDS
+
+
+def stale_run_dirs(journalled: Iterable[str] = (), scan: bool = True) -> list[Path]:
+    """Temporary directories of killed supervisors: those that journals of dead
+    runs name (the run may have had another ``TMPDIR``) and, with ``scan``,
+    those directly under the temporary directory."""
+    import tempfile
+
+    from bakehouse.cli.main import RUN_DIR_PREFIX
+
+    candidates = {Path(os.path.normpath(text)) for text in journalled}
+    if scan:
         try:
-            info = path.lstat()
-            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-                continue
-            pid_text, started_text = (path / RUN_DIR_MARKER).read_text(encoding="ascii").split()
-            pid, started = int(pid_text), float(started_text)
-        except (OSError, ValueError):
-            continue
-        start = _process_start_time(pid)
-        if start is None or start > started + _START_SLACK_SECONDS:
-            found.append(path)
-    return sorted(found)
+            base = Path(tempfile.gettempdir())
+            candidates.update(p for p in base.iterdir() if p.name.startswith(RUN_DIR_PREFIX))
+        except OSError:
+            pass
+    return sorted(path for path in candidates if stale_run_dir(path))
 
 
-def _remove_stale_run_dirs(args: argparse.Namespace, ui: Any) -> int:
+def _remove_stale_run_dirs(args: argparse.Namespace, ui: Any, journalled: list[str]) -> int:
     """Remove (or list, with -dry-run) stale supervisor directories; return how many."""
     import shutil
 
-    directories = stale_run_dirs()
+    # Named runs: only their own directory; otherwise every killed supervisor's.
+    directories = stale_run_dirs(journalled, scan=not args.run_ids)
     for path in directories:
         if args.dry_run:
             ui.message(f"    would remove temporary directory {path}")
@@ -278,12 +295,15 @@ def run(args: argparse.Namespace) -> int:
         for missing in sorted(wanted - {d.name for d in directories}):
             ui.error(f"No journal for run {missing} under {root}")
     removed = skipped = 0
+    journalled_dirs: list[str] = []
     failed = len(set(args.run_ids) - {d.name for d in directories})
     manager: PluginManager | None = None
     try:
         for directory in directories:
             journal = read_run(directory)
             reason = _why_not_abandoned(journal, args.grace)
+            if reason is None and journal.supervisor_dir:
+                journalled_dirs.append(journal.supervisor_dir)
             if reason is not None:
                 if journal.entries:
                     ui.say(f"Run {journal.run_id}: skipped, {reason}.")
@@ -311,8 +331,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if manager is not None:
             manager.shutdown()
-    if not args.run_ids:
-        removed += _remove_stale_run_dirs(args, ui)
+    removed += _remove_stale_run_dirs(args, ui, journalled_dirs)
     if args.dry_run:
         ui.say("Dry run: nothing was removed.")
     elif removed or failed:

@@ -137,6 +137,11 @@ RUN_DIR_MARKER = "supervisor"
 
 _PR_SET_PDEATHSIG = 1
 
+#: In the worker: its supervisor's ``bakehouse-run-*`` directory. ``build``
+#: records it in its journal so that ``bakehouse cleanup`` can remove it after
+#: a SIGKILL of both, whatever ``TMPDIR`` the cleanup runs with.
+supervisor_dir: str | None = None
+
 
 def _die_with_supervisor(supervisor_pid: int) -> None:
     """SIGTERM this worker when the supervisor dies (even by SIGKILL), so the
@@ -154,7 +159,9 @@ def _die_with_supervisor(supervisor_pid: int) -> None:
 
 def _worker(argv: list[str], crash_dir: str, stdin_fd: int | None, supervisor_pid: int) -> None:
     """Body of the forked worker process."""
+    global supervisor_dir
     _die_with_supervisor(supervisor_pid)
+    supervisor_dir = crash_dir
     try:
         _work(argv, crash_dir, stdin_fd)
     finally:
