@@ -48,6 +48,9 @@ class PipeTransport:
             if "end of file" in str(exc):
                 raise EOFError(str(exc)) from None
             raise
+        if not frame:
+            # A negative length prefix reads as an empty frame; no message is empty.
+            raise ProtocolError("bad frame length (not a Bakehouse RPC stream)")
         return frame
 
     def poll(self, timeout: float) -> bool:
