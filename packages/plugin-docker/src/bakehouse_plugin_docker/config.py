@@ -109,6 +109,15 @@ def validate(config: DockerBuilderConfig) -> list[str]:
     if config.changes and not config.commit:
         warnings.append("changes only apply with commit = true; they are ignored here")
     for index, change in enumerate(config.changes):
+        if "\n" in change or "\r" in change:
+            # The engine reads changes as Dockerfile lines: a line break would smuggle
+            # in a second instruction that the checks below never saw.
+            problem(
+                f"Invalid change {change!r}: a change is one instruction on one line; "
+                "line breaks are not allowed (put each instruction in its own item).",
+                "changes", index,
+            )
+            continue
         match = _INSTRUCTION.match(change)
         if not match or match.group(2) is None:
             problem(f"Invalid change {change!r}: expected an instruction and its arguments, e.g. \"CMD [\\\"/bin/sh\\\"]\".", "changes", index)

@@ -17,6 +17,7 @@ docker-push     committed/imported/tagged      yes         no
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import docker
@@ -94,6 +95,58 @@ class DockerTagConfig(Config):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @field_validator("repository")
+    @classmethod
+    def _repository_without_tag(cls, repository: str) -> str:
+        # The engine parses the repository again: "name:a" tagged "b" becomes "name:b",
+        # so a tag or digest here would name an image nobody asked for.
+        if "@" in repository or ":" in repository.rsplit("/", 1)[-1]:
+            raise ValueError(f"{repository!r} must be a repository without a tag or digest; put tags in tags")
+        if not repository or repository != repository.lower() or any(c.isspace() for c in repository):
+            raise ValueError(f"{repository!r} is not a valid repository name (lowercase, no spaces)")
+        return repository
+
+    @field_validator("tags", "tag")
+    @classmethod
+    def _valid_tags(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not _TAG.fullmatch(tag):
+                raise ValueError(
+                    f"{tag!r} is not a valid tag: letters, digits, '_', '.' and '-', "
+                    "at most 128, not starting with '.' or '-'"
+                )
+        return tags
+
+
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def _normalized(reference: str) -> str:
+    """A reference as the engine lists it: default registry dropped, ``:latest`` added."""
+    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/"):
+        if reference.startswith(prefix):
+            reference = reference[len(prefix):]
+            break
+    repository, tag = engine.split_reference(reference)
+    return f"{repository}:{tag or 'latest'}"
+
+
+def _created_reference(client: docker.DockerClient, source: str, reference: str) -> str:
+    """The name the engine gave ``source`` for ``reference``, read back from the engine.
+
+    The artifact reports what exists, not what was asked for; a tag that does not
+    point at ``source`` afterwards is an error.
+    """
+    wanted = _normalized(reference)
+    image = client.api.inspect_image(source)
+    for name in image.get("RepoTags") or []:
+        if _normalized(name) == wanted:
+            return str(name)
+    raise DockerEngineError(
+        f"Error tagging image {source}: the engine did not create {reference!r} "
+        f"(the image is tagged {', '.join(image.get('RepoTags') or []) or 'nothing'})"
+    )
+
 
 class DockerTagPostProcessor(PostProcessor):
     """Tag the image: ``repository:tag`` for each of ``tags`` (or just ``repository``)."""
@@ -107,6 +160,7 @@ class DockerTagPostProcessor(PostProcessor):
         client = engine.connect()
         source = artifact.id
         references = [f"{config.repository}:{tag}" for tag in [*config.tags, *config.tag]] or [config.repository]
+        created: list[str] = []
         try:
             for reference in references:
                 ctx.check()
@@ -114,13 +168,14 @@ class DockerTagPostProcessor(PostProcessor):
                 ui.message(f"Repository: {reference}")
                 repository, tag = engine.split_reference(reference)
                 client.api.tag(source, repository, tag=tag, force=config.force)
+                created.append(_created_reference(client, source, reference))
         except docker.errors.APIError as exc:
             raise DockerEngineError(f"Error tagging image {source}: {explain(exc)}") from None
         finally:
             client.close()
         state = _copied_state(artifact)
-        state["docker_tags"] = references
-        tagged = ImageArtifact(references[-1], TAG_BUILDER_ID, state)
+        state["docker_tags"] = created
+        tagged = ImageArtifact(created[-1], TAG_BUILDER_ID, state)
         # Tagging an image and then deleting it would make the tag pointless.
         return tagged, True, True
 

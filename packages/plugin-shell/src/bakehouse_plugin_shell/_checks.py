@@ -4,7 +4,7 @@ schema cannot express, reported as :class:`ConfigProblem` with the option's path
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bakehouse.sdk import ConfigProblem
 
@@ -12,6 +12,8 @@ from bakehouse_plugin_shell._text import (
     IndexedValueError,
     TemplateError,
     check_env_var_format,
+    env_name_message,
+    is_env_name,
     parse_environment_vars,
     render_placeholders,
 )
@@ -40,12 +42,17 @@ def script_paths(script: str | None, scripts: Sequence[str]) -> tuple[list[str],
     return [os.path.abspath(path) for path in paths], problems
 
 
-def environment(environment_vars: Sequence[str], env_var_format: str) -> list[ConfigProblem]:
+def environment(
+    environment_vars: Sequence[str], env_var_format: str, env: Mapping[str, str] | None = None
+) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     try:
         parse_environment_vars(environment_vars)
     except IndexedValueError as exc:
         problems.append(ConfigProblem(("environment_vars", exc.index), str(exc)))
+    for name in env or {}:
+        if not is_env_name(name):
+            problems.append(ConfigProblem(("env", name), env_name_message(name)))
     try:
         check_env_var_format(env_var_format)
     except ValueError as exc:

@@ -72,6 +72,26 @@ def quote_for_single_quotes(value: str) -> str:
     return value.replace("'", "'\"'\"'")
 
 
+#: A POSIX shell variable name.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def is_env_name(name: str) -> bool:
+    """True for a name that is safe unquoted in a shell command line.
+
+    ``env_var_format`` writes names as they are into the command that runs the
+    script, so anything but an identifier would run as shell code.
+    """
+    return _ENV_NAME.fullmatch(name) is not None
+
+
+def env_name_message(name: str) -> str:
+    return (
+        f"Environment variable name {name!r} is not valid: a name is letters, "
+        "digits and underscores, not starting with a digit."
+    )
+
+
 def parse_environment_vars(pairs: Sequence[str]) -> list[tuple[str, str]]:
     """Split ``KEY=value`` strings; raise ValueError (with the index) for a bad one."""
     parsed: list[tuple[str, str]] = []
@@ -81,6 +101,8 @@ def parse_environment_vars(pairs: Sequence[str]) -> list[tuple[str, str]]:
             raise IndexedValueError(
                 index, f"Environment variable not in format 'key=value': {pair!r}"
             )
+        if not is_env_name(name):
+            raise IndexedValueError(index, env_name_message(name))
         parsed.append((name, value))
     return parsed
 

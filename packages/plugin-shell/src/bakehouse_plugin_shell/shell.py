@@ -309,7 +309,7 @@ def _validate(config: ShellConfig) -> list[str]:
     )
     scripts, script_problems = _checks.script_paths(config.script, config.scripts)
     problems += script_problems
-    problems += _checks.environment(config.environment_vars, config.env_var_format)
+    problems += _checks.environment(config.environment_vars, config.env_var_format, config.env)
     problems += _checks.command_template(("execute_command",), config.execute_command, _PLACEHOLDERS)
     if problems:
         raise ConfigError(problems)

@@ -101,7 +101,7 @@ def validate_shell_local(config: ShellLocalConfig) -> list[str]:
     )
     scripts, script_problems = _checks.script_paths(config.script, config.scripts)
     problems += script_problems
-    problems += _checks.environment(config.environment_vars, config.env_var_format)
+    problems += _checks.environment(config.environment_vars, config.env_var_format, config.env)
     if not config.execute_command:
         problems.append(ConfigProblem(("execute_command",), "execute_command must not be empty."))
     for index, part in enumerate(config.execute_command):

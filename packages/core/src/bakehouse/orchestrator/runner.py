@@ -171,7 +171,7 @@ class Orchestrator:
             diagnostics.error(f"Failed to start {label} for build {plan.name!r}", detail, spec.pos)
             return None
         try:
-            instance.prepare(spec.config(None), info)
+            result = instance.prepare(spec.config(None), info)
         except ConfigError as exc:
             for problem in exc.problems or []:
                 path = ".".join(str(p) for p in problem.path)
@@ -192,6 +192,10 @@ class Orchestrator:
                 f"Failed preparing {label} for build {plan.name!r}", describe_error(exc), spec.pos
             )
             return None
+        # Packer shows each prepare warning as a warning diagnostic at the block's
+        # definition; validate and build both print them.
+        for warning in getattr(result, "warnings", None) or []:
+            diagnostics.warning(str(warning), "", spec.pos)
         return instance
 
     def _prepare_one(self, plan: BuildPlan, diagnostics: Diagnostics) -> PreparedBuild | None:
