@@ -18,6 +18,7 @@ from bakehouse.cli.common import (
     add_ui_flags,
     add_var_flags,
     bool_flag,
+    check_required_plugins,
     flag,
     load_template,
     make_ui,
@@ -180,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         template, _warnings = load_template(args, ui, run_id=run_id)
         if template is None:
+            return 1
+        if not check_required_plugins(template, ui, args.target):
             return 1
         options = BuildOptions(
             only=list(args.only),

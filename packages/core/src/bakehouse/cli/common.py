@@ -313,3 +313,29 @@ def load_template(
     if warnings:
         print_diagnostics(ui, warnings)
     return template, warnings
+
+
+def check_required_plugins(template: Template, ui: RootUi, target: str) -> bool:
+    """Whether every ``required_plugins`` entry is met; if not, say which
+    ``bakehouse init`` would fix it. Nothing is discovered without entries."""
+    if not template.required_plugins:
+        return True
+    from bakehouse.cli.init import discovered_plugins
+    from bakehouse.plugin.requirements import (
+        RequirementError,
+        find_installation,
+        missing_message,
+        requirements_of,
+    )
+
+    try:
+        requirements = requirements_of(template.required_plugins)
+    except RequirementError as exc:
+        ui.error(f"Error: Invalid required_plugins entry: {exc}")
+        return False
+    plugins = discovered_plugins()
+    missing = [r for r in requirements if find_installation(r, plugins) is None]
+    if missing:
+        ui.error("Error: Missing plugins\n\n" + missing_message(missing, target))
+        return False
+    return True

@@ -1,12 +1,21 @@
-"""``bakehouse plugins installed``: the plugin executables discovery finds, and the built-ins."""
+"""``bakehouse plugins SUBCOMMAND``: the plugins discovery finds, and managing them.
+
+- ``installed``: the plugin executables discovery finds, and the built-ins;
+- ``install SOURCE [VERSION]``: install one plugin with pip (as ``init`` does);
+- ``remove SOURCE``: uninstall a plugin's distribution with pip;
+- ``required TEMPLATE``: the template's ``required_plugins`` and what meets them.
+
+``SOURCE`` is ``pypi/<distribution>`` or a Packer source Bakehouse maps
+(``github.com/hashicorp/docker``); see :mod:`bakehouse.plugin.requirements`.
+Each subcommand has its own ``_add_<name>_arguments`` and ``_run_<name>``.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from bakehouse.cli.common import add_ui_flags, make_ui
-
-_SUBCOMMANDS = ("installed",)
+from bakehouse.cli.common import add_target, add_ui_flags, bool_flag, make_ui
 
 #: (label, PluginDescription attribute)
 _KINDS = (
@@ -18,26 +27,39 @@ _KINDS = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "subcommand",
-        choices=_SUBCOMMANDS,
-        metavar="SUBCOMMAND",
-        help="installed: list installed plugins and their components",
-    )
-    add_ui_flags(parser)
+    subcommands = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    for name, summary, add in (
+        ("installed", "list installed plugins and their components", _add_installed_arguments),
+        ("install", "install a plugin with pip", _add_install_arguments),
+        ("remove", "uninstall a plugin with pip", _add_remove_arguments),
+        ("required", "list the plugins a template requires and what meets them", _add_required_arguments),
+    ):
+        add(subcommands.add_parser(name, help=summary, description=summary))
 
 
 def run(args: argparse.Namespace) -> int:
+    runner = {
+        "installed": _run_installed,
+        "install": _run_install,
+        "remove": _run_remove,
+        "required": _run_required,
+    }[args.subcommand]
+    return runner(args)
+
+
+# --------------------------------------------------------------------- installed
+
+
+def _add_installed_arguments(parser: argparse.ArgumentParser) -> None:
+    add_ui_flags(parser)
+
+
+def _run_installed(args: argparse.Namespace) -> int:
     from bakehouse.builtin.registry import BUILTINS
-    from bakehouse.plugin.manager import PluginManager
+    from bakehouse.cli.init import discovered_plugins
 
     ui = make_ui(args)
-    manager = PluginManager()
-    try:
-        descriptions = list(manager.installed())
-    finally:
-        manager.shutdown()
-    for description in descriptions:
+    for description in discovered_plugins():
         ui.machine("", "plugin", description.name, description.version, description.path)
         ui.say(f"{description.path} (v{description.version}, protocol {description.protocol_version})")
         for label, attribute in _KINDS:
@@ -48,4 +70,115 @@ def run(args: argparse.Namespace) -> int:
     for kind, table in BUILTINS.items():
         ui.machine("", "builtin", kind, *sorted(table))
         ui.say(f"    {kind}: {', '.join(sorted(table))}")
+    return 0
+
+
+# ----------------------------------------------------------------------- install
+
+
+def _add_install_arguments(parser: argparse.ArgumentParser) -> None:
+    from bakehouse.cli.init import add_pip_source_flags
+
+    bool_flag(parser, "force", "reinstall even when an installed version meets the constraint")
+    add_pip_source_flags(parser)
+    add_ui_flags(parser)
+    parser.add_argument("source", metavar="SOURCE", help="pypi/<distribution> or a mapped Packer source")
+    parser.add_argument("version", metavar="VERSION", nargs="?", default="", help='constraint, e.g. ">= 0.1"')
+
+
+def _requirement(ui: Any, source: str, version: str) -> Any:
+    from bakehouse.plugin.requirements import RequirementError, requirement_from
+
+    try:
+        return requirement_from(source, {"source": source, "version": version})
+    except RequirementError as exc:
+        ui.error(f"Error: {exc}")
+        return None
+
+
+def _run_install(args: argparse.Namespace) -> int:
+    from bakehouse.cli.init import install_requirement
+
+    ui = make_ui(args)
+    requirement = _requirement(ui, args.source, args.version)
+    if requirement is None:
+        return 1
+    ok = install_requirement(
+        ui, requirement, find_links=list(args.find_links), index_url=args.index_url, force=bool(args.force)
+    )
+    return 0 if ok else 1
+
+
+# ------------------------------------------------------------------------ remove
+
+
+def _add_remove_arguments(parser: argparse.ArgumentParser) -> None:
+    add_ui_flags(parser)
+    parser.add_argument("source", metavar="SOURCE", help="pypi/<distribution> or a mapped Packer source")
+    parser.add_argument("version", metavar="VERSION", nargs="?", default="", help="only if this constraint is met")
+
+
+def _run_remove(args: argparse.Namespace) -> int:
+    import subprocess
+    import sys
+
+    from bakehouse.cli.init import discovered_plugins
+
+    ui = make_ui(args)
+    requirement = _requirement(ui, args.source, args.version)
+    if requirement is None:
+        return 1
+    matching = [p for p in discovered_plugins() if requirement.met_by(p)]
+    if not matching:
+        ui.error(
+            f"No installed plugin found matching the plugin constraints {requirement.describe()}"
+        )
+        return 1
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "uninstall", "--disable-pip-version-check", "-y", requirement.distribution],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if result.returncode != 0 or "Skipping" in result.stderr:
+        detail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-10:]
+        ui.error(
+            f"Error: pip could not uninstall {requirement.distribution} (the executables "
+            f"{', '.join(p.path for p in matching)} may belong to another environment):\n"
+            + "\n".join(f"  {line}" for line in detail)
+        )
+        return 1
+    for plugin in matching:
+        ui.say(plugin.path)
+    return 0
+
+
+# ---------------------------------------------------------------------- required
+
+
+def _add_required_arguments(parser: argparse.ArgumentParser) -> None:
+    add_ui_flags(parser)
+    add_target(parser)
+
+
+def _run_required(args: argparse.Namespace) -> int:
+    from bakehouse.cli.common import load_template
+    from bakehouse.cli.init import discovered_plugins
+    from bakehouse.plugin.requirements import RequirementError, requirements_of
+
+    ui = make_ui(args)
+    template, _warnings = load_template(args, ui, syntax_only=True, run_datasources=False)
+    if template is None:
+        return 1
+    try:
+        requirements = requirements_of(template.required_plugins)
+    except RequirementError as exc:
+        ui.error(f"Error: Invalid required_plugins entry: {exc}")
+        return 1
+    plugins = discovered_plugins() if requirements else []
+    for requirement in requirements:
+        paths = [p.path for p in plugins if requirement.met_by(p)]
+        line = f'{requirement.accessor} {requirement.source} "{requirement.constraint}" {" ".join(paths)}'
+        ui.say(line.rstrip())
     return 0

@@ -19,6 +19,7 @@ from bakehouse.cli.common import (
     add_target,
     add_var_flags,
     bool_flag,
+    check_required_plugins,
     datasource_runner,
     drop_undeclared_var_warnings,
     make_ui,
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     run_id = str(uuid.uuid4())
     template = _load(args, ui, syntax_only=False, run_datasources=bool(args.evaluate_datasources), run_id=run_id)
     if template is None:
+        return 1
+    if not check_required_plugins(template, ui, args.target):
         return 1
 
     from bakehouse.orchestrator.components import component_factory, shutdown_factory

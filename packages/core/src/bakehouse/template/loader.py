@@ -1309,37 +1309,12 @@ def _add_secret(secrets: list[str], text: str) -> None:
 
 def _check_version_constraint(version: str, constraint: str) -> str:
     """Check a Go-style version constraint (">= 1.7, < 2"); return a problem or ""."""
-
-    def parse(text: str) -> tuple[int, ...]:
-        core = text.strip().lstrip("v").split("-")[0].split("+")[0]
-        return tuple(int(p) for p in core.split("."))
+    from bakehouse.template.versions import satisfies
 
     try:
-        have = parse(version)
-        for part in constraint.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            for op in (">=", "<=", "!=", "~>", ">", "<", "="):
-                if part.startswith(op):
-                    want_text = part[len(op):].strip()
-                    break
-            else:
-                op, want_text = "=", part
-            want = parse(want_text)
-            width = max(len(have), len(want))
-            h = have + (0,) * (width - len(have))
-            w = want + (0,) * (width - len(want))
-            if op == "~>":
-                upper = list(want[:-1]) if len(want) > 1 else [want[0]]
-                upper[-1] += 1
-                u = tuple(upper) + (0,) * (width - len(upper))
-                ok = w <= h < u
-            else:
-                ok = {">=": h >= w, "<=": h <= w, ">": h > w, "<": h < w, "=": h == w, "!=": h != w}[op]
-            if not ok:
-                return (f"This template requires Packer version {constraint}; Bakehouse implements Packer "
-                        f"{version}. Relax required_version.")
+        if not satisfies(version, constraint):
+            return (f"This template requires Packer version {constraint}; Bakehouse implements Packer "
+                    f"{version}. Relax required_version.")
     except (ValueError, IndexError):
         return f'"{constraint}" is not a valid version constraint (example: ">= 1.7.0").'
     return ""

@@ -1,0 +1,137 @@
+"""`bakehouse init` and `bakehouse plugins install|remove|required` in a fresh venv.
+
+Wheels of the core and of the shell plugin are built from packages/ into a
+local directory; a fresh venv gets the core wheel, and `init` installs the
+plugin with pip, offline (--find-links, so pip's --no-index). The venv reuses
+the third-party dependencies of the test environment through a .pth file
+pointing at a directory of links to them (never at the Bakehouse
+distributions), so nothing is downloaded and the test stays short.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+TEMPLATE = """
+packer {
+  required_plugins {
+    shell = {
+      source  = "pypi/bakehouse-plugin-shell"
+      version = ">= 0.1, < 1"
+    }
+  }
+}
+source "null" "n" {}
+build {
+  sources = ["source.null.n"]
+  provisioner "shell-local" {
+    inline = ["echo provisioned by the installed plugin"]
+  }
+}
+"""
+
+
+def _run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
+    """(venv, wheel directory, environment) with only the core installed in the venv."""
+    root = tmp_path_factory.mktemp("fresh-venv")
+    wheels = root / "wheels"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "BAKEHOUSE_", "PACKER_"))}
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,  # no machine-wide index or find-links: only what the test gives
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        BAKEHOUSE_HOME=str(root / "home"),
+    )
+    built = _run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+         str(REPO / "packages" / "core"), str(REPO / "packages" / "plugin-shell"), "-w", str(wheels)],
+        env, root,
+    )
+    assert built.returncode == 0, built.stderr
+    venv = root / "venv"
+    created = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], env, root)
+    assert created.returncode == 0, created.stderr
+    # Third-party dependencies (and pip) as links; the Bakehouse distributions stay out.
+    deps = root / "deps"
+    deps.mkdir()
+    site = Path(sysconfig.get_paths()["purelib"])
+    for entry in site.iterdir():
+        lowered = entry.name.lower()
+        if lowered.startswith(("bakehouse", "_bakehouse", "__editable__", "_editable_impl")) or lowered.endswith(".pth"):
+            continue
+        (deps / entry.name).symlink_to(entry)
+    venv_site = next((venv / "lib").glob("python3*/site-packages"))
+    (venv_site / "test-deps.pth").write_text(str(deps) + "\n", encoding="utf-8")
+    core_wheel = next(wheels.glob("bakehouse-*.whl"))
+    installed = _run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(core_wheel)],
+        env, root,
+    )
+    assert installed.returncode == 0, installed.stderr
+    (wheels / core_wheel.name).unlink()  # init must not need (or reinstall) the core
+    return venv, wheels, env
+
+
+def test_init_installs_the_required_plugin_offline_and_build_says_when_it_is_missing(fresh_venv, tmp_path):
+    venv, wheels, env = fresh_venv
+    bakehouse = str(venv / "bin" / "bakehouse")
+    (tmp_path / "t.pkr.hcl").write_text(textwrap.dedent(TEMPLATE), encoding="utf-8")
+    plugin_exe = venv / "bin" / "bakehouse-plugin-shell"
+    assert not plugin_exe.exists()
+
+    missing = _run([bakehouse, "build", "t.pkr.hcl"], env, tmp_path)
+    assert missing.returncode == 1, missing.stdout + missing.stderr
+    assert "Error: Missing plugins" in missing.stdout
+    assert "* pypi/bakehouse-plugin-shell >= 0.1, < 1" in missing.stdout
+    assert "Run `bakehouse init t.pkr.hcl` to install them" in missing.stdout
+
+    init = _run([bakehouse, "init", "--find-links", str(wheels), "t.pkr.hcl"], env, tmp_path)
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert f'Installed plugin pypi/bakehouse-plugin-shell v0.1.0 in "{plugin_exe}"' in init.stdout
+    assert plugin_exe.exists()
+
+    again = _run([bakehouse, "init", "--find-links", str(wheels), "t.pkr.hcl"], env, tmp_path)
+    assert again.returncode == 0
+    assert "is already installed" in again.stdout and "Installed plugin" not in again.stdout
+
+    required = _run([bakehouse, "plugins", "required", "t.pkr.hcl"], env, tmp_path)
+    assert required.stdout.strip() == f'shell pypi/bakehouse-plugin-shell ">= 0.1, < 1" {plugin_exe}'
+
+    built = _run([bakehouse, "build", "t.pkr.hcl"], env, tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "provisioned by the installed plugin" in built.stdout
+
+    removed = _run([bakehouse, "plugins", "remove", "pypi/bakehouse-plugin-shell"], env, tmp_path)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert removed.stdout.strip() == str(plugin_exe)
+    assert not plugin_exe.exists()
+    assert _run([bakehouse, "plugins", "remove", "pypi/bakehouse-plugin-shell"], env, tmp_path).returncode == 1
+
+    reinstalled = _run(
+        [bakehouse, "plugins", "install", "--find-links", str(wheels), "pypi/bakehouse-plugin-shell", "~> 0.1"],
+        env, tmp_path,
+    )
+    assert reinstalled.returncode == 0, reinstalled.stdout + reinstalled.stderr
+    assert plugin_exe.exists()
+
+    unmet = _run(
+        [bakehouse, "plugins", "install", "--find-links", str(wheels), "pypi/bakehouse-plugin-shell", ">= 2"],
+        env, tmp_path,
+    )
+    assert unmet.returncode == 1
+    assert 'Failed getting the "pypi/bakehouse-plugin-shell" plugin: pip could not install' in unmet.stdout
+    assert "bakehouse-plugin-shell>=2" in unmet.stdout
+    assert "Traceback" not in unmet.stdout + unmet.stderr
