@@ -149,3 +149,34 @@ def test_second_signal_stops_a_provisioner_that_ignores_cancel_and_names_it(
     assert "bakehouse-plugin-deaf" in output and "has not answered provision" in output, output
     assert "Traceback" not in output
     assert wait_until_gone(run_processes(run_id), timeout=10) == []
+
+
+def test_ctrl_c_while_a_data_source_never_answers(
+    plugin_dir: PluginDir, run_id: str, tmp_path: Path
+) -> None:
+    """Data sources run while the template loads, on the main thread: the wait
+    for a plugin that never answers is interrupted by the first Ctrl-C."""
+    plugin_dir.add("bakehouse-plugin-muteds")
+    (tmp_path / "t.pkr.hcl").write_text(
+        'data "mute" "x" {}\nsource "null" "n" { communicator = "none" }\n'
+        'build { sources = ["source.null.n"] }\n')
+    proc = subprocess.Popen([bakehouse_exe(), "build", "t.pkr.hcl"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "bakehouse-plugin-muteds" not in plugin_dir.served():
+            assert time.monotonic() < deadline, "the plugin never started"
+            time.sleep(0.05)
+        time.sleep(1.0)  # the core now waits for the data source's answer
+        started = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert time.monotonic() - started < 10
+    assert proc.returncode != 0, out + err
+    assert "Traceback" not in out + err
+    assert "crash" not in (out + err).lower()
+    assert wait_until_gone(run_processes(run_id), timeout=5) == []

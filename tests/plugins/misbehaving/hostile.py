@@ -3,7 +3,8 @@
 * ``main_nestbomb`` answers the first call with a 2 KB value made of 400
   nested msgpack extension types (it once overflowed the core's reader stack).
 * ``main_mute`` answers nothing, ever: every call the core makes waits
-  (``main_mute_provisioner``: the same, offering a provisioner).
+  (``main_mute_provisioner``, ``main_mute_datasource``: the same, offering a
+  provisioner or a data source).
 * ``main_deaf`` serves a provisioner whose ``provision`` ignores cancellation.
 """
 
@@ -95,3 +96,12 @@ def main_deaf() -> None:
                 time.sleep(1)
 
     serve(plugin="bakehouse-plugin-deaf", version="0.0.1", provisioners={"deaf": DeafProvisioner})
+
+
+def main_mute_datasource() -> None:
+    """Offers the data source ``mute`` and never answers (templates load data
+    sources before any build: the core waits on its main thread)."""
+    describe_or_continue("bakehouse-plugin-muteds", "datasource", "mute")
+    inbound, _outbound = _handshake("bakehouse-plugin-muteds", "mute", kind="datasources")
+    while True:
+        inbound.recv_bytes()
