@@ -15,8 +15,8 @@ import textwrap
 import time
 import uuid
 
-from tests.support import bakehouse_exe
 from tests.fixtures.processes import peak_rss_kib, run_processes
+from tests.support import bakehouse_exe
 
 SIZE = 200 * 1024 * 1024
 LIMIT_KIB = 150 * 1024

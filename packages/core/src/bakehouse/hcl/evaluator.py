@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, DecimalException
 from pathlib import Path
@@ -240,7 +240,7 @@ def _get_attr(target: Value, name: str, node: ast.GetAttrExpr, ctx: EvalContext)
             )
         if not target.is_known:
             return unknown(t.attributes[name]).with_sensitive(target.sensitive)
-        result = target.raw[name]
+        result: Value = target.raw[name]
         return result.with_sensitive(True) if target.sensitive else result
     if isinstance(t, MapType):
         if not target.is_known:
@@ -299,7 +299,7 @@ def _index(target: Value, key: Value, pos: SourcePos) -> Value:
                 f"The index {idx} is out of range: this {t.friendly()} has {len(elems)} element(s); indexes start at 0.",
                 pos,
             )
-        result = elems[idx]
+        result: Value = elems[idx]
         return result.with_sensitive(True) if marked else result
     if isinstance(t, (MapType, ObjectType)):
         if not key.is_known:
@@ -1099,7 +1099,7 @@ def _first_reference_pos(expr: ast.Expression, root: str) -> SourcePos | None:
     return None
 
 
-_DISPATCH: dict[type, Any] = {
+_DISPATCH: dict[type[ast.Expression], Callable[[Any, EvalContext], Value]] = {
     ast.LiteralExpr: _eval_literal,
     ast.ParensExpr: _eval_parens,
     ast.VariableExpr: _eval_variable,

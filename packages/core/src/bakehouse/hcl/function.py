@@ -88,4 +88,4 @@ class Function:
                 return self.return_type(args)
             except EvalError:
                 return DYNAMIC
-        return self.return_type  # type: ignore[return-value]
+        return self.return_type

@@ -243,7 +243,7 @@ def parse_text(text: str, filename: str = "<text>") -> Body:
         tree = _lark_parse(text, filename, "start")
         builder = _Builder(filename)
         with _nesting_guard(filename):
-            body = builder.body(tree.children[0], SourcePos(filename, 1, 1))
+            body = builder.body(_subtree(tree, 0), SourcePos(filename, 1, 1))
     if builder.diags.has_errors:
         raise builder.diags
     return body
@@ -376,7 +376,7 @@ def _syntax_hint(expected: set[str], got: Token | None) -> str:
     return "Expected " + ", ".join(names) + "; check the syntax near this position."
 
 
-def _lark_parse(text: str, filename: str, start: str, line: int = 1, column: int = 1) -> Tree:
+def _lark_parse(text: str, filename: str, start: str, line: int = 1, column: int = 1) -> Tree[Token]:
     parser = get_parser()
     try:
         # python-hcl2 relies on a trailing newline to end the last attribute
@@ -480,7 +480,7 @@ class _Builder:
         self._splat_ids = 0
 
     # ----------------------------------------------------------- positions
-    def pos(self, node: Tree | Token) -> SourcePos:
+    def pos(self, node: Tree[Token] | Token) -> SourcePos:
         if isinstance(node, Token):
             line, col = node.line or 1, node.column or 1
             end_line, end_col = node.end_line, node.end_column
@@ -501,7 +501,7 @@ class _Builder:
         self.diags.error(summary, detail, pos)
 
     # ---------------------------------------------------------------- body
-    def body(self, tree: Tree, pos: SourcePos) -> Body:
+    def body(self, tree: Tree[Token], pos: SourcePos) -> Body:
         attributes: dict[str, Attribute] = {}
         blocks: list[Block] = []
         for child in tree.children:
@@ -523,21 +523,21 @@ class _Builder:
                 blocks.append(self.block(child))
         return Body(attributes, blocks, pos)
 
-    def _name_of(self, node: Tree | Token) -> str:
+    def _name_of(self, node: Tree[Token] | Token) -> str:
         if isinstance(node, Token):
             return str(node)
         token = node.children[0]
         return str(token)
 
-    def attribute(self, tree: Tree) -> Attribute:
+    def attribute(self, tree: Tree[Token]) -> Attribute:
         name_node = tree.children[0]
         expr_node = tree.children[-1]
         return Attribute(self._name_of(name_node), self.expr(expr_node), self.pos(name_node))
 
-    def block(self, tree: Tree) -> Block:
+    def block(self, tree: Tree[Token]) -> Block:
         labels: list[str] = []
         label_pos: list[SourcePos] = []
-        body_tree: Tree | None = None
+        body_tree: Tree[Token] | None = None
         body_pos = self.pos(tree)
         for child in tree.children:
             if isinstance(child, Token):
@@ -573,7 +573,7 @@ class _Builder:
         return Block(block_type, labels, self.body(body_tree, body_pos), type_pos, label_pos)
 
     # ---------------------------------------------------------- expressions
-    def expr(self, node: Tree | Token) -> Expression:
+    def expr(self, node: Tree[Token] | Token) -> Expression:
         if isinstance(node, Token):  # pragma: no cover - grammar always wraps tokens
             raise AssertionError(f"unexpected token {node!r}")
         method = getattr(self, "expr_" + node.data, None)
@@ -584,10 +584,10 @@ class _Builder:
         return result
 
     @staticmethod
-    def _trees(node: Tree) -> list[Tree]:
+    def _trees(node: Tree[Token]) -> list[Tree[Token]]:
         return [c for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
 
-    def expr_expr_term(self, node: Tree) -> Expression:
+    def expr_expr_term(self, node: Tree[Token]) -> Expression:
         children = node.children
         first = children[0]
         if isinstance(first, Token) and first.type == "LPAR":
@@ -595,13 +595,13 @@ class _Builder:
             return ast.ParensExpr(self.pos(node), self.expr(inner))
         return self.expr(self._trees(node)[0])
 
-    def expr_int_lit(self, node: Tree) -> Expression:
+    def expr_int_lit(self, node: Tree[Token]) -> Expression:
         return self._number(node)
 
-    def expr_float_lit(self, node: Tree) -> Expression:
+    def expr_float_lit(self, node: Tree[Token]) -> Expression:
         return self._number(node)
 
-    def _number(self, node: Tree) -> Expression:
+    def _number(self, node: Tree[Token]) -> Expression:
         text = str(node.children[0])
         value = parse_number(text)
         if value is None:  # pragma: no cover - the lexer only lets numbers through
@@ -609,21 +609,21 @@ class _Builder:
             value = Decimal(0)
         return ast.LiteralExpr(self.pos(node), number(value))
 
-    def expr_literal_value(self, node: Tree) -> Expression:
+    def expr_literal_value(self, node: Tree[Token]) -> Expression:
         word = str(node.children[0])
         value = {"true": TRUE, "false": FALSE}.get(word, null())
         return ast.LiteralExpr(self.pos(node), value)
 
-    def expr_identifier(self, node: Tree) -> Expression:
+    def expr_identifier(self, node: Tree[Token]) -> Expression:
         return ast.VariableExpr(self.pos(node), str(node.children[0]))
 
-    def expr_keyword(self, node: Tree) -> Expression:
+    def expr_keyword(self, node: Tree[Token]) -> Expression:
         return ast.VariableExpr(self.pos(node), str(node.children[0]))
 
-    def expr_tuple(self, node: Tree) -> Expression:
+    def expr_tuple(self, node: Tree[Token]) -> Expression:
         return ast.TupleExpr(self.pos(node), [self.expr(c) for c in self._trees(node)])
 
-    def expr_object(self, node: Tree) -> Expression:
+    def expr_object(self, node: Tree[Token]) -> Expression:
         items: list[ast.ObjectItem] = []
         for elem in self._trees(node):
             key_node, value_node = self._trees(elem)
@@ -653,7 +653,7 @@ class _Builder:
             items.append(ast.ObjectItem(key_expr, self.expr(value_node), bare))
         return ast.ObjectExpr(self.pos(node), items)
 
-    def expr_function_call(self, node: Tree) -> Expression:
+    def expr_function_call(self, node: Tree[Token]) -> Expression:
         names = [str(c.children[0]) for c in node.children if isinstance(c, Tree) and c.data == "identifier"]
         if len(names) > 1:
             self.error(
@@ -675,17 +675,17 @@ class _Builder:
                     args.append(self.expr(arg))
         return ast.FunctionCallExpr(self.pos(node), names[0], args, expand)
 
-    def expr_get_attr_expr_term(self, node: Tree) -> Expression:
-        target_node, get_attr = node.children[0], node.children[1]
+    def expr_get_attr_expr_term(self, node: Tree[Token]) -> Expression:
+        target_node, get_attr = _subtree(node, 0), _subtree(node, 1)
         return self._apply_get_attr(self.expr(target_node), get_attr)
 
-    def _apply_get_attr(self, target: Expression, get_attr: Tree) -> Expression:
+    def _apply_get_attr(self, target: Expression, get_attr: Tree[Token]) -> Expression:
         name_node = self._trees(get_attr)[0]
         step = self.pos(get_attr)
         return ast.GetAttrExpr(_span(target.pos, step), target, str(name_node.children[0]), step)
 
-    def expr_index_expr_term(self, node: Tree) -> Expression:
-        target_node, index = node.children[0], node.children[1]
+    def expr_index_expr_term(self, node: Tree[Token]) -> Expression:
+        target_node, index = _subtree(node, 0), _subtree(node, 1)
         if index.data == "short_index" and self._ends_with_short_index(target_node):
             self.error(
                 "Invalid legacy index",
@@ -694,12 +694,11 @@ class _Builder:
             )
         return self._apply_index(self.expr(target_node), index)
 
-    def _ends_with_short_index(self, node: Tree) -> bool:
-        while isinstance(node, Tree) and node.data == "expr_term" and len(node.children) == 1:
-            node = node.children[0]
-        return isinstance(node, Tree) and node.data == "index_expr_term" and node.children[1].data == "short_index"
+    def _ends_with_short_index(self, node: Tree[Token]) -> bool:
+        inner = self._unwrap_term(node)
+        return inner is not None and inner.data == "index_expr_term" and _subtree(inner, 1).data == "short_index"
 
-    def _apply_index(self, target: Expression, index: Tree) -> Expression:
+    def _apply_index(self, target: Expression, index: Tree[Token]) -> Expression:
         step = self.pos(index)
         if index.data == "short_index":
             token = index.children[-1]
@@ -708,7 +707,7 @@ class _Builder:
         key_node = self._trees(index)[0]
         return ast.IndexExpr(_span(target.pos, step), target, self.expr(key_node), step_pos=step)
 
-    def _apply_step(self, target: Expression, step: Tree) -> Expression:
+    def _apply_step(self, target: Expression, step: Tree[Token]) -> Expression:
         if step.data == "get_attr":
             return self._apply_get_attr(target, step)
         return self._apply_index(target, step)
@@ -717,8 +716,8 @@ class _Builder:
         self._splat_ids += 1
         return self._splat_ids
 
-    def expr_full_splat_expr_term(self, node: Tree) -> Expression:
-        source_node, splat = node.children[0], node.children[1]
+    def expr_full_splat_expr_term(self, node: Tree[Token]) -> Expression:
+        source_node, splat = _subtree(node, 0), _subtree(node, 1)
         steps = [c for c in splat.children if isinstance(c, Tree)]
         inner = self._unwrap_term(source_node)
         if inner is not None and inner.data == "full_splat_expr_term":
@@ -733,7 +732,7 @@ class _Builder:
             each = self._apply_step(each, step)
         return ast.SplatExpr(self.pos(node), source, each, sid)
 
-    def _nest_splat(self, outer: ast.SplatExpr, steps: list[Tree], pos: SourcePos) -> ast.SplatExpr:
+    def _nest_splat(self, outer: ast.SplatExpr, steps: list[Tree[Token]], pos: SourcePos) -> ast.SplatExpr:
         innermost = outer.each
         if isinstance(innermost, ast.SplatExpr):
             return ast.SplatExpr(outer.pos, outer.source, self._nest_splat(innermost, steps, pos), outer.splat_id)
@@ -743,13 +742,13 @@ class _Builder:
             each = self._apply_step(each, step)
         return ast.SplatExpr(outer.pos, outer.source, ast.SplatExpr(pos, innermost, each, sid), outer.splat_id)
 
-    def expr_attr_splat_expr_term(self, node: Tree) -> Expression:
-        source_node, splat = node.children[0], node.children[1]
+    def expr_attr_splat_expr_term(self, node: Tree[Token]) -> Expression:
+        source_node, splat = _subtree(node, 0), _subtree(node, 1)
         steps = [c for c in splat.children if isinstance(c, Tree)]
         source = self.expr(source_node)
         sid = self._new_splat_id()
         each: Expression = ast.SplatAnchor(self.pos(splat), sid)
-        rest: list[Tree] = []
+        rest: list[Tree[Token]] = []
         for i, step in enumerate(steps):
             if step.data != "get_attr":
                 # an attribute-only splat ends at the first index: the index
@@ -763,26 +762,26 @@ class _Builder:
         return result
 
     @staticmethod
-    def _unwrap_term(node: Tree) -> Tree | None:
+    def _unwrap_term(node: Tree[Token] | Token) -> Tree[Token] | None:
         while isinstance(node, Tree) and node.data == "expr_term" and len(node.children) == 1:
             node = node.children[0]
         return node if isinstance(node, Tree) else None
 
-    def expr_unary_op(self, node: Tree) -> Expression:
+    def expr_unary_op(self, node: Tree[Token]) -> Expression:
         op = str(node.children[0])
         return ast.UnaryExpr(self.pos(node), op, self.expr(self._trees(node)[0]))
 
-    def expr_binary_op(self, node: Tree) -> Expression:
+    def expr_binary_op(self, node: Tree[Token]) -> Expression:
         lhs_node, term = self._trees(node)[:2]
         op_node, rhs_node = self._trees(term)[:2]
         op = str(op_node.children[0]).strip()
         return ast.BinaryExpr(self.pos(node), op, self.expr(lhs_node), self.expr(rhs_node), self.pos(op_node))
 
-    def expr_conditional(self, node: Tree) -> Expression:
+    def expr_conditional(self, node: Tree[Token]) -> Expression:
         cond, if_true, if_false = self._trees(node)[:3]
         return ast.ConditionalExpr(self.pos(node), self.expr(cond), self.expr(if_true), self.expr(if_false))
 
-    def expr_for_tuple_expr(self, node: Tree) -> Expression:
+    def expr_for_tuple_expr(self, node: Tree[Token]) -> Expression:
         trees = self._trees(node)
         intro = trees[0]
         key_var, value_var, coll = self._for_intro(intro)
@@ -790,7 +789,7 @@ class _Builder:
         cond = self._for_cond(trees[2:])
         return ast.ForExpr(self.pos(node), key_var, value_var, coll, None, value_expr, cond)
 
-    def expr_for_object_expr(self, node: Tree) -> Expression:
+    def expr_for_object_expr(self, node: Tree[Token]) -> Expression:
         trees = self._trees(node)
         key_var, value_var, coll = self._for_intro(trees[0])
         key_expr = self.expr(trees[1])
@@ -799,7 +798,7 @@ class _Builder:
         cond = self._for_cond(trees[3:])
         return ast.ForExpr(self.pos(node), key_var, value_var, coll, key_expr, value_expr, cond, group)
 
-    def _for_intro(self, intro: Tree) -> tuple[str | None, str, Expression]:
+    def _for_intro(self, intro: Tree[Token]) -> tuple[str | None, str, Expression]:
         trees = self._trees(intro)
         names = [str(t.children[0]) for t in trees if t.data == "identifier"]
         coll = self.expr(trees[-1])
@@ -807,21 +806,21 @@ class _Builder:
             return names[0], names[1], coll
         return None, names[0], coll
 
-    def _for_cond(self, rest: list[Tree]) -> Expression | None:
+    def _for_cond(self, rest: list[Tree[Token]]) -> Expression | None:
         for t in rest:
             if t.data == "for_cond":
                 return self.expr(self._trees(t)[0])
         return None
 
-    def expr_template_string(self, node: Tree) -> Expression:  # pragma: no cover - JSON round trips only
+    def expr_template_string(self, node: Tree[Token]) -> Expression:  # pragma: no cover - JSON round trips only
         text = str(node.children[0])[2:-2]
         return ast.TemplateExpr(self.pos(node), [ast.TemplateLiteral(self.pos(node), text)])
 
     # ------------------------------------------------------------ templates
-    def expr_string(self, node: Tree) -> Expression:
+    def expr_string(self, node: Tree[Token]) -> Expression:
         return self.string(node)
 
-    def string(self, node: Tree) -> ast.TemplateExpr:
+    def string(self, node: Tree[Token]) -> ast.TemplateExpr:
         tokens: list[_Tok] = []
         for part in node.children:
             if isinstance(part, Token):
@@ -888,7 +887,7 @@ class _Builder:
             i += 2
         return "".join(out)
 
-    def sequence(self, node: Tree) -> _Tok:
+    def sequence(self, node: Tree[Token]) -> _Tok:
         """One ``${...}`` or ``%{...}`` part of a template (raw Lark rule)."""
         pos = self.pos(node)
         # Tokens compare by text, so positions are found by identity.
@@ -918,13 +917,13 @@ class _Builder:
             return _For(pos, strip_open, strip_close, key_var=key_var, value_var=names[-1], coll=self.expr(trees[-1]))
         raise AssertionError(node.data)  # pragma: no cover
 
-    def expr_heredoc_template(self, node: Tree) -> Expression:
+    def expr_heredoc_template(self, node: Tree[Token]) -> Expression:
         return self.heredoc(node, trim=False)
 
-    def expr_heredoc_template_trim(self, node: Tree) -> Expression:
+    def expr_heredoc_template_trim(self, node: Tree[Token]) -> Expression:
         return self.heredoc(node, trim=True)
 
-    def heredoc(self, node: Tree, trim: bool) -> Expression:
+    def heredoc(self, node: Tree[Token], trim: bool) -> Expression:
         token = node.children[0]
         raw = str(token).replace("\r\n", "\n")
         first_nl = raw.index("\n")
@@ -1010,10 +1009,10 @@ class _Builder:
                 stack.append((tok, fnode, current))
                 current = fnode.body
             elif isinstance(tok, _Else):
-                if not stack or not isinstance(stack[-1][1], ast.TemplateIf) or current is stack[-1][1].else_parts:  # type: ignore[union-attr]
+                if not stack or not isinstance(stack[-1][1], ast.TemplateIf) or current is stack[-1][1].else_parts:
                     self.error("Unexpected else directive", 'An "else" must be inside an "if" directive, once.', tok.pos)
                     continue
-                current = stack[-1][1].else_parts  # type: ignore[union-attr]
+                current = stack[-1][1].else_parts
             elif isinstance(tok, (_EndIf, _EndFor)):
                 want = ast.TemplateIf if isinstance(tok, _EndIf) else ast.TemplateFor
                 word = "endif" if isinstance(tok, _EndIf) else "endfor"
@@ -1022,13 +1021,21 @@ class _Builder:
                     self.error(f"Unexpected {word} directive", f'There is no open "{opener}" directive for this "{word}"; remove it or add the opening directive.', tok.pos)
                     continue
                 _, _, current = stack.pop()
-        for tok, node, _ in stack:
-            word = "endif" if isinstance(node, ast.TemplateIf) else "endfor"
+        for tok, unclosed, _ in stack:
+            word = "endif" if isinstance(unclosed, ast.TemplateIf) else "endfor"
             self.error("Unterminated template directive", f'This directive is not closed; add "%{{ {word} }}".', tok.pos)
         return root
 
 
-def _edge_token(node: Tree, last: bool) -> Token | None:
+def _subtree(node: Tree[Token], index: int) -> Tree[Token]:
+    """The rule at ``node.children[index]``; the grammar puts no token there."""
+    child = node.children[index]
+    if not isinstance(child, Tree):
+        raise TypeError(f"HCL grammar: expected a rule under {node.data!r}, found token {child.type}")
+    return child
+
+
+def _edge_token(node: Tree[Token], last: bool) -> Token | None:
     """The first (or last) token under ``node``: its start (or end) position."""
     stack: list[Any] = [node]
     while stack:

@@ -197,7 +197,7 @@ class _CollectionType(Type):
         raise AttributeError("types are immutable")
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.element == self.element  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.element == self.element
 
     def __hash__(self) -> int:
         return hash((self.kind, self.element))

@@ -37,6 +37,7 @@ class Artifact(ABC):
 
     def destroy(self) -> None:
         """Remove what the artifact stands for; the default keeps everything."""
+        return None
 
 
 @dataclass

@@ -97,11 +97,11 @@ def _describe_pydantic_error(err: dict[str, Any], schema: type[pydantic.BaseMode
     loc = tuple(err.get("loc", ()))
     if kind == "extra_forbidden":
         name = str(loc[-1])
-        message = "An argument named %r is not expected here." % name
+        message = f"An argument named {name!r} is not expected here."
         close = difflib.get_close_matches(name, _argument_names_at(schema, loc[:-1]), n=1)
         return message + (f" Did you mean {close[0]!r}?" if close else "")
     if kind == "missing":
-        return "The argument %r is required, but no definition was found." % str(loc[-1])
+        return f"The argument {str(loc[-1])!r} is required, but no definition was found."
     message = str(err.get("msg", "invalid value"))
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]

@@ -27,6 +27,7 @@ class Ui(ABC):
 
     def machine(self, category: str, *args: str) -> None:
         """A machine-readable event; ignored unless ``-machine-readable``."""
+        return None
 
     def ask(self, question: str) -> str:
         """Ask the user; raises RuntimeError when no terminal is attached."""
