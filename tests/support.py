@@ -36,3 +36,20 @@ def bakehouse_exe() -> str:
     if not found:
         pytest.fail("the bakehouse executable is not installed (run scripts/setup)")
     return found
+
+
+def python_without_plugins(directory: Path) -> str:
+    """A venv interpreter that imports the installed packages but whose
+    ``bin/`` holds no plugin executable: discovery finds built-ins only, as on
+    a machine where only the core distribution is installed."""
+    import site
+    import venv
+
+    venv.EnvBuilder(with_pip=False).create(directory)
+    python = directory / "bin" / "python"
+    site_packages = next((directory / "lib").glob("python3*/site-packages"))
+    ours = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    (site_packages / "_bakehouse_installed.pth").write_text(
+        "".join(f"import site; site.addsitedir({p!r})\n" for p in ours)
+    )
+    return str(python)

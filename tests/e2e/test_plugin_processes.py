@@ -153,7 +153,7 @@ def test_builder_and_provisioner_plugins_talk_through_the_core(
 def test_unknown_type_is_a_lookup_error_and_starts_nothing(
     manager: PluginManager, plugin_dir: PluginDir
 ) -> None:
-    with pytest.raises(LookupError, match="no plugin provides the builder 'tesktit'"):
+    with pytest.raises(LookupError, match="unknown builder type 'tesktit'. Did you mean 'testkit'"):
         manager.create("builder", "tesktit", "b")
     assert "testkit" in manager.known_types("builder")
     assert plugin_dir.served() == []

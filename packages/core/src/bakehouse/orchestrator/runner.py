@@ -168,7 +168,16 @@ class Orchestrator:
                 else ""
             )
             detail = describe_error(exc) + (f"\nKnown {spec.kind} types: {known}." if known else "")
-            diagnostics.error(f"Failed to start {label} for build {plan.name!r}", detail, spec.pos)
+            if isinstance(exc, LookupError):
+                # the plugin layer names the distribution that provides an official type
+                summary = (
+                    f"Missing plugin for {label} in build {plan.name!r}"
+                    if getattr(exc, "distribution", "")
+                    else f"Unknown {spec.kind} type {spec.type!r} in build {plan.name!r}"
+                )
+            else:
+                summary = f"Failed to start {label} for build {plan.name!r}"
+            diagnostics.error(summary, detail, spec.pos)
             return None
         try:
             result = instance.prepare(spec.config(None), info)

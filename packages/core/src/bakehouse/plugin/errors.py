@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 
 class PluginError(Exception):
     """A plugin could not be found, started, or kept running.
@@ -14,6 +16,43 @@ class PluginError(Exception):
         super().__init__(" ".join(message.split()))
 
 
+#: Component types of the plugin distributions published with Bakehouse:
+#: a template naming one that is not installed is told what to install.
+OFFICIAL_COMPONENTS: dict[tuple[str, str], str] = {
+    ("provisioner", "shell"): "bakehouse-plugin-shell",
+    ("provisioner", "shell-local"): "bakehouse-plugin-shell",
+    ("post-processor", "shell-local"): "bakehouse-plugin-shell",
+    ("builder", "docker"): "bakehouse-plugin-docker",
+    ("post-processor", "docker-tag"): "bakehouse-plugin-docker",
+    ("post-processor", "docker-import"): "bakehouse-plugin-docker",
+    ("post-processor", "docker-save"): "bakehouse-plugin-docker",
+    ("post-processor", "docker-push"): "bakehouse-plugin-docker",
+    ("builder", "amazon-ebs"): "bakehouse-plugin-aws",
+    ("datasource", "amazon-ami"): "bakehouse-plugin-aws",
+}
+
+
 class UnknownComponentError(PluginError, LookupError):
     """No plugin and no built-in provides the requested component type
-    (a ``LookupError`` too, so callers can offer ``known_types``)."""
+    (a ``LookupError`` too, so callers can offer ``known_types``).
+
+    ``distribution`` is the official distribution that provides the type
+    (to install), ``suggestions`` the close known names (a typo).
+    """
+
+    def __init__(self, kind: str, type: str, known: list[str]) -> None:
+        self.kind = kind
+        self.type = type
+        self.distribution = OFFICIAL_COMPONENTS.get((kind, type), "")
+        official = [t for k, t in OFFICIAL_COMPONENTS if k == kind]
+        self.suggestions = difflib.get_close_matches(type, sorted(set(known) | set(official)), n=2)
+        if self.distribution:
+            message = (
+                f"no plugin provides the {kind} {type!r}: install it with "
+                f'"pip install {self.distribution}" (or list it in required_plugins and run "bakehouse init")'
+            )
+        else:
+            message = f"unknown {kind} type {type!r}"
+            if self.suggestions:
+                message += ". Did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        super().__init__(message)

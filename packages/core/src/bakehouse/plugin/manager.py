@@ -86,7 +86,7 @@ class PluginManager:
             raise ValueError(f"unknown component kind {kind!r}")
         source = self.find(kind, type)
         if source is None:
-            raise UnknownComponentError(f"no plugin provides the {kind} {type!r}")
+            raise UnknownComponentError(kind, type, self.known_types(kind))
         if source.path is None:
             return load_builtins()[kind][type]()
         if source.description is not None and not source.description.compatible:

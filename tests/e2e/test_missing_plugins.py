@@ -1,0 +1,48 @@
+"""A template naming a component nobody provides gets told what to do:
+the distribution to install for an official type, "did you mean" for a typo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.support import python_without_plugins
+
+TEMPLATE = """
+source "null" "n" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.n"]
+  provisioner "%s" {
+    inline = ["true"]
+  }
+}
+"""
+
+
+def test_a_typo_is_an_unknown_type_with_a_suggestion(bakehouse, tmp_path: Path) -> None:
+    (tmp_path / "t.pkr.hcl").write_text(TEMPLATE % "shel")
+    result = bakehouse("build", "t.pkr.hcl")
+    assert result.returncode == 1
+    assert "Unknown provisioner type 'shel'" in result.stderr + result.stdout
+    assert "Did you mean 'shell'?" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_an_official_type_that_is_not_installed_names_its_distribution(tmp_path: Path) -> None:
+    python = python_without_plugins(tmp_path / "venv")
+    (tmp_path / "t.pkr.hcl").write_text(TEMPLATE % "shell")
+    env = dict(os.environ, BAKEHOUSE_PLUGIN_PATH="", PACKER_PLUGIN_PATH="")
+    result = subprocess.run(
+        [python, "-m", "bakehouse.cli.main", "build", "t.pkr.hcl"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    out = result.stderr + result.stdout
+    assert result.returncode == 1, out
+    assert "Missing plugin for provisioner \"shell\"" in out
+    assert '"pip install bakehouse-plugin-shell"' in out
+    assert "bakehouse init" in out
+    assert "t.pkr.hcl line 7" in out
+    assert "Traceback" not in result.stderr
