@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import lzma
+import re
 import tarfile
 import textwrap
 from pathlib import Path
@@ -318,3 +319,101 @@ def test_inspect_with_only_and_except(bakehouse, tmp_path):
 
     nomatch = bakehouse("inspect", "-only=nothing", "t.pkr.hcl")
     assert "A -only pattern did not match any build: nothing" in nomatch.stdout
+
+
+LEGACY_JSON = """
+{
+  "description": "a legacy JSON template",
+  "min_packer_version": "1.5.0",
+  "variables": {
+    "greeting": "hello",
+    "from_env": "{{env `PARITY_GREETING`}}",
+    "token": null
+  },
+  "sensitive-variables": ["token"],
+  "builders": [
+    {"type": "null", "name": "first"},
+    {"type": "file", "name": "out", "target": "{{build_name}}-{{build_type}}.txt",
+     "content": "{{user `greeting`}} {{user `from_env`}}"}
+  ],
+  "provisioners": [
+    {"type": "shell-local", "only": ["first"],
+     "inline": ["echo {{user `greeting`}} on {{build_name}} at {{timestamp}} token={{user `token`}}",
+                "echo '{{ .Vars }}' stays for the component"]},
+    {"type": "shell-local", "inline": ["echo year {{isotime `2006`}}"]}
+  ],
+  "post-processors": [
+    [
+      {"type": "shell-local", "inline": ["echo chained after {{build_name}}"]},
+      {"type": "checksum", "checksum_types": ["md5"], "output": "{{build_name}}.md5"}
+    ]
+  ]
+}
+"""
+
+
+def test_legacy_json_template_builds(bakehouse, tmp_path):
+    import datetime
+    import re
+
+    write(tmp_path, "t.json", LEGACY_JSON)
+    env = {"PARITY_GREETING": "from-the-env"}
+    result = bakehouse("build", "-var", "token=s3cr3t", "t.json", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert (tmp_path / "out-file.txt").read_text() == "hello from-the-env"
+    stamp = re.search(r"hello on first at (\d+) token=<sensitive>", out)
+    assert stamp is not None, out  # {{timestamp}} is the run's Unix time, the secret is hidden
+    assert abs(int(stamp.group(1)) - datetime.datetime.now().timestamp()) < 600
+    assert "{{ .Vars }} stays for the component" in out
+    assert f"year {datetime.datetime.now(datetime.UTC).year}" in out
+    assert "chained after first" in out and (tmp_path / "first.md5").exists()
+    assert "==> null.first: Build 'null.first' finished" in out
+
+    missing = bakehouse("build", "t.json", env=env)
+    assert missing.returncode == 1 and 'Unset variable "token"' in missing.stdout
+
+
+def test_legacy_json_unsupported_function_is_a_clear_error(bakehouse, tmp_path):
+    write(
+        tmp_path,
+        "t.json",
+        """
+        {
+          "builders": [{"type": "null"}],
+          "provisioners": [
+            {"type": "shell-local", "inline": ["echo {{split `a,b` `,` 0}}"]}
+          ]
+        }
+        """,
+    )
+    result = bakehouse("validate", "t.json")
+    assert result.returncode == 1
+    assert "Error: Unsupported template function" in result.stdout
+    assert "on t.json line 5" in result.stdout
+    assert 'The template function "split"' in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_hcl2_upgrade_writes_an_equivalent_template_that_validates_and_builds(bakehouse, tmp_path):
+    write(tmp_path, "t.json", LEGACY_JSON)
+    result = bakehouse("hcl2_upgrade", "t.json")
+    assert result.returncode == 0, result.stdout
+    assert "Successfully created t.json.pkr.hcl" in result.stdout
+    hcl = (tmp_path / "t.json.pkr.hcl").read_text()
+    assert 'source "file" "out" {' in hcl
+    assert 'default = env("PARITY_GREETING")' in hcl
+    assert "${local.timestamp}" in hcl and 'regex_replace(timestamp(), "[- TZ:]", "")' in hcl
+    assert 'only   = ["null.first"]' in hcl or 'only = ["null.first"]' in hcl
+    assert "post-processors {" in hcl
+    assert 'required_version = ">= 1.5.0"' in hcl
+
+    validated = bakehouse("validate", "-var", "token=x", "t.json.pkr.hcl")
+    assert validated.returncode == 0, validated.stdout
+    built = bakehouse("build", "-var", "token=x", "t.json.pkr.hcl", env={"PARITY_GREETING": "again"})
+    assert built.returncode == 0, built.stdout
+    assert (tmp_path / "out-file.txt").read_text() == "hello again"
+    assert re.search(r"hello on first at \d{14} token=<sensitive>", built.stdout), built.stdout
+
+    not_json = bakehouse("hcl2_upgrade", "t.json.pkr.hcl")
+    assert not_json.returncode == 1 and "is not a legacy JSON template" in not_json.stdout

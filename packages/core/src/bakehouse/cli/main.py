@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("inspect", "see components of a template"),
     "fmt": ("fmt", "rewrites HCL2 config files to canonical format"),
     "console": ("console", "creates a console for testing variable interpolation"),
+    "hcl2_upgrade": ("hcl2_upgrade", "transform a JSON template into an HCL2 template"),
     "init": ("init", "install the plugins a template requires (packer.required_plugins)"),
     "cleanup": ("cleanup", "remove temporary resources left by runs that died"),
     "plugins": ("plugins", "interact with installed plugins"),

@@ -30,6 +30,7 @@ from typing import Any
 from bakehouse.hcl.diagnostics import Diagnostics, SourcePos
 from bakehouse.template import _hcl
 from bakehouse.template._hcl import V
+from bakehouse.template.legacy_json import convert_json_template, is_legacy_json
 from bakehouse.template.plan import BuildPlan, ComponentSpec, Template
 
 #: Packer version this implementation follows; ``packer.version`` and
@@ -161,6 +162,8 @@ class _Loader:
         self.root = "."
         self.loaded = LoadedTemplate(template=Template(path=path, root="."))
         self.bodies: list[Any] = []  # (filename, Body)
+        #: legacy JSON template path -> the HCL2 text it converts to
+        self.converted: dict[str, str] = {}
         self.auto_var_files: list[str] = []
         self.functions: dict[str, Any] = {}
         self._static_cache: tuple[Any, dict[str, Any]] | None = None
@@ -215,11 +218,19 @@ class _Loader:
             self.loaded.files = [str(p) for p in templates]
         elif target.is_file():
             self.root = _slash(os.path.dirname(self.path) or ".")
-            if self.path.endswith(".pkr.json") or self.path.endswith(".json"):
-                self.diags.error("JSON templates are not supported",
-                                 f"{self.path} looks like a JSON template; Bakehouse reads HCL2 templates "
-                                 "(*.pkr.hcl). Convert it with `packer hcl2_upgrade` first.")
+            if self.path.endswith(".pkr.json"):
+                self.diags.error("HCL2 JSON syntax is not supported",
+                                 f"{self.path} is in HCL2's JSON syntax; Bakehouse reads HCL2 native syntax "
+                                 "(*.pkr.hcl) and legacy JSON templates (*.json).")
                 return False
+            if is_legacy_json(self.path):
+                # Legacy JSON: read as the HCL2 it converts to (see legacy_json).
+                try:
+                    hcl_text = convert_json_template(self.path)
+                except Diagnostics as exc:
+                    self.diags.extend(exc)
+                    return False
+                self.converted[self.path] = hcl_text
             self.loaded.files = [self.path]
         else:
             self.diags.error("Template not found", f"There is no file or directory at {self.path}. "
@@ -231,6 +242,10 @@ class _Loader:
     def _parse_files(self) -> None:
         for filename in self.loaded.files:
             try:
+                if filename in self.converted:
+                    body = _hcl.parse_text(self.converted[filename], f"{filename} (as HCL2)")
+                    self.bodies.append((filename, body))
+                    continue
                 self.bodies.append((filename, _hcl.parse_file(filename)))
             except _hcl.Diagnostics as exc:
                 self.diags.extend(exc)
