@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from bakehouse.hcl import ast
 from bakehouse.hcl.diagnostics import Diagnostics
-from bakehouse.hcl.parser import parse_expression, parse_file, parse_text
+from bakehouse.hcl.parser import parse_expression, parse_file, parse_template, parse_text
 
 TEMPLATE = '''\
 variable "image" {
@@ -225,3 +225,41 @@ def test_every_example_template_parses(path: Path) -> None:
 
 def test_examples_exist() -> None:
     assert EXAMPLES, "examples/ should hold templates for the parser to read"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "columns"),
+    [
+        # 5,000 nested directives, one per line: the 129th (line 131) crosses the limit.
+        ("\n\nx = <<EOT\n" + "%{ if true }\n" * 5000 + "x" + "%{ endif }\n" * 5000 + "EOT\n", 132, range(1, 2)),
+        # ... or all on one line: the position is within the 128th/129th directive.
+        ("x = 1\ny = <<EOT\n" + "%{ for i in [1] }" * 500 + "x" + "%{ endfor }" * 500 + "\nEOT\n", 3, range(17 * 127 + 1, 17 * 129 + 1)),
+        ("a = 1\n\n\nb = " + "[" * 3000 + "]" * 3000 + "\n", 4, None),
+        ("a = 1\nb = \"" + "%{ if true }" * 300 + "%{ endif }" * 300 + "\"\n", 2, None),
+    ],
+    ids=["heredoc-if-lines", "heredoc-for-one-line", "brackets", "quoted-if"],
+)
+def test_deep_nesting_is_a_diagnostic_at_its_line(text: str, line: int, columns: range | None) -> None:
+    with pytest.raises(Diagnostics) as info:
+        parse_text(text, "deep.pkr.hcl")
+    [diagnostic] = info.value.items
+    assert diagnostic.summary == "Expression too deeply nested"
+    assert diagnostic.pos is not None and diagnostic.pos.line == line
+    if columns is not None:
+        assert diagnostic.pos.column in columns
+
+
+def test_nesting_up_to_the_limit_parses_and_evaluates() -> None:
+    from bakehouse.hcl.ast import MAX_NESTING
+    from bakehouse.hcl.evaluator import EvalContext, evaluate
+
+    depth = MAX_NESTING - 1  # the heredoc itself is one level
+    body = parse_text("x = <<EOT\n" + "%{ if true }" * depth + "ok" + "%{ endif }" * depth + "\nEOT\n", "t")
+    assert evaluate(body.attributes["x"].expr, EvalContext()).as_str() == "ok\n"
+    assert body.attributes["x"].expr.references() == []
+
+
+def test_templatefile_nesting_is_a_diagnostic() -> None:
+    with pytest.raises(Diagnostics) as info:
+        parse_template("a\n" + "%{ if true }" * 1000 + "%{ endif }" * 1000, "t.tpl")
+    assert info.value.items[0].pos is not None and info.value.items[0].pos.line == 2

@@ -260,6 +260,42 @@ def _template_children(parts: list[TemplateNode]) -> Iterator[Expression]:
             yield from _template_children(part.body)
 
 
+#: How deep expressions and template directives may nest (each bracket, call,
+#: operator or ``%{ if }``/``%{ for }`` is a level). The evaluator and every other
+#: walker recurse once per level; past this the file is an error at the
+#: position where the limit is crossed, never a RecursionError.
+MAX_NESTING = 128
+
+
+def too_deep(expr: Expression, limit: int = MAX_NESTING) -> SourcePos | None:
+    """Where ``expr`` first nests deeper than ``limit`` levels, or None.
+
+    Iterative on purpose: it must not itself fail on the input it guards against.
+    """
+    # Depth-first in source order (children pushed reversed), so the first node
+    # past the limit is the first one a reader meets. Literals do not nest.
+    stack: list[tuple[Expression | TemplateNode, int]] = [(expr, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit and not isinstance(node, TemplateLiteral):
+            return node.pos
+        inner: list[tuple[Expression | TemplateNode, int]] = []
+        if isinstance(node, TemplateExpr):
+            inner = [(part, depth + 1) for part in node.parts]
+        elif isinstance(node, Expression):
+            inner = [(child, depth + 1) for child in node.children()]
+        elif isinstance(node, TemplateInterp):
+            inner = [(node.expr, depth)]
+        elif isinstance(node, TemplateIf):
+            inner = [(node.condition, depth)]
+            inner += [(part, depth + 1) for part in (*node.then_parts, *node.else_parts)]
+        elif isinstance(node, TemplateFor):
+            inner = [(node.collection, depth)]
+            inner += [(part, depth + 1) for part in node.body]
+        stack.extend(reversed(inner))
+    return None
+
+
 # -------------------------------------------------------------- references
 
 

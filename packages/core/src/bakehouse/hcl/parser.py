@@ -242,7 +242,7 @@ def parse_text(text: str, filename: str = "<text>") -> Body:
     with _gc_paused():
         tree = _lark_parse(text, filename, "start")
         builder = _Builder(filename)
-        with _nesting_guard(filename):
+        with _nesting_guard(builder):
             body = builder.body(_subtree(tree, 0), SourcePos(filename, 1, 1))
     if builder.diags.has_errors:
         raise builder.diags
@@ -255,7 +255,7 @@ def parse_expression(text: str, filename: str = "<expr>", line: int = 1, column:
     tree = _lark_parse(text.rstrip() + "\n", filename, "expr_start", line, column)
     builder = _Builder(filename, _Offset(line, column))
     expr_tree = next(c for c in tree.children if isinstance(c, Tree) and c.data != "new_line_or_comment")
-    with _nesting_guard(filename, line, column):
+    with _nesting_guard(builder):
         expr = builder.expr(expr_tree)
     if builder.diags.has_errors:
         raise builder.diags
@@ -266,8 +266,9 @@ def parse_template(text: str, filename: str = "<template>") -> ast.TemplateExpr:
     """Parse a standalone template (``templatefile``): literal text with sequences."""
     text = _strip_bom(text)
     builder = _Builder(filename)
-    with _nesting_guard(filename):
+    with _nesting_guard(builder):
         template = builder.scanned_template(text, SourcePos(filename, 1, 1), trim=False)
+        builder.check_nesting(template)
     if builder.diags.has_errors:
         raise builder.diags
     return template
@@ -286,17 +287,27 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+class _TooDeep(Exception):
+    """Nesting passed :data:`ast.MAX_NESTING` at ``pos``."""
+
+    def __init__(self, pos: SourcePos) -> None:
+        super().__init__(str(pos))
+        self.pos = pos
+
+
 @contextlib.contextmanager
-def _nesting_guard(filename: str, line: int = 1, column: int = 1) -> Iterator[None]:
-    """Absurdly deep nesting must end in a diagnostic, not a RecursionError."""
+def _nesting_guard(builder: _Builder) -> Iterator[None]:
+    """Absurdly deep nesting must end in a diagnostic at its place, not a RecursionError."""
     try:
         yield
-    except RecursionError:
+    except (_TooDeep, RecursionError) as exc:
+        pos = exc.pos if isinstance(exc, _TooDeep) else builder.last_position()
         diags = Diagnostics()
         diags.error(
             "Expression too deeply nested",
-            "Brackets or operators nest too deeply to read; split the expression with locals.",
-            SourcePos(filename, line, column),
+            f"Brackets, calls, operators or template directives nest more than {ast.MAX_NESTING} "
+            "levels deep here; split the expression with locals.",
+            pos,
         )
         raise diags from None
 
@@ -478,6 +489,20 @@ class _Builder:
         self.offset = offset
         self.diags = Diagnostics()
         self._splat_ids = 0
+        # Nesting of expr() calls (a sub-builder for a heredoc sequence carries on
+        # its parent's), and the node being built, for the nesting diagnostic.
+        self._depth = 0
+        self._last: Tree[Token] | None = None
+
+    def last_position(self) -> SourcePos:
+        if self._last is None:
+            return SourcePos(self.filename, self.offset.line, self.offset.column)
+        return self.pos(self._last)
+
+    def check_nesting(self, expr: Expression) -> None:
+        where = ast.too_deep(expr)
+        if where is not None:
+            raise _TooDeep(where)
 
     # ----------------------------------------------------------- positions
     def pos(self, node: Tree[Token] | Token) -> SourcePos:
@@ -580,7 +605,17 @@ class _Builder:
         if method is None:  # pragma: no cover - a grammar rule this adapter does not know
             self.error("Unsupported syntax", f"The construct {node.data!r} is not supported.", self.pos(node))
             return ast.LiteralExpr(self.pos(node), null())
-        result: Expression = method(node)
+        self._last = node
+        # Grammar rules wrap each level about twice; the tree check below is exact.
+        if self._depth > 2 * ast.MAX_NESTING + 8:
+            raise _TooDeep(self.pos(node))
+        self._depth += 1
+        try:
+            result: Expression = method(node)
+        finally:
+            self._depth -= 1
+        if self._depth == 0:
+            self.check_nesting(result)
         return result
 
     @staticmethod
@@ -963,6 +998,7 @@ class _Builder:
             return _Lit(pos, text="")
         sub = _Builder(self.filename, offset)
         sub._splat_ids = self._splat_ids + 1000
+        sub._depth = self._depth
         expr_tree = self._unwrap_term(self._trees(tree)[0])
         assert expr_tree is not None and expr_tree.data == "string"
         parts = [c for c in expr_tree.children if isinstance(c, Tree)]
