@@ -19,6 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.processes import pid_alive, run_processes, wait_until_gone
 from tests.support import bakehouse_exe
 
@@ -306,21 +308,24 @@ def test_cleanup_removes_the_temp_dir_of_a_supervisor_killed_with_its_worker(
     assert foreign.is_dir() and lookalike.is_dir() and victim.is_dir() and link.is_symlink()
 
 
-def test_sigkill_of_the_worker_is_reported_as_a_kill_not_a_bug(
-    tmp_path, localdir_plugin, bakehouse_home
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGHUP])
+def test_a_worker_killed_by_a_signal_is_reported_as_a_kill_not_a_bug(
+    tmp_path, localdir_plugin, bakehouse_home, signum
 ):
     run_id = new_run_id()
     proc = start_build(tmp_path, '"touch started", "sleep 60"', run_id)
     try:
         wait_for(lambda: (tmp_path / "started").exists(), 120, "the provisioner to start")
-        os.kill(worker_of(proc.pid), signal.SIGKILL)
+        os.kill(worker_of(proc.pid), signum)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 1
-    assert "killed by SIGKILL" in err, err
+    assert f"killed by signal {signal.Signals(signum).name}" in err, err
     assert "always a bug" not in err
     assert "bakehouse cleanup" in err
+    log_path = err.split("The last log lines are in ", 1)[1].strip()
+    assert Path(log_path).is_file(), err
     # Its plugins follow the worker (PDEATHSIG), and the journal lets cleanup finish.
     assert wait_until_gone(run_processes(run_id), timeout=10) == []

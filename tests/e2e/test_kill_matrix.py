@@ -15,7 +15,7 @@ check runs after ``bakehouse cleanup``, which is what a user does after a
 Signals: ``int-group`` (SIGINT to the process group), ``term`` (SIGTERM to the
 ``bakehouse`` pid), ``kill-supervisor`` / ``kill-worker`` / ``kill-plugin`` (the
 builder's plugin) / ``kill-group`` / ``kill-all`` (SIGKILL; the group is the
-CLI's, the plugins run in sessions of their own, so ``kill-all`` is the one
+CLI's, the plugins run in process groups of their own, so ``kill-all`` is the one
 where every process of the run dies at once and only ``bakehouse cleanup`` can
 remove the container or instance). Moments: ``prepare`` (a
 provisioner plugin that never answers ``create`` holds the run in prepare),
@@ -179,7 +179,7 @@ def run_case(case: Case, bakehouse: Any, cwd: Path, plugin_dir: PluginDir | None
     elif case.moment != "commit":  # at commit the signal may come after the last step
         assert code == 1, output
     if case.signal == "kill-worker":
-        assert "killed by SIGKILL" in output and "always a bug" not in output, output
+        assert "killed by signal SIGKILL" in output and "always a bug" not in output, output
     if case.signal in ("int-group", "term") and code == 1:
         word = "interrupt" if case.signal == "int-group" else "terminated"
         assert f"Cancelling build after receiving {word}" in output, output

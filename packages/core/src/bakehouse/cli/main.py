@@ -259,6 +259,12 @@ def redact_argv(argv: list[str]) -> list[str]:
     return redacted
 
 
+#: Signals by which a process dies of its own fault (a bug); any other one
+#: that kills the worker came from outside (kill, the out-of-memory killer).
+_CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
+                            signal.SIGABRT, signal.SIGSYS, signal.SIGTRAP})
+
+
 def _exit_reason(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         try:
@@ -311,8 +317,9 @@ def _write_crash_log(argv: list[str], crash_dir: str, exitcode: int | None) -> s
         with open(path, "w", encoding="utf-8") as fh:
             fh.write("\n".join(content))
     except OSError:
-        path = os.path.join(crash_dir, "crash.log")
-        with open(path, "w", encoding="utf-8") as fh:
+        # Not in crash_dir: the supervisor removes that directory on its way out.
+        fd, path = tempfile.mkstemp(prefix="bakehouse-crash-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write("\n".join(content))
     return path
 
@@ -357,12 +364,12 @@ def supervise(argv: list[str]) -> int:
         if not crashed:
             return int(exitcode or 0)
         path = _write_crash_log(argv, crash_dir, exitcode)
-        if exitcode == -signal.SIGKILL:
+        if exitcode is not None and exitcode < 0 and -exitcode not in _CRASH_SIGNALS:
             # Not a bug of ours: another process (or the kernel's out-of-memory
             # killer) killed the worker, which had no chance to clean up.
             sys.stderr.write(
-                f"\nBakehouse was killed by SIGKILL (worker pid {worker.pid}) before it could "
-                "stop its plugins and remove its temporary resources.\n"
+                f"\nBakehouse was {_exit_reason(exitcode)} (worker pid {worker.pid}) before it "
+                "could stop its plugins and remove its temporary resources.\n"
                 "Run `bakehouse cleanup` to remove what it left behind.\n"
                 f"The last log lines are in {path}\n"
             )
