@@ -3,18 +3,19 @@
 from bakehouse.sdk import serve
 
 from bakehouse_plugin_aws import __version__
-from bakehouse_plugin_aws.builder import AmazonEBSBuilder
-from bakehouse_plugin_aws.datasource import AmazonAmiDatasource
-from bakehouse_plugin_aws.resources import register_cleaners
+
+# Named, not imported: boto3 and pydantic load when the core first creates a
+# component (or asks for a cleanup), so the handshake does not wait for them.
+_PACKAGE = "bakehouse_plugin_aws"
 
 
 def main() -> None:
-    register_cleaners()
     serve(
         plugin="bakehouse-plugin-aws",
         version=__version__,
-        builders={"amazon-ebs": AmazonEBSBuilder},
-        datasources={"amazon-ami": AmazonAmiDatasource},
+        builders={"amazon-ebs": f"{_PACKAGE}.builder:AmazonEBSBuilder"},
+        datasources={"amazon-ami": f"{_PACKAGE}.datasource:AmazonAmiDatasource"},
+        cleaners=f"{_PACKAGE}.resources:register_cleaners",
     )
 
 

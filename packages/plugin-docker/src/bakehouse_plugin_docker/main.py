@@ -4,32 +4,29 @@ from __future__ import annotations
 
 from bakehouse.sdk import serve
 
-from bakehouse_plugin_docker import __version__, cleanup
-from bakehouse_plugin_docker.builder import PLUGIN_NAME, DockerBuilder
-from bakehouse_plugin_docker.post_processors import (
-    DockerImportPostProcessor,
-    DockerPushPostProcessor,
-    DockerSavePostProcessor,
-    DockerTagPostProcessor,
-)
+from bakehouse_plugin_docker import __version__
 
-BUILDERS = {"docker": DockerBuilder}
+# Named, not imported: the docker SDK and pydantic load when the core first
+# creates a component (or asks for a cleanup), so the handshake does not wait.
+_PACKAGE = "bakehouse_plugin_docker"
+
+BUILDERS = {"docker": f"{_PACKAGE}.builder:DockerBuilder"}
 POST_PROCESSORS = {
-    "docker-tag": DockerTagPostProcessor,
-    "docker-import": DockerImportPostProcessor,
-    "docker-save": DockerSavePostProcessor,
-    "docker-push": DockerPushPostProcessor,
+    "docker-tag": f"{_PACKAGE}.post_processors:DockerTagPostProcessor",
+    "docker-import": f"{_PACKAGE}.post_processors:DockerImportPostProcessor",
+    "docker-save": f"{_PACKAGE}.post_processors:DockerSavePostProcessor",
+    "docker-push": f"{_PACKAGE}.post_processors:DockerPushPostProcessor",
 }
 
 
 def main() -> None:
-    # `bakehouse cleanup` asks this process to remove leftovers by journal kind.
-    cleanup.register()
     serve(
-        plugin=PLUGIN_NAME,
+        plugin="bakehouse-plugin-docker",
         version=__version__,
         builders=BUILDERS,
         post_processors=POST_PROCESSORS,
+        # `bakehouse cleanup` asks this process to remove leftovers by journal kind.
+        cleaners=f"{_PACKAGE}.cleanup:register",
     )
 
 

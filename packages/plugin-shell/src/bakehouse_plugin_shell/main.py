@@ -3,16 +3,22 @@
 from bakehouse.sdk import serve
 
 from bakehouse_plugin_shell import __version__
-from bakehouse_plugin_shell.shell import ShellProvisioner
-from bakehouse_plugin_shell.shell_local import ShellLocalPostProcessor, ShellLocalProvisioner
+
+# Named, not imported: each module loads when the core first creates the
+# component, so the handshake does not wait for pydantic.
+_PACKAGE = "bakehouse_plugin_shell"
 
 
 def main() -> None:
     serve(
         plugin="bakehouse-plugin-shell",
         version=__version__,
-        provisioners={"shell": ShellProvisioner, "shell-local": ShellLocalProvisioner},
-        post_processors={"shell-local": ShellLocalPostProcessor},
+        provisioners={
+            "shell": f"{_PACKAGE}.shell:ShellProvisioner",
+            "shell-local": f"{_PACKAGE}.shell_local:ShellLocalProvisioner",
+        },
+        post_processors={"shell-local": f"{_PACKAGE}.shell_local:ShellLocalPostProcessor"},
+        cleaners=f"{_PACKAGE}._tempscript",
     )
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
-from bakehouse.sdk.config import ConfigError, ConfigProblem
 from bakehouse.sdk.context import Cancelled
+from bakehouse.sdk.problems import ConfigError, ConfigProblem
 
 
 class RemoteError(Exception):

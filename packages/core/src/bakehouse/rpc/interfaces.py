@@ -27,9 +27,9 @@ from bakehouse.sdk.components import (
     PrepareResult,
     Provisioner,
 )
-from bakehouse.sdk.config import ConfigProblem
 from bakehouse.sdk.context import Context
 from bakehouse.sdk.journal import JournalEntry
+from bakehouse.sdk.problems import ConfigProblem
 from bakehouse.sdk.ui import Ui
 
 #: Shared default (FileInfo is frozen).

@@ -10,6 +10,7 @@ calls get a bounded time to run their cleanups, and the process exits.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import json
 import logging
 import os
@@ -18,13 +19,15 @@ import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from bakehouse.rpc.codec import PROTOCOL_VERSION, Hello, encode_message
 from bakehouse.rpc.session import Session
 from bakehouse.rpc.transport import PipeTransport, transport_from_env
-from bakehouse.sdk.components import Builder, Datasource, PostProcessor, Provisioner
 from bakehouse.sdk.journal import JournalEntry, cleaner_for
+
+if TYPE_CHECKING:
+    from bakehouse.sdk.components import Builder, Datasource, PostProcessor, Provisioner
 
 log = logging.getLogger("bakehouse.rpc.server")
 
@@ -40,6 +43,21 @@ _PR_SET_PDEATHSIG = 1
 
 KINDS = ("builder", "provisioner", "post-processor", "datasource")
 
+T = TypeVar("T")
+#: A component class, or ``"module:Class"`` naming it: the module is imported
+#: only when the core first creates the component, so that the handshake does
+#: not wait for the component's imports (pydantic, SDKs).
+Ref = type[T] | str
+
+
+def resolve(ref: object) -> Any:
+    """The object a ``"module:attr"`` (or ``"module"``) reference names; anything else as is."""
+    if not isinstance(ref, str):
+        return ref
+    module, _, attr = ref.partition(":")
+    loaded = importlib.import_module(module)
+    return getattr(loaded, attr) if attr else loaded
+
 
 @dataclass
 class PluginComponents:
@@ -47,13 +65,17 @@ class PluginComponents:
 
     plugin: str
     version: str
-    builders: dict[str, type[Builder]]
-    provisioners: dict[str, type[Provisioner]]
-    post_processors: dict[str, type[PostProcessor]]
-    datasources: dict[str, type[Datasource]]
+    builders: dict[str, Ref[Builder]]
+    provisioners: dict[str, Ref[Provisioner]]
+    post_processors: dict[str, Ref[PostProcessor]]
+    datasources: dict[str, Ref[Datasource]]
+    #: ``"module:function"`` that registers the journal cleaners (or
+    #: ``"module"`` whose import does), loaded before the first
+    #: ``cleanup_entry`` (None: registered by the entry point itself).
+    cleaners: str | None = None
 
-    def by_kind(self, kind: str) -> Mapping[str, type[Any]]:
-        table: dict[str, Mapping[str, type[Any]]] = {
+    def by_kind(self, kind: str) -> Mapping[str, Ref[Any]]:
+        table: dict[str, Mapping[str, Ref[Any]]] = {
             "builder": self.builders,
             "provisioner": self.provisioners,
             "post-processor": self.post_processors,
@@ -88,10 +110,15 @@ class PluginService:
         table = self.components.by_kind(kind)
         if type_name not in table:
             raise LookupError(f"{self.components.plugin} has no {kind} {type_name!r}")
-        return table[type_name]()
+        return resolve(table[type_name])()
 
     def cleanup_entry(self, entry: JournalEntry) -> None:
         """Remove a leftover temporary resource recorded in a journal."""
+        if self.components.cleaners is not None:
+            registers = resolve(self.components.cleaners)
+            if ":" in self.components.cleaners:
+                registers()
+            self.components.cleaners = None
         cleaner = cleaner_for(entry.kind)
         if cleaner is None:
             raise LookupError(f"{self.components.plugin} has no cleaner for {entry.kind!r} resources")
@@ -105,14 +132,17 @@ def serve_plugin(
     *,
     plugin: str,
     version: str,
-    builders: dict[str, type[Builder]],
-    provisioners: dict[str, type[Provisioner]],
-    post_processors: dict[str, type[PostProcessor]],
-    datasources: dict[str, type[Datasource]],
+    builders: dict[str, Ref[Builder]],
+    provisioners: dict[str, Ref[Provisioner]],
+    post_processors: dict[str, Ref[PostProcessor]],
+    datasources: dict[str, Ref[Datasource]],
+    cleaners: str | None = None,
     argv: list[str] | None = None,
 ) -> NoReturn:
     """Entry point behind :func:`bakehouse.sdk.serve`. Never returns."""
-    components = PluginComponents(plugin, version, builders, provisioners, post_processors, datasources)
+    components = PluginComponents(
+        plugin, version, builders, provisioners, post_processors, datasources, cleaners
+    )
     args = list(sys.argv[1:] if argv is None else argv)
     command = args[0] if args else ""
     if command == "describe":

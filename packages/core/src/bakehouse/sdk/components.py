@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bakehouse.sdk.artifact import Artifact
 from bakehouse.sdk.communicator import Communicator
-from bakehouse.sdk.config import Config, parse_config
 from bakehouse.sdk.context import Context
 from bakehouse.sdk.ui import Ui
+
+if TYPE_CHECKING:  # pydantic is imported when a component is configured, not at start-up
+    from bakehouse.sdk.config import Config
 
 #: Hook names dispatched by builders, as in Packer.
 HOOK_PROVISION = "packer_provision"
@@ -74,6 +76,8 @@ class _Configurable:
         if self.config_schema is None:
             self.config = dict(raw)
         else:
+            from bakehouse.sdk.config import parse_config
+
             self.config = parse_config(self.config_schema, raw)
         return self.config
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import difflib
 import re
 import typing
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pydantic
 from pydantic import ConfigDict
+
+from bakehouse.sdk.problems import ConfigError, ConfigProblem
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -25,38 +26,6 @@ class Config(pydantic.BaseModel):
     """Base for component configuration: unknown arguments are errors."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One mistake in a component's configuration.
-
-    ``path`` is the attribute path inside the component block, e.g.
-    ``("changes", 2)`` or ``("image",)``; empty for whole-block problems.
-    """
-
-    path: tuple[str | int, ...]
-    message: str
-
-
-@dataclass
-class ConfigError(Exception):
-    """Raised by ``prepare``/``configure`` when the configuration is invalid."""
-
-    problems: list[ConfigProblem] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        super().__init__(self.__str__())
-
-    def __str__(self) -> str:
-        return "; ".join(
-            (".".join(str(p) for p in problem.path) + ": " if problem.path else "") + problem.message
-            for problem in self.problems
-        )
-
-    @classmethod
-    def single(cls, message: str, *path: str | int) -> ConfigError:
-        return cls([ConfigProblem(tuple(path), message)])
 
 
 def _models_in(annotation: Any) -> list[type[pydantic.BaseModel]]:

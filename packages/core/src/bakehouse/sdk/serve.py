@@ -16,20 +16,29 @@ Anything else prints a short usage to stderr and exits 2.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from bakehouse.sdk.components import Builder, Datasource, PostProcessor, Provisioner
+if TYPE_CHECKING:
+    from bakehouse.sdk.components import Builder, Datasource, PostProcessor, Provisioner
 
 
 def serve(
     *,
     plugin: str,
     version: str,
-    builders: Mapping[str, type[Builder]] | None = None,
-    provisioners: Mapping[str, type[Provisioner]] | None = None,
-    post_processors: Mapping[str, type[PostProcessor]] | None = None,
-    datasources: Mapping[str, type[Datasource]] | None = None,
+    builders: Mapping[str, type[Builder] | str] | None = None,
+    provisioners: Mapping[str, type[Provisioner] | str] | None = None,
+    post_processors: Mapping[str, type[PostProcessor] | str] | None = None,
+    datasources: Mapping[str, type[Datasource] | str] | None = None,
+    cleaners: str | None = None,
 ) -> None:
-    """Describe or serve the given components, depending on ``sys.argv``. Never returns."""
+    """Describe or serve the given components, depending on ``sys.argv``. Never returns.
+
+    A component may be given as ``"package.module:Class"`` instead of the class:
+    its module is then imported when the core first creates the component, so
+    ``describe`` and the handshake do not pay for it. ``cleaners`` likewise names
+    a ``"module:function"`` that registers journal cleaners (or a ``"module"``
+    whose import registers them), loaded before the first cleanup request."""
     from bakehouse.rpc.server import serve_plugin
 
     serve_plugin(
@@ -39,4 +48,5 @@ def serve(
         provisioners=dict(provisioners or {}),
         post_processors=dict(post_processors or {}),
         datasources=dict(datasources or {}),
+        cleaners=cleaners,
     )

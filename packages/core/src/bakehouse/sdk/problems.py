@@ -1,0 +1,43 @@
+"""Configuration mistakes, without pydantic.
+
+:class:`ConfigProblem` and :class:`ConfigError` cross the RPC boundary, so the
+protocol (and a plugin's start-up path) needs them; keeping them apart from
+:mod:`bakehouse.sdk.config` lets a plugin answer its handshake before it
+imports pydantic. :mod:`bakehouse.sdk.config` re-exports both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One mistake in a component's configuration.
+
+    ``path`` is the attribute path inside the component block, e.g.
+    ``("changes", 2)`` or ``("image",)``; empty for whole-block problems.
+    """
+
+    path: tuple[str | int, ...]
+    message: str
+
+
+@dataclass
+class ConfigError(Exception):
+    """Raised by ``prepare``/``configure`` when the configuration is invalid."""
+
+    problems: list[ConfigProblem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        return "; ".join(
+            (".".join(str(p) for p in problem.path) + ": " if problem.path else "") + problem.message
+            for problem in self.problems
+        )
+
+    @classmethod
+    def single(cls, message: str, *path: str | int) -> ConfigError:
+        return cls([ConfigProblem(tuple(path), message)])

@@ -1,0 +1,96 @@
+"""Start-up cost guards that are not timings (issue 9).
+
+The fast paths stay fast only while they do not import the heavy libraries:
+``bakehouse version``, ``bakehouse --help`` and a plugin's way to its
+handshake must never load pydantic, lark, the Docker SDK, boto3 or paramiko.
+Checked with ``python -X importtime`` on the real executables (the forked
+worker inherits the flag, so its imports are listed too). Speed figures
+themselves live in bench/ (bench_vs_packer.py, bench_null.py).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bakehouse.rpc.codec import Hello, decode_message
+from bakehouse.rpc.server import CORE_PID_ENV
+from bakehouse.rpc.transport import FDS_ENV, PipeTransport
+from tests.support import bakehouse_exe
+
+HEAVY = ("pydantic", "lark", "docker", "boto3", "botocore", "paramiko")
+PLUGINS = ("bakehouse-plugin-shell", "bakehouse-plugin-docker", "bakehouse-plugin-aws")
+
+
+def imported(importtime_stderr: str) -> set[str]:
+    """Top-level packages named in ``-X importtime`` output."""
+    names: set[str] = set()
+    for line in importtime_stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                names.add(name.split(".")[0])
+    return names
+
+
+def heavy_in(importtime_stderr: str) -> list[str]:
+    found = imported(importtime_stderr)
+    assert "bakehouse" in found, "no -X importtime output: the check would pass vacuously"
+    return sorted(found.intersection(HEAVY))
+
+
+@pytest.mark.parametrize("argv", [["version"], ["--help"], ["-version"]])
+def test_version_and_help_import_no_heavy_library(argv: list[str], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", bakehouse_exe(), *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Bakehouse v" in result.stdout or "Usage: bakehouse" in result.stdout
+    assert heavy_in(result.stderr) == []
+
+
+def _plugin_exe(name: str) -> str:
+    exe = Path(sys.executable).parent / name
+    assert exe.exists(), f"{name} is not installed in this venv (run scripts/setup)"
+    return str(exe)
+
+
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_plugin_handshake_imports_no_heavy_library(plugin: str, tmp_path: Path) -> None:
+    """Start the plugin as the core does (RPC pipes), read its hello, hang up."""
+    core_to_plugin_r, core_to_plugin_w = os.pipe()
+    plugin_to_core_r, plugin_to_core_w = os.pipe()
+    env = dict(os.environ)
+    env[FDS_ENV] = f"{core_to_plugin_r},{plugin_to_core_w}"
+    env[CORE_PID_ENV] = str(os.getpid())
+    env["PYTHONPROFILEIMPORTTIME"] = "1"
+    env.pop("BAKEHOUSE_LOG", None)
+    proc = subprocess.Popen(
+        [_plugin_exe(plugin), "serve"],
+        env=env,
+        pass_fds=(core_to_plugin_r, plugin_to_core_w),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    os.close(core_to_plugin_r)
+    os.close(plugin_to_core_w)
+    transport = PipeTransport(plugin_to_core_r, core_to_plugin_w)
+    try:
+        assert transport.poll(60), f"{plugin} sent no handshake within 60 s"
+        hello = decode_message(transport.recv())
+        assert isinstance(hello, Hello) and hello.plugin == plugin
+    finally:
+        transport.close()  # EOF: the plugin stops
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr.decode(errors="replace")[-2000:]
+    assert heavy_in(stderr.decode(errors="replace")) == []
