@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from bakehouse.rpc.codec import Hello, decode_message
 from bakehouse.rpc.server import CORE_PID_ENV
 from bakehouse.rpc.transport import FDS_ENV, PipeTransport
+
 from tests.support import bakehouse_exe
 
 HEAVY = ("pydantic", "lark", "docker", "boto3", "botocore", "paramiko")
@@ -94,3 +94,59 @@ def test_plugin_handshake_imports_no_heavy_library(plugin: str, tmp_path: Path) 
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr.decode(errors="replace")[-2000:]
     assert heavy_in(stderr.decode(errors="replace")) == []
+
+
+TWO_PLUGINS = """
+source "localdir" "box" {}
+build {
+  sources = ["source.localdir.box"]
+  provisioner "shell-local" {
+    inline = ["echo provisioned"]
+  }
+}
+"""
+
+
+def test_plugins_of_one_build_start_together(tmp_path: Path) -> None:
+    """The builder's plugin answers its handshake slowly (1 s); the
+    provisioner's plugin must be spawned before that handshake completes,
+    not after it (handshakes overlap instead of adding up)."""
+    from tests.e2e.conftest import LOCALDIR_SOURCE
+
+    plugin_dir = tmp_path / "plugins"
+    plugin_dir.mkdir()
+    launcher = plugin_dir / "bakehouse-plugin-localdir"
+    launcher.write_text(
+        f"#!{sys.executable}\n"
+        "import runpy, sys, time\n"
+        "if sys.argv[1:] == ['serve']:\n"
+        "    time.sleep(1.0)  # a slow start: the handshake comes late\n"
+        f"runpy.run_path({str(LOCALDIR_SOURCE)!r}, run_name='__main__')\n",
+        encoding="utf-8",
+    )
+    launcher.chmod(0o755)
+    (tmp_path / "t.pkr.hcl").write_text(TWO_PLUGINS, encoding="utf-8")
+    log_path = tmp_path / "bakehouse.log"
+    env = dict(os.environ, BAKEHOUSE_PLUGIN_PATH=str(plugin_dir), BAKEHOUSE_LOG_PATH=str(log_path))
+    env.pop("BAKEHOUSE_LOG", None)
+    result = subprocess.run(
+        [bakehouse_exe(), "build", "t.pkr.hcl"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "provisioned" in result.stdout
+    lines = log_path.read_text(encoding="utf-8").splitlines()
+    events = [
+        (("spawned" if " spawned " in line else "started"), name)
+        for line in lines
+        for name in ("bakehouse-plugin-localdir", "bakehouse-plugin-shell")
+        if f" {name} (pid " in line and (" spawned " in line or " started " in line)
+    ]
+    assert sorted(events) == sorted(
+        [(what, name) for what in ("spawned", "started")
+         for name in ("bakehouse-plugin-localdir", "bakehouse-plugin-shell")]
+    ), lines
+    first_started = next(i for i, (what, _) in enumerate(events) if what == "started")
+    assert {name for what, name in events[:first_started]} == {
+        "bakehouse-plugin-localdir", "bakehouse-plugin-shell"
+    }, events

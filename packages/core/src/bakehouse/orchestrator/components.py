@@ -23,6 +23,8 @@ class ComponentFactory(Protocol):
 
     def release(self, build_key: str) -> None: ...
 
+    def prestart(self, components: list[tuple[str, str]], build_key: str) -> None: ...
+
     def shutdown(self) -> None: ...
 
     def known_types(self, kind: str) -> list[str]: ...
@@ -41,6 +43,9 @@ class BuiltinComponents:
 
     def release(self, build_key: str) -> None:
         pass
+
+    def prestart(self, components: list[tuple[str, str]], build_key: str) -> None:
+        pass  # nothing to start
 
     def shutdown(self) -> None:
         pass

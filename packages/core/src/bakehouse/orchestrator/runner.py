@@ -212,6 +212,11 @@ class Orchestrator:
         if self.root_ctx.cancelled or self.interrupts.count:
             return None
         info = self._build_info(plan)
+        specs = [plan.builder, *plan.provisioners, *(c for chain in plan.post_processor_chains for c in chain)]
+        if plan.error_cleanup_provisioner is not None:
+            specs.append(plan.error_cleanup_provisioner)
+        # Every plugin process this build needs starts now, together.
+        self.factory.prestart([(spec.kind, spec.type) for spec in specs], plan.name)
         builder = self._create_and_prepare(plan.builder, plan, info, diagnostics)
         provisioners = []
         for spec in plan.provisioners:

@@ -100,6 +100,37 @@ class PluginManager:
         except (RemoteError, ConnectionLost) as exc:
             raise PluginError(f"plugin {process.name}: cannot create {kind} {type!r}: {exc}") from None
 
+    def prestart(self, components: Sequence[tuple[str, str]], build_key: str) -> None:
+        """Start, concurrently, the plugin processes ``components`` (kind, type)
+        of build ``build_key`` will need, so that their handshakes overlap
+        instead of adding up. Still lazy: only the executables named here. A
+        failure is kept and reported by the ``create`` that needs the plugin."""
+        paths: list[str] = []
+        for kind, type in components:
+            source = self.find(kind, type) if kind in KINDS else None
+            if source is None or source.path is None or source.path in paths:
+                continue
+            if source.description is not None and not source.description.compatible:
+                continue
+            paths.append(source.path)
+        if len(paths) < 2:
+            return  # nothing to overlap: create starts it as before
+
+        def start(path: str) -> None:
+            try:
+                self._process_for(path, build_key)
+            except PluginError:
+                pass  # recorded in _broken; create says it with the component's name
+
+        threads = [
+            threading.Thread(target=start, args=(path,), name=f"plugin-start-{i}", daemon=True)
+            for i, path in enumerate(paths)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
     def _process_for(self, path: str, build_key: str) -> PluginProcess:
         key = (path, build_key)
         with self._lock:

@@ -157,6 +157,7 @@ class PluginProcess:
         timeout = handshake_timeout() if timeout is None else timeout
         started = time.monotonic()
         _Spawner.get().run(self._spawn)
+        log.debug("spawned %s (pid %d) for %s", self.name, self.pid, self.build_key)
         try:
             self._handshake(timeout - (time.monotonic() - started), timeout)
         except BaseException:
