@@ -7,35 +7,20 @@ whichever one pytest imported last.
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from bakehouse.testing import IN_CI, bakehouse_executable, require  # noqa: F401  (re-exported)
 
 REPO = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(condition: bool, what: str) -> None:
-    """Fail in CI, skip elsewhere, when a real dependency is missing."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"{what} is required in CI but is not available", pytrace=False)
-    pytest.skip(f"{what} is not available")
 
 
 def bakehouse_exe() -> str:
     """The installed ``bakehouse`` executable (the venv's, next to this Python)."""
-    exe = Path(sys.executable).parent / "bakehouse"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("bakehouse")
-    if not found:
+    try:
+        return bakehouse_executable()
+    except FileNotFoundError:
         pytest.fail("the bakehouse executable is not installed (run scripts/setup)")
-    return found
 
 
 def python_without_plugins(directory: Path) -> str:

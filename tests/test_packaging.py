@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -37,9 +39,37 @@ def test_package_builds_wheel_and_sdist_that_twine_accepts(package: str, tmp_pat
         assert any(n.startswith(f"{module}/") for n in names), names[:20]
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         assert script in wheel.read(entry_points).decode()
+        licenses = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+        assert licenses, "the wheel carries no LICENSE"
+        assert wheel.read(licenses[0]) == (REPO / "LICENSE").read_bytes()
+        metadata = wheel.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: MPL-2.0" in metadata
+    # Project URLs must be real: no placeholder domains.
+    for url in re.findall(r"^Project-URL: [^,]+, (.*)$", metadata, re.M):
+        assert not re.search(r"\.(invalid|example|test)(/|$)|example\.(com|org)", url), url
+
+    with tarfile.open(sdists[0]) as sdist:
+        members = sdist.getnames()
+    assert any(m.endswith("/LICENSE") and m.count("/") == 1 for m in members), members[:20]
 
     checked = subprocess.run(
         [sys.executable, "-m", "twine", "check", "--strict", *map(str, wheels + sdists)],
         capture_output=True, text=True, timeout=120,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_readme_links_work_on_pypi(package: str) -> None:
+    """PyPI shows the README alone: a relative link there leads nowhere."""
+    text = (REPO / "packages" / package / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)]+)\)", text)
+    relative = [t for t in targets if not re.match(r"https?://|mailto:|#", t)]
+    assert relative == [], relative
+
+
+def test_every_package_carries_the_workspace_license() -> None:
+    license_text = (REPO / "LICENSE").read_text()
+    assert "Mozilla Public License Version 2.0" in license_text
+    for package in PACKAGES:
+        assert (REPO / "packages" / package / "LICENSE").read_text() == license_text, package

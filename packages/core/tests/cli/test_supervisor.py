@@ -8,7 +8,7 @@ import subprocess
 import textwrap
 import time
 
-from tests.support import bakehouse_exe
+from bakehouse.testing import bakehouse_executable as bakehouse_exe
 
 SLEEPING = textwrap.dedent(
     """

@@ -236,7 +236,7 @@ def test_ssh_host_overrides_the_builder_address(sshd_server: SshServer) -> None:
 
 
 def test_temporary_key_from_moto_is_accepted(sshd_server: SshServer, aws_env) -> None:  # type: ignore[no-untyped-def]
-    from tests.support import require
+    from bakehouse.testing import require
 
     require(sshd_accepts_moto_keys(), "root, for sshd's AuthorizedKeysCommand")
     material = aws_env.client().create_key_pair(KeyName="temp", KeyType="ed25519")["KeyMaterial"]

@@ -25,6 +25,7 @@ from bakehouse.sdk import (
     Ui,
 )
 from bakehouse.sdk.journal import journal_root, load_entries
+from bakehouse.testing import require
 from bakehouse_plugin_aws.artifact import AmiArtifact
 from bakehouse_plugin_aws.builder import AmazonEBSBuilder
 from bakehouse_plugin_aws.datasource import AmazonAmiDatasource
@@ -39,7 +40,6 @@ from bakehouse_plugin_aws.resources import (
 )
 
 from tests.fixtures.aws import MotoServer, SshServer, sshd_accepts_moto_keys
-from tests.support import require
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh]
 

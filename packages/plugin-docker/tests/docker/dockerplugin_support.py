@@ -4,7 +4,6 @@ core runs provisioners."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,30 +17,9 @@ from bakehouse.sdk import (
     Hook,
     Ui,
 )
+from bakehouse.testing import FakeUi as RecordingUi  # noqa: F401  (the docker tests' name)
 
 ProvisionFunction = Callable[[Communicator, dict[str, Any], Context], None]
-
-
-@dataclass
-class RecordingUi(Ui):
-    lines: list[tuple[str, str]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _add(self, kind: str, text: str) -> None:
-        with self.lock:
-            self.lines.append((kind, text))
-
-    def say(self, message: str) -> None:
-        self._add("say", message)
-
-    def message(self, message: str) -> None:
-        self._add("message", message)
-
-    def error(self, message: str) -> None:
-        self._add("error", message)
-
-    def text(self, kind: str | None = None) -> str:
-        return "\n".join(text for k, text in self.lines if kind is None or k == kind)
 
 
 @dataclass

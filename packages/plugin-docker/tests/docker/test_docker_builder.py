@@ -28,7 +28,11 @@ from bakehouse_plugin_docker.engine import DockerEngineError
 from bakehouse_plugin_docker.steps import StepRunContainer, StepTempDir
 from dockerplugin_support import FunctionHook, RecordingUi, build_info, run_shell
 
-from tests.fixtures.docker import leftover_temp_dirs
+
+def leftover_temp_dirs(directory: Path) -> list[str]:
+    """The plugin's temporary directories left in ``directory``."""
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith("bakehouse-docker-"))
+
 
 pytestmark = pytest.mark.docker
 

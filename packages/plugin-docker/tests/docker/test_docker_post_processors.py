@@ -12,6 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 from bakehouse.sdk import BuildInfo, Context
+from bakehouse.testing import busybox_rootfs_tar
 from bakehouse_plugin_docker.artifact import (
     BUILDER_ID,
     IMPORT_BUILDER_ID,
@@ -26,8 +27,6 @@ from bakehouse_plugin_docker.post_processors import (
     DockerTagPostProcessor,
 )
 from dockerplugin_support import RecordingUi
-
-from tests.fixtures.docker import busybox_rootfs_tar
 
 pytestmark = pytest.mark.docker
 

@@ -8,41 +8,16 @@ import os
 import shutil
 import signal
 import subprocess
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from bakehouse.sdk import Cancelled, Communicator, Context, FileInfo, Ui
+from bakehouse.sdk import Cancelled, Communicator, Context, FileInfo
 from bakehouse.sdk.communicator import OutputCallback
+from bakehouse.testing import FakeUi as RecordingUi  # noqa: F401  (the shell tests' name)
 
 #: The SDK's default for upload metadata.
 NO_FILE_INFO = FileInfo()
-
-
-class RecordingUi(Ui):
-    """Keeps every line with its channel: ("say" | "message" | "error", text)."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
-
-    def _add(self, channel: str, text: str) -> None:
-        # Like the core's Ui: a multi-line message is several lines of output.
-        with self.lock:
-            self.lines.extend((channel, line) for line in text.split("\n"))
-
-    def say(self, message: str) -> None:
-        self._add("say", message)
-
-    def message(self, message: str) -> None:
-        self._add("message", message)
-
-    def error(self, message: str) -> None:
-        self._add("error", message)
-
-    def of(self, channel: str) -> list[str]:
-        return [text for kind, text in self.lines if kind == channel]
 
 
 class DirCommunicator(Communicator):

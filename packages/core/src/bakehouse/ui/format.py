@@ -69,6 +69,23 @@ def machine_escape(text: str) -> str:
     return text.replace(",", "%!(PACKER_COMMA)").replace("\r", "\\r").replace("\n", "\\n")
 
 
+def machine_unescape(text: str) -> str:
+    """The inverse of :func:`machine_escape` (for readers of the output)."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text.startswith("%!(PACKER_COMMA)", i):
+            out.append(",")
+            i += len("%!(PACKER_COMMA)")
+        elif text.startswith(("\\n", "\\r"), i):
+            out.append("\n" if text[i + 1] == "n" else "\r")
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
 def machine_line(target: str, kind: str, args: Sequence[str], now: float | None = None) -> str:
     """``<unix seconds>,<target>,<type>,<arg1>,...`` (no trailing newline)."""
     stamp = int(time.time() if now is None else now)
