@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import lzma
 import re
 import tarfile
@@ -417,3 +418,36 @@ def test_hcl2_upgrade_writes_an_equivalent_template_that_validates_and_builds(ba
 
     not_json = bakehouse("hcl2_upgrade", "t.json.pkr.hcl")
     assert not_json.returncode == 1 and "is not a legacy JSON template" in not_json.stdout
+
+
+def test_build_name_variables_of_a_source_renamed_in_a_build_block(bakehouse, tmp_path):
+    # As Packer: the build is app.null.renamed; source.name, PACKER_BUILD_NAME,
+    # {{.BuildName}} and the manifest's "name" are the new name; build.name is
+    # the build block's name.
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
+        source "null" "base" {}
+        build {
+          name = "app"
+          source "source.null.base" {
+            name = "renamed"
+          }
+          provisioner "shell-local" {
+            inline = ["echo src=${source.name}/${source.type} build=${build.name} env=$PACKER_BUILD_NAME/$PACKER_BUILDER_TYPE"]
+          }
+          post-processor "manifest" { output = "m.json" }
+          post-processor "checksum" {
+            checksum_types = ["md5"]
+            output         = "{{.BuildName}}-{{.BuilderType}}.sum"
+          }
+        }
+        """,
+    )
+    result = bakehouse("build", "-only=app.null.renamed", "t.pkr.hcl")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "app.null.renamed: src=renamed/null build=app env=renamed/null" in result.stdout
+    manifest = json.loads((tmp_path / "m.json").read_text())
+    assert manifest["builds"][0]["name"] == "renamed"
+    assert (tmp_path / "renamed-null.sum").exists()
