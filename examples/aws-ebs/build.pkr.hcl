@@ -1,38 +1,16 @@
-# Bake an AMI with amazon-ebs against any EC2 endpoint. run_with_moto.py runs
-# it without an AWS account: a moto server on loopback plays EC2 and a
-# loopback sshd plays the instance (ssh_host/ssh_port point at it).
+# Bake an AMI with amazon-ebs. Nothing here is specific to the local EC2 but
+# the base AMI's name: run_on_local_ec2.py points it at a local EC2, where
+# the instance is a Debian container reached over SSH on its own 127.0.0.N
+# and the AMI is a Docker image that can be launched again.
 
 variable "region" {
   type    = string
   default = "us-east-1"
 }
 
-variable "ssh_host" {
-  type    = string
-  default = ""
-}
-
-variable "ssh_port" {
-  type    = number
-  default = 22
-}
-
-variable "ssh_username" {
-  type    = string
-  default = "ubuntu"
-}
-
-variable "ssh_private_key_file" {
-  type = string
-}
-
-variable "ssh_keypair_name" {
-  type = string
-}
-
 data "amazon-ami" "base" {
   region      = var.region
-  filters     = { name = "example-base-*" }
+  filters     = { name = "debian-12-bakehouse-local" }
   owners      = ["self"]
   most_recent = true
 }
@@ -56,12 +34,9 @@ source "amazon-ebs" "example" {
     Name = "bakehouse-example"
   }
 
-  ssh_username         = var.ssh_username
-  ssh_host             = var.ssh_host
-  ssh_port             = var.ssh_port
-  ssh_keypair_name     = var.ssh_keypair_name
-  ssh_private_key_file = var.ssh_private_key_file
-  ssh_timeout          = "1m"
+  # Debian's login user; a temporary key pair is made for the build.
+  ssh_username = "admin"
+  ssh_timeout  = "2m"
 
   aws_polling {
     delay_seconds = 1
@@ -75,7 +50,8 @@ build {
   provisioner "shell" {
     inline = [
       "echo \"provisioning ${build.ID} as $(whoami)\"",
-      "uname -sr",
+      "echo \"baked by bakehouse on ${build.ID}\" | sudo tee /etc/bakehouse-release",
+      "sudo useradd --create-home --shell /bin/bash app",
     ]
   }
 }

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bakehouse_plugin_aws.localec2 import run_over_ssh
 
 from tests.support import require
 
@@ -76,31 +77,6 @@ def assert_nothing_left(local: Any) -> None:
             if g["GroupName"].startswith("bakehouse_")] == []
 
 
-def ssh_run(address: str, user: str, private_key: str, command: str, timeout: float = 60) -> str:
-    """Log in to an instance (waiting for its sshd) and run ``command``."""
-    import paramiko
-
-    key = paramiko.RSAKey.from_private_key(io.StringIO(private_key))
-    deadline = time.monotonic() + timeout
-    while True:
-        client = paramiko.SSHClient()
-        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        try:
-            client.connect(address, username=user, pkey=key, timeout=5, banner_timeout=5,
-                           allow_agent=False, look_for_keys=False)
-            break
-        except (OSError, paramiko.SSHException):
-            client.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-    try:
-        _, stdout, stderr = client.exec_command(command, timeout=60)
-        return str(stdout.read().decode() + stderr.read().decode())
-    finally:
-        client.close()
-
-
 def test_build_an_ami_on_the_local_ec2_then_launch_it_and_find_what_was_provisioned(
     local_ec2_env: Any, bakehouse: Any, tmp_path: Path
 ) -> None:
@@ -132,7 +108,8 @@ def test_build_an_ami_on_the_local_ec2_then_launch_it_and_find_what_was_provisio
     [described] = [i for r in ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"]
                    for i in r["Instances"]]
     assert described["PublicIpAddress"] == address
-    output = ssh_run(address, "admin", key["KeyMaterial"], "cat /etc/bakehouse-baked; id -un baker")
+    status, output = run_over_ssh(address, "admin", key["KeyMaterial"], "cat /etc/bakehouse-baked; id -un baker")
+    assert status == 0, output
     build_host = output.split()[2]
     assert build_host.startswith("i-") and build_host != instance["InstanceId"], output
     assert output.splitlines() == [f"provisioned on {build_host} as admin", "baker"], output

@@ -15,8 +15,9 @@ from bakehouse_plugin_aws.localec2.instances import (
     InstanceError,
 )
 from bakehouse_plugin_aws.localec2.server import DEBIAN_AMI_NAME, FAULTS, LocalEC2, local_ec2
+from bakehouse_plugin_aws.localec2.ssh import login, run_over_ssh
 
 __all__ = [
     "AMI_REPOSITORY", "DEBIAN_AMI_NAME", "DEBIAN_IMAGE", "DEBIAN_USER", "FAULTS", "LABEL_INSTANCE",
-    "LABEL_SERVER", "InstanceError", "LocalEC2", "build_debian_image", "local_ec2",
+    "LABEL_SERVER", "InstanceError", "LocalEC2", "build_debian_image", "local_ec2", "login", "run_over_ssh",
 ]

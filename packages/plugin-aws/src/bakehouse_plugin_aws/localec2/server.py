@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import io
 import re
 import socket
 import subprocess
@@ -32,6 +31,7 @@ from urllib.parse import parse_qs
 
 from bakehouse_plugin_aws.localec2.base_image import DEBIAN_IMAGE, debian_image_present
 from bakehouse_plugin_aws.localec2.instances import InstanceError, Instances, ami_image
+from bakehouse_plugin_aws.localec2.ssh import public_key_of
 
 #: Name of the Debian base AMI (``amazon-ami`` with ``owners = ["self"]`` finds it).
 DEBIAN_AMI_NAME = "debian-12-bakehouse-local"
@@ -67,19 +67,6 @@ def _indexed(params: dict[str, str], prefix: str) -> list[str]:
 def _region(headers: Any) -> str:
     match = re.search(r"Credential=[^/]+/\d+/([^/]+)/", headers.get("Authorization", ""))
     return match.group(1) if match else "us-east-1"
-
-
-def public_key_of(private_key: str) -> str:
-    """The OpenSSH public key line of a PEM/OpenSSH private key."""
-    import paramiko
-
-    for kind in (paramiko.RSAKey, paramiko.Ed25519Key, paramiko.ECDSAKey):
-        try:
-            key = kind.from_private_key(io.StringIO(private_key))
-        except Exception:
-            continue
-        return f"{key.get_name()} {key.get_base64()}"
-    return ""
 
 
 class LocalEC2:
@@ -481,4 +468,4 @@ def environment_lines(local: LocalEC2) -> list[str]:
     return [f"export {k}={v}" for k, v in local.env.items()]
 
 
-__all__ = ["LocalEC2", "local_ec2", "environment_lines", "public_key_of", "DEBIAN_AMI_NAME", "FAULTS"]
+__all__ = ["LocalEC2", "local_ec2", "environment_lines", "DEBIAN_AMI_NAME", "FAULTS"]
