@@ -1,7 +1,7 @@
-"""End to end: ``bakehouse build`` with ``amazon-ebs`` against a real moto
-server over HTTP, provisioning over SSH to a real sshd on loopback (which
-stands in for the instance: ``ssh_host``/``ssh_port``), then boto3 checks on
-the same moto server."""
+"""End to end: ``bakehouse build`` with ``amazon-ebs`` on the local EC2 (a
+real moto server over HTTP, fronted so that each instance is a Debian
+container reached over SSH on its own 127.0.0.N, with no ``ssh_host``
+override), then boto3 and Docker checks on what is left."""
 
 from __future__ import annotations
 
@@ -16,21 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bakehouse_plugin_aws.localec2 import DEBIAN_IMAGE, DEBIAN_USER, LocalEC2
 
-from tests.fixtures.aws import MotoServer, SshServer, sshd_accepts_moto_keys
 from tests.fixtures.processes import pid_alive, run_processes, wait_until_gone
-from tests.support import bakehouse_exe, require
+from tests.support import bakehouse_exe
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh, pytest.mark.slow]
 
 ACCOUNT = "111122223333"
 
 
-def register_ami(ec2: Any, name: str) -> str:
-    return str(ec2.register_image(
-        Name=name, Architecture="x86_64", RootDeviceName="/dev/sda1", VirtualizationType="hvm",
-        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}],
-    )["ImageId"])
+def register_ami(local: LocalEC2, name: str) -> str:
+    """A new AMI called ``name`` behind which is the Debian base image."""
+    return local.register_image(DEBIAN_IMAGE, name)
 
 
 def hcl(value: Any) -> str:
@@ -38,16 +36,14 @@ def hcl(value: Any) -> str:
     return json.dumps(value)
 
 
-def template(sshd: SshServer, *, source: str, options: dict[str, Any] | None = None,
+def template(*, source: str, options: dict[str, Any] | None = None,
              provisioner: str = "", extra: str = "") -> str:
     lines = [
         'region = "us-east-1"',
         'instance_type = "t2.micro"',
         source,
-        f"ssh_username = {hcl(sshd.user)}",
-        f"ssh_host = {hcl(sshd.host)}",
-        f"ssh_port = {sshd.port}",
-        'ssh_timeout = "30s"',
+        f"ssh_username = {hcl(DEBIAN_USER)}",
+        'ssh_timeout = "60s"',
     ]
     lines += [f"{name} = {hcl(value)}" for name, value in (options or {}).items()]
     body = "\n  ".join(lines)
@@ -72,10 +68,9 @@ def shell(*commands: str) -> str:
     return 'provisioner "shell" {\n    inline = ' + hcl(list(commands)) + '\n  }'
 
 
-@pytest.fixture
-def temp_keys(sshd_server: SshServer) -> SshServer:
-    require(sshd_accepts_moto_keys(), "root, for sshd's AuthorizedKeysCommand (temporary key pairs)")
-    return sshd_server
+def shell_local(*commands: str) -> str:
+    """A provisioner that runs on this machine, not in the instance."""
+    return 'provisioner "shell-local" {\n    inline = ' + hcl(list(commands)) + '\n  }'
 
 
 @pytest.fixture
@@ -93,15 +88,16 @@ def instance_states(ec2: Any) -> list[str]:
     return [i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
 
 
-def assert_nothing_left(moto: MotoServer, ami_name: str, run_id: str, home: Path) -> None:
-    """No AMI from this build, no running instance, no temporary key pair or
-    security group, no plugin process, no journal entry."""
+def assert_nothing_left(moto: LocalEC2, ami_name: str, run_id: str, home: Path) -> None:
+    """No AMI from this build, no running instance or its container, no
+    temporary key pair or security group, no plugin process, no journal entry."""
     leftovers = wait_until_gone(run_processes(run_id), timeout=60)
     assert leftovers == [], [Path(f"/proc/{p}/cmdline").read_bytes() for p in leftovers if pid_alive(p)]
     for region in ("us-east-1", "us-west-2", "eu-west-1"):
         assert images_named(moto.client(region=region), ami_name) == [], region
     ec2 = moto.client()
     assert all(state == "terminated" for state in instance_states(ec2)), instance_states(ec2)
+    assert moto.instances.containers() == []
     assert ec2.describe_key_pairs()["KeyPairs"] == []
     assert [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]
             if g["GroupName"].startswith("bakehouse_")] == []
@@ -110,7 +106,8 @@ def assert_nothing_left(moto: MotoServer, ami_name: str, run_id: str, home: Path
 
 
 def remote_sleeps(seconds: int) -> list[int]:
-    """Live ``sleep SECONDS`` processes (the provisioner's command on the "instance")."""
+    """Live ``sleep SECONDS`` processes (the provisioner's command in the instance's
+    container, which this machine's /proc shows too)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -124,17 +121,16 @@ def remote_sleeps(seconds: int) -> list[int]:
 
 
 def test_build_ami_with_shell_provisioner_in_three_regions(
-    aws_env: MotoServer, temp_keys: SshServer, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
 ) -> None:
+    aws_env = local_ec2_env
     ec2 = aws_env.client()
-    source = register_ami(ec2, "base-image")
-    marker = tmp_path / "provisioned.txt"
+    source = register_ami(aws_env, "base-image")
     keycheck = tmp_path / "keymodes.txt"
     plugin_tmp = tmp_path / "plugin-tmp"
     plugin_tmp.mkdir()
     ami_name = f"app-{uuid.uuid4().hex[:8]}"
     (tmp_path / "t.pkr.hcl").write_text(template(
-        temp_keys,
         source=f"source_ami = {hcl(source)}",
         options={
             "ami_name": ami_name,
@@ -145,16 +141,14 @@ def test_build_ami_with_shell_provisioner_in_three_regions(
             "ami_users": [ACCOUNT],
             "snapshot_users": [ACCOUNT],
         },
-        provisioner=shell(
-            f"echo provisioned as $(whoami) > {marker}",
+        provisioner=shell("echo provisioned as $(whoami) on $(hostname)") + "\n  " + shell_local(
             # the temporary private key, while in use: 0600 file in a 0700 directory
-            # (the plugin's TMPDIR is private to this test; the "instance" is this machine)
+            # (the plugin's TMPDIR is private to this test)
             f"stat -c '%a %n' {plugin_tmp}/bakehouse-aws-key-*/*.pem {plugin_tmp}/bakehouse-aws-key-* > {keycheck}",
         ),
     ))
     result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path, env={"TMPDIR": str(plugin_tmp)})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert marker.read_text() == f"provisioned as {temp_keys.user}\n"
     key_file, key_dir = (line.split(" ", 1) for line in keycheck.read_text().splitlines())
     assert key_file[0] == "600" and key_file[1].endswith(".pem")
     assert key_dir == ["700", os.path.dirname(key_file[1])]
@@ -182,6 +176,9 @@ def test_build_ami_with_shell_provisioner_in_three_regions(
     assert len(set(amis.values())) == 3
     instances = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
     assert [i["State"]["Name"] for i in instances] == ["terminated"]
+    # the provisioner ran in the instance (its container's hostname), as the AMI's user
+    assert f"provisioned as {DEBIAN_USER} on {instances[0]['InstanceId']}" in result.stdout
+    assert aws_env.instances.containers() == []
     assert {"Key": "Role", "Value": "builder"} in instances[0]["Tags"]
     assert instances[0]["ImageId"] == source
     assert ec2.describe_key_pairs()["KeyPairs"] == []
@@ -192,12 +189,12 @@ def test_build_ami_with_shell_provisioner_in_three_regions(
 
 
 def test_source_ami_filter_most_recent_and_amazon_ami_data_source_pick_the_newest(
-    aws_env: MotoServer, sshd_server: SshServer, bakehouse, tmp_path: Path
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path
 ) -> None:
-    ec2 = aws_env.client()
+    ec2 = local_ec2_env.client()
     ids = []
     for index in range(3):
-        ids.append(register_ami(ec2, f"ubuntu-base-{index}"))
+        ids.append(register_ami(local_ec2_env, f"ubuntu-base-{index}"))
         time.sleep(1.1)  # moto's creation dates have one-second resolution
     newest = ids[-1]
     image_filter = {"filters": {"name": "ubuntu-base-*"}, "owners": ["self"], "most_recent": True}
@@ -215,13 +212,12 @@ data "amazon-ami" "base" {
         f"    owners = {hcl(image_filter['owners'])}\n    most_recent = true\n  }}"
     )
     (tmp_path / "t.pkr.hcl").write_text(template(
-        sshd_server,
         source=source_filter,
-        options={"ami_name": ami_name, "ssh_private_key_file": str(sshd_server.client_key)},
+        options={"ami_name": ami_name},
         # (build.SourceAMI is not offered: the template layer knows only the common build.* names)
         provisioner=shell('echo "instance=${build.ID}"'),
         extra=data,
-    ).replace('ssh_timeout = "30s"', 'ssh_timeout = "30s"\n  tags = { Base = data.amazon-ami.base.id }'))
+    ).replace('ssh_timeout = "60s"', 'ssh_timeout = "60s"\n  tags = { Base = data.amazon-ami.base.id }'))
     result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     [image] = images_named(ec2, ami_name)
@@ -232,10 +228,10 @@ data "amazon-ami" "base" {
 
 
 def test_force_deregister_replaces_an_existing_ami_and_without_it_nothing_launches(
-    aws_env: MotoServer, sshd_server: SshServer, bakehouse, tmp_path: Path
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path
 ) -> None:
-    ec2 = aws_env.client()
-    source = register_ami(ec2, "base-image")
+    ec2 = local_ec2_env.client()
+    source = register_ami(local_ec2_env, "base-image")
     ami_name = f"replace-me-{uuid.uuid4().hex[:6]}"
     # an existing AMI of that name, with its snapshot, made the way a build makes it
     instance = ec2.run_instances(ImageId=source, MinCount=1, MaxCount=1, InstanceType="t2.micro")
@@ -245,8 +241,8 @@ def test_force_deregister_replaces_an_existing_ami_and_without_it_nothing_launch
     assert old_snapshots
     instances_before = len(instance_states(ec2))
 
-    options = {"ami_name": ami_name, "ssh_private_key_file": str(sshd_server.client_key)}
-    (tmp_path / "t.pkr.hcl").write_text(template(sshd_server, source=f"source_ami = {hcl(source)}",
+    options: dict[str, Any] = {"ami_name": ami_name}
+    (tmp_path / "t.pkr.hcl").write_text(template(source=f"source_ami = {hcl(source)}",
                                                  options=options, provisioner=shell("echo hi")))
     refused = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
     assert refused.returncode == 1
@@ -255,7 +251,7 @@ def test_force_deregister_replaces_an_existing_ami_and_without_it_nothing_launch
     assert "Launching a source AWS instance" not in refused.stdout
 
     options.update(force_deregister=True, force_delete_snapshot=True)
-    (tmp_path / "t.pkr.hcl").write_text(template(sshd_server, source=f"source_ami = {hcl(source)}",
+    (tmp_path / "t.pkr.hcl").write_text(template(source=f"source_ami = {hcl(source)}",
                                                  options=options, provisioner=shell("echo hi")))
     replaced = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
     assert replaced.returncode == 0, replaced.stdout + replaced.stderr
@@ -264,15 +260,18 @@ def test_force_deregister_replaces_an_existing_ami_and_without_it_nothing_launch
     assert f"Deregistered AMI id: {old}" in replaced.stdout
     remaining = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
     assert not remaining & set(old_snapshots)
+    assert not local_ec2_env.instances.has_image(old)  # its image went with it
+    assert local_ec2_env.instances.has_image(images[0]["ImageId"])
 
 
 def test_failing_provisioner_leaves_no_ami_instance_key_pair_or_group(
-    aws_env: MotoServer, temp_keys: SshServer, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
 ) -> None:
-    source = register_ami(aws_env.client(), "base-image")
+    aws_env = local_ec2_env
+    source = aws_env.base_ami()
     ami_name = f"failing-{uuid.uuid4().hex[:8]}"
     (tmp_path / "t.pkr.hcl").write_text(template(
-        temp_keys, source=f"source_ami = {hcl(source)}",
+        source=f"source_ami = {hcl(source)}",
         options={"ami_name": ami_name, "ami_regions": ["us-west-2"]},
         provisioner=shell("echo about to fail", "exit 3"),
     ))
@@ -302,27 +301,43 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 120) -> 
         time.sleep(0.05)
 
 
-def _interrupted_template(tmp_path: Path, sshd: SshServer, source: str, ami_name: str, seconds: int) -> Path:
+def _wait_for_sleep(seconds: int, proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    """The provisioner's ``sleep`` runs in the instance (it starts just after ``started``)."""
+    deadline = time.monotonic() + timeout
+    while not remote_sleeps(seconds):
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError("build ended early:\n" + out + err)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no 'sleep {seconds}' in the instance within {timeout}s")
+        time.sleep(0.05)
+
+
+def _interrupted_template(tmp_path: Path, source: str, ami_name: str, seconds: int) -> Path:
+    """A build whose provisioner sleeps in the instance; ``started`` appears
+    on this machine (a shell-local provisioner) once the instance is in use."""
     started = tmp_path / "started"
     (tmp_path / "t.pkr.hcl").write_text(template(
-        sshd, source=f"source_ami = {hcl(source)}",
+        source=f"source_ami = {hcl(source)}",
         options={"ami_name": ami_name},
-        provisioner=shell(f"touch {started}", f"sleep {seconds}"),
+        provisioner=shell("echo connected") + "\n  " + shell_local(f"touch {started}") + "\n  "
+        + shell(f"sleep {seconds}"),
     ))
     return started
 
 
 def test_sigint_during_provisioning_leaves_nothing_behind(
-    aws_env: MotoServer, temp_keys: SshServer, tmp_path: Path, run_id: str, bakehouse_home: Path
+    local_ec2_env: LocalEC2, tmp_path: Path, run_id: str, bakehouse_home: Path
 ) -> None:
-    source = register_ami(aws_env.client(), "base-image")
+    aws_env = local_ec2_env
+    source = aws_env.base_ami()
     ami_name = f"sigint-{uuid.uuid4().hex[:8]}"
     seconds = random.randint(400, 499)
-    started = _interrupted_template(tmp_path, temp_keys, source, ami_name, seconds)
+    started = _interrupted_template(tmp_path, source, ami_name, seconds)
     proc = _start_build(tmp_path)
     try:
         _wait_for(started, proc)
-        assert remote_sleeps(seconds), "the provisioner's command should be running"
+        _wait_for_sleep(seconds, proc)
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
@@ -336,15 +351,17 @@ def test_sigint_during_provisioning_leaves_nothing_behind(
 
 
 def test_sigkill_of_the_core_during_provisioning_leaves_nothing_behind(
-    aws_env: MotoServer, temp_keys: SshServer, tmp_path: Path, run_id: str, bakehouse_home: Path
+    local_ec2_env: LocalEC2, tmp_path: Path, run_id: str, bakehouse_home: Path
 ) -> None:
-    source = register_ami(aws_env.client(), "base-image")
+    aws_env = local_ec2_env
+    source = aws_env.base_ami()
     ami_name = f"sigkill-{uuid.uuid4().hex[:8]}"
     seconds = random.randint(500, 599)
-    started = _interrupted_template(tmp_path, temp_keys, source, ami_name, seconds)
+    started = _interrupted_template(tmp_path, source, ami_name, seconds)
     proc = _start_build(tmp_path)
     try:
         _wait_for(started, proc)
+        _wait_for_sleep(seconds, proc)
         everything = run_processes(run_id)
         plugins = [pid for pid in everything if b"bakehouse-plugin-" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         core = [pid for pid in everything if pid not in plugins]
@@ -363,19 +380,20 @@ def test_sigkill_of_the_core_during_provisioning_leaves_nothing_behind(
 
 
 def test_skip_create_ami_provisions_but_makes_no_ami(
-    aws_env: MotoServer, sshd_server: SshServer, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
 ) -> None:
+    aws_env = local_ec2_env
     ec2 = aws_env.client()
-    source = register_ami(ec2, "base-image")
-    marker = tmp_path / "ran"
+    source = aws_env.base_ami()
     (tmp_path / "t.pkr.hcl").write_text(template(
-        sshd_server, source=f"source_ami = {hcl(source)}",
-        options={"skip_create_ami": True, "ssh_private_key_file": str(sshd_server.client_key)},
-        provisioner=shell(f"touch {marker}"),
+        source=f"source_ami = {hcl(source)}",
+        options={"skip_create_ami": True},
+        provisioner=shell("echo ran on $(hostname)"),
     ))
     result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert marker.exists()
+    [instance_id] = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert f"ran on {instance_id}" in result.stdout
     assert "Skipping AMI creation" in result.stdout
     assert ec2.describe_images(Owners=["self"])["Images"] == [
         i for i in ec2.describe_images(Owners=["self"])["Images"] if i["ImageId"] == source]
@@ -384,13 +402,13 @@ def test_skip_create_ami_provisions_but_makes_no_ami(
 
 
 def test_communicator_none_builds_an_ami_without_connecting(
-    aws_env: MotoServer, sshd_server: SshServer, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
 ) -> None:
-    ec2 = aws_env.client()
-    source = register_ami(ec2, "base-image")
+    ec2 = local_ec2_env.client()
+    source = local_ec2_env.base_ami()
     ami_name = f"nocomm-{uuid.uuid4().hex[:8]}"
     (tmp_path / "t.pkr.hcl").write_text(template(
-        sshd_server, source=f"source_ami = {hcl(source)}",
+        source=f"source_ami = {hcl(source)}",
         options={"ami_name": ami_name, "communicator": "none"},
     ))
     result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
@@ -403,9 +421,9 @@ def test_communicator_none_builds_an_ami_without_connecting(
 
 
 def test_mistakes_in_the_source_block_point_at_the_template_line(
-    aws_env: MotoServer, sshd_server: SshServer, bakehouse, tmp_path: Path
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path
 ) -> None:
-    text = template(sshd_server, source='source_ami = "ami-12345678"',
+    text = template(source='source_ami = "ami-12345678"',
                     options={"ami_name": "ok-name", "instance_typo": "x"})
     (tmp_path / "t.pkr.hcl").write_text(text)
     result = bakehouse("validate", "t.pkr.hcl", cwd=tmp_path)
@@ -416,7 +434,7 @@ def test_mistakes_in_the_source_block_point_at_the_template_line(
     assert "Traceback" not in output
 
     # conflicting options: each problem names its own line
-    text = template(sshd_server, source='source_ami = "ami-12345678"',
+    text = template(source='source_ami = "ami-12345678"',
                     options={"ami_name": "ok-name", "ami_regions": ["us-east-1"], "kms_key_id": "k"})
     (tmp_path / "t.pkr.hcl").write_text(text)
     result = bakehouse("validate", "t.pkr.hcl", cwd=tmp_path)
@@ -429,29 +447,32 @@ def test_mistakes_in_the_source_block_point_at_the_template_line(
 
 
 def test_bakehouse_cleanup_removes_what_a_killed_run_left_in_ec2(
-    aws_env: MotoServer, temp_keys: SshServer, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
 ) -> None:
     """kill -9 of everything (core and plugins) mid-provisioning leaves the
-    instance, key pair and security group; their journal entries let
-    ``bakehouse cleanup`` remove them through the aws plugin's cleaners."""
+    instance (a running container), key pair and security group; their
+    journal entries let ``bakehouse cleanup`` remove them through the aws
+    plugin's cleaners, and terminating the instance removes its container."""
+    aws_env = local_ec2_env
     ec2 = aws_env.client()
-    source = register_ami(ec2, "base-image")
+    source = aws_env.base_ami()
     ami_name = f"killed-{uuid.uuid4().hex[:8]}"
     seconds = random.randint(600, 699)
-    started = _interrupted_template(tmp_path, temp_keys, source, ami_name, seconds)
+    started = _interrupted_template(tmp_path, source, ami_name, seconds)
     proc = _start_build(tmp_path)
     try:
         _wait_for(started, proc)
+        _wait_for_sleep(seconds, proc)
         for pid in run_processes(run_id):
             os.kill(pid, signal.SIGKILL)
         proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    for pid in remote_sleeps(seconds):  # the "instance" itself is not ours to keep running
-        os.kill(pid, signal.SIGKILL)
     assert wait_until_gone(run_processes(run_id), timeout=10) == []
     assert instance_states(ec2) == ["running"]
+    assert len(aws_env.instances.containers()) == 1  # the instance still runs its provisioner
+    assert remote_sleeps(seconds)
     assert len(ec2.describe_key_pairs()["KeyPairs"]) == 1
 
     # (a run id of its own: this test's run id in its environment would make
@@ -461,3 +482,4 @@ def test_bakehouse_cleanup_removes_what_a_killed_run_left_in_ec2(
     instance_id = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]][0]
     assert instance_id in result.stdout + result.stderr
     assert_nothing_left(aws_env, ami_name, run_id, bakehouse_home)
+    assert wait_until_gone(remote_sleeps(seconds), timeout=10) == []
