@@ -8,7 +8,7 @@ Measures
 
 EC2 is a moto server on loopback; the "instance" is a loopback sshd, reached
 through ``ssh_host``/``ssh_port`` with a key pair imported into moto (the
-same set-up as ``examples/aws-ebs/run_with_moto.py``, whose helpers it uses).
+same set-up as ``bench/loopback_sshd.py``, whose helpers it uses).
 Every moto region is touched once before timing, because moto loads its
 default AMI catalogue lazily per region (about a second each), which is
 moto's cost, not the builder's.
@@ -40,8 +40,7 @@ EXTRA_REGIONS = ["us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2", "ap
 
 
 def load_example_helpers() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "run_with_moto", REPO / "examples" / "aws-ebs" / "run_with_moto.py")
+    spec = importlib.util.spec_from_file_location("loopback_sshd", REPO / "bench" / "loopback_sshd.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

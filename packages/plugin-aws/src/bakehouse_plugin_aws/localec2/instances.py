@@ -56,7 +56,8 @@ if [ -s $d/user-data ] && [ ! -e "$d/user-data-done-$id" ]; then
   echo "local-ec2: user data exited with status $?"
 fi
 if [ -x /usr/sbin/sshd ]; then
-  ssh-keygen -A >/dev/null 2>&1
+  # one host key per instance, made at first boot (ed25519: instant, unlike RSA)
+  [ -e /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
   mkdir -p /run/sshd
   echo "local-ec2: starting sshd"
   exec /usr/sbin/sshd -D -e

@@ -4,6 +4,7 @@ use to look inside an AMI they launched."""
 from __future__ import annotations
 
 import io
+import socket
 import time
 from typing import Any
 
@@ -28,6 +29,15 @@ def public_key_of(private_key: str) -> str:
     return f"{key.get_name()} {key.get_base64()}"
 
 
+def _banner(address: str) -> bool:
+    try:
+        with socket.create_connection((address, 22), timeout=2) as probe:
+            probe.settimeout(2)
+            return probe.recv(4) == b"SSH-"
+    except OSError:
+        return False
+
+
 def login(address: str, user: str, private_key: str, *, timeout: float = 60) -> Any:
     """A connected ``paramiko.SSHClient``, retrying until the instance's sshd
     accepts the key or ``timeout`` seconds have passed."""
@@ -36,6 +46,11 @@ def login(address: str, user: str, private_key: str, *, timeout: float = 60) -> 
     key = _private_key(private_key)
     deadline = time.monotonic() + timeout
     while True:
+        # Docker's proxy accepts connections before sshd runs; wait for the
+        # banner rather than let paramiko fail (and log) on each early try.
+        if not _banner(address) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            continue
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # a fresh instance: new host key
         try:
