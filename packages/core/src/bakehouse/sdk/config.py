@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 import pydantic
 from pydantic import ConfigDict
 
-from bakehouse.sdk.problems import ConfigError, ConfigProblem
+# re-exported: plugins import them from here
+from bakehouse.sdk.problems import ConfigError as ConfigError
+from bakehouse.sdk.problems import ConfigProblem as ConfigProblem
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
