@@ -46,3 +46,22 @@ def test_an_official_type_that_is_not_installed_names_its_distribution(tmp_path:
     assert "bakehouse init" in out
     assert "t.pkr.hcl line 7" in out
     assert "Traceback" not in result.stderr
+
+
+def test_a_plugin_whose_describe_fails_is_named_not_dropped_silently(bakehouse, tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    broken = plugins / "bakehouse-plugin-broken"
+    broken.write_text("#!/bin/sh\necho 'cannot import motd' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    env = {"BAKEHOUSE_PLUGIN_PATH": str(plugins)}
+
+    listed = bakehouse("plugins", "installed", env=env)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert f"Warning: plugin {broken}: describe failed (exit status 3): cannot import motd" in listed.stdout
+
+    (tmp_path / "t.pkr.hcl").write_text(TEMPLATE % "motd")
+    built = bakehouse("build", "t.pkr.hcl", env=env)
+    assert built.returncode == 1
+    assert "unknown provisioner type 'motd'" in built.stdout
+    assert f"Plugins that could not be used: plugin {broken}: describe failed" in built.stdout

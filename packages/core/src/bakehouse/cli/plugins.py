@@ -56,10 +56,18 @@ def _add_installed_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_installed(args: argparse.Namespace) -> int:
     from bakehouse.builtin.registry import BUILTINS
-    from bakehouse.cli.init import discovered_plugins
+    from bakehouse.plugin.manager import PluginManager
 
     ui = make_ui(args)
-    for description in discovered_plugins():
+    manager = PluginManager()
+    try:
+        descriptions, problems = manager.installed(), manager.problems()
+    finally:
+        manager.shutdown()
+    for problem in problems:
+        ui.machine("", "plugin-error", problem)
+        ui.error(f"Warning: {problem}")
+    for description in descriptions:
         ui.machine("", "plugin", description.name, description.version, description.path)
         ui.say(f"{description.path} (v{description.version}, protocol {description.protocol_version})")
         for label, attribute in _KINDS:

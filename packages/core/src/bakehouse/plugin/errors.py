@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 
 
 class PluginError(Exception):
@@ -40,7 +41,7 @@ class UnknownComponentError(PluginError, LookupError):
     (to install), ``suggestions`` the close known names (a typo).
     """
 
-    def __init__(self, kind: str, type: str, known: list[str]) -> None:
+    def __init__(self, kind: str, type: str, known: list[str], unusable: Sequence[str] = ()) -> None:
         self.kind = kind
         self.type = type
         self.distribution = OFFICIAL_COMPONENTS.get((kind, type), "")
@@ -55,4 +56,7 @@ class UnknownComponentError(PluginError, LookupError):
             message = f"unknown {kind} type {type!r}"
             if self.suggestions:
                 message += ". Did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        if unusable:
+            # a plugin whose describe failed may be the one that provides it
+            message += ". Plugins that could not be used: " + "; ".join(unusable)
         super().__init__(message)

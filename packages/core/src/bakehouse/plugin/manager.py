@@ -74,6 +74,11 @@ class PluginManager:
     def known_types(self, kind: str) -> list[str]:
         return sorted(t for k, t in self.catalog.components if k == kind)
 
+    def problems(self) -> list[str]:
+        """Why plugin executables found could not be used (describe failed,
+        incompatible protocol), one line each naming the executable."""
+        return list(self.catalog.problems)
+
     def installed(self) -> list[PluginDescription]:
         """Plugin executables found, in discovery order (built-ins excluded)."""
         return list(self.catalog.plugins)
@@ -86,7 +91,7 @@ class PluginManager:
             raise ValueError(f"unknown component kind {kind!r}")
         source = self.find(kind, type)
         if source is None:
-            raise UnknownComponentError(kind, type, self.known_types(kind))
+            raise UnknownComponentError(kind, type, self.known_types(kind), self.problems())
         if source.path is None:
             return load_builtins()[kind][type]()
         if source.description is not None and not source.description.compatible:

@@ -66,11 +66,39 @@ class Hook(ABC):
         (``build.ID``, ``build.Host``, ...). Raises when a provisioner fails."""
 
 
+#: Arguments the core takes for itself in each kind of block: a component
+#: never receives them, so its ``config_schema`` may not define them.
+BUILDER_META = frozenset({"name"})
+PROVISIONER_META = frozenset(
+    {"name", "only", "except", "pause_before", "max_retries", "timeout", "continue_on_error", "override"}
+)
+POST_PROCESSOR_META = frozenset({"name", "only", "except", "keep_input_artifact"})
+
+
 class _Configurable:
     """Shared ``prepare`` plumbing: validate against ``config_schema``."""
 
     config_schema: ClassVar[type[Config] | None] = None
     config: Any = None
+    #: The block arguments the core keeps (see ``*_META``).
+    core_arguments: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        schema = cls.__dict__.get("config_schema")
+        if schema is None:
+            return
+        fields = getattr(schema, "model_fields", {})
+        taken = sorted(
+            (field.alias or name) for name, field in fields.items() if (field.alias or name) in cls.core_arguments
+        )
+        if taken:
+            raise TypeError(
+                f"{cls.__module__}.{cls.__qualname__}: config_schema {schema.__name__} defines "
+                f"{', '.join(repr(t) for t in taken)}, which the core reserves in this block "
+                f"({', '.join(sorted(cls.core_arguments))}); rename the field "
+                f"(pydantic: Field(alias=...) cannot reuse the name either)"
+            )
 
     def _parse(self, raw: dict[str, Any]) -> Any:
         if self.config_schema is None:
@@ -85,6 +113,8 @@ class _Configurable:
 class Builder(_Configurable, ABC):
     """Creates a machine, lets the provisioners work on it, and produces an artifact."""
 
+    core_arguments = BUILDER_META
+
     def prepare(self, config: dict[str, Any], build: BuildInfo) -> PrepareResult:
         """Validate configuration; raise :class:`ConfigError` on mistakes."""
         self.build = build
@@ -98,6 +128,8 @@ class Builder(_Configurable, ABC):
 
 class Provisioner(_Configurable, ABC):
     """Changes the machine being built through its communicator."""
+
+    core_arguments = PROVISIONER_META
 
     def prepare(self, config: dict[str, Any], build: BuildInfo) -> None:
         self.build = build
@@ -116,6 +148,8 @@ class Provisioner(_Configurable, ABC):
 
 class PostProcessor(_Configurable, ABC):
     """Turns an artifact into another one."""
+
+    core_arguments = POST_PROCESSOR_META
 
     def prepare(self, config: dict[str, Any], build: BuildInfo) -> None:
         self.build = build

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bakehouse.hcl.diagnostics import Diagnostics, SourcePos
+from bakehouse.sdk.components import BUILDER_META, POST_PROCESSOR_META, PROVISIONER_META
 from bakehouse.template import _hcl
 from bakehouse.template._hcl import V
 from bakehouse.template.legacy_json import convert_json_template, is_legacy_json
@@ -46,9 +47,6 @@ BUILD_GENERATED_KEYS = ("ID", "Host", "Port", "User", "Password", "ConnType", "P
                         "PackerHTTPPort", "PackerHTTPIP", "PackerHTTPAddr", "SSHPublicKey",
                         "SSHPrivateKey", "WinRMPassword")
 UNKNOWN_TEXT = "<unknown>"
-PROVISIONER_META = {"name", "only", "except", "pause_before", "max_retries", "timeout",
-                    "continue_on_error", "override"}
-POST_PROCESSOR_META = {"name", "only", "except", "keep_input_artifact"}
 
 
 # --------------------------------------------------------------------------- model
@@ -742,7 +740,7 @@ class _Loader:
         outputs = V.unknown()
         if not failed:
             positions: dict[str, SourcePos] = {}
-            config = self._decode_config([Scoped(payload)], ctx, set(), positions)
+            config = self._decode_config([Scoped(payload)], ctx, frozenset(), positions)
             if config is not None and self.datasource_runner is not None:
                 try:
                     result = self.datasource_runner(type_name, config, pos)
@@ -936,7 +934,7 @@ class _Loader:
         source_ref = f"{source_type}.{source_name}"
 
         # The source block is where a builder configuration problem is best shown.
-        builder = self._component("builder", source_type, bodies, source_value, build_name, {"name"},
+        builder = self._component("builder", source_type, bodies, source_value, build_name, BUILDER_META,
                                   bodies[0].block.pos)
         builder.name = source_name
         plan = BuildPlan(name=full, build_block_name=build_name, source_type=source_type,
@@ -962,7 +960,7 @@ class _Loader:
 
     # ------------------------------------------------------------- components
     def _component(self, kind: str, type_name: str, bodies: list[Scoped], source_value: Any, build_name: str,
-                   skip: set[str], pos: SourcePos, override: dict[str, Any] | None = None) -> ComponentSpec:
+                   skip: frozenset[str], pos: SourcePos, override: dict[str, Any] | None = None) -> ComponentSpec:
         positions: dict[str, SourcePos] = {}
         # Builders generate names of their own (build.SourceAMI...): every build.X the
         # block refers to is "<unknown>" until the builder provides it.
@@ -1072,7 +1070,7 @@ class _Loader:
         if "continue_on_error" in meta:
             spec.continue_on_error = bool(meta["continue_on_error"])
 
-    def _decode_config(self, bodies: list[Scoped], ctx: Any, skip: set[str],
+    def _decode_config(self, bodies: list[Scoped], ctx: Any, skip: frozenset[str],
                        positions: dict[str, SourcePos], prefix: str = "") -> dict[str, Any] | None:
         """Evaluate block bodies into plain data: attributes, and nested blocks as lists of objects."""
         result: dict[str, Any] = {}
