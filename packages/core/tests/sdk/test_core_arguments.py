@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pydantic
 import pytest
-
 from bakehouse.sdk import Builder, Config, PostProcessor, Provisioner
 
 
