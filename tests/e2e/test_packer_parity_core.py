@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import lzma
+import os
 import re
 import tarfile
 import textwrap
@@ -94,9 +95,10 @@ build {
 """
 
 
-def run_on_terminal(args: list[str], cwd: Path, typed: str) -> tuple[int, str]:
+def run_on_terminal(
+    args: list[str], cwd: Path, typed: str, env: dict[str, str] | None = None
+) -> tuple[int, str]:
     """Run the real CLI with a pseudo-terminal as stdin, ``typed`` already typed into it."""
-    import os
     import pty
     import subprocess
 
@@ -106,7 +108,13 @@ def run_on_terminal(args: list[str], cwd: Path, typed: str) -> tuple[int, str]:
     try:
         os.write(master, typed.encode())
         proc = subprocess.run(
-            [bakehouse_exe(), *args], cwd=cwd, stdin=slave, capture_output=True, text=True, timeout=120
+            [bakehouse_exe(), *args],
+            cwd=cwd,
+            stdin=slave,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={**os.environ, **(env or {})},
         )
     finally:
         os.close(slave)
@@ -451,3 +459,41 @@ def test_build_name_variables_of_a_source_renamed_in_a_build_block(bakehouse, tm
     manifest = json.loads((tmp_path / "m.json").read_text())
     assert manifest["builds"][0]["name"] == "renamed"
     assert (tmp_path / "renamed-null.sum").exists()
+
+
+def test_docker_builder_asks_over_rpc_and_pauses_at_its_steps(
+    tmp_path, busybox_image, docker_resources, run_id, cli_env
+):
+    # The docker builder runs in its plugin process: the question and the
+    # pauses reach the terminal through the RPC Ui.
+    write(
+        tmp_path,
+        "t.pkr.hcl",
+        """
+        variable "image" { type = string }
+        source "docker" "d" {
+          image   = var.image
+          pull    = false
+          discard = true
+        }
+        build {
+          sources = ["source.docker.d"]
+          provisioner "shell" {
+            inline = ["if [ -e /tmp/marker ]; then echo retried in the container; else touch /tmp/marker; exit 4; fi"]
+          }
+        }
+        """,
+    )
+    code, output = run_on_terminal(
+        ["build", "-debug", "-on-error=ask", "-var", f"image={busybox_image}", "t.pkr.hcl"],
+        tmp_path,
+        "r\n" * 30,  # a pause takes any line; the question gets "r"
+        env=cli_env,
+    )
+    assert code == 0, output
+    assert "[c] Clean up and exit, [a] abort without cleanup, or [r] retry step" in output
+    assert "retried in the container" in output
+    pauses = [line.split(": ", 1)[-1] for line in output.splitlines() if "Pausing after run of step" in line]
+    assert len(pauses) >= 4, output  # temp dir, pull, run container, connect, provision...
+    assert "Pausing before cleanup of step" in output
+    assert docker_resources.build_containers(run_id) == []
