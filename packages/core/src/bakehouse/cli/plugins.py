@@ -3,7 +3,8 @@
 - ``installed``: the plugin executables discovery finds, and the built-ins;
 - ``install SOURCE [VERSION]``: install one plugin with pip (as ``init`` does);
 - ``remove SOURCE``: uninstall a plugin's distribution with pip;
-- ``required TEMPLATE``: the template's ``required_plugins`` and what meets them.
+- ``required TEMPLATE``: the template's ``required_plugins`` and what meets them;
+- ``new NAME``: write a new plugin package (``bakehouse-plugin-NAME/``) to start from.
 
 ``SOURCE`` is ``pypi/<distribution>`` or a Packer source Bakehouse maps
 (``github.com/hashicorp/docker``); see :mod:`bakehouse.plugin.requirements`.
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("install", "install a plugin with pip", _add_install_arguments),
         ("remove", "uninstall a plugin with pip", _add_remove_arguments),
         ("required", "list the plugins a template requires and what meets them", _add_required_arguments),
+        ("new", "write a new plugin package to start from", _add_new_arguments),
     ):
         add(subcommands.add_parser(name, help=summary, description=summary))
 
@@ -43,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         "install": _run_install,
         "remove": _run_remove,
         "required": _run_required,
+        "new": _run_new,
     }[args.subcommand]
     return runner(args)
 
@@ -189,4 +192,30 @@ def _run_required(args: argparse.Namespace) -> int:
         paths = [p.path for p in plugins if requirement.met_by(p)]
         line = f'{requirement.accessor} {requirement.source} "{requirement.constraint}" {" ".join(paths)}'
         ui.say(line.rstrip())
+    return 0
+
+
+# --------------------------------------------------------------------------- new
+
+
+def _add_new_arguments(parser: argparse.ArgumentParser) -> None:
+    add_ui_flags(parser)
+    parser.add_argument("-dir", "--dir", dest="directory", default=".", metavar="DIR",
+                        help="where to create bakehouse-plugin-NAME/ (default: the current directory)")
+    parser.add_argument("name", metavar="NAME", help="the plugin's name: bakehouse-plugin-NAME, provisioner NAME")
+
+
+def _run_new(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bakehouse.plugin.scaffold import ScaffoldError, scaffold
+
+    ui = make_ui(args)
+    try:
+        root = scaffold(args.name, Path(args.directory))
+    except (ScaffoldError, OSError) as exc:
+        ui.error(f"Error: {exc}")
+        return 1
+    ui.say(f"Created {root}: pyproject.toml, README.md, the {args.name} provisioner and its test.")
+    ui.say(f"Next: pip install -e '{root}[test]' && pytest {root}")
     return 0
