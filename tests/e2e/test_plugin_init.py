@@ -106,6 +106,8 @@ def test_init_installs_the_required_plugin_offline_and_build_says_when_it_is_mis
     again = _run([bakehouse, "init", "--find-links", str(wheels), "t.pkr.hcl"], env, tmp_path)
     assert again.returncode == 0
     assert "is already installed" in again.stdout and "Installed plugin" not in again.stdout
+    forced = _run([bakehouse, "init", "-force", "--find-links", str(wheels), "t.pkr.hcl"], env, tmp_path)
+    assert forced.returncode == 0 and "Installed plugin pypi/bakehouse-plugin-shell" in forced.stdout
 
     required = _run([bakehouse, "plugins", "required", "t.pkr.hcl"], env, tmp_path)
     assert required.stdout.strip() == f'shell pypi/bakehouse-plugin-shell ">= 0.1, < 1" {plugin_exe}'

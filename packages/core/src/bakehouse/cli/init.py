@@ -37,6 +37,7 @@ def add_pip_source_flags(parser: argparse.ArgumentParser | Any) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     bool_flag(parser, "upgrade", "install the newest versions the constraints allow, even when one is installed")
+    bool_flag(parser, "force", "reinstall every required plugin, even when an installed version meets it")
     add_pip_source_flags(parser)
     add_ui_flags(parser)
     add_target(parser)
@@ -61,7 +62,8 @@ def pip_install(
     if upgrade:
         command.append("--upgrade")
     if force:
-        command.append("--force-reinstall")
+        # The plugin itself, not its dependencies (the core among them).
+        command += ["--force-reinstall", "--no-deps"]
     command += list(requirements)
     try:
         return subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
@@ -102,7 +104,12 @@ def install_requirement(
             f"numbers Packer's releases and is not applied to {requirement.distribution}."
         )
     result = pip_install(
-        [requirement.pip_requirement], find_links=find_links, index_url=index_url, upgrade=upgrade, force=force
+        [requirement.pip_requirement],
+        find_links=find_links,
+        index_url=index_url,
+        upgrade=upgrade,
+        # Reinstalling without dependencies is only safe over an installation.
+        force=force and found is not None,
     )
     if result.returncode != 0:
         detail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-15:]
@@ -150,5 +157,6 @@ def run(args: argparse.Namespace) -> int:
             find_links=list(args.find_links),
             index_url=args.index_url,
             upgrade=bool(args.upgrade),
+            force=bool(args.force),
         ) and ok
     return 0 if ok else 1
