@@ -151,11 +151,13 @@ def test_second_signal_stops_a_provisioner_that_ignores_cancel_and_names_it(
     assert wait_until_gone(run_processes(run_id), timeout=10) == []
 
 
-def test_ctrl_c_while_a_data_source_never_answers(
-    plugin_dir: PluginDir, run_id: str, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_a_data_source_never_answers(
+    plugin_dir: PluginDir, run_id: str, tmp_path: Path, signum: int
 ) -> None:
     """Data sources run while the template loads, on the main thread: the wait
-    for a plugin that never answers is interrupted by the first Ctrl-C."""
+    for a plugin that never answers is interrupted by the first Ctrl-C (to the
+    group) or SIGTERM (to bakehouse)."""
     plugin_dir.add("bakehouse-plugin-muteds")
     (tmp_path / "t.pkr.hcl").write_text(
         'data "mute" "x" {}\nsource "null" "n" { communicator = "none" }\n'
@@ -170,7 +172,10 @@ def test_ctrl_c_while_a_data_source_never_answers(
             time.sleep(0.05)
         time.sleep(1.0)  # the core now waits for the data source's answer
         started = time.monotonic()
-        os.killpg(proc.pid, signal.SIGINT)
+        if signum == signal.SIGINT:
+            os.killpg(proc.pid, signum)
+        else:
+            os.kill(proc.pid, signum)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -179,4 +184,5 @@ def test_ctrl_c_while_a_data_source_never_answers(
     assert proc.returncode != 0, out + err
     assert "Traceback" not in out + err
     assert "crash" not in (out + err).lower()
+    assert "bakehouse-plugin-muteds" in out + err and "has not answered create" in out + err, out + err
     assert wait_until_gone(run_processes(run_id), timeout=5) == []

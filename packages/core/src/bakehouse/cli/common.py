@@ -249,6 +249,14 @@ def datasource_runner(run_id: str = "") -> Any:
                     f"Invalid {type_} data source configuration", problem.message, pos
                 )
             raise diagnostics from None
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM while a data source's plugin never answers:
+            # say which one held the template up before it is stopped.
+            import sys
+
+            for waiting in factory.unanswered():
+                sys.stderr.write(f"Plugin {waiting}; stopping it.\n")
+            raise
         finally:
             factory.release(key)
 
