@@ -461,6 +461,9 @@ def test_colours_announcement_and_timestamps(bakehouse, tmp_path):
     assert len(finished) == 1
     stamp, rest = finished[0].split(": ", 1)
     assert rest.startswith("==> null.one: ") and stamp[:4].isdigit() and "T" in stamp
+    # as the flag's help says: every line (blank separators aside) carries the stamp
+    unstamped = [line for line in plain.stdout.splitlines() if line and not line[:4].isdigit()]
+    assert unstamped == [], unstamped
 
 
 def test_each_build_gets_its_own_plugin_process(bakehouse, tmp_path):

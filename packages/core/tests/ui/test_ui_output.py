@@ -1,6 +1,7 @@
 """Packer-like UI lines, colours, durations, machine-readable escaping, redaction."""
 
 import io
+import re
 
 import pytest
 from bakehouse import log
@@ -61,16 +62,18 @@ def test_no_color_means_no_escape_sequences_and_no_announce():
     assert out.getvalue() == "==> a: x\n"
 
 
-def test_timestamp_ui_prefixes_say_and_error():
+def test_timestamp_ui_prefixes_every_line():
     out = io.StringIO()
-    ui = RootUi(out, timestamps=True).build_ui("a")
+    root = RootUi(out, timestamps=True)
+    ui = root.build_ui("a")
     ui.say("x")
-    ui.message("m")
-    line, message = out.getvalue().splitlines()
-    stamp, rest = line.split(": ", 1)
-    assert rest == "==> a: x"
-    assert stamp[:4].isdigit() and "T" in stamp
-    assert message == "    a: m"
+    ui.message("m1\nm2")
+    ui.error("e")
+    root.message("summary")
+    stamped = [line.split(": ", 1) for line in out.getvalue().splitlines()]
+    assert [rest for _, rest in stamped] == ["==> a: x", "    a: m1", "    a: m2", "==> a: e", "summary"]
+    for stamp, _ in stamped:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", stamp), stamp
 
 
 def test_machine_readable_lines_and_escaping():

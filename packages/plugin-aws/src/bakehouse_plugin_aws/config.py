@@ -224,7 +224,8 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
                 problem("The argument 'ami_name' is required, but no definition was found.", "ami_name")
             elif not _AMI_NAME.match(self.ami_name):
                 problem("ami_name must be 3-128 characters of letters, numbers, spaces and "
-                        "( ) [ ] . / - ' @ _ (use clean_resource_name()).", "ami_name")
+                        "( ) [ ] . / - ' @ _ (regex_replace(name, \"[^-a-zA-Z0-9()\\\\[\\\\] ./'@_]\", \"-\") "
+                        "makes one).", "ami_name")
         if self.user_data and self.user_data_file:
             problem("Only one of user_data or user_data_file can be specified.", "user_data_file")
         if self.user_data_file:

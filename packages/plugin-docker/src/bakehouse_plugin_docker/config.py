@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from bakehouse.sdk import Config, ConfigError, ConfigProblem
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bakehouse_plugin_docker.run_command import (
     DEFAULT_RUN_COMMAND,
@@ -76,6 +76,17 @@ class DockerBuilderConfig(Config):
     windows_container: bool = False
     communicator: str = "docker"
     build: DockerfileBuild | None = None
+
+    @field_validator("build", mode="before")
+    @classmethod
+    def _one_build_block(cls, value: Any) -> Any:
+        # The template hands a nested block over as a list of objects:
+        # `build { ... }` is one, `build = { ... }` (an object) works too.
+        if isinstance(value, list):
+            if len(value) != 1:
+                raise ValueError(f"Only one build block is allowed, not {len(value)}.")
+            return value[0]
+        return value
 
 
 def validate(config: DockerBuilderConfig) -> list[str]:

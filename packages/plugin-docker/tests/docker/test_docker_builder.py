@@ -352,7 +352,8 @@ def test_build_block_makes_the_base_image_from_a_dockerfile(
         f"FROM {busybox_image}\nARG FLAVOUR=plain\nCOPY note.txt /note.txt\nRUN echo $FLAVOUR > /flavour\n"
     )
     builder = make_builder(
-        run_id, commit=True, build={"path": str(context / "Dockerfile"), "arguments": {"FLAVOUR": "spicy"}},
+        # as the template hands over `build { ... }`: a list of one object
+        run_id, commit=True, build=[{"path": str(context / "Dockerfile"), "arguments": {"FLAVOUR": "spicy"}}],
     )
     seen: list[str] = []
 
@@ -377,6 +378,22 @@ def test_build_block_and_image_are_exclusive() -> None:
     with pytest.raises(ConfigError) as caught:
         make_builder("t-x", image="busybox", commit=True, build={"path": "Dockerfile"})
     assert caught.value.problems[0].path == ("image",)
+
+
+def test_build_block_form_is_what_templates_write(tmp_path: Path) -> None:
+    import subprocess
+
+    from bakehouse.testing import bakehouse_executable
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    block = '  build {\n    path = "Dockerfile"\n  }\n'
+    for count, expected in ((1, "The configuration is valid."), (2, "Only one build block is allowed, not 2.")):
+        (tmp_path / "t.pkr.hcl").write_text(
+            'source "docker" "d" {\n' + block * count + '  discard = true\n}\nbuild { sources = ["source.docker.d"] }\n'
+        )
+        result = subprocess.run([bakehouse_executable(), "validate", "t.pkr.hcl"], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120)
+        assert expected in result.stdout, result.stdout + result.stderr
 
 
 def test_on_error_run_cleanup_provisioner_runs_it_and_keeps_the_container(

@@ -3,7 +3,8 @@
 * every build has its own colour (green, cyan, magenta, yellow, blue, cycling);
   ``say`` prints ``==> name: msg`` in bold, ``message`` prints the indented
   ``    name: msg``, ``error`` prints ``==> name: msg`` in bold red;
-* ``-timestamp-ui`` prefixes say/error lines with an RFC3339 timestamp;
+* ``-timestamp-ui`` prefixes every line (say, message, error) with an RFC3339
+  timestamp (Packer stamps say/error only; its help promises every line);
 * ``-color=false`` or a non-terminal stdout gives plain text;
 * ``-machine-readable`` turns everything into ``<ts>,<target>,<type>,<args>``
   lines with Packer's escaping.

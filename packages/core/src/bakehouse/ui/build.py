@@ -32,8 +32,7 @@ class BuildUi(Ui):
             return
         for line in text.split("\n"):
             line = prefix + line
-            if kind != "message":
-                line = root._stamp(line)
+            line = root._stamp(line)
             if root.color:
                 line = colorize(line, color, bold)
             root.write_line(line)

@@ -61,8 +61,7 @@ class RootUi:
             self.write_line(machine_line("", "ui", [kind, log.redact(text)]))
             return
         for line in text.split("\n") if text else [""]:
-            if kind != "message":
-                line = self._stamp(line)
+            line = self._stamp(line)
             if self.color and color is not None:
                 line = colorize(line, color, bold)
             self.write_line(line)
