@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
+
+from bakehouse.hcl.limits import MAX_TEMPLATE_BYTES, read_regular_file, snippet
 
 
 class Severity(Enum):
@@ -55,9 +56,12 @@ class Diagnostic:
             lines.append(f"  on {self.pos.filename} line {self.pos.line}, column {self.pos.column}:")
             text = _source_line(self.pos, source_cache)
             if text is not None:
+                # A long line (a minified blob) is cut around the caret, so each
+                # error costs a line of output, not the whole line again.
+                text, column = snippet(text, self.pos.column)
                 gutter = f"{self.pos.line:>4} | "
                 lines.append(gutter + text)
-                lines.append(" " * (len(gutter) - 2) + "| " + " " * max(self.pos.column - 1, 0) + "^")
+                lines.append(" " * (len(gutter) - 2) + "| " + " " * max(column - 1, 0) + "^")
         if self.detail:
             lines.append("")
             lines.append(self.detail)
@@ -68,9 +72,10 @@ def _source_line(pos: SourcePos, cache: dict[str, list[str]] | None) -> str | No
     lines = None if cache is None else cache.get(pos.filename)
     if lines is None:
         try:
-            lines = Path(pos.filename).read_text(encoding="utf-8", errors="replace").splitlines()
+            data = read_regular_file(pos.filename, MAX_TEMPLATE_BYTES, "a template file")
         except OSError:
             return None
+        lines = data.decode("utf-8", errors="replace").splitlines()
         if cache is not None:
             cache[pos.filename] = lines
     if 1 <= pos.line <= len(lines):

@@ -1053,13 +1053,16 @@ def render_template_file(
     Only the given variables are visible; every function except ``templatefile``
     is available. Errors carry the template file's own positions.
     """
+    from bakehouse.hcl.limits import MAX_TEMPLATE_BYTES, ReadLimitError, read_regular_file
     from bakehouse.hcl.parser import parse_template
 
     full = Path(os.path.expanduser(path))
     if not full.is_absolute():
         full = Path(base_dir) / full
     try:
-        text = full.read_text(encoding="utf-8")
+        text = read_regular_file(full, MAX_TEMPLATE_BYTES, "templatefile()").decode("utf-8")
+    except ReadLimitError as exc:
+        raise EvalError(str(exc)) from None
     except FileNotFoundError:
         raise EvalError(f'no file exists at "{path}"; the path is relative to {base_dir}') from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -28,6 +28,7 @@ import fcntl
 import gc
 import hashlib
 import os
+import re
 import tempfile
 import threading
 import unicodedata
@@ -43,6 +44,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from bakehouse.hcl import ast
 from bakehouse.hcl.diagnostics import Diagnostics, SourcePos
+from bakehouse.hcl.limits import MAX_TEMPLATE_BYTES, ReadLimitError, read_regular_file
 from bakehouse.hcl.values import FALSE, TRUE, null, number, parse_number, string
 
 __all__ = [
@@ -79,6 +81,23 @@ _GRAMMAR_PATCHES: list[tuple[str, str, str]] = [
         "NAME : /[a-zA-Z_][a-zA-Z0-9_-]*/",
         "NAME : /(?:[^\\W\\d]|_)[\\w-]*/",
         "HCL identifiers may use Unicode letters (ID_Start / ID_Continue)",
+    ),
+    (
+        r"HEREDOC_TEMPLATE : /<<(?P<heredoc>[a-zA-Z][a-zA-Z0-9._-]*)\r?\n(?:(?:.|\n)*?\r?\n)??\s*(?P=heredoc)\r?\n/",
+        r"HEREDOC_TEMPLATE : /<<(?P<heredoc>[a-zA-Z][a-zA-Z0-9._-]*)\r?\n(?:[^\n]*\n)*?[^\S\n]*(?P=heredoc)\r?\n/",
+        "the stock heredoc pattern backtracks per character: 230 MB of memory per MB of heredoc; "
+        "a line at a time ends at the same closing line",
+    ),
+    (
+        r"HEREDOC_TEMPLATE_TRIM : /<<-(?P<heredoc_trim>[a-zA-Z][a-zA-Z0-9._-]*)\r?\n(?:(?:.|\n)*?\r?\n)??\s*(?P=heredoc_trim)\r?\n/",
+        r"HEREDOC_TEMPLATE_TRIM : /<<-(?P<heredoc_trim>[a-zA-Z][a-zA-Z0-9._-]*)\r?\n(?:[^\n]*\n)*?[^\S\n]*(?P=heredoc_trim)\r?\n/",
+        "as HEREDOC_TEMPLATE",
+    ),
+    (
+        r'STRING_CHARS.1: /(?:(?!\$\$\{)(?!\$\{)(?!%%\{)(?!%\{)[^"\\]|\\.|(?:\$(?!\$?\{))|(?:%(?!%?\{)))+/',
+        r'STRING_CHARS.1: /(?:[^"\\$%]+|\\.|\$(?!\$?\{)|%(?!%?\{))+/',
+        "the same characters, but runs of plain ones are one step: the stock pattern keeps "
+        "backtracking state per character (200 MB of memory per MB of string)",
     ),
     (
         "start : body",
@@ -217,7 +236,11 @@ def parse_file(path: str | os.PathLike[str]) -> Body:
     """Parse a ``.pkr.hcl`` / ``.hcl`` file; raises :class:`Diagnostics`."""
     filename = str(path)
     try:
-        data = Path(path).read_bytes()
+        data = read_regular_file(path, MAX_TEMPLATE_BYTES, "a template file")
+    except ReadLimitError as exc:
+        diags = Diagnostics()
+        diags.error("Failed to read file", f"{exc}.", SourcePos(filename, 1, 1))
+        raise diags from None
     except OSError as exc:
         diags = Diagnostics()
         diags.error("Failed to read file", f"The file {filename!r} could not be read: {exc.strerror}.")
@@ -1089,13 +1112,24 @@ def _span(start: SourcePos, end: SourcePos) -> SourcePos:
 
 
 def _merge_literals(tokens: list[_Tok]) -> list[_Tok]:
+    # Runs of literals are joined once: adding them up one by one was quadratic.
     out: list[_Tok] = []
+    run: list[_Lit] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            out.append(run[0])
+        elif run:
+            out.append(_Lit(run[0].pos, text="".join(lit.text for lit in run)))
+        run.clear()
+
     for tok in tokens:
-        if isinstance(tok, _Lit) and out and isinstance(out[-1], _Lit):
-            prev = out[-1]
-            out[-1] = _Lit(prev.pos, text=prev.text + tok.text)
+        if isinstance(tok, _Lit):
+            run.append(tok)
         else:
+            flush()
             out.append(tok)
+    flush()
     return out
 
 
@@ -1168,35 +1202,43 @@ def _scan_template(text: str) -> Iterator[tuple[str, int, int, int, int]]:
         else:
             col += end - start
 
-    while i < n:
-        ch = text[i]
-        if ch in "$%" and text.startswith(ch + ch + "{", i):
+    # Jump from mark to mark with a regex: a loop over every character was the
+    # bulk of the time for large heredocs.
+    while True:
+        found = _TEMPLATE_MARK.search(text, i)
+        if found is None:
+            break
+        col += found.start() - i
+        i = found.start()
+        mark = found.group()
+        if len(mark) == 3:
             # escaped sequence: stays literal (unescaped by the caller)
-            advance(i, i + 3)
+            col += 3
             i += 3
             continue
-        if ch in "$%" and i + 1 < n and text[i + 1] == "{":
-            if i > lit_start:
-                yield ("lit", lit_start, i, lit_line, lit_col)
-            end = _sequence_end(text, i + 2)
-            if end < 0:
-                yield ("unterminated", i, n, line, col)
-                return
-            yield ("seq", i, end, line, col)
-            advance(i, end)
-            i = end
-            lit_start, lit_line, lit_col = i, line, col
-            continue
-        if ch == "\n":
+        if mark == "\n":
             yield ("lit", lit_start, i + 1, lit_line, lit_col)
-            advance(i, i + 1)
             i += 1
+            line, col = line + 1, 1
             lit_start, lit_line, lit_col = i, line, col
             continue
-        advance(i, i + 1)
-        i += 1
+        if i > lit_start:
+            yield ("lit", lit_start, i, lit_line, lit_col)
+        end = _sequence_end(text, i + 2)
+        if end < 0:
+            yield ("unterminated", i, n, line, col)
+            return
+        yield ("seq", i, end, line, col)
+        advance(i, end)
+        i = end
+        lit_start, lit_line, lit_col = i, line, col
     if lit_start < n:
         yield ("lit", lit_start, n, lit_line, lit_col)
+
+
+#: What ends a literal run in a template: an escaped sequence (kept literal), a
+#: sequence opener, or a line end.
+_TEMPLATE_MARK = re.compile(r"\$\$\{|%%\{|[$%]\{|\n")
 
 
 def _sequence_end(text: str, i: int) -> int:

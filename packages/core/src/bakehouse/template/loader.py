@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bakehouse.hcl.diagnostics import Diagnostics, SourcePos
+from bakehouse.hcl.limits import MAX_TEMPLATE_BYTES, read_regular_file
 from bakehouse.sdk.components import BUILDER_META, POST_PROCESSOR_META, PROVISIONER_META
 from bakehouse.template import _hcl
 from bakehouse.template._hcl import V
@@ -436,7 +437,7 @@ class _Loader:
         variables = self.loaded.variables
         if filename.endswith(".json"):
             try:
-                data = json.loads(Path(filename).read_text(encoding="utf-8"))
+                data = json.loads(read_regular_file(filename, MAX_TEMPLATE_BYTES, "a variable file").decode("utf-8"))
             except (OSError, ValueError) as exc:
                 self.diags.error("Cannot read variable file", f"{filename}: {exc}")
                 return

@@ -11,6 +11,7 @@ import regex
 
 from bakehouse.hcl.function import Function, FunctionContext, FunctionError
 from bakehouse.hcl.functions._util import define, p
+from bakehouse.hcl.limits import MAX_FILE_FUNCTION_BYTES, ReadLimitError, read_regular_file
 from bakehouse.hcl.values import BOOL, STRING, SetType, Value, boolean, set_value, string
 
 
@@ -39,8 +40,9 @@ def resolve(path: str, fctx: FunctionContext, *, home: bool = True) -> str:
 def _read(path: str, fctx: FunctionContext) -> bytes:
     full = resolve(path, fctx)
     try:
-        with open(full, "rb") as handle:
-            return handle.read()
+        return read_regular_file(full, MAX_FILE_FUNCTION_BYTES, "file() and filebase64()")
+    except ReadLimitError as exc:
+        raise FunctionError(str(exc), 0) from None
     except FileNotFoundError:
         raise FunctionError(f"no file exists at {full}", 0) from None
     except IsADirectoryError:
