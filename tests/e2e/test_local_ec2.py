@@ -244,3 +244,154 @@ def _tar(files: dict[str, bytes]) -> bytes:
             info.size, info.mode = len(data), 0o755
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def test_stop_start_reboot_follow_the_instance_and_a_copied_ami_launches_in_its_region(local_ec2_env: Any) -> None:
+    local = local_ec2_env
+    ec2 = local.client()
+    key = ec2.create_key_pair(KeyName="cycle")["KeyMaterial"]
+    [instance] = ec2.run_instances(ImageId=local.base_ami(), MinCount=1, MaxCount=1, KeyName="cycle")["Instances"]
+    instance_id, address = instance["InstanceId"], instance["PublicIpAddress"]
+    [container] = local.instances.containers()
+    status, output = run_over_ssh(address, "admin", key, "echo kept | sudo tee /var/tmp/state")
+    assert status == 0, output
+
+    ec2.stop_instances(InstanceIds=[instance_id])
+    container.reload()
+    assert container.status == "exited"
+    ec2.start_instances(InstanceIds=[instance_id])
+    container.reload()
+    assert container.status == "running"
+    started = container.attrs["State"]["StartedAt"]
+    # same address, same disk
+    assert run_over_ssh(address, "admin", key, "cat /var/tmp/state") == (0, "kept\n")
+    ec2.reboot_instances(InstanceIds=[instance_id])
+    container.reload()
+    assert container.status == "running" and container.attrs["State"]["StartedAt"] != started
+    assert run_over_ssh(address, "admin", key, "cat /var/tmp/state") == (0, "kept\n")
+
+    ami = ec2.create_image(InstanceId=instance_id, Name="cycled")["ImageId"]
+    west = local.client("us-west-2")
+    copy = west.copy_image(SourceImageId=ami, SourceRegion="us-east-1", Name="cycled-copy")["ImageId"]
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    assert local.instances.containers() == []
+    ec2.deregister_image(ImageId=ami)  # the copy keeps the image alive
+    assert not local.instances.has_image(ami) and local.instances.has_image(copy)
+    west_key = west.create_key_pair(KeyName="west")["KeyMaterial"]
+    [copied] = west.run_instances(ImageId=copy, MinCount=1, MaxCount=1, KeyName="west")["Instances"]
+    assert run_over_ssh(copied["PublicIpAddress"], "admin", west_key, "cat /var/tmp/state") == (0, "kept\n")
+    west.terminate_instances(InstanceIds=[copied["InstanceId"]])
+    assert local.instances.containers() == []
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = entry.joinpath("stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _start_console(tmp_path: Path) -> tuple[Any, dict[str, str], str]:
+    """``bakehouse-ec2-local`` started as a user would: its printed environment and base AMI."""
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "bakehouse-ec2-local"
+    proc = subprocess.Popen([str(exe)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    env, base, lines = {}, "", []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if line.strip().startswith("export "):
+            name, value = line.strip()[len("export "):].split("=", 1)
+            env[name] = value
+        if line.startswith("base AMI") and " in us-east-1: " in line:
+            base = line.split(": ")[1].split()[0]
+        if line.startswith("Ctrl-C stops it"):
+            break
+    assert env.get("AWS_ENDPOINT_URL_EC2", "").startswith("http://127.0.0.1:"), "".join(lines)
+    assert env["AWS_ACCESS_KEY_ID"] and env["AWS_DEFAULT_REGION"] == "us-east-1", env
+    return proc, env, base
+
+
+def _client(env: dict[str, str]) -> Any:
+    import boto3
+
+    return boto3.client("ec2", region_name=env["AWS_DEFAULT_REGION"], endpoint_url=env["AWS_ENDPOINT_URL_EC2"],
+                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+
+def _containers_of(docker_client: Any, instance_id: str) -> list[Any]:
+    from bakehouse_plugin_aws.localec2 import LABEL_INSTANCE
+
+    return list(docker_client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={instance_id}"}))
+
+
+def test_the_console_command_prints_what_to_export_and_ctrl_c_removes_all_it_started(
+    tmp_path: Path, docker_client: Any, local_ec2: Any
+) -> None:
+    import signal
+
+    proc, env, base = _start_console(tmp_path)
+    try:
+        children = _children(proc.pid)
+        assert children, "the moto server runs as a child"
+        ec2 = _client(env)
+        [instance] = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"]
+        [container] = _containers_of(docker_client, instance["InstanceId"])
+        network = container.attrs["HostConfig"]["NetworkMode"]
+        os_kill = __import__("os").kill
+        os_kill(proc.pid, signal.SIGINT)
+        assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert _containers_of(docker_client, instance["InstanceId"]) == []
+    assert docker_client.networks.list(names=[network]) == []
+    assert [pid for pid in children if Path(f"/proc/{pid}").exists()] == []
+
+
+def test_after_kill_9_of_the_local_ec2_its_cleanup_command_removes_its_containers(
+    tmp_path: Path, docker_client: Any, local_ec2_env: Any
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.fixtures.processes import wait_until_gone
+
+    proc, env, base = _start_console(tmp_path)
+    try:
+        children = _children(proc.pid)
+        ec2 = _client(env)
+        [instance] = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"]
+        [container] = _containers_of(docker_client, instance["InstanceId"])
+        ami = ec2.create_image(InstanceId=instance["InstanceId"], Name="left-behind")["ImageId"]
+        __import__("os").kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert wait_until_gone(children, timeout=30) == []  # moto died with it
+    assert len(_containers_of(docker_client, instance["InstanceId"])) == 1  # nobody removed the instance
+    # an instance of a local EC2 that still runs (this session's) is not a leftover
+    live = local_ec2_env.client()
+    [kept] = live.run_instances(ImageId=local_ec2_env.base_ami(), MinCount=1, MaxCount=1)["Instances"]
+    result = subprocess.run([str(Path(sys.executable).parent / "bakehouse-ec2-local"), "cleanup"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"instance {instance['InstanceId']}" in result.stdout
+    assert _containers_of(docker_client, instance["InstanceId"]) == []
+    assert docker_client.images.list(name=f"bakehouse-ami/{ami}") == []
+    assert docker_client.networks.list(names=[container.attrs["HostConfig"]["NetworkMode"]]) == []
+    assert len(_containers_of(docker_client, kept["InstanceId"])) == 1
+    live.terminate_instances(InstanceIds=[kept["InstanceId"]])

@@ -2,6 +2,7 @@
 
     bakehouse-ec2-local            # build the base image if needed, serve until Ctrl-C
     bakehouse-ec2-local setup      # only build the Debian base image (cached)
+    bakehouse-ec2-local cleanup    # remove what local EC2s killed with kill -9 left behind
 """
 
 from __future__ import annotations
@@ -21,11 +22,19 @@ def _log(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bakehouse-ec2-local", description=__doc__.split("\n")[0])
-    parser.add_argument("command", nargs="?", choices=("up", "setup"), default="up")
+    parser.add_argument("command", nargs="?", choices=("up", "setup", "cleanup"), default="up")
     parser.add_argument("--port", type=int, default=0, help="port of the endpoint on 127.0.0.1 (default: a free one)")
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--no-base-image", action="store_true", help="do not build the Debian base image")
     args = parser.parse_args(argv)
+    if args.command == "cleanup":
+        import docker
+
+        from bakehouse_plugin_aws.localec2.instances import remove_leftovers_of_dead_servers
+
+        count = remove_leftovers_of_dead_servers(docker.from_env(), log=print)
+        print(f"removed {count} leftover(s) of local EC2s that are no longer running")
+        return 0
     try:
         if args.command == "setup" or not args.no_base_image:
             build_debian_image(log=_log)
@@ -47,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"local EC2 listening on {local.endpoint}")
         for region, ami in sorted(local._base_amis.items()):
             print(f"base AMI {DEBIAN_AMI_NAME} in {region}: {ami} (ssh_username admin)")
-        print("export these to point amazon-ebs here:")
+        print("point amazon-ebs here with:")
         for line in environment_lines(local):
             print(f"  {line}")
         print("Ctrl-C stops it and removes every instance container and AMI image it made.", flush=True)

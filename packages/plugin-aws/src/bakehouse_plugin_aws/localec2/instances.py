@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import socket
 import tarfile
 import threading
@@ -26,6 +27,8 @@ from bakehouse_plugin_aws.localec2.base_image import LABEL_SSH_USER
 LABEL_SERVER = "io.bakehouse.local-ec2"
 #: ... and this one, with its instance id.
 LABEL_INSTANCE = "io.bakehouse.local-ec2.instance"
+#: ... and the pid of the process that runs the local EC2 (for cleanup of dead ones).
+LABEL_PID = "io.bakehouse.local-ec2.pid"
 #: An AMI is the Docker image ``bakehouse-ami/<ami-id>``.
 AMI_REPOSITORY = "bakehouse-ami"
 
@@ -125,7 +128,7 @@ class Instances:
         # No masquerading: the instance has no route out, and published ports
         # (through docker-proxy on loopback) still reach it.
         self.docker.networks.create(
-            self.network, driver="bridge", labels={LABEL_SERVER: self.server_id},
+            self.network, driver="bridge", labels={LABEL_SERVER: self.server_id, LABEL_PID: str(os.getpid())},
             options={"com.docker.network.bridge.enable_ip_masquerade": "false"},
         )
 
@@ -239,7 +242,7 @@ class Instances:
             container = self.docker.containers.create(
                 image.id, command=["/bin/sh", "-c", _BOOT], name=f"bakehouse-ec2-{instance_id}-{self.server_id}",
                 hostname=instance_id, network=self.network, ports={"22/tcp": (address, 22)},
-                labels={LABEL_SERVER: self.server_id, LABEL_INSTANCE: instance_id},
+                labels={LABEL_SERVER: self.server_id, LABEL_INSTANCE: instance_id, LABEL_PID: str(os.getpid())},
                 stop_signal="SIGTERM",
             )
             container.put_archive("/", _tar(files))
@@ -315,3 +318,37 @@ def _last_lines(container: Any, count: int = 15) -> str:
     except Exception:
         return ""
     return "\ncontainer log (last lines):\n" + text if text else "\n(the container logged nothing)"
+
+
+def remove_leftovers_of_dead_servers(client: Any, log: Any = print) -> int:
+    """Remove the containers, AMI images and networks of local EC2s whose
+    process is gone (killed with ``kill -9``, say); a running one is never
+    touched. Returns how many resources were removed."""
+    import docker.errors
+
+    def dead(labels: dict[str, str]) -> bool:
+        pid = labels.get(LABEL_PID, "")
+        return pid.isdigit() and not os.path.exists(f"/proc/{pid}")
+
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": LABEL_SERVER}):
+        if dead(container.labels):
+            container.remove(force=True)
+            log(f"removed container {container.name} (instance {container.labels.get(LABEL_INSTANCE)})")
+            removed += 1
+    for image in client.images.list(filters={"label": LABEL_SERVER}):
+        if dead(image.labels or {}):
+            for tag in image.tags:
+                if tag.startswith(AMI_REPOSITORY + "/"):
+                    try:
+                        client.images.remove(tag)
+                    except docker.errors.APIError:
+                        continue
+                    log(f"removed image {tag}")
+                    removed += 1
+    for network in client.networks.list(filters={"label": LABEL_SERVER}):
+        if dead(network.attrs.get("Labels") or {}):
+            network.remove()
+            log(f"removed network {network.name}")
+            removed += 1
+    return removed

@@ -13,8 +13,10 @@ Everything else is moto's. It can also inject faults per action.
 from __future__ import annotations
 
 import base64
+import ctypes
 import http.client
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +39,14 @@ from bakehouse_plugin_aws.localec2.ssh import public_key_of
 DEBIAN_AMI_NAME = "debian-12-bakehouse-local"
 FAULTS = ("throttle", "5xx", "latency", "drop")
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def _die_with_parent() -> None:
+    """In the moto child: SIGTERM when the local EC2's process dies (even by kill -9)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass
@@ -141,6 +151,7 @@ class LocalEC2:
         self._moto = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self._moto_port)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
