@@ -86,6 +86,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "warn-on-undeclared-var",
         "warn about variables set in var files but not declared in the template",
     )
+    flag(
+        parser,
+        "json-report",
+        dest="json_report",
+        default="",
+        metavar="FILE",
+        help="write what the run did to FILE as JSON: builds, steps and durations, artifacts, "
+        "resources created and removed, plugin processes started",
+    )
     add_ui_flags(parser)
     add_target(parser)
 
@@ -130,6 +139,13 @@ def _remove_leftovers_of_dead_plugins(run_dir: Path, run_id: str, ui: Any) -> No
             remove_entry(manager, journal, entry, ui)
     finally:
         manager.shutdown()
+
+
+def _write_report(report: Any, exit_code: int, ui: Any) -> None:
+    try:
+        report.write(exit_code)
+    except OSError as exc:
+        ui.error(f"Error: cannot write the JSON report {report.path}: {exc.strerror or exc}")
 
 
 def _debug_pause(ui: Any) -> None:
@@ -178,6 +194,12 @@ def run(args: argparse.Namespace) -> int:
             "as with -on-error=cleanup."
         )
         args.on_error = "cleanup"
+    report = None
+    if getattr(args, "json_report", ""):
+        from bakehouse.ui.report import ReportCollector
+
+        report = ReportCollector(os.path.abspath(args.json_report), run_id, args.target)
+    exit_code = 1
     try:
         template, _warnings = load_template(args, ui, run_id=run_id)
         if template is None:
@@ -200,7 +222,10 @@ def run(args: argparse.Namespace) -> int:
             component_factory(run_id),
             debug_pause=_debug_pause if options.debug else None,
         )
-        return orchestrator.run()
+        exit_code = orchestrator.run()
+        if report is not None:
+            report.add_results(orchestrator.results.values())
+        return exit_code
     finally:
         # More Ctrl-C presses must not interrupt the stopping of plugin
         # processes half-way (that is what would leave some behind).
@@ -212,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
             if args.on_error == "cleanup":
                 _remove_leftovers_of_dead_plugins(run_dir, run_id, ui)
             remove_journal_if_done(run_dir)
+            if report is not None:
+                _write_report(report, exit_code, ui)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

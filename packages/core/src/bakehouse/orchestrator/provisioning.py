@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bakehouse.sdk import events
 from bakehouse.sdk.communicator import Communicator
 from bakehouse.sdk.components import HOOK_CLEANUP_PROVISION, HOOK_PROVISION, BuildInfo, Hook
 from bakehouse.sdk.config import ConfigError
@@ -185,7 +187,16 @@ class ProvisionHook(Hook):
                 continue
             if self.debug_pause is not None:
                 self.debug_pause(self.ui)
-            self.run_provisioner(component, communicator, generated, ctx)
+            started, status = time.monotonic(), "failed"
+            try:
+                self.run_provisioner(component, communicator, generated, ctx)
+                status = "ok"
+            except Cancelled:
+                status = "cancelled"
+                raise
+            finally:
+                events.emit("step", build=self.build.build_name, step=f'provisioner "{component.spec.type}"',
+                            status=status, duration=round(time.monotonic() - started, 6))
 
     def run_provisioner(
         self,

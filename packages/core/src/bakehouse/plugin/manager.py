@@ -28,6 +28,7 @@ from bakehouse.plugin.discovery import (
 from bakehouse.plugin.errors import PluginError, UnknownComponentError
 from bakehouse.plugin.process import PluginProcess, handshake_timeout
 from bakehouse.rpc.errors import ConnectionLost, RemoteError
+from bakehouse.sdk import events
 from bakehouse.sdk.journal import RUN_ID_ENV, JournalEntry, cleaner_for
 
 log = logging.getLogger("bakehouse.plugin")
@@ -161,6 +162,7 @@ class PluginManager:
                 with self._lock:
                     self._broken[path] = exc
                 raise
+            events.emit("plugin-started", plugin=process.name, path=path, plugin_pid=process.pid, build=build_key)
             with self._lock:
                 closed = self._closed
                 if not closed:

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bakehouse.sdk import events
+
 #: Environment variable carrying the run id from the core to its plugins.
 RUN_ID_ENV = "BAKEHOUSE_RUN_ID"
 
@@ -68,6 +70,7 @@ class Journal:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        events.emit("resource-created", plugin=self.plugin, kind=kind, id=resource_id, entry=entry.entry_id)
         return entry
 
     def forget(self, entry: JournalEntry) -> None:
@@ -76,6 +79,8 @@ class Journal:
             (self.directory / f"{entry.entry_id}.json").unlink()
         except FileNotFoundError:
             pass
+        events.emit("resource-removed", plugin=entry.plugin, kind=entry.kind, id=entry.resource_id,
+                    entry=entry.entry_id)
 
 
 def load_entries(directory: Path) -> list[JournalEntry]:

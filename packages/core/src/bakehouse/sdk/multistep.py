@@ -24,10 +24,12 @@ Packer's debug runner does.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
+from bakehouse.sdk import events
 from bakehouse.sdk.context import Cancelled, Context
 from bakehouse.sdk.ui import Ui
 
@@ -146,6 +148,20 @@ class Runner:
 
     @staticmethod
     def _run_step(step: Step, state: StateBag) -> Action:
+        started = time.monotonic()
+        action = Runner._run_step_body(step, state)
+        status = "cancelled" if state["cancelled"] else ("failed" if action is HALT else "ok")
+        events.emit(
+            "step",
+            build=getattr(state.get("build"), "build_name", ""),
+            step=step.display_name(),
+            status=status,
+            duration=round(time.monotonic() - started, 6),
+        )
+        return action
+
+    @staticmethod
+    def _run_step_body(step: Step, state: StateBag) -> Action:
         ctx: Context = state["ctx"]
         try:
             action = step.run(state)
