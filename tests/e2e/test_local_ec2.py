@@ -246,13 +246,20 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def test_stop_start_reboot_follow_the_instance_and_a_copied_ami_launches_in_its_region(local_ec2_env: Any) -> None:
+def test_stop_start_reboot_follow_the_instance_and_a_copied_ami_launches_in_its_region(
+    local_ec2_env: Any, docker_client: Any
+) -> None:
     local = local_ec2_env
     ec2 = local.client()
     key = ec2.create_key_pair(KeyName="cycle")["KeyMaterial"]
     [instance] = ec2.run_instances(ImageId=local.base_ami(), MinCount=1, MaxCount=1, KeyName="cycle")["Instances"]
     instance_id, address = instance["InstanceId"], instance["PublicIpAddress"]
     [container] = local.instances.containers()
+    # reachable on its own loopback address only, from a network with no way out
+    assert container.attrs["HostConfig"]["PortBindings"] == {"22/tcp": [{"HostIp": address, "HostPort": "22"}]}
+    [network] = container.attrs["NetworkSettings"]["Networks"]
+    options = docker_client.networks.get(network).attrs["Options"]
+    assert options["com.docker.network.bridge.enable_ip_masquerade"] == "false"
     status, output = run_over_ssh(address, "admin", key, "echo kept | sudo tee /var/tmp/state")
     assert status == 0, output
 
