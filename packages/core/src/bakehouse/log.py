@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterable
@@ -51,10 +52,33 @@ def sensitive_values() -> tuple[str, ...]:
     return _secrets
 
 
+#: Secrets recognised by their shape, whoever printed them: PEM private keys
+#: (also with escaped newlines, as in a logged response body), EC2 key material,
+#: AWS secret keys and session tokens in key=value, JSON or header form.
+_SECRET_SHAPES = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)"
+    r"|(?<=<keyMaterial>)[^<]*"
+    r"|(?i:(?<=aws_secret_access_key)|(?<=secretaccesskey)|(?<=x-amz-security-token)"
+    r"|(?<=aws_session_token)|(?<=sessiontoken))[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+=]{16,}",
+    re.DOTALL,
+)
+_SHAPE_HINTS = ("PRIVATE KEY", "keyMaterial", "ecret", "oken", "ECRET", "OKEN")
+
+
+def _redact_shapes(text: str) -> str:
+    if not any(hint in text for hint in _SHAPE_HINTS):
+        return text
+    return _SECRET_SHAPES.sub(SENSITIVE_PLACEHOLDER, text)
+
+
 def redact(text: str) -> str:
-    """Replace every registered sensitive value in ``text`` by ``<sensitive>``."""
+    """Replace every registered sensitive value, and anything shaped like a
+    private key or an AWS secret, in ``text`` by ``<sensitive>``."""
+    if not text:
+        return text
+    text = _redact_shapes(text)
     secrets = _secrets
-    if not secrets or not text:
+    if not secrets:
         return text
     for secret in secrets:
         if secret in text:
@@ -67,6 +91,18 @@ class RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+class PrivateFileHandler(logging.FileHandler):
+    """A log file only its owner can read (0600, also when it existed before)."""
+
+    def __init__(self, path: str) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        super().__init__(path, mode="w", encoding="utf-8")
 
 
 _FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
@@ -115,11 +151,11 @@ def setup(crash_capture_path: str | None = None) -> None:
     log_variable, log_path = log_path_setting()
     if log_path:
         try:
-            handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
+            handlers.append(PrivateFileHandler(log_path))
         except OSError as exc:
             sys.stderr.write(f"bakehouse: cannot open {log_variable} {log_path!r}: {exc}\n")
     if crash_capture_path:
-        handlers.append(logging.FileHandler(crash_capture_path, mode="w", encoding="utf-8"))
+        handlers.append(PrivateFileHandler(crash_capture_path))
     if not handlers:
         root.setLevel(logging.WARNING)
         root.addHandler(logging.NullHandler())

@@ -172,6 +172,16 @@ def _configure_logging() -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # Wire-level debug logs of client libraries hold request and response
+    # bodies and signed headers: private keys (CreateKeyPair), session tokens,
+    # passwords. Plugins log what they do themselves.
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+#: Loggers that dump raw requests/responses at DEBUG level.
+WIRE_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "paramiko.transport", "docker.api",
+                "docker.utils")
 
 
 def _die_with_parent() -> None:
