@@ -101,13 +101,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _write_run_marker(run_id: str, argv: list[str]) -> Path:
     from bakehouse.cli.main import supervisor_dir
-    from bakehouse.sdk.journal import journal_root
+    from bakehouse.sdk.journal import journal_root, make_private_dir
 
     directory = journal_root() / run_id
-    directory.mkdir(parents=True, exist_ok=True)
+    make_private_dir(directory)
     marker = directory / "run.json"
-    marker.write_text(
-        json.dumps(
+    with open(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+              encoding="utf-8") as fh:
+        json.dump(
             {
                 "run_id": run_id,
                 "pid": os.getpid(),
@@ -115,10 +116,9 @@ def _write_run_marker(run_id: str, argv: list[str]) -> Path:
                 "argv": argv,
                 # SIGKILL of supervisor and worker leaves it: `bakehouse cleanup` removes it.
                 "supervisor_dir": supervisor_dir,
-            }
-        ),
-        encoding="utf-8",
-    )
+            },
+            fh,
+        )
     return directory
 
 

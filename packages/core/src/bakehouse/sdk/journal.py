@@ -62,10 +62,10 @@ class Journal:
     def record(self, kind: str, resource_id: str, **details: Any) -> JournalEntry:
         """Write the entry to disk (fsync'd) and return it."""
         entry = JournalEntry(self.plugin, kind, resource_id, details, run_id=self.run_id)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.directory)
         path = self.directory / f"{entry.entry_id}.json"
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
             json.dump(asdict(entry), fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -83,6 +83,15 @@ class Journal:
                     entry=entry.entry_id)
 
 
+def make_private_dir(directory: Path) -> None:
+    """``directory`` (and the journal root above it) exist with mode 0700:
+    entries name resources and endpoints that are nobody else's business."""
+    for path in (journal_root(), directory):
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+
+
 def load_entries(directory: Path) -> list[JournalEntry]:
     entries = []
     for path in sorted(directory.glob("*.json")):
@@ -90,6 +99,9 @@ def load_entries(directory: Path) -> list[JournalEntry]:
             continue
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            # The run is the directory's: an entry cannot claim another run's
+            # id (cleaners check ownership tags against it).
+            data["run_id"] = directory.name
             entries.append(JournalEntry(**data))
         except (OSError, ValueError, TypeError):
             continue
