@@ -108,7 +108,11 @@ class AmazonEBSBuilder(Builder):
             journal=Journal(self.build.run_id or None, plugin=PLUGIN),
             generated={"BuildRegion": config.region},
         )
-        Runner(self.steps(), on_error=self.build.on_error).run(state)
+        steps = self.steps()
+        Runner(steps, on_error=self.build.on_error).run(state)
+        failed = state.get("error") is not None or state["halted"] or state["cancelled"]
+        if failed and self.build.on_error == "abort":
+            explain_kept_resources(ui, steps, config.region)
         error = state.get("error")
         if error is not None:
             raise error
@@ -118,3 +122,26 @@ class AmazonEBSBuilder(Builder):
             ui.say("Skipping AMI creation (skip_create_ami = true): no artifact")
             return None
         return AmiArtifact(state["amis"], connection, state["generated"])
+
+
+def explain_kept_resources(ui: Ui, steps: list[Any], region: str) -> None:
+    """``-on-error=abort`` kept the temporary resources: list them and how to remove them."""
+    kept: list[tuple[str, str]] = []
+    for step in steps:
+        if isinstance(step, StepRunSourceInstance) and step.instance_id:
+            kept.append((f"instance {step.instance_id}",
+                         f"aws ec2 terminate-instances --region {region} --instance-ids {step.instance_id}"))
+        elif isinstance(step, StepSecurityGroup) and step.group_id and step.group_name:
+            kept.append((f"security group {step.group_id} ({step.group_name})",
+                         f"aws ec2 delete-security-group --region {region} --group-id {step.group_id}"))
+        elif isinstance(step, StepKeyPair) and step.key_name:
+            kept.append((f"key pair {step.key_name}",
+                         f"aws ec2 delete-key-pair --region {region} --key-name {step.key_name}"))
+            if step.key_dir:
+                kept.append((f"private key file in {step.key_dir}", f"rm -rf {step.key_dir}"))
+    if not kept:
+        return
+    ui.error("-on-error=abort kept these temporary resources for inspection:")
+    for what, how in kept:
+        ui.error(f"    {what}: remove with `{how}`")
+    ui.error("Or run `bakehouse cleanup` once this build has exited: it removes them all.")

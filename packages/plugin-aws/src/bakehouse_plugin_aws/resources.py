@@ -18,7 +18,7 @@ from bakehouse.sdk import Context, JournalEntry, register_cleaner
 
 from bakehouse_plugin_aws.config import Polling
 from bakehouse_plugin_aws.ec2 import AwsError, Connection, describe_error, error_code, wait_until
-from bakehouse_plugin_aws.images import delete_image
+from bakehouse_plugin_aws.images import delete_image, describe_image
 
 PLUGIN = "bakehouse-plugin-aws"
 
@@ -32,6 +32,35 @@ KIND_KEY_DIR = "aws-temporary-key-dir"
 #: run died between RunInstances and recording the instance id.
 INSTANCE_TOKEN_TAG = "bakehouse:instance-token"
 
+#: Tag put at creation on everything a build creates (key pair, security group,
+#: instance, AMIs and their copies), valued with the run id. `bakehouse cleanup`
+#: deletes nothing that lacks it: a journal entry alone (hand-written, or naming
+#: a user's key pair) is never proof of ownership.
+OWNER_TAG = "bakehouse:run-id"
+
+#: Prefix of the temporary directories holding a temporary private key.
+KEY_DIR_PREFIX = "bakehouse-aws-key-"
+
+
+def owner_tags(run_id: str) -> list[dict[str, str]]:
+    return [{"Key": OWNER_TAG, "Value": run_id}]
+
+
+def tag_specification(resource_type: str, run_id: str,
+                      extra: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    return {"ResourceType": resource_type, "Tags": [*(extra or []), *owner_tags(run_id)]}
+
+
+class NotOurs(AwsError):
+    """A journal entry names a resource this run did not create: never delete it."""
+
+
+def _check_owner(what: str, tags: list[dict[str, Any]] | None, run_id: str) -> None:
+    values = {tag.get("Key"): tag.get("Value") for tag in tags or []}
+    if not run_id or values.get(OWNER_TAG) != run_id:
+        raise NotOurs(f"refusing to delete {what}: it does not carry the tag {OWNER_TAG}={run_id} "
+                      "that Bakehouse puts on what it creates, so this run did not create it")
+
 _NOT_FOUND = ("NotFound", "InvalidGroup.NotFound", "InvalidKeyPair.NotFound", "InvalidInstanceID")
 
 
@@ -40,9 +69,10 @@ def _missing(exc: BaseException) -> bool:
     return any(part in code for part in _NOT_FOUND)
 
 
-def instance_ids_by_token(ec2: Any, token: str) -> list[str]:
+def instance_ids_by_token(ec2: Any, token: str, run_id: str) -> list[str]:
     response = ec2.describe_instances(
-        Filters=[{"Name": f"tag:{INSTANCE_TOKEN_TAG}", "Values": [token]}]
+        Filters=[{"Name": f"tag:{INSTANCE_TOKEN_TAG}", "Values": [token]},
+                 {"Name": f"tag:{OWNER_TAG}", "Values": [run_id]}]
     )
     return [
         instance["InstanceId"]
@@ -115,10 +145,10 @@ def delete_security_group(ec2: Any, group_name: str, vpc_id: str = "", group_id:
             raise AwsError(f"deleting security group {group_id}: {describe_error(exc)}") from None
 
 
-def image_ids_by_name(ec2: Any, name: str) -> list[str]:
-    """AMIs named ``name``: the pre-validate step made sure none existed
-    before the build, so these are the build's own."""
-    response = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])
+def image_ids_by_name(ec2: Any, name: str, run_id: str) -> list[str]:
+    """AMIs named ``name`` that this run created (its owner tag)."""
+    response = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]},
+                                                             {"Name": f"tag:{OWNER_TAG}", "Values": [run_id]}])
     return [image["ImageId"] for image in response.get("Images", [])]
 
 
@@ -132,33 +162,91 @@ def _client(entry: JournalEntry) -> Any:
 def clean_instance(entry: JournalEntry) -> None:
     ec2 = _client(entry)
     if entry.resource_id.startswith("i-"):
-        ids = [entry.resource_id]
+        try:
+            response = ec2.describe_instances(InstanceIds=[entry.resource_id])
+        except botocore.exceptions.ClientError as exc:
+            if _missing(exc):
+                return
+            raise AwsError(f"describing instance {entry.resource_id}: {describe_error(exc)}") from None
+        instances = [i for r in response.get("Reservations", []) for i in r.get("Instances", [])]
+        for instance in instances:
+            _check_owner(f"instance {entry.resource_id}", instance.get("Tags"), entry.run_id)
+        ids = [i["InstanceId"] for i in instances if i.get("State", {}).get("Name") != "terminated"]
     else:
-        ids = instance_ids_by_token(ec2, entry.resource_id)
+        ids = instance_ids_by_token(ec2, entry.resource_id, entry.run_id)
     terminate_instances(ec2, ids, Polling(delay_seconds=2, max_attempts=150))
 
 
 def clean_key_pair(entry: JournalEntry) -> None:
-    delete_key_pair(_client(entry), entry.resource_id)
+    ec2 = _client(entry)
+    try:
+        pairs = ec2.describe_key_pairs(KeyNames=[entry.resource_id]).get("KeyPairs", [])
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc):
+            return
+        raise AwsError(f"describing key pair {entry.resource_id}: {describe_error(exc)}") from None
+    for pair in pairs:
+        _check_owner(f"key pair {entry.resource_id}", pair.get("Tags"), entry.run_id)
+    if pairs:
+        delete_key_pair(ec2, entry.resource_id)
 
 
 def clean_security_group(entry: JournalEntry) -> None:
     details = entry.details
-    delete_security_group(_client(entry), entry.resource_id, str(details.get("vpc_id") or ""),
-                          str(details.get("group_id") or ""))
+    ec2 = _client(entry)
+    group_id = str(details.get("group_id") or "")
+    if group_id:
+        filters = [{"Name": "group-id", "Values": [group_id]}]
+    else:
+        filters = [{"Name": "group-name", "Values": [entry.resource_id]}]
+        if details.get("vpc_id"):
+            filters.append({"Name": "vpc-id", "Values": [str(details["vpc_id"])]})
+    groups = ec2.describe_security_groups(Filters=filters).get("SecurityGroups", [])
+    for group in groups:
+        _check_owner(f"security group {group['GroupId']} ({group.get('GroupName', '')})",
+                     group.get("Tags"), entry.run_id)
+        delete_security_group(ec2, entry.resource_id, group_id=group["GroupId"])
 
 
 def clean_image(entry: JournalEntry) -> None:
     ec2 = _client(entry)
     if entry.resource_id.startswith("ami-"):
+        image = describe_image(ec2, entry.resource_id)
+        if image is None:
+            return
+        _check_owner(f"AMI {entry.resource_id}", image.get("Tags"), entry.run_id)
         ids = [entry.resource_id]
     else:
-        ids = image_ids_by_name(ec2, entry.resource_id)
+        ids = image_ids_by_name(ec2, entry.resource_id, entry.run_id)
     for image_id in ids:
         delete_image(ec2, image_id)
 
 
+def owned_key_dir(path: str) -> bool:
+    """A temporary key directory as this plugin makes them: an absolute path
+    named with its prefix, a real directory (not a link) of this user, holding
+    nothing but ``ec2_*.pem`` key files."""
+    import os
+    import stat
+
+    if not os.path.isabs(path) or not os.path.basename(path).startswith(KEY_DIR_PREFIX):
+        return False
+    try:
+        info = os.lstat(path)
+        names = os.listdir(path) if stat.S_ISDIR(info.st_mode) else []
+    except FileNotFoundError:
+        return True  # already gone: nothing to delete either way
+    except OSError:
+        return False
+    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+            and all(name.startswith("ec2_") and name.endswith(".pem") for name in names))
+
+
 def clean_key_dir(entry: JournalEntry) -> None:
+    if not owned_key_dir(entry.resource_id):
+        raise NotOurs(f"refusing to delete directory {entry.resource_id}: it is not a temporary "
+                      f"key directory as Bakehouse makes them ({KEY_DIR_PREFIX}*, holding only "
+                      "ec2_*.pem files)")
     shutil.rmtree(entry.resource_id, ignore_errors=True)
 
 

@@ -54,13 +54,17 @@ from bakehouse_plugin_aws.images import (
 )
 from bakehouse_plugin_aws.resources import (
     INSTANCE_TOKEN_TAG,
+    KEY_DIR_PREFIX,
     KIND_IMAGE,
     KIND_INSTANCE,
     KIND_KEY_DIR,
     KIND_KEY_PAIR,
     KIND_SECURITY_GROUP,
+    OWNER_TAG,
     delete_key_pair,
     delete_security_group,
+    owner_tags,
+    tag_specification,
     terminate_instances,
 )
 
@@ -82,6 +86,10 @@ def _connection(state: StateBag) -> Connection:
 
 def _failed(state: StateBag) -> bool:
     return bool(state.get("error") is not None or state.get("halted") or state.get("cancelled"))
+
+
+def _run_id(state: StateBag) -> str:
+    return _journal(state).run_id
 
 
 def _record(state: StateBag, kind: str, resource_id: str, region: str, **details: Any) -> JournalEntry:
@@ -214,13 +222,23 @@ class StepKeyPair(Step):
         ec2 = state["ec2"]
         state.ui.say(f"Creating temporary keypair: {name}")
         self.entries.append(_record(state, KIND_KEY_PAIR, name, config.region))
+        try:
+            created = call(f"creating key pair {name}", ec2.create_key_pair,
+                           KeyName=name, KeyType=config.temporary_key_pair_type,
+                           TagSpecifications=[tag_specification("key-pair", _run_id(state))])
+        except AwsError as exc:
+            if "Duplicate" in str(exc):
+                raise AwsError(
+                    f"a key pair named {name!r} already exists: temporary_key_pair_name must name "
+                    "a key pair that does not exist yet (Bakehouse creates it and deletes it "
+                    "afterwards; it never touches one it did not create)") from None
+            raise
+        # Only now is the key pair ours to delete.
         self.key_name = name
-        created = call(f"creating key pair {name}", ec2.create_key_pair,
-                       KeyName=name, KeyType=config.temporary_key_pair_type)
         material: str = created["KeyMaterial"]
         # mkdtemp makes the directory 0700; the key file is created 0600 before
         # any byte is written, so the key is never readable by others.
-        self.key_dir = tempfile.mkdtemp(prefix="bakehouse-aws-key-")
+        self.key_dir = tempfile.mkdtemp(prefix=KEY_DIR_PREFIX)
         self.entries.append(_journal(state).record(KIND_KEY_DIR, self.key_dir))
         path = os.path.join(self.key_dir, f"ec2_{name}.pem")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -271,11 +289,15 @@ class StepSecurityGroup(Step):
         vpc_id = state.get("vpc_id", "")
         state.ui.say("Creating temporary security group for this instance: " + name)
         self.entry = _record(state, KIND_SECURITY_GROUP, name, config.region, vpc_id=vpc_id)
-        self.group_name = name
-        params: dict[str, Any] = {"GroupName": name, "Description": "Temporary group for Bakehouse"}
+        params: dict[str, Any] = {
+            "GroupName": name, "Description": "Temporary group for Bakehouse",
+            "TagSpecifications": [tag_specification("security-group", _run_id(state))],
+        }
         if vpc_id:
             params["VpcId"] = vpc_id
         self.group_id = call(f"creating security group {name}", ec2.create_security_group, **params)["GroupId"]
+        # Only now is the group ours to delete.
+        self.group_name = name
         if config.communicator == "ssh":
             cidrs = config.temporary_security_group_source_cidrs or ["0.0.0.0/0"]
             state.ui.say(f"Authorizing access to port {config.ssh_port} from {cidrs} in the "
@@ -318,7 +340,7 @@ class StepRunSourceInstance(Step):
         token = uuid.uuid4().hex
         run_tags = dict(config.run_tags)
         run_tags.setdefault("Name", "Bakehouse Builder")
-        instance_tags = {**run_tags, INSTANCE_TOKEN_TAG: token}
+        instance_tags = {**run_tags, INSTANCE_TOKEN_TAG: token, OWNER_TAG: _run_id(state)}
         params: dict[str, Any] = {
             "ImageId": state["source_image"]["ImageId"],
             "InstanceType": config.instance_type,
@@ -386,7 +408,7 @@ class StepRunSourceInstance(Step):
             if self.entries:
                 from bakehouse_plugin_aws.resources import instance_ids_by_token
 
-                ids = instance_ids_by_token(state["ec2"], self.entries[0].resource_id)
+                ids = instance_ids_by_token(state["ec2"], self.entries[0].resource_id, _run_id(state))
                 terminate_instances(state["ec2"], ids, _config(state).aws_polling)
         else:
             state.ui.say("Terminating the source AWS instance...")
@@ -552,9 +574,13 @@ class _ImageTracker:
     def before(self, state: StateBag, region: str) -> None:
         self.entries.append(_record(state, KIND_IMAGE, _config(state).ami_name, region))
 
-    def after(self, state: StateBag, region: str, image_id: str) -> None:
+    def after(self, state: StateBag, region: str, image_id: str, copied_with: Any = None) -> None:
         self.images[region] = image_id
         self.entries.append(_record(state, KIND_IMAGE, image_id, region))
+        if copied_with is not None:
+            # CopyImage does not carry tags over: mark the copy as this run's at once.
+            call(f"tagging AMI {image_id} ({region})", copied_with.create_tags,
+                 Resources=[image_id], Tags=owner_tags(_run_id(state)))
 
     def cleanup(self, state: StateBag, what: str) -> None:
         if _failed(state):
@@ -571,6 +597,15 @@ class _ImageTracker:
                     from bakehouse_plugin_aws.resources import clean_image
 
                     clean_image(entry)
+        else:
+            # The AMIs are the build's result now, no longer temporary: drop the
+            # ownership mark so they carry exactly the user's tags.
+            for region, image_id in self.images.items():
+                ec2 = state["ec2"] if region == _config(state).region else _connection(state).client(region)
+                try:
+                    ec2.delete_tags(Resources=[image_id], Tags=[{"Key": OWNER_TAG}])
+                except Exception as exc:  # cosmetic: never fail a finished build for it
+                    state.ui.error(f"Could not remove the tag {OWNER_TAG} from {image_id}: {exc}")
         for entry in self.entries:
             _journal(state).forget(entry)
 
@@ -588,7 +623,10 @@ class StepCreateAMI(Step):
         ec2 = state["ec2"]
         instance_id = state["instance"]["InstanceId"]
         state.ui.say(f"Creating AMI {config.ami_name} from instance {instance_id}")
-        params: dict[str, Any] = {"InstanceId": instance_id, "Name": config.ami_name}
+        params: dict[str, Any] = {
+            "InstanceId": instance_id, "Name": config.ami_name,
+            "TagSpecifications": [tag_specification("image", _run_id(state))],
+        }
         if config.ami_description:
             params["Description"] = config.ami_description
         if config.ami_block_device_mappings:
@@ -645,7 +683,7 @@ class StepEncryptedCopy(Step):
             params["Description"] = config.ami_description
         self.tracker.before(state, region)
         copy_id = call(f"copying AMI {source} encrypted", ec2.copy_image, **params)["ImageId"]
-        self.tracker.after(state, region, copy_id)
+        self.tracker.after(state, region, copy_id, copied_with=ec2)
         _wait_image(state, ec2, copy_id, region)
         state.ui.say(f"Deregistering unencrypted AMI {source}")
         delete_image(ec2, source)
@@ -686,7 +724,7 @@ class StepAMIRegionCopy(Step):
             state.ui.message(f"Copying to: {region}")
             self.tracker.before(state, region)
             copy_id = call(f"copying AMI {source_id} to {region}", ec2.copy_image, **params)["ImageId"]
-            self.tracker.after(state, region, copy_id)
+            self.tracker.after(state, region, copy_id, copied_with=ec2)
             state.ui.message(f"Waiting for AMI ({copy_id}) in region ({region}) to become ready...")
             _wait_image(state, ec2, copy_id, region)
             return region, copy_id

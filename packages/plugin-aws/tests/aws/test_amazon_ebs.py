@@ -34,9 +34,11 @@ from bakehouse_plugin_aws.resources import (
     KIND_INSTANCE,
     KIND_KEY_PAIR,
     KIND_SECURITY_GROUP,
+    NotOurs,
     clean_instance,
     clean_key_pair,
     clean_security_group,
+    tag_specification,
 )
 
 from tests.fixtures.aws import MotoServer, SshServer, sshd_accepts_moto_keys
@@ -326,19 +328,33 @@ def test_skip_create_ami_and_communicator_none(aws_env: MotoServer, sshd_server:
     assert images_named(ec2, skipped.config.ami_name) == []
 
 
-def test_cleaners_remove_leftovers(aws_env: MotoServer) -> None:
+def test_cleaners_remove_leftovers_they_own_and_refuse_the_others(aws_env: MotoServer) -> None:
     ec2 = aws_env.client()
     source = register_source_ami(ec2)
-    ec2.create_key_pair(KeyName="bakehouse_left")
-    group = ec2.create_security_group(GroupName="bakehouse_leftsg", Description="x")["GroupId"]
+    run = "run-" + uuid.uuid4().hex[:8]
+    ec2.create_key_pair(KeyName="bakehouse_left",
+                        TagSpecifications=[tag_specification("key-pair", run)])
+    group = ec2.create_security_group(GroupName="bakehouse_leftsg", Description="x",
+                                      TagSpecifications=[tag_specification("security-group", run)])["GroupId"]
     instance = ec2.run_instances(ImageId=source, MinCount=1, MaxCount=1, InstanceType="t2.micro",
-                                 SecurityGroupIds=[group])["Instances"][0]["InstanceId"]
+                                 SecurityGroupIds=[group],
+                                 TagSpecifications=[tag_specification("instance", run)],
+                                 )["Instances"][0]["InstanceId"]
+    ec2.create_key_pair(KeyName="someone_elses")
     details = Connection().journal_details("us-east-1")
-    clean_instance(JournalEntry("bakehouse-plugin-aws", KIND_INSTANCE, instance, details))
-    clean_key_pair(JournalEntry("bakehouse-plugin-aws", KIND_KEY_PAIR, "bakehouse_left", details))
-    clean_security_group(JournalEntry("bakehouse-plugin-aws", KIND_SECURITY_GROUP, "bakehouse_leftsg", details))
+
+    def entry(kind: str, resource_id: str, run_id: str = run) -> JournalEntry:
+        return JournalEntry("bakehouse-plugin-aws", kind, resource_id, details, run_id=run_id)
+
+    with pytest.raises(NotOurs, match="refusing to delete instance"):
+        clean_instance(entry(KIND_INSTANCE, instance, run_id="another-run"))
+    with pytest.raises(NotOurs, match="refusing to delete key pair someone_elses"):
+        clean_key_pair(entry(KIND_KEY_PAIR, "someone_elses"))
+    clean_instance(entry(KIND_INSTANCE, instance))
+    clean_key_pair(entry(KIND_KEY_PAIR, "bakehouse_left"))
+    clean_security_group(entry(KIND_SECURITY_GROUP, "bakehouse_leftsg"))
     assert ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated"
-    assert ec2.describe_key_pairs()["KeyPairs"] == []
+    assert [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]] == ["someone_elses"]
     assert not [g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupId"] == group]
 
 
