@@ -1,6 +1,7 @@
 """amazon-ebs and `bakehouse cleanup` only ever delete what a run created.
 
-Against a real moto server over HTTP and the real CLI and aws plugin:
+Against the local EC2 (moto over HTTP, instances as containers) and the real
+CLI and aws plugin:
 a `temporary_key_pair_name` naming the user's existing key pair, hand-written
 journal entries naming the user's key pair, security group, AMI and a
 directory, and the debug log of a build that made a temporary key pair.
@@ -16,23 +17,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bakehouse_plugin_aws.localec2 import LocalEC2
 
-from tests.e2e.test_aws_build import hcl, register_ami, shell, temp_keys, template  # noqa: F401 (fixture)
-from tests.fixtures.aws import MotoServer, SshServer
+from tests.e2e.test_aws_build import hcl, register_ami, shell, template
 from tests.fixtures.processes import run_processes, wait_until_gone
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh]
 
 
 def test_existing_key_pair_named_as_temporary_is_never_deleted(
-    aws_env: MotoServer, sshd_server: SshServer, bakehouse, tmp_path: Path, run_id: str,
-    bakehouse_home: Path,
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path,
 ) -> None:
-    ec2 = aws_env.client()
+    ec2 = local_ec2_env.client()
     ec2.create_key_pair(KeyName="users-own-key")
-    source = register_ami(ec2, "base-image")
+    source = register_ami(local_ec2_env, "base-image")
     (tmp_path / "t.pkr.hcl").write_text(template(
-        sshd_server, source=f"source_ami = {hcl(source)}",
+        source=f"source_ami = {hcl(source)}",
         options={"ami_name": f"kp-{uuid.uuid4().hex[:8]}", "temporary_key_pair_name": "users-own-key"},
     ))
     result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
@@ -52,12 +52,12 @@ def _forge_entry(journal: Path, kind: str, resource_id: str, **details: Any) -> 
 
 
 def test_cleanup_refuses_journal_entries_for_resources_it_did_not_create(
-    aws_env: MotoServer, bakehouse, tmp_path: Path, bakehouse_home: Path,
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path, bakehouse_home: Path,
 ) -> None:
-    ec2 = aws_env.client()
+    ec2 = local_ec2_env.client()
     ec2.create_key_pair(KeyName="users-key")
     group_id = ec2.create_security_group(GroupName="users-group", Description="mine")["GroupId"]
-    ami = register_ami(ec2, "users-ami")
+    ami = register_ami(local_ec2_env, "users-ami")
     precious = tmp_path / "bakehouse-aws-key-precious"
     precious.mkdir()
     (precious / "thesis.tex").write_text("years of work")
@@ -68,7 +68,7 @@ def test_cleanup_refuses_journal_entries_for_resources_it_did_not_create(
     journal.mkdir(parents=True)
     (journal / "run.json").write_text(json.dumps({"run_id": run, "pid": 2**22 + 7,
                                                   "started": "2026-01-01T00:00:00+00:00"}))
-    where = {"region": "us-east-1", "endpoint": aws_env.endpoint, "profile": ""}
+    where = {"region": "us-east-1", "endpoint": local_ec2_env.endpoint, "profile": ""}
     _forge_entry(journal, "ec2-key-pair", "users-key", **where)
     _forge_entry(journal, "ec2-security-group", "users-group", **where, group_id=group_id)
     _forge_entry(journal, "ec2-image", ami, **where)
@@ -91,12 +91,11 @@ def test_cleanup_refuses_journal_entries_for_resources_it_did_not_create(
 
 
 def test_debug_log_never_holds_the_temporary_private_key(
-    aws_env: MotoServer, temp_keys: SshServer, bakehouse, tmp_path: Path, run_id: str,  # noqa: F811
-    bakehouse_home: Path,
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path,
 ) -> None:
-    source = register_ami(aws_env.client(), "base-image")
+    source = register_ami(local_ec2_env, "base-image")
     (tmp_path / "t.pkr.hcl").write_text(template(
-        temp_keys, source=f"source_ami = {hcl(source)}",
+        source=f"source_ami = {hcl(source)}",
         options={"ami_name": f"log-{uuid.uuid4().hex[:8]}", "skip_create_ami": True},
         provisioner=shell("true"),
     ))
@@ -115,13 +114,12 @@ def test_debug_log_never_holds_the_temporary_private_key(
 
 
 def test_on_error_abort_lists_what_it_kept_and_cleanup_removes_it(
-    aws_env: MotoServer, temp_keys: SshServer, bakehouse, tmp_path: Path, run_id: str,  # noqa: F811
-    bakehouse_home: Path,
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path,
 ) -> None:
-    ec2 = aws_env.client()
-    source = register_ami(ec2, "base-image")
+    ec2 = local_ec2_env.client()
+    source = register_ami(local_ec2_env, "base-image")
     (tmp_path / "t.pkr.hcl").write_text(template(
-        temp_keys, source=f"source_ami = {hcl(source)}",
+        source=f"source_ami = {hcl(source)}",
         options={"ami_name": f"abort-{uuid.uuid4().hex[:8]}"}, provisioner=shell("exit 4"),
     ))
     result = bakehouse("build", "-on-error=abort", "t.pkr.hcl", cwd=tmp_path)
@@ -146,3 +144,4 @@ def test_on_error_abort_lists_what_it_kept_and_cleanup_removes_it(
     assert ec2.describe_key_pairs()["KeyPairs"] == []
     assert not [g for g in ec2.describe_security_groups()["SecurityGroups"]
                 if g["GroupName"].startswith("bakehouse_")]
+    assert local_ec2_env.instances.containers() == []
