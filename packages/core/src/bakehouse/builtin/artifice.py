@@ -21,7 +21,6 @@ BUILDER_ID = "packer.post-processor.artifice"
 
 class ArtificeConfig(Config):
     files: list[str]
-    keep_input_artifact: bool | None = None
 
 
 class ArtificePostProcessor(PostProcessor):

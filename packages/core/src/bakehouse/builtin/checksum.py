@@ -28,7 +28,6 @@ _CHUNK = 1024 * 1024
 class ChecksumConfig(Config):
     checksum_types: list[str] = ["md5"]
     output: str = "packer_{{.BuildName}}_{{.ChecksumType}}.checksum"
-    keep_input_artifact: bool | None = None
 
     @field_validator("checksum_types")
     @classmethod

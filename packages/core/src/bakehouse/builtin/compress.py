@@ -36,7 +36,6 @@ class CompressConfig(Config):
     output: str = "packer_{{.BuildName}}_{{.BuilderType}}.tar.gz"
     compression_level: int = 6
     format: str = ""
-    keep_input_artifact: bool | None = None
 
     @field_validator("compression_level")
     @classmethod

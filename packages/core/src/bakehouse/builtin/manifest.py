@@ -24,7 +24,6 @@ class ManifestConfig(Config):
     strip_path: bool = False
     strip_time: bool = False
     custom_data: dict[str, str] = {}
-    keep_input_artifact: bool | None = None
 
 
 class ManifestPostProcessor(PostProcessor):
