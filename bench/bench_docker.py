@@ -341,9 +341,9 @@ def render(figures: dict[str, object], steps: dict[int, tuple[float, float | Non
     return "\n".join(lines) + "\n"
 
 
-def write_section(section: str) -> None:
+def write_section(section: str, header: str = SECTION) -> None:
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(re.escape(SECTION) + r"\n.*?(?=\n## |\Z)", re.S)
+    pattern = re.compile(re.escape(header) + r"\n.*?(?=\n## |\Z)", re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: section.rstrip("\n"), text)
     else:
