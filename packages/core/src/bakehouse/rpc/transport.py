@@ -3,15 +3,18 @@
 Each plugin process gets two pipes: one the core writes and the plugin reads,
 one the other way round. Their descriptor numbers reach the plugin in
 ``BAKEHOUSE_PLUGIN_FDS`` (``"READ,WRITE"`` from the plugin's point of view).
-Framing (a length prefix per frame) is :class:`multiprocess.connection.Connection`'s.
+Framing (a length prefix per frame) is :class:`multiprocess.connection.Connection`'s
+wire format (a big-endian signed 32-bit length; ``-1`` then an unsigned 64-bit
+length for larger frames), written here with plain ``os.read``/``os.write`` so
+that a plugin's start-up does not import multiprocess and dill.
 """
 
 from __future__ import annotations
 
 import os
+import select
+import struct
 import threading
-
-from multiprocess.connection import Connection
 
 from bakehouse.rpc.codec import MAX_FRAME_BYTES, ProtocolError
 
@@ -19,12 +22,68 @@ from bakehouse.rpc.codec import MAX_FRAME_BYTES, ProtocolError
 FDS_ENV = "BAKEHOUSE_PLUGIN_FDS"
 
 
+class _Fd:
+    """One end of a pipe, reading or writing whole frames."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.closed = False
+
+    def send_bytes(self, frame: bytes) -> None:
+        size = len(frame)
+        if size > 0x7FFFFFFF:
+            self._write(struct.pack("!iQ", -1, size))
+            self._write(frame)
+        elif size > 16384:
+            self._write(struct.pack("!i", size))
+            self._write(frame)
+        else:
+            self._write(struct.pack("!i", size) + frame)
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+    def recv_bytes(self, maxlength: int) -> bytes:
+        (size,) = struct.unpack("!i", self._read(4))
+        if size == -1:
+            (size,) = struct.unpack("!Q", self._read(8))
+        if size > maxlength:
+            raise OSError("bad message length")
+        return self._read(size) if size > 0 else b""
+
+    def _read(self, size: int) -> bytes:
+        chunks: list[bytes] = []
+        remaining = size
+        while remaining > 0:
+            chunk = os.read(self.fd, min(remaining, 1 << 20))
+            if not chunk:
+                if remaining == size:
+                    raise EOFError
+                raise OSError("got end of file during message")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def poll(self, timeout: float) -> bool:
+        poller = select.poll()  # not select(): descriptors above 1023 work too
+        poller.register(self.fd, select.POLLIN)
+        return bool(poller.poll(max(0.0, timeout) * 1000))
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            os.close(self.fd)
+
+
 class PipeTransport:
     """Sends and receives whole frames; safe to send from many threads."""
 
     def __init__(self, read_fd: int, write_fd: int) -> None:
-        self._reader = Connection(read_fd, writable=False)
-        self._writer = Connection(write_fd, readable=False)
+        self._reader = _Fd(read_fd)
+        self._writer = _Fd(write_fd)
         self._send_lock = threading.Lock()
         self._write_closed = False
 
