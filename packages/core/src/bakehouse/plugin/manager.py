@@ -51,6 +51,7 @@ class PluginManager:
         self._catalog: Catalog | None = None
         self._processes: dict[_ProcessKey, PluginProcess] = {}
         self._starting: dict[_ProcessKey, threading.Lock] = {}
+        self._prestarting: dict[str, list[threading.Thread]] = {}
         # Executables that failed to start: later components fail at once
         # instead of waiting out the handshake timeout again.
         self._broken: dict[str, PluginError] = {}
@@ -107,10 +108,11 @@ class PluginManager:
             raise PluginError(f"plugin {process.name}: cannot create {kind} {type!r}: {exc}") from None
 
     def prestart(self, components: Sequence[tuple[str, str]], build_key: str) -> None:
-        """Start, concurrently, the plugin processes ``components`` (kind, type)
-        of build ``build_key`` will need, so that their handshakes overlap
-        instead of adding up. Still lazy: only the executables named here. A
-        failure is kept and reported by the ``create`` that needs the plugin."""
+        """Start, concurrently and in the background, the plugin processes
+        ``components`` (kind, type) of build ``build_key`` will need, so that
+        their handshakes overlap instead of adding up. Still lazy: only the
+        executables named here. A failure is kept and reported by the
+        ``create`` that needs the plugin."""
         paths: list[str] = []
         for kind, type in components:
             source = self.find(kind, type) if kind in KINDS else None
@@ -119,8 +121,6 @@ class PluginManager:
             if source.description is not None and not source.description.compatible:
                 continue
             paths.append(source.path)
-        if len(paths) < 2:
-            return  # nothing to overlap: create starts it as before
 
         def start(path: str) -> None:
             try:
@@ -128,14 +128,17 @@ class PluginManager:
             except PluginError:
                 pass  # recorded in _broken; create says it with the component's name
 
+        # Not joined here: built-in components are created (and the core's own
+        # imports done) while the plugins start. ``create`` waits on the same
+        # per-process lock; ``release`` waits for these threads.
         threads = [
             threading.Thread(target=start, args=(path,), name=f"plugin-start-{i}", daemon=True)
             for i, path in enumerate(paths)
         ]
+        with self._lock:
+            self._prestarting.setdefault(build_key, []).extend(threads)
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
 
     def _process_for(self, path: str, build_key: str) -> PluginProcess:
         key = (path, build_key)
@@ -191,6 +194,10 @@ class PluginManager:
 
     def release(self, build_key: str) -> None:
         """Stop the plugin processes of one build (in parallel)."""
+        with self._lock:
+            starting = self._prestarting.pop(build_key, [])
+        for thread in starting:
+            thread.join()
         with self._lock:
             keys = [key for key in self._processes if key[1] == build_key]
             victims = [self._processes.pop(key) for key in keys]
