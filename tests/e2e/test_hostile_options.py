@@ -6,6 +6,7 @@ warnings reach the user in both commands."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import docker
@@ -149,3 +150,44 @@ build {
         assert "The configuration is valid." in result.stdout
     else:
         wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("", r"fix_upload_owner: user 'bakehouse-no-such-user' is not in the container's /etc/passwd"),
+        # The engine's own words when it gives any (not for an image without /etc/passwd).
+        ("fix_upload_owner = false", r"unable to find user bakehouse-no-such-user|"
+                                     r"could not start the command as exec_user 'bakehouse-no-such-user'"),
+    ],
+    ids=["upload-owner", "exec"],
+)
+def test_unknown_exec_user_fails_at_once_with_the_reason(
+    bakehouse, tmp_path: Path, busybox_image: str, docker_resources, run_id: str,
+    cli_env: dict[str, str], docker_tmpdir: Path, options: str, message: str,
+) -> None:
+    # start_retry_timeout keeps Packer's default (5m): a permanent error must not use it.
+    write_template(tmp_path, '''
+source "docker" "app" {
+  image     = "@IMAGE@"
+  pull      = false
+  discard   = true
+  exec_user = "bakehouse-no-such-user"
+  @OPTIONS@
+}
+build {
+  sources = ["source.docker.app"]
+  provisioner "shell" {
+    inline = ["echo never"]
+  }
+}
+''', image=busybox_image, options=options)
+    started = time.monotonic()
+    result = bakehouse("build", "t.pkr.hcl", env=cli_env, timeout=200)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, show(result)
+    assert re.search(message, result.stdout + result.stderr), show(result)
+    assert "never" not in result.stdout
+    assert elapsed < 60, f"took {elapsed:.0f}s: retried a permanent error\n{show(result)}"
+    wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)

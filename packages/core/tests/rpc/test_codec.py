@@ -106,3 +106,16 @@ def test_transport_from_env() -> None:
     transport.send(b"frame")
     assert transport.recv() == b"frame"
     transport.close()
+
+
+def test_a_permanent_error_stays_permanent_across_pipes() -> None:
+    from bakehouse.sdk import PermanentError, is_permanent
+
+    class NoSuchUser(PermanentError):
+        pass
+
+    first_hop = error_from_wire(error_to_wire(NoSuchUser("unable to find user x")))
+    relayed = error_from_wire(error_to_wire(first_hop))
+    assert is_permanent(first_hop) and is_permanent(relayed)
+    assert str(relayed) == "unable to find user x"
+    assert not is_permanent(error_from_wire(error_to_wire(OSError("connection reset"))))

@@ -32,7 +32,12 @@ from bakehouse.sdk import Cancelled, Communicator, Context, FileInfo
 from bakehouse.sdk.communicator import OutputCallback
 from docker.utils.socket import frames_iter
 
-from bakehouse_plugin_docker.engine import DockerEngineError, explain
+from bakehouse_plugin_docker.engine import (
+    DockerEngineError,
+    DockerPermanentError,
+    engine_error,
+    explain,
+)
 from bakehouse_plugin_docker.tarstream import (
     CHUNK_SIZE,
     Owner,
@@ -120,8 +125,9 @@ class DockerCommunicator(Communicator):
             )["Id"]
             stream = api.exec_start(exec_id, socket=True)
         except docker.errors.APIError as exc:
-            raise DockerEngineError(
-                f"Error running a command in container {self.container_id[:12]}: {explain(exc)}{self._stopped_hint()}"
+            raise engine_error(
+                f"Error running a command in container {self.container_id[:12]}: {explain(exc)}{self._stopped_hint()}",
+                exc,
             ) from None
         raw: socket.socket = getattr(stream, "_sock", stream)
         # A command may stay silent for hours; only cancellation ends the wait.
@@ -137,10 +143,12 @@ class DockerCommunicator(Communicator):
         if stdin is not None:
             writer = threading.Thread(target=_feed_stdin, args=(stdin, raw), name="docker-exec-stdin", daemon=True)
             writer.start()
+        output_seen = False
         try:
             for stream_id, data in frames_iter(stream, tty=False):
                 if not data:
                     continue
+                output_seen = True
                 if stream_id == 2:
                     on_stderr(data)
                 else:
@@ -157,7 +165,36 @@ class DockerCommunicator(Communicator):
                 pass
         if ctx.cancelled:
             raise Cancelled(ctx.reason or "context canceled")
-        return self._exit_code(exec_id)
+        status = self._exit_code(exec_id)
+        if status in (126, 127) and not output_seen:
+            self._report_exec_failure(on_stderr)
+        return status
+
+    def _report_exec_failure(self, on_stderr: OutputCallback) -> None:
+        """Show why the engine could not start a command (exit 126/127, no output).
+
+        The engine writes "unable to find user ..." or "exec: ...: no such file"
+        before the multiplexed stream starts, so the streamed run loses it; an
+        unstreamed run of ``/bin/sh -c true`` as the same user shows it again.
+        """
+        api = self.client.api
+        try:
+            probe = api.exec_create(self.container_id, ["/bin/sh", "-c", "true"], user=self.exec_user)["Id"]
+            said = api.exec_start(probe)
+            status = api.exec_inspect(probe).get("ExitCode")
+        except docker.errors.APIError:
+            return
+        if status not in (126, 127):
+            return
+        text = (said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said or "")).strip()
+        if not text:
+            # Some engines say nothing (an image without /etc/passwd, for one).
+            who = f" as exec_user {self.exec_user!r}" if self.exec_user else ""
+            text = (
+                f"the engine could not start the command{who} (exit status {status}): "
+                "check that the user and /bin/sh exist in the image"
+            )
+        on_stderr(text.encode() + b"\n")
 
     def _stopped_hint(self) -> str:
         """Why an exec failed when the container itself has stopped."""
@@ -277,7 +314,7 @@ class DockerCommunicator(Communicator):
             )
             api._raise_for_status(response)
         except docker.errors.APIError as exc:
-            raise DockerEngineError(f"Error {action}: {explain(exc)}") from None
+            raise engine_error(f"Error {action}: {explain(exc)}", exc) from None
 
     # ----------------------------------------------------------- downloads
 
@@ -315,7 +352,7 @@ class DockerCommunicator(Communicator):
         except docker.errors.NotFound:
             raise FileNotFoundError(f"{path}: no such file or directory in the container") from None
         except docker.errors.APIError as exc:
-            raise DockerEngineError(f"Error {action}: {explain(exc)}") from None
+            raise engine_error(f"Error {action}: {explain(exc)}", exc) from None
         return chunks, stat
 
     # -------------------------------------------------------------- helpers
@@ -362,7 +399,7 @@ class DockerCommunicator(Communicator):
                     uid, gid = int(fields[2]), int(fields[3])
                     break
         if uid is None:
-            raise DockerEngineError(
+            raise DockerPermanentError(
                 f"fix_upload_owner: user {name!r} is not in the container's /etc/passwd; "
                 "use a numeric uid[:gid] in exec_user or set fix_upload_owner = false"
             )
@@ -376,7 +413,7 @@ class DockerCommunicator(Communicator):
                         gid = int(fields[2])
                         break
                 if gid is None:
-                    raise DockerEngineError(f"fix_upload_owner: group {group!r} is not in the container's /etc/group")
+                    raise DockerPermanentError(f"fix_upload_owner: group {group!r} is not in the container's /etc/group")
         return Owner(uid, gid if gid is not None else uid)
 
     def _read_small_file(self, path: str) -> str:

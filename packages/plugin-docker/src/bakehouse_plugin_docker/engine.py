@@ -15,6 +15,7 @@ from typing import Any
 
 import docker
 import docker.errors
+from bakehouse.sdk import PermanentError
 from docker.utils import parse_repository_tag
 
 #: Engine API calls that move whole images or filesystems (commit, export,
@@ -30,6 +31,20 @@ LABEL_BUILD = "io.bakehouse.build"
 
 class DockerEngineError(Exception):
     """A Docker operation failed; the message is one line meant for the user."""
+
+
+class DockerPermanentError(DockerEngineError, PermanentError):
+    """A Docker operation failed in a way retrying cannot fix (no such user, file,
+    container or image; a request the engine refuses): callers that retry stop."""
+
+
+def engine_error(message: str, exc: BaseException | None = None) -> DockerEngineError:
+    """``message`` as the right error for ``exc``: the engine's 4xx answers (bad
+    request, not found, conflict) are permanent, 5xx and connection errors not."""
+    status = getattr(exc, "status_code", None) if isinstance(exc, docker.errors.APIError) else None
+    if status is not None and 400 <= status < 500:
+        return DockerPermanentError(message)
+    return DockerEngineError(message)
 
 
 def connect() -> docker.DockerClient:

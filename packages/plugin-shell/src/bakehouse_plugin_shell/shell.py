@@ -31,6 +31,7 @@ from bakehouse.sdk import (
     FileInfo,
     Provisioner,
     Ui,
+    is_permanent,
     parse_duration,
 )
 from pydantic import Field, field_validator, model_validator
@@ -288,7 +289,9 @@ class ShellProvisioner(Provisioner):
                 if ctx.cancelled:
                     raise Cancelled(ctx.reason or "context canceled") from None
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not retry_allowed():
+                # A permanent error (unknown user, missing file) fails as it would
+                # on the last attempt, without minutes of silent retries.
+                if remaining <= 0 or not retry_allowed() or is_permanent(exc):
                     raise RuntimeError(f"Error {what}: {exc}") from None
                 log.debug("%s failed (%s); retrying in %.1fs", what, exc, delay)
                 if ctx.wait(min(delay, remaining)):

@@ -12,7 +12,7 @@ import traceback
 from typing import Any
 
 from bakehouse.sdk.context import Cancelled
-from bakehouse.sdk.problems import ConfigError, ConfigProblem
+from bakehouse.sdk.problems import ConfigError, ConfigProblem, is_permanent
 
 
 class RemoteError(Exception):
@@ -23,11 +23,15 @@ class RemoteError(Exception):
     traceback text (for the debug log).
     """
 
-    def __init__(self, type_name: str, message: str, remote_traceback: str = "") -> None:
+    def __init__(
+        self, type_name: str, message: str, remote_traceback: str = "", permanent: bool = False
+    ) -> None:
         super().__init__(message)
         self.type_name = type_name
         self.message = message
         self.remote_traceback = remote_traceback
+        #: the remote exception was a PermanentError (see bakehouse.sdk.is_permanent)
+        self.permanent = permanent
 
 
 class ConnectionLost(Exception):
@@ -46,12 +50,14 @@ def error_to_wire(exc: BaseException) -> dict[str, Any]:
         return {"type": "Cancelled", "message": str(exc), "reason": exc.reason}
     if isinstance(exc, RemoteError):
         # Relayed: keep the innermost type so the user sees the real cause.
-        return {"type": exc.type_name, "message": exc.message, "traceback": exc.remote_traceback}
+        return {"type": exc.type_name, "message": exc.message, "traceback": exc.remote_traceback,
+                "permanent": exc.permanent}
     type_name = type(exc).__name__
     return {
         "type": type_name,
         "message": str(exc) or type_name,
         "traceback": "".join(traceback.format_exception(exc)),
+        "permanent": is_permanent(exc),
     }
 
 
@@ -68,4 +74,4 @@ def error_from_wire(data: Any) -> Exception:
         return ConfigError(problems)
     if type_name == "Cancelled":
         return Cancelled(str(data.get("reason") or message or "context canceled"))
-    return RemoteError(type_name, message, str(data.get("traceback", "")))
+    return RemoteError(type_name, message, str(data.get("traceback", "")), bool(data.get("permanent")))

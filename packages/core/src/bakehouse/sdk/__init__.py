@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from bakehouse.sdk.context import Cancelled, Context
     from bakehouse.sdk.journal import Journal, JournalEntry, register_cleaner
     from bakehouse.sdk.multistep import CONTINUE, HALT, Action, Runner, StateBag, Step
+    from bakehouse.sdk.problems import PermanentError, is_permanent
     from bakehouse.sdk.serve import serve
     from bakehouse.sdk.ui import NullUi, Ui
 
@@ -64,6 +65,8 @@ _HOME = {
     "Config": "bakehouse.sdk.config",
     "ConfigError": "bakehouse.sdk.config",
     "ConfigProblem": "bakehouse.sdk.config",
+    "PermanentError": "bakehouse.sdk.problems",
+    "is_permanent": "bakehouse.sdk.problems",
     "parse_config": "bakehouse.sdk.config",
     "parse_duration": "bakehouse.sdk.config",
     "Cancelled": "bakehouse.sdk.context",
@@ -115,11 +118,13 @@ __all__ = [
     "Hook",
     "HOOK_CLEANUP_PROVISION",
     "HOOK_PROVISION",
+    "is_permanent",
     "Journal",
     "JournalEntry",
     "NullUi",
     "parse_config",
     "parse_duration",
+    "PermanentError",
     "PostProcessor",
     "PrepareResult",
     "Provisioner",

@@ -41,3 +41,21 @@ class ConfigError(Exception):
     @classmethod
     def single(cls, message: str, *path: str | int) -> ConfigError:
         return cls([ConfigProblem(tuple(path), message)])
+
+
+class PermanentError(Exception):
+    """An error that trying again cannot fix: an unknown user, a missing
+    executable or file, an image that does not exist, a bad option.
+
+    Raise it (or a subclass) from a communicator or step when the cause is in the
+    configuration or the machine, not in timing. Code that retries transient
+    failures (the ``shell`` provisioner's ``start_retry_timeout``) stops at once
+    and reports the message. The mark survives the pipe: see :func:`is_permanent`.
+    """
+
+    permanent = True
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True for a :class:`PermanentError`, here or raised in another process."""
+    return bool(getattr(exc, "permanent", False))
