@@ -81,7 +81,7 @@ def test_unknown_component_type_lists_known_types():
     plan = null_build("a", [spec("provisioner", "nope")])
     code, out = run([plan])
     assert code == 1
-    assert 'provisioner "nope"' in out and "sleep" in out
+    assert "Unknown provisioner type 'nope'" in out and "sleep" in out
 
 
 def test_post_processor_failure_fails_build_and_drops_its_artifacts():
