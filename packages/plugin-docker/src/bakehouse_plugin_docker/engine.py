@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,12 +138,37 @@ def follow_progress(events: Iterable[Any], action: str) -> Iterator[dict[str, An
 _PROGRESS_STATUSES = frozenset({"Downloading", "Extracting", "Waiting", "Pushing", "Preparing"})
 
 
+class LayerBytes:
+    """Bytes moved so far over all layers of a pull or push, from the engine's
+    ``progressDetail`` (``current``/``total`` per layer id)."""
+
+    def __init__(self, on_bytes: Callable[[int, int], None] | None) -> None:
+        self.on_bytes = on_bytes
+        self.layers: dict[str, tuple[int, int]] = {}
+
+    def add(self, event: dict[str, Any]) -> None:
+        detail = event.get("progressDetail") or {}
+        if self.on_bytes is None or not event.get("id") or not isinstance(detail, dict):
+            return
+        current, total = int(detail.get("current") or 0), int(detail.get("total") or 0)
+        if total <= 0:
+            return
+        self.layers[str(event["id"])] = (min(current, total), total)
+        self.on_bytes(sum(c for c, _ in self.layers.values()), sum(t for _, t in self.layers.values()))
+
+    def finish(self) -> None:
+        if self.on_bytes is not None and self.layers:
+            total = sum(t for _, t in self.layers.values())
+            self.on_bytes(total, total)
+
+
 def pull_image(
     client: docker.DockerClient,
     reference: str,
     *,
     platform: str = "",
     auth_config: dict[str, str] | None = None,
+    on_bytes: Callable[[int, int], None] | None = None,
 ) -> Iterator[str]:
     """Pull ``reference``; yield one status line per layer change worth showing."""
     repository, tag = split_reference(reference)
@@ -156,16 +181,24 @@ def pull_image(
             platform=platform or None,
             auth_config=auth_config,
         )
+        moved = LayerBytes(on_bytes)
         for event in follow_progress(events, f"pulling Docker image {reference}"):
+            if event.get("status") == "Downloading":
+                moved.add(event)
             status = str(event.get("status", ""))
             if status and status not in _PROGRESS_STATUSES:
                 yield f"{event['id']}: {status}" if event.get("id") else status
+        moved.finish()
     except docker.errors.APIError as exc:
         raise DockerEngineError(f"Error pulling Docker image {reference}: {explain(exc)}") from None
 
 
 def push_image(
-    client: docker.DockerClient, reference: str, *, auth_config: dict[str, str] | None = None
+    client: docker.DockerClient,
+    reference: str,
+    *,
+    auth_config: dict[str, str] | None = None,
+    on_bytes: Callable[[int, int], None] | None = None,
 ) -> str:
     """Push ``reference``; return the pushed manifest digest ("" when not reported)."""
     repository, tag = split_reference(reference)
@@ -174,10 +207,14 @@ def push_image(
         events = client.api.push(
             repository, tag=tag, stream=True, decode=True, auth_config=auth_config
         )
+        moved = LayerBytes(on_bytes)
         for event in follow_progress(events, f"pushing Docker image {reference}"):
+            if event.get("status") == "Pushing":
+                moved.add(event)
             aux = event.get("aux")
             if isinstance(aux, dict) and aux.get("Digest"):
                 digest = str(aux["Digest"])
+        moved.finish()
     except docker.errors.APIError as exc:
         raise DockerEngineError(f"Error pushing Docker image {reference}: {explain(exc)}") from None
     return digest

@@ -23,6 +23,7 @@ from typing import Any
 import docker
 import docker.errors
 from bakehouse.sdk import Artifact, Config, ConfigError, Context, PostProcessor, Ui
+from bakehouse.sdk.progress import Throttle
 from pydantic import Field, field_validator
 
 from bakehouse_plugin_docker import engine
@@ -341,7 +342,8 @@ class DockerPushPostProcessor(PostProcessor):
             for name in names:
                 ctx.check()
                 ui.message(f"Pushing: {name}")
-                digest = engine.push_image(client, name, auth_config=auth_config) or digest
+                progress = Throttle(ui, f"Pushing {name}")
+                digest = engine.push_image(client, name, auth_config=auth_config, on_bytes=progress) or digest
             if config.login:
                 # Credentials lived in this client only; nothing was stored to log out of.
                 ui.message("Logging out...")

@@ -30,6 +30,7 @@ from bakehouse.sdk import (
     StateBag,
     Step,
 )
+from bakehouse.sdk.progress import Throttle
 
 from bakehouse_plugin_docker import engine
 from bakehouse_plugin_docker.communicator import DockerCommunicator
@@ -160,7 +161,9 @@ class StepPull(Step):
             )
         state.ui.say(f"Pulling Docker image: {image}")
         try:
-            for line in engine.pull_image(client, image, platform=config.platform, auth_config=auth_config):
+            progress = Throttle(state.ui, f"Pulling {image}")
+            for line in engine.pull_image(client, image, platform=config.platform, auth_config=auth_config,
+                                          on_bytes=progress):
                 state.ctx.check()
                 state.ui.message(line)
         except DockerEngineError as exc:

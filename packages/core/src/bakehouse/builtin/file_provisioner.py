@@ -20,6 +20,7 @@ from bakehouse.sdk.communicator import Communicator, FileInfo
 from bakehouse.sdk.components import BuildInfo, Provisioner
 from bakehouse.sdk.config import Config, ConfigError
 from bakehouse.sdk.context import Context
+from bakehouse.sdk.progress import ProgressReader, ProgressWriter
 from bakehouse.sdk.ui import Ui
 
 
@@ -93,8 +94,9 @@ class FileProvisioner(Provisioner):
             destination = destination + os.path.basename(source)
         stat = os.stat(source)
         with open(source, "rb") as fh:
+            reader = ProgressReader(fh, ui, f"Uploading {os.path.basename(source)}", stat.st_size)
             communicator.upload(
-                destination, fh, FileInfo(size=stat.st_size, mode=stat.st_mode & 0o7777)
+                destination, reader, FileInfo(size=stat.st_size, mode=stat.st_mode & 0o7777)  # type: ignore[arg-type]
             )
 
     @staticmethod
@@ -111,4 +113,8 @@ class FileProvisioner(Provisioner):
         if parent:
             os.makedirs(parent, exist_ok=True)
         with open(destination, "wb") as fh:
-            communicator.download(source, fh)
+            writer = ProgressWriter(fh, ui, f"Downloading {os.path.basename(source)}")
+            try:
+                communicator.download(source, writer)  # type: ignore[arg-type]
+            finally:
+                writer.finish()

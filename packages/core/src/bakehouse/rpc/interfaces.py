@@ -89,6 +89,15 @@ class RemoteUi(Proxy, Ui):
         answer: str = self._remote.call("ask", question)
         return answer
 
+    def progress(self, task: str, done: int, total: int = 0) -> None:
+        if self._remote.session.closed:
+            return
+        try:
+            self._remote.call("progress", task, int(done), int(total))
+        except Exception:
+            if not self._remote.session.closed:
+                raise
+
 
 class RemoteHook(Proxy, Hook):
     def __init__(self, remote: RemoteRef, snapshot: Any = None) -> None:
@@ -287,7 +296,7 @@ INTERFACES: tuple[Interface, ...] = (
         RemoteCommunicator,
     ),
     Interface("hook", Hook, frozenset({"run"}), RemoteHook),
-    Interface("ui", Ui, frozenset({"say", "message", "error", "machine", "ask"}), RemoteUi),
+    Interface("ui", Ui, frozenset({"say", "message", "error", "machine", "ask", "progress"}), RemoteUi),
     Interface(
         "artifact",
         Artifact,

@@ -33,6 +33,12 @@ class Ui(ABC):
         """Ask the user; raises RuntimeError when no terminal is attached."""
         raise RuntimeError("no available tty")
 
+    def progress(self, task: str, done: int, total: int = 0) -> None:
+        """Byte progress of a transfer named ``task``: ``done`` of ``total``
+        bytes (0: unknown). Drawn as a bar on a terminal, ignored elsewhere;
+        call it a few times a second at most (see :mod:`bakehouse.sdk.progress`)."""
+        return None
+
 
 class NullUi(Ui):
     """A Ui that drops everything (for tests and library use)."""

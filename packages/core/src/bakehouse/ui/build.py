@@ -49,6 +49,9 @@ class BuildUi(Ui):
     def machine(self, category: str, *args: str) -> None:
         self.root.machine(self.name, category, *args)
 
+    def progress(self, task: str, done: int, total: int = 0) -> None:
+        self.root.progress(f"{self.label}: {task}", done, total)
+
     def ask(self, question: str) -> str:
         if self.root.machine_readable or not sys.stdin.isatty():
             raise RuntimeError("no available tty")

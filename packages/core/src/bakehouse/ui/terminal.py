@@ -7,15 +7,23 @@ Kept free of SDK imports (pydantic) so that light commands (``version``,
 from __future__ import annotations
 
 import datetime
+import os
 import sys
 import threading
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bakehouse import log
 from bakehouse.ui.format import COLORS, RED, YELLOW, colorize, machine_line
 
 if TYPE_CHECKING:
     from bakehouse.ui.build import BuildUi
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _rfc3339_now() -> str:
@@ -39,6 +47,9 @@ class RootUi:
         self.machine_readable = machine_readable
         self._lock = threading.Lock()
         self._next_color = 0
+        self._progress: Any = None
+        #: Progress bars are drawn only on a terminal (BAKEHOUSE_FORCE_TERMINAL=1 forces it).
+        self.terminal = os.environ.get("BAKEHOUSE_FORCE_TERMINAL") == "1" or _isatty(self.stream)
 
     # -- raw output -------------------------------------------------------------------
 
@@ -47,11 +58,39 @@ class RootUi:
         line = log.redact(text)
         with self._lock:
             try:
+                if self._progress is not None:
+                    # printed above the live progress bars, which stay at the bottom
+                    self._progress.print_line(line)
+                    return
                 self.stream.write(line + "\n")
                 self.stream.flush()
             except (BrokenPipeError, ValueError):
                 # stdout closed (e.g. piped into `head`): keep building, as Packer does.
                 pass
+
+    # -- transfers -------------------------------------------------------------------
+
+    def progress(self, task: str, done: int, total: int = 0) -> None:
+        """Byte progress of a transfer: a rich progress bar on a terminal (never
+        with -machine-readable, never in a pipe); removed once complete."""
+        if self.machine_readable or not self.terminal:
+            return
+        with self._lock:
+            if self._progress is None:
+                from bakehouse.ui.progress import TransferBars
+
+                self._progress = TransferBars(self.stream)
+            self._progress.update(log.redact(task), done, total)
+            if self._progress.idle:
+                self._progress.close()
+                self._progress = None
+
+    def close_progress(self) -> None:
+        """Remove any bar still drawn (a transfer that failed half-way)."""
+        with self._lock:
+            if self._progress is not None:
+                self._progress.close()
+                self._progress = None
 
     def _stamp(self, text: str) -> str:
         return f"{_rfc3339_now()}: {text}" if self.timestamps and text else text
