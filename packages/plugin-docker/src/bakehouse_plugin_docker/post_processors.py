@@ -23,7 +23,7 @@ from typing import Any
 import docker
 import docker.errors
 from bakehouse.sdk import Artifact, Config, ConfigError, Context, PostProcessor, Ui
-from bakehouse.sdk.progress import Throttle
+from bakehouse.sdk.progress import ProgressReader, ProgressWriter, Throttle
 from pydantic import Field, field_validator
 
 from bakehouse_plugin_docker import engine
@@ -223,12 +223,14 @@ class DockerImportPostProcessor(PostProcessor):
         reference = config.repository + (f":{config.tag}" if config.tag else "")
         ui.message(f"Importing image: {artifact.id}")
         ui.message(f"Repository: {reference}")
-        image_id = import_tarball(tarball, config.repository, config.tag, config.changes, config.platform)
+        image_id = import_tarball(tarball, config.repository, config.tag, config.changes, config.platform, ui=ui)
         ui.message(f"Imported ID: {image_id}")
         return ImageArtifact(reference, IMPORT_BUILDER_ID), False, False
 
 
-def import_tarball(path: str, repository: str, tag: str, changes: list[str], platform: str = "") -> str:
+def import_tarball(
+    path: str, repository: str, tag: str, changes: list[str], platform: str = "", ui: Ui | None = None
+) -> str:
     """``docker import`` of a local tar file, streamed from disk; returns the image id."""
     client = engine.connect()
     api = client.api
@@ -238,7 +240,9 @@ def import_tarball(path: str, repository: str, tag: str, changes: list[str], pla
     if platform:
         params["platform"] = platform
     try:
-        with open(path, "rb") as body:
+        with open(path, "rb") as fh:
+            body: Any = fh if ui is None else ProgressReader(fh, ui, f"Importing {os.path.basename(path)}",
+                                                              os.fstat(fh.fileno()).st_size)
             # The SDK's import helpers take no platform; this is the same endpoint.
             response = api._post(
                 api._url("/images/create"), params=params, data=body,
@@ -280,10 +284,12 @@ class DockerSavePostProcessor(PostProcessor):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         client = engine.connect()
         try:
-            with open(path, "wb") as out:
+            with open(path, "wb") as fh:
+                out = ProgressWriter(fh, ui, f"Saving {image}")  # type: ignore[arg-type]
                 for chunk in client.api.get_image(image, chunk_size=CHUNK_SIZE):
                     ctx.check()
                     out.write(chunk)
+                out.finish()
         except BaseException as exc:
             try:
                 os.remove(path)
