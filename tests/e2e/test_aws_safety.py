@@ -122,7 +122,8 @@ def test_on_error_abort_lists_what_it_kept_and_cleanup_removes_it(
         source=f"source_ami = {hcl(source)}",
         options={"ami_name": f"abort-{uuid.uuid4().hex[:8]}"}, provisioner=shell("exit 4"),
     ))
-    result = bakehouse("build", "-on-error=abort", "t.pkr.hcl", cwd=tmp_path)
+    (tmp_path / "tmp").mkdir()
+    result = bakehouse("build", "-on-error=abort", "t.pkr.hcl", cwd=tmp_path, env={"TMPDIR": str(tmp_path / "tmp")})
     assert result.returncode == 1, result.stdout + result.stderr
     [instance] = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
     [pair] = ec2.describe_key_pairs()["KeyPairs"]
@@ -134,7 +135,8 @@ def test_on_error_abort_lists_what_it_kept_and_cleanup_removes_it(
     assert f"instance {instance['InstanceId']}: remove with `aws ec2 terminate-instances" in out
     assert f"security group {group['GroupId']}" in out
     assert f"key pair {pair['KeyName']}: remove with `aws ec2 delete-key-pair" in out
-    assert "private key file in " in out
+    assert f"private key file {tmp_path}/tmp/bakehouse-aws-key-" in out and ".pem: remove with `rm -rf" in out
+    assert f"bakehouse cleanup {run_id}" in out
     assert wait_until_gone(run_processes(run_id), timeout=10) == []
 
     cleaned = bakehouse("cleanup", cwd=tmp_path, env={"BAKEHOUSE_RUN_ID": "cleanup-" + run_id})
@@ -145,3 +147,57 @@ def test_on_error_abort_lists_what_it_kept_and_cleanup_removes_it(
     assert not [g for g in ec2.describe_security_groups()["SecurityGroups"]
                 if g["GroupName"].startswith("bakehouse_")]
     assert local_ec2_env.instances.containers() == []
+
+
+def test_failed_build_keeps_the_users_security_group(
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path,
+) -> None:
+    """The security group the template names survives a failed build's cleanup,
+    as does an unrelated key pair; the temporary key pair goes."""
+    ec2 = local_ec2_env.client()
+    source = register_ami(local_ec2_env, "base-image")
+    group = ec2.create_security_group(GroupName="users-sg", Description="mine")["GroupId"]
+    ec2.create_key_pair(KeyName="users-key")
+    (tmp_path / "t.pkr.hcl").write_text(template(
+        source=f"source_ami = {hcl(source)}",
+        options={"ami_name": f"sg-{uuid.uuid4().hex[:8]}", "security_group_id": group},
+        provisioner=shell("exit 3"),
+    ))
+    result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "non-zero exit status: 3" in result.stdout + result.stderr
+    assert group in {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+    assert [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]] == ["users-key"]
+    states = [i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert states == ["terminated"]
+    assert wait_until_gone(run_processes(run_id), timeout=10) == []
+
+
+def test_no_credential_reaches_a_log(
+    local_ec2_env: LocalEC2, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path,
+) -> None:
+    """``secret_key`` from the template and ``AWS_SESSION_TOKEN`` from the
+    environment are hidden in the plugin before its lines reach the core's
+    stderr log and log file (a file that existed 0644 becomes 0600)."""
+    secret_key = "sEcReTkEy/" + uuid.uuid4().hex
+    token = "sessiontoken-" + uuid.uuid4().hex
+    source = register_ami(local_ec2_env, "base-image")
+    (tmp_path / "t.pkr.hcl").write_text(template(
+        source=f"source_ami = {hcl(source)}",
+        options={"ami_name": f"cred-{uuid.uuid4().hex[:8]}", "skip_create_ami": True,
+                 "access_key": "AKIAEXAMPLE", "secret_key": secret_key},
+        provisioner=shell("true"),
+    ))
+    log_path = tmp_path / "debug.log"
+    log_path.write_text("")
+    log_path.chmod(0o644)
+    result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path,
+                       env={"BAKEHOUSE_LOG_PATH": str(log_path), "BAKEHOUSE_LOG": "1",
+                            "AWS_SESSION_TOKEN": token})
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = log_path.read_text()
+    assert "bakehouse-plugin-aws" in text
+    for output in (text, result.stderr, result.stdout):
+        assert secret_key not in output and token not in output
+        assert "PRIVATE KEY-----" not in output
+    assert stat.S_IMODE(os.stat(log_path).st_mode) == 0o600

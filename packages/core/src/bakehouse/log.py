@@ -86,6 +86,17 @@ def redact(text: str) -> str:
     return text
 
 
+def register_secret_environment() -> None:
+    """Hide the values of environment variables named like secrets
+    (``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``*_PASSWORD``, ...).
+    Values shorter than 8 characters are left alone: hiding ``true`` or
+    ``testing`` everywhere would garble the output and protect nothing."""
+    add_sensitive(
+        value for name, value in os.environ.items()
+        if len(value) >= 8 and any(word in name.upper() for word in ("SECRET", "TOKEN", "PASSWORD", "PASSWD"))
+    )
+
+
 class RedactingFormatter(logging.Formatter):
     """Formats as usual, then hides sensitive values (tracebacks included)."""
 
@@ -144,6 +155,7 @@ def setup(crash_capture_path: str | None = None) -> None:
         return
     _configured = True
     root = logging.getLogger()
+    register_secret_environment()
     formatter = RedactingFormatter(_FORMAT)
     handlers: list[logging.Handler] = []
     if log_enabled():

@@ -41,3 +41,16 @@ def test_cleaners_are_registered_by_kind() -> None:
     register_cleaner("test-kind-x", lambda entry: removed.append(entry.resource_id))
     cleaner = cleaner_for("test-kind-x")
     assert cleaner is not None and cleaner_for("no-such-kind") is None
+
+
+def test_journal_is_private_files_0600_in_0700_directories(bakehouse_home: Path) -> None:
+    import stat
+
+    (bakehouse_home / "journal").mkdir(parents=True)
+    (bakehouse_home / "journal").chmod(0o755)  # made by an older version: tightened
+    journal = Journal(run_id="run-private")
+    entry = journal.record("k", "thing")
+    path = journal.directory / f"{entry.entry_id}.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(journal.directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE(journal.directory.parent.stat().st_mode) == 0o700

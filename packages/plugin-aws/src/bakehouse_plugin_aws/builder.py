@@ -64,6 +64,9 @@ class AmazonEBSBuilder(Builder):
     def prepare(self, config: dict[str, Any], build: BuildInfo) -> PrepareResult:
         self.build = build
         self.config = parse_builder_config(config)
+        from bakehouse.log import add_sensitive
+
+        add_sensitive([self.config.secret_key, self.config.token, self.config.ssh_password])
         warnings = []
         if self.config.communicator == "none":
             warnings.append("communicator = \"none\": provisioners that need a connection will fail")
@@ -110,9 +113,9 @@ class AmazonEBSBuilder(Builder):
         )
         steps = self.steps()
         Runner(steps, on_error=self.build.on_error).run(state)
-        failed = state.get("error") is not None or state["halted"] or state["cancelled"]
-        if failed and self.build.on_error == "abort":
-            explain_kept_resources(ui, steps, config.region)
+        # abort, run-cleanup-provisioner, or ask answered "abort": cleanups were skipped
+        if state.get("kept_for_inspection"):
+            explain_kept_resources(ui, steps, config.region, state["journal"].run_id)
         error = state.get("error")
         if error is not None:
             raise error
@@ -124,7 +127,7 @@ class AmazonEBSBuilder(Builder):
         return AmiArtifact(state["amis"], connection, state["generated"])
 
 
-def explain_kept_resources(ui: Ui, steps: list[Any], region: str) -> None:
+def explain_kept_resources(ui: Ui, steps: list[Any], region: str, run_id: str) -> None:
     """``-on-error=abort`` kept the temporary resources: list them and how to remove them."""
     kept: list[tuple[str, str]] = []
     for step in steps:
@@ -138,10 +141,11 @@ def explain_kept_resources(ui: Ui, steps: list[Any], region: str) -> None:
             kept.append((f"key pair {step.key_name}",
                          f"aws ec2 delete-key-pair --region {region} --key-name {step.key_name}"))
             if step.key_dir:
-                kept.append((f"private key file in {step.key_dir}", f"rm -rf {step.key_dir}"))
+                key_file = f"{step.key_dir}/ec2_{step.key_name}.pem"
+                kept.append((f"private key file {key_file}", f"rm -rf {step.key_dir}"))
     if not kept:
         return
     ui.error("-on-error=abort kept these temporary resources for inspection:")
     for what, how in kept:
         ui.error(f"    {what}: remove with `{how}`")
-    ui.error("Or run `bakehouse cleanup` once this build has exited: it removes them all.")
+    ui.error(f"Or run `bakehouse cleanup {run_id}` once this build has exited: it removes them all.")

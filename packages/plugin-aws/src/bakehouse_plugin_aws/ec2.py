@@ -50,6 +50,9 @@ class Connection:
 
     @classmethod
     def from_config(cls, config: AccessConfig) -> Connection:
+        from bakehouse.log import add_sensitive
+
+        add_sensitive([config.secret_key, config.token])  # never in this plugin's log lines
         return cls(config.custom_endpoint_ec2, config.profile, config.access_key,
                    config.secret_key, config.token, config.max_retries)
 

@@ -236,6 +236,10 @@ class StepKeyPair(Step):
         # Only now is the key pair ours to delete.
         self.key_name = name
         material: str = created["KeyMaterial"]
+        # Never in a log line of this plugin (relayed to the core's log).
+        from bakehouse.log import add_sensitive
+
+        add_sensitive([material])
         # mkdtemp makes the directory 0700; the key file is created 0600 before
         # any byte is written, so the key is never readable by others.
         self.key_dir = tempfile.mkdtemp(prefix=KEY_DIR_PREFIX)

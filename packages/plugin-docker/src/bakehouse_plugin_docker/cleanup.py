@@ -26,17 +26,15 @@ def remove_leftover_container(entry: JournalEntry) -> None:
     """
     client = engine.connect()
     try:
-        attrs = client.api.inspect_container(entry.resource_id)
+        client.api.inspect_container(entry.resource_id)
     except docker.errors.NotFound:
         return
-    labels = (attrs.get("Config") or {}).get("Labels") or {}
-    if labels.get(engine.LABEL_MANAGED) != "true" or (
-        entry.run_id and labels.get(engine.LABEL_RUN_ID) != entry.run_id
-    ):
+    container_id = engine.owned_container(client, entry.resource_id, entry.run_id)
+    if not container_id:
         raise engine.DockerEngineError(
             f"refusing to remove container {entry.resource_id}: it is not a build container of run {entry.run_id}"
         )
-    engine.remove_container(client, attrs["Id"])
+    engine.remove_container(client, container_id)
 
 
 def remove_leftover_temp_dir(entry: JournalEntry) -> None:

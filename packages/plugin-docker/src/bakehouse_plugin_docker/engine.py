@@ -240,6 +240,21 @@ def remove_image(client: docker.DockerClient, reference: str) -> None:
         raise DockerEngineError(f"Error removing Docker image {reference}: {explain(exc)}") from None
 
 
+def owned_container(client: docker.DockerClient, name: str, run_id: str) -> str:
+    """The id of container ``name`` when it is a build container of ``run_id``
+    (by its labels), else ``""`` (gone, or somebody else's)."""
+    try:
+        attrs = client.api.inspect_container(name)
+    except docker.errors.NotFound:
+        return ""
+    except docker.errors.APIError as exc:
+        raise DockerEngineError(f"Error inspecting Docker container {name}: {explain(exc)}") from None
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    if labels.get(LABEL_MANAGED) != "true" or labels.get(LABEL_RUN_ID) != run_id:
+        return ""
+    return str(attrs["Id"])
+
+
 def remove_container(client: docker.DockerClient, container: str) -> bool:
     """Kill and remove ``container`` (id or name) with its anonymous volumes.
 

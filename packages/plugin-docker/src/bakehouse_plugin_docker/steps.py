@@ -224,9 +224,15 @@ class StepRunContainer(Step):
         entry: JournalEntry | None = state.get("container_entry")
         if entry is None:
             return
-        target = state.get("container_id") or state["container_name"]
-        state.ui.say(f"Killing the container: {target}")
-        engine.remove_container(_client(state), target)
+        target = state.get("container_id")
+        if not target:
+            # Creation failed or its answer was lost: remove the container by
+            # name only if it is this run's (a `--name` in run_command may be
+            # taken by a container that is not ours).
+            target = engine.owned_container(_client(state), state["container_name"], _journal(state).run_id)
+        if target:
+            state.ui.say(f"Killing the container: {target}")
+            engine.remove_container(_client(state), target)
         _journal(state).forget(entry)
 
 

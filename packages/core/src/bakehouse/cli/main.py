@@ -274,6 +274,14 @@ def _exit_reason(exitcode: int | None) -> str:
     return f"uncaught exception (exit status {exitcode})"
 
 
+def _write_private(path: str, text: str) -> None:
+    """Write a 0600 file (a crash report quotes log lines: only its owner reads it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
 def _write_crash_log(argv: list[str], crash_dir: str, exitcode: int | None) -> str:
     from bakehouse import __version__
 
@@ -314,8 +322,7 @@ def _write_crash_log(argv: list[str], crash_dir: str, exitcode: int | None) -> s
         "",
     ]
     try:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(content))
+        _write_private(path, "\n".join(content))
     except OSError:
         # Not in crash_dir: the supervisor removes that directory on its way out.
         fd, path = tempfile.mkstemp(prefix="bakehouse-crash-", suffix=".log")

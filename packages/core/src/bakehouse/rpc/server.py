@@ -164,11 +164,20 @@ def serve_plugin(
 
 def _configure_logging() -> None:
     """Log to stderr: the core reads it line by line into its own log."""
-    from bakehouse.log import log_enabled, log_path_setting
+    from bakehouse.log import (
+        RedactingFormatter,
+        log_enabled,
+        log_path_setting,
+        register_secret_environment,
+    )
 
     verbose = log_enabled() or bool(log_path_setting()[1])
+    # Secrets are hidden here, in the plugin, where they are known (a private
+    # key it created, credentials from its config): the core knows only the
+    # template's sensitive variables.
+    register_secret_environment()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)

@@ -205,6 +205,8 @@ class Runner:
     ) -> None:
         failed = state.get("error") is not None or state["halted"]
         keep = mode in ("abort", "run-cleanup-provisioner") and (failed or state["cancelled"])
+        # Builders read this to list what was kept and how to remove it.
+        state["kept_for_inspection"] = keep
         if keep:
             if failed_step is not None:
                 ui.error(f'Step "{failed_step.display_name()}" failed, aborting...')
