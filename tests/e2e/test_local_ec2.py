@@ -314,17 +314,22 @@ def _start_console(tmp_path: Path) -> tuple[Any, dict[str, str], str]:
                             text=True, start_new_session=True)
     env, base, lines = {}, "", []
     assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line)
-        if line.strip().startswith("export "):
-            name, value = line.strip()[len("export "):].split("=", 1)
-            env[name] = value
-        if line.startswith("base AMI") and " in us-east-1: " in line:
-            base = line.split(": ")[1].split()[0]
-        if line.startswith("Ctrl-C stops it"):
-            break
-    assert env.get("AWS_ENDPOINT_URL_EC2", "").startswith("http://127.0.0.1:"), "".join(lines)
-    assert env["AWS_ACCESS_KEY_ID"] and env["AWS_DEFAULT_REGION"] == "us-east-1", env
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.strip().startswith("export "):
+                name, value = line.strip()[len("export "):].split("=", 1)
+                env[name] = value
+            if line.startswith("base AMI") and " in us-east-1: " in line:
+                base = line.split(": ")[1].split()[0]
+            if line.startswith("Ctrl-C stops it"):
+                break
+        assert env.get("AWS_ENDPOINT_URL_EC2", "").startswith("http://127.0.0.1:"), "".join(lines)
+        assert env["AWS_ACCESS_KEY_ID"] and env["AWS_DEFAULT_REGION"] == "us-east-1", env
+    except BaseException:
+        proc.send_signal(__import__("signal").SIGINT)  # it cleans up after itself
+        proc.wait(60)
+        raise
     return proc, env, base
 
 

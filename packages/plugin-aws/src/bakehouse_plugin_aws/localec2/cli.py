@@ -17,7 +17,10 @@ from bakehouse_plugin_aws.localec2.server import DEBIAN_AMI_NAME, LocalEC2, envi
 
 
 def _log(message: str) -> None:
-    print(f"bakehouse-ec2-local: {message}", file=sys.stderr, flush=True)
+    try:
+        print(f"bakehouse-ec2-local: {message}", file=sys.stderr, flush=True)
+    except OSError:  # whoever read our output is gone: keep going, stopping matters more
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "setup":
         return 0
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     try:
         local = LocalEC2(port=args.port, region=args.region, log=_log)
@@ -53,6 +56,16 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"error: could not start: {exc}")
         return 1
     try:
+        _announce(local)
+        stop.wait()
+    finally:
+        local.stop()
+        _log("stopped")
+    return 0
+
+
+def _announce(local: LocalEC2) -> None:
+    try:
         print(f"local EC2 listening on {local.endpoint}")
         for region, ami in sorted(local._base_amis.items()):
             print(f"base AMI {DEBIAN_AMI_NAME} in {region}: {ami} (ssh_username admin)")
@@ -60,11 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in environment_lines(local):
             print(f"  {line}")
         print("Ctrl-C stops it and removes every instance container and AMI image it made.", flush=True)
-        stop.wait()
-    finally:
-        _log("stopping")
-        local.stop()
-    return 0
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

@@ -121,6 +121,9 @@ class Instances:
         self._lock = threading.Lock()
         self._by_id: dict[str, Instance] = {}
         self._images: set[str] = set()  # AMI tags this server made
+        # AMIs registered from an existing image (the base AMIs): no tag, so a
+        # killed local EC2 leaves nothing on the image it does not own
+        self._registered: dict[str, str] = {}
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -150,6 +153,7 @@ class Instances:
             self._by_id.clear()
             images = self._images - set(keep_images)
             self._images -= images
+            self._registered.clear()
         for tag in images:
             self.untag(tag)
 
@@ -159,14 +163,37 @@ class Instances:
 
     # -- AMIs -----------------------------------------------------------------
 
-    def has_image(self, ami_id: str) -> bool:
+    def image_for(self, ami_id: str) -> str | None:
+        """The image behind ``ami_id`` (a registered image's id or the AMI's tag), if any."""
         import docker.errors
 
+        with self._lock:
+            if ami_id in self._registered:
+                return self._registered[ami_id]
         try:
             self.docker.images.get(ami_image(ami_id))
-            return True
+            return ami_image(ami_id)
         except docker.errors.ImageNotFound:
-            return False
+            return None
+
+    def has_image(self, ami_id: str) -> bool:
+        return self.image_for(ami_id) is not None
+
+    def register(self, image: str, ami_id: str) -> None:
+        """Make ``ami_id`` run the existing image ``image`` (a reference or id)."""
+        image_id = self.docker.images.get(image).id
+        with self._lock:
+            self._registered[ami_id] = image_id
+
+    def copy(self, source_ami: str, ami_id: str) -> None:
+        """A copy of an AMI keeps pointing at the same image."""
+        with self._lock:
+            registered = self._registered.get(source_ami)
+            if registered:
+                self._registered[ami_id] = registered
+                return
+        if self.has_image(source_ami):
+            self.tag(ami_image(source_ami), ami_id)
 
     def tag(self, source: str, ami_id: str) -> None:
         """Make ``ami_id`` point at the image ``source`` (a reference or image id)."""
@@ -179,6 +206,8 @@ class Instances:
 
         with self._lock:
             self._images.discard(ami_id)
+            if self._registered.pop(ami_id, None):
+                return
         try:
             self.docker.images.remove(ami_image(ami_id), noprune=False)
         except docker.errors.ImageNotFound:
@@ -222,7 +251,7 @@ class Instances:
         """Create and start the container of a new instance."""
         import docker.errors
 
-        image = self.docker.images.get(ami_image(ami_id))
+        image = self.docker.images.get(self.image_for(ami_id) or ami_image(ami_id))
         user = (image.labels or {}).get(LABEL_SSH_USER) or "root"
         files = {"instance-id": instance_id.encode(), "ssh-user": user.encode()}
         if public_key:
@@ -236,7 +265,7 @@ class Instances:
                 f"instance {instance_id}: port 22 is already taken on every loopback address "
                 f"this local EC2 may use ({taken}); stop what listens there or free an address")
         last_error = ""
-        for address in candidates[:5]:
+        for address in candidates[:20]:
             with self._lock:  # reserve the address before Docker binds it
                 self._by_id[instance_id] = Instance(instance_id, region, address, "")
             container = self.docker.containers.create(
@@ -309,7 +338,12 @@ class Instances:
 
 
 def _port_in_use(message: str) -> bool:
-    return "address already in use" in message.lower() or str(errno.EADDRINUSE) in message and "bind" in message
+    """Docker's words for a taken host port: another process has it, or Docker
+    gave it to another container (another local EC2's, whose proxy may not
+    listen yet)."""
+    text = message.lower()
+    return "address already in use" in text or "port is already allocated" in text or (
+        str(errno.EADDRINUSE) in text and "bind" in text)
 
 
 def _last_lines(container: Any, count: int = 15) -> str:

@@ -194,13 +194,14 @@ class LocalEC2:
         return self._base_amis[region]
 
     def register_image(self, image: str, name: str, region: str | None = None) -> str:
-        """Register the Docker image ``image`` as a new AMI called ``name``."""
+        """Register the Docker image ``image`` as a new AMI called ``name``
+        (no ``bakehouse-ami/`` tag: the AMI lives as long as this local EC2)."""
         ec2 = self.client(region)
         ami = str(ec2.register_image(
             Name=name, Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
         )["ImageId"])
-        self.instances.tag(image, ami)
+        self.instances.register(image, ami)
         return ami
 
     def inject(self, action: str, fault: str, *, times: int | None = None, seconds: float = 0.0,
@@ -390,9 +391,7 @@ class LocalEC2:
 
     def _after_CopyImage(self, region: str, params: dict[str, str], data: bytes) -> bytes:
         ami = ET.fromstring(data).findtext("{*}imageId") or ""
-        source = params.get("SourceImageId", "")
-        if self.instances.has_image(source):
-            self.instances.tag(ami_image(source), ami)
+        self.instances.copy(params.get("SourceImageId", ""), ami)
         return data
 
     def _after_DeregisterImage(self, region: str, params: dict[str, str], data: bytes) -> bytes:
