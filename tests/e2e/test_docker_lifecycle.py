@@ -375,3 +375,48 @@ build {
     assert docker_resources.build_containers(run_id) == []
     assert leftover_temp_dirs(docker_tmpdir) == []
     assert run_processes(run_id) == []
+
+
+def images_committed_by_run(docker_client, run_id: str) -> list[str]:
+    """Images committed from a build container of ``run_id`` (the engine keeps the
+    container's labels in the image's ContainerConfig)."""
+    found = []
+    for image in docker_client.api.images(all=True):
+        attrs = docker_client.api.inspect_image(image["Id"])
+        labels = (attrs.get("ContainerConfig") or {}).get("Labels") or {}
+        if labels.get("io.bakehouse.run-id") == run_id:
+            found.append(attrs["Id"])
+    return found
+
+
+def test_ctrl_c_during_commit_leaves_no_image(
+    tmp_path: Path, busybox_image: str, docker_client, docker_resources, run_id: str,
+    cli_env: dict[str, str], docker_tmpdir: Path,
+) -> None:
+    # 200 MB written by the provisioner make the commit last seconds; Ctrl-C is sent
+    # as soon as the builder says it is committing, so it lands while the engine commits.
+    write_template(tmp_path, '''
+source "docker" "big" {
+  image  = "@IMAGE@"
+  pull   = false
+  commit = true
+}
+build {
+  sources = ["source.docker.big"]
+  provisioner "shell" {
+    inline = ["dd if=/dev/zero of=/big bs=1048576 count=200 2>/dev/null", "echo written"]
+  }
+}
+''', image=busybox_image)
+    build = RunningBuild(["build", "t.pkr.hcl"], tmp_path, cli_env)
+    try:
+        build.wait_for("Committing the container")
+        os.killpg(build.process.pid, signal.SIGINT)
+        code = build.finish(timeout=120)
+    finally:
+        for image_id in images_committed_by_run(docker_client, run_id):
+            docker_resources.image(image_id)
+    assert code != 0, build.output
+    assert "Imported Docker image" not in build.output, build.output
+    assert images_committed_by_run(docker_client, run_id) == [], build.output
+    wait_for_nothing_left(docker_resources, run_id, docker_tmpdir, timeout=10)

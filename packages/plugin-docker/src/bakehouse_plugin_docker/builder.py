@@ -114,7 +114,9 @@ class DockerBuilder(Builder):
                     if isinstance(step, StepProvision):
                         step.cleanup(state)
             _explain_kept_resources(ui, state)
-        if state["cancelled"]:
+        # A cancel during the last step (the commit) is seen here: the step's
+        # cleanup has removed the image, so there is no artifact to return.
+        if state["cancelled"] or ctx.cancelled:
             raise Cancelled(ctx.reason or "build was cancelled")
         error = state.get("error")
         if error is not None:

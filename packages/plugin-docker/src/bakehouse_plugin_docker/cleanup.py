@@ -15,7 +15,12 @@ import docker.errors
 from bakehouse.sdk import JournalEntry, register_cleaner
 
 from bakehouse_plugin_docker import engine
-from bakehouse_plugin_docker.steps import KIND_CONTAINER, KIND_TEMP_DIR
+from bakehouse_plugin_docker.steps import (
+    KIND_COMMITTED_IMAGE,
+    KIND_CONTAINER,
+    KIND_TEMP_DIR,
+    remove_committed_image,
+)
 
 
 def remove_leftover_container(entry: JournalEntry) -> None:
@@ -46,6 +51,20 @@ def remove_leftover_temp_dir(entry: JournalEntry) -> None:
         shutil.rmtree(path)
 
 
+def remove_leftover_committed_image(entry: JournalEntry) -> None:
+    """Remove the image a killed build committed from its container.
+
+    The entry names the build container (journalled under this run); only an
+    image committed from that very container is removed, never another.
+    """
+    client = engine.connect()
+    try:
+        remove_committed_image(client, entry.resource_id, entry.details.get("image") or None, entry.run_id)
+    finally:
+        client.close()
+
+
 def register() -> None:
+    register_cleaner(KIND_COMMITTED_IMAGE, remove_leftover_committed_image)
     register_cleaner(KIND_CONTAINER, remove_leftover_container)
     register_cleaner(KIND_TEMP_DIR, remove_leftover_temp_dir)

@@ -44,6 +44,9 @@ log = logging.getLogger("bakehouse.plugin.docker.steps")
 #: Journal kinds, each with a cleaner registered in ``cleanup.py``.
 KIND_CONTAINER = "docker-container"
 KIND_TEMP_DIR = "docker-temp-dir"
+#: An image committed from a build container: resource id is the container's id
+#: (the image id is not known until the commit returns; it is in ``image``).
+KIND_COMMITTED_IMAGE = "docker-committed-image"
 
 # Packer puts these in the provision hook data of builders without an HTTP server.
 _HTTP_NOT_IMPLEMENTED = {
@@ -308,6 +311,10 @@ class StepCommit(Step):
         client = _client(state)
         container_id = state["container_id"]
         state.ui.say("Committing the container")
+        # Journal before the commit: a cancel or kill while the engine commits
+        # must not leave an untagged image nobody knows about.
+        journal = _journal(state)
+        state["commit_entry"] = journal.record(KIND_COMMITTED_IMAGE, container_id)
         try:
             container_config = dict(client.api.inspect_container(container_id).get("Config") or {})
             # Docker's commit cannot drop labels, only override them: empty the
@@ -329,9 +336,55 @@ class StepCommit(Step):
             raise DockerEngineError(f"Error committing the container: {explain(exc)}") from None
         image_id = str(result["Id"])
         state["image_id"] = image_id
+        journal.forget(state["commit_entry"])
+        state["commit_entry"] = journal.record(KIND_COMMITTED_IMAGE, container_id, image=image_id)
         state.setdefault("generated_data", {})["ImageSha256"] = image_id
         state.ui.message(f"Image ID: {image_id}")
         return CONTINUE
+
+    def cleanup(self, state: StateBag) -> None:
+        entry: JournalEntry | None = state.get("commit_entry")
+        if entry is None:
+            return
+        ctx: Context = state["ctx"]
+        failed = state.get("error") is not None or state.get("halted") or state.get("cancelled") or ctx.cancelled
+        if failed:
+            # The build will not hand the image on as its artifact: it is temporary.
+            removed = remove_committed_image(
+                _client(state), state["container_id"], state.get("image_id"), _journal(state).run_id
+            )
+            if removed:
+                state.ui.say(f"Removing the committed image: {removed}")
+        _journal(state).forget(entry)
+
+
+def remove_committed_image(
+    client: docker.DockerClient, container_id: str, image_id: str | None, run_id: str
+) -> str | None:
+    """Remove the image committed from ``container_id``, a build container of ``run_id``.
+
+    Found by ``image_id`` when the commit returned, else among untagged images by
+    the container it was committed from. Only an image whose ``Container`` is
+    that container, and whose container carried this run's label (the engine
+    keeps it in ``ContainerConfig``), is removed. Returns the removed image id.
+    """
+    candidates = [image_id] if image_id else [
+        str(image.get("Id")) for image in client.api.images(all=True, filters={"dangling": True})
+    ]
+    for candidate in candidates:
+        try:
+            attrs = client.api.inspect_image(candidate)
+        except docker.errors.NotFound:
+            continue
+        labels = (attrs.get("ContainerConfig") or {}).get("Labels") or {}
+        if attrs.get("Container") != container_id or labels.get(engine.LABEL_RUN_ID) != run_id:
+            continue
+        try:
+            client.api.remove_image(attrs["Id"])
+        except docker.errors.NotFound:
+            return None
+        return str(attrs["Id"])
+    return None
 
 
 class StepExport(Step):
