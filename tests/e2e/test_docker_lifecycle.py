@@ -420,3 +420,47 @@ build {
     assert "Imported Docker image" not in build.output, build.output
     assert images_committed_by_run(docker_client, run_id) == [], build.output
     wait_for_nothing_left(docker_resources, run_id, docker_tmpdir, timeout=10)
+
+
+def test_bakehouse_cleanup_removes_an_image_a_kill_9_during_commit_left(
+    bakehouse, tmp_path: Path, busybox_image: str, docker_client, docker_resources, run_id: str,
+    cli_env: dict[str, str], docker_tmpdir: Path,
+) -> None:
+    write_template(tmp_path, '''
+source "docker" "big" {
+  image  = "@IMAGE@"
+  pull   = false
+  commit = true
+}
+build {
+  sources = ["source.docker.big"]
+  provisioner "shell" {
+    inline = ["dd if=/dev/zero of=/big bs=1048576 count=200 2>/dev/null"]
+  }
+}
+''', image=busybox_image)
+    build = RunningBuild(["build", "t.pkr.hcl"], tmp_path, cli_env)
+    try:
+        build.wait_for("Committing the container")
+        everything = set(run_processes(run_id)) | set(core_pids(build))
+        for pid in everything:
+            os.kill(pid, signal.SIGKILL)
+        build.finish(timeout=30)
+        assert wait_until_gone(everything, 10) == []
+        # The engine finishes the commit on its own; nobody is left to remove the image.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not images_committed_by_run(docker_client, run_id):
+            time.sleep(0.5)
+        left = images_committed_by_run(docker_client, run_id)
+        assert len(left) == 1, build.output
+        for container in docker_resources.build_containers(run_id):
+            docker_resources.container(container.id)
+    finally:
+        for image_id in images_committed_by_run(docker_client, run_id):
+            docker_resources.image(image_id)
+
+    result = bakehouse("cleanup", run_id, env={"TMPDIR": str(docker_tmpdir), "BAKEHOUSE_RUN_ID": run_id + "-cleanup"})
+    assert result.returncode == 0, show(result)
+    assert images_committed_by_run(docker_client, run_id) == [], show(result)
+    assert docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(docker_tmpdir) == []
