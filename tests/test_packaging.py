@@ -73,3 +73,21 @@ def test_every_package_carries_the_workspace_license() -> None:
     assert "Mozilla Public License Version 2.0" in license_text
     for package in PACKAGES:
         assert (REPO / "packages" / package / "LICENSE").read_text() == license_text, package
+
+
+#: Package tests that still need the workspace's sshd/moto fixtures (tests.fixtures.aws);
+#: the list may only shrink. Everything else runs with the pytest plugin of bakehouse.
+NEEDS_WORKSPACE_FIXTURES = {
+    "packages/core/tests/sdk/test_ssh.py",
+    "packages/plugin-aws/tests/aws/test_amazon_ebs.py",
+}
+
+
+def test_package_tests_do_not_import_the_workspace_tests() -> None:
+    importing = {
+        path.relative_to(REPO).as_posix()
+        for package in PACKAGES
+        for path in (REPO / "packages" / package / "tests").rglob("*.py")
+        if re.search(r"^\s*(from|import) tests[.\s]", path.read_text(encoding="utf-8"), re.M)
+    }
+    assert importing <= NEEDS_WORKSPACE_FIXTURES, sorted(importing - NEEDS_WORKSPACE_FIXTURES)

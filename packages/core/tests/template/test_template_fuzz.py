@@ -11,10 +11,9 @@ import tempfile
 from pathlib import Path
 
 from bakehouse.template.loader import load
+from bakehouse.testing import bakehouse_executable as bakehouse_exe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from tests.support import bakehouse_exe
 
 SEED_TEMPLATE = """\
 variable "image" {
