@@ -45,3 +45,17 @@ def test_read_regular_file_refuses_what_is_not_a_small_regular_file(tmp_path: Pa
         read_regular_file(tmp_path, 5, "x")
     with pytest.raises(FileNotFoundError):
         read_regular_file(tmp_path / "missing", 5, "x")
+
+
+def test_diagnostic_shows_the_line_the_parser_counted_despite_lone_carriage_returns(tmp_path: Path) -> None:
+    # Found by the validate fuzz test: a lone "\r" is not a line end for the parser.
+    path = tmp_path / "t.pkr.hcl"
+    path.write_text("\ra = 1\nb = [[[ oops\n", newline="")
+    text = Diagnostic(Severity.ERROR, "Bad", "", SourcePos(str(path), 2, 9)).render()
+    source, caret = text.splitlines()[2:4]
+    assert source.endswith("b = [[[ oops")
+    assert source[caret.index("^") :] == "oops"
+
+
+def test_a_caret_past_the_end_of_the_line_stays_next_to_it() -> None:
+    assert snippet("short", 500) == ("short", 6)

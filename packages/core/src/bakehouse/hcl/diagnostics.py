@@ -75,7 +75,9 @@ def _source_line(pos: SourcePos, cache: dict[str, list[str]] | None) -> str | No
             data = read_regular_file(pos.filename, MAX_TEMPLATE_BYTES, "a template file")
         except OSError:
             return None
-        lines = data.decode("utf-8", errors="replace").splitlines()
+        # Lines end at "\n" only, as the parser counts them: splitlines() would
+        # also break at a lone "\r" (or \x0b, \x1c, ...) and show the wrong line.
+        lines = [line.removesuffix("\r") for line in data.decode("utf-8", errors="replace").split("\n")]
         if cache is not None:
             cache[pos.filename] = lines
     if 1 <= pos.line <= len(lines):

@@ -74,6 +74,7 @@ def _too_large(path: str | os.PathLike[str], size: int, limit: int, what: str) -
 def snippet(text: str, column: int) -> tuple[str, int]:
     """``text`` cut to :data:`MAX_SNIPPET_CHARS` around ``column`` (1-based), and
     the caret's column in the cut text. Marks cut ends with ``…``."""
+    column = min(column, len(text) + 1)  # a caret past the end sits just after it
     if len(text) <= MAX_SNIPPET_CHARS:
         return text, column
     start = max(0, min(column - 1 - MAX_SNIPPET_CHARS // 2, len(text) - MAX_SNIPPET_CHARS))
