@@ -112,4 +112,5 @@ def test_report_to_an_unwritable_place_is_an_error_not_a_traceback(bakehouse, tm
     (tmp_path / "t.pkr.hcl").write_text(NULL.split("build {\n  name")[0])
     result = bakehouse("build", "-json-report", str(tmp_path / "missing" / "r.json"), "t.pkr.hcl")
     assert "cannot write the JSON report" in result.stdout
+    assert result.returncode == 1, "the report asked for is missing: the command failed"
     assert "Traceback" not in result.stderr

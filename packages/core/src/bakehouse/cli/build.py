@@ -141,11 +141,13 @@ def _remove_leftovers_of_dead_plugins(run_dir: Path, run_id: str, ui: Any) -> No
         manager.shutdown()
 
 
-def _write_report(report: Any, exit_code: int, ui: Any) -> None:
+def _write_report(report: Any, exit_code: int, ui: Any) -> bool:
     try:
         report.write(exit_code)
     except OSError as exc:
         ui.error(f"Error: cannot write the JSON report {report.path}: {exc.strerror or exc}")
+        return False
+    return True
 
 
 def _debug_pause(ui: Any) -> None:
@@ -166,6 +168,12 @@ def _can_ask(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    code = _run(args)
+    # -json-report was asked for: a report that could not be written fails the command.
+    return 1 if code == 0 and getattr(args, "report_failed", False) else code
+
+
+def _run(args: argparse.Namespace) -> int:
     from bakehouse.cli.cleanup import remove_journal_if_done
     from bakehouse.cli.main import redact_argv
     from bakehouse.orchestrator.components import component_factory, shutdown_factory
@@ -238,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
                 _remove_leftovers_of_dead_plugins(run_dir, run_id, ui)
             remove_journal_if_done(run_dir)
             if report is not None:
-                _write_report(report, exit_code, ui)
+                args.report_failed = not _write_report(report, exit_code, ui)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
