@@ -6,9 +6,9 @@ build, delivers a signal, and then asserts that nothing of the run is left:
 no process carrying the run's ``BAKEHOUSE_RUN_ID``, no ``bakehouse-*`` entry in
 the run's own ``TMPDIR`` (supervisor, docker and key directories), and for
 docker no build container and no image committed by the run (labelled with
-the run id through ``changes``), for amazon-ebs (moto over HTTP, a real sshd on
-loopback standing in for the instance) no instance that is not terminated, no
-key pair, security group, volume or AMI of the run. For the SIGKILL cases the
+the run id through ``changes``), for amazon-ebs (the local EC2: moto over HTTP,
+each instance a container) no instance that is not terminated and no instance
+container, no key pair, security group, volume or AMI of the run. For the SIGKILL cases the
 check runs after ``bakehouse cleanup``, which is what a user does after a
 ``kill -9``; what was left before that command is recorded too.
 
@@ -55,10 +55,8 @@ import pytest
 from tests.e2e.test_aws_build import hcl, register_ami, remote_sleeps, shell
 from tests.e2e.test_aws_build import template as aws_template
 from tests.e2e.test_docker_lifecycle import RunningBuild, core_pids
-from tests.fixtures.aws import sshd_accepts_moto_keys
 from tests.fixtures.docker import write_template
 from tests.fixtures.processes import PluginDir, pid_alive, run_processes, wait_until_gone
-from tests.support import require
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -285,15 +283,19 @@ def test_docker(signal_name: str, moment: str, bakehouse: Any, tmp_path: Path, r
 
 # -- amazon-ebs ----------------------------------------------------------------------------
 
-def aws_leftovers(moto: Any, ami_name: str, tmpdir: Path, base_ami: str) -> Callable[[], dict[str, list[str]]]:
+def aws_leftovers(local: Any, ami_name: str, tmpdir: Path, base_ami: str) -> Callable[[], dict[str, list[str]]]:
+    # The local EC2's own base AMIs are there before the run.
+    before = {i["ImageId"] for i in local.client().describe_images(Owners=["self"])["Images"]}
+
     def find() -> dict[str, list[str]]:
-        ec2 = moto.client()
+        ec2 = local.client()
         instances = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
                      for i in r["Instances"] if i["State"]["Name"] != "terminated"]
         volumes = [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]]
         images = [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]
-                  if i["ImageId"] != base_ami]
+                  if i["ImageId"] != base_ami and i["ImageId"] not in before]
         return {"instances": instances, "volumes": volumes, "images": images,
+                "containers": [c.name for c in local.instances.containers()],
                 "key_pairs": [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]],
                 "security_groups": [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]
                                     if g["GroupName"] != "default"],
@@ -308,10 +310,9 @@ def aws_leftovers(moto: Any, ami_name: str, tmpdir: Path, base_ami: str) -> Call
                          [(s, m) for b, s, m in CASES if b == "amazon-ebs"],
                          ids=[f"{s}@{m}" for b, s, m in CASES if b == "amazon-ebs"])
 def test_amazon_ebs(signal_name: str, moment: str, bakehouse: Any, tmp_path: Path, run_tmpdir: Path,
-                    aws_env: Any, sshd_server: Any, request: pytest.FixtureRequest) -> None:
-    require(sshd_accepts_moto_keys(), "root, for sshd's AuthorizedKeysCommand (temporary key pairs)")
+                    local_ec2_env: Any, request: pytest.FixtureRequest) -> None:
     run_id = "km-" + uuid.uuid4().hex[:12]
-    base_ami = register_ami(aws_env.client(), "base-image")
+    base_ami = register_ami(local_ec2_env, "base-image")
     ami_name = f"km-{uuid.uuid4().hex[:8]}"
     plugin_dir = None
     seconds = random.randint(800, 899)
@@ -324,12 +325,12 @@ def test_amazon_ebs(signal_name: str, moment: str, bakehouse: Any, tmp_path: Pat
     else:
         provisioner = shell("echo provisioning-started", f"sleep {seconds}")
     (tmp_path / "t.pkr.hcl").write_text(aws_template(
-        sshd_server, source=f"source_ami = {hcl(base_ami)}", options={"ami_name": ami_name},
+        source=f"source_ami = {hcl(base_ami)}", options={"ami_name": ami_name},
         provisioner=provisioner))
     case = Case("amazon-ebs", signal_name, moment, run_id, run_tmpdir,
-                aws_leftovers(aws_env, ami_name, run_tmpdir, base_ami), "bakehouse-plugin-aws")
+                aws_leftovers(local_ec2_env, ami_name, run_tmpdir, base_ami), "bakehouse-plugin-aws")
     try:
         run_case(case, bakehouse, tmp_path, plugin_dir)
     finally:
-        for pid in remote_sleeps(seconds):  # the "instance" is this machine's sshd
+        for pid in remote_sleeps(seconds):  # a sleep in an instance container outliving a failure
             os.kill(pid, signal.SIGKILL)
