@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from bakehouse.rpc.codec import Call, decode_message, encode_message
@@ -25,7 +26,10 @@ def test_plain_values_round_trip(args: list[Any], kwargs: dict[str, Any]) -> Non
 
 # -- hostile frames: whatever a peer sends, decoding ends in a message or a ProtocolError
 
+@functools.cache
 def _session() -> Any:
+    """One unstarted session for every example: decoding never touches its pipe
+    (a pipe per example leaked hundreds of descriptors into the test process)."""
     import os
 
     from bakehouse.rpc.session import Session
@@ -158,7 +162,8 @@ def test_frame_length_prefixes_beyond_the_limit_are_refused_unread(
     read_fd, write_fd = os.pipe()
     os.write(write_fd, prefix + tail)
     os.close(write_fd)
-    _, unused = os.pipe()
+    unused_read, unused = os.pipe()
+    os.close(unused_read)
     transport = PipeTransport(read_fd, unused)
     try:
         frame = transport.recv()
