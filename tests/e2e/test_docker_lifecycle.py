@@ -442,6 +442,13 @@ build {
     build = RunningBuild(["build", "t.pkr.hcl"], tmp_path, cli_env)
     try:
         build.wait_for("Committing the container")
+        # The line comes just before the commit request: kill once the engine has
+        # it (it pauses the container while committing), not before it was sent.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+            c.status == "paused" for c in docker_resources.build_containers(run_id)
+        ) and not images_committed_by_run(docker_client, run_id):
+            time.sleep(0.01)
         everything = set(run_processes(run_id)) | set(core_pids(build))
         for pid in everything:
             os.kill(pid, signal.SIGKILL)
