@@ -130,17 +130,24 @@ def install_requirement(
     return True
 
 
-def run(args: argparse.Namespace) -> int:
+def template_requirements(args: argparse.Namespace, ui: Any) -> list[Any] | None:
+    """The target template's required_plugins as requirements; None (reported) on error."""
     from bakehouse.plugin.requirements import RequirementError, requirements_of
 
-    ui = make_ui(args)
     template, _warnings = load_template(args, ui, syntax_only=True, run_datasources=False)
     if template is None:
-        return 1
+        return None
     try:
-        requirements = requirements_of(template.required_plugins)
+        return list(requirements_of(template.required_plugins))
     except RequirementError as exc:
         ui.error(f"Error: Invalid required_plugins entry: {exc}")
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    ui = make_ui(args)
+    requirements = template_requirements(args, ui)
+    if requirements is None:
         return 1
     if not requirements:
         ui.say(

@@ -174,18 +174,11 @@ def _add_required_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_required(args: argparse.Namespace) -> int:
-    from bakehouse.cli.common import load_template
-    from bakehouse.cli.init import discovered_plugins
-    from bakehouse.plugin.requirements import RequirementError, requirements_of
+    from bakehouse.cli.init import discovered_plugins, template_requirements
 
     ui = make_ui(args)
-    template, _warnings = load_template(args, ui, syntax_only=True, run_datasources=False)
-    if template is None:
-        return 1
-    try:
-        requirements = requirements_of(template.required_plugins)
-    except RequirementError as exc:
-        ui.error(f"Error: Invalid required_plugins entry: {exc}")
+    requirements = template_requirements(args, ui)
+    if requirements is None:
         return 1
     plugins = discovered_plugins() if requirements else []
     for requirement in requirements:
