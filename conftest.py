@@ -23,29 +23,12 @@ from tests.support import IN_CI, REPO, bakehouse_exe, require  # noqa: F401  (re
 
 
 @pytest.fixture(autouse=True)
-def bakehouse_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _own_bakehouse_home(bakehouse_home: Path) -> Path:
     """Each test gets its own BAKEHOUSE_HOME (journal, describe cache)."""
-    home = tmp_path_factory.mktemp("bakehouse-home")
-    monkeypatch.setenv("BAKEHOUSE_HOME", str(home))
-    return home
+    return bakehouse_home
 
 
 @pytest.fixture
-def bakehouse(tmp_path: Path):
+def bakehouse(bakehouse_cli):  # type: ignore[no-untyped-def]
     """Run the real ``bakehouse`` CLI: ``bakehouse("build", "t.pkr.hcl", cwd=..., env=...)``."""
-
-    def run(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 300, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        full_env = dict(os.environ)
-        full_env.update(env or {})
-        return subprocess.run(
-            [bakehouse_exe(), *args],
-            cwd=str(cwd or tmp_path),
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=input,
-        )
-
-    return run
+    return bakehouse_cli

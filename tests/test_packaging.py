@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -75,19 +76,38 @@ def test_every_package_carries_the_workspace_license() -> None:
         assert (REPO / "packages" / package / "LICENSE").read_text() == license_text, package
 
 
-#: Package tests that still need the workspace's sshd/moto fixtures (tests.fixtures.aws);
-#: the list may only shrink. Everything else runs with the pytest plugin of bakehouse.
-NEEDS_WORKSPACE_FIXTURES = {
-    "packages/core/tests/sdk/test_ssh.py",
-    "packages/plugin-aws/tests/aws/test_amazon_ebs.py",
-}
-
-
 def test_package_tests_do_not_import_the_workspace_tests() -> None:
-    importing = {
+    importing = sorted(
         path.relative_to(REPO).as_posix()
         for package in PACKAGES
         for path in (REPO / "packages" / package / "tests").rglob("*.py")
         if re.search(r"^\s*(from|import) tests[.\s]", path.read_text(encoding="utf-8"), re.M)
-    }
-    assert importing <= NEEDS_WORKSPACE_FIXTURES, sorted(importing - NEEDS_WORKSPACE_FIXTURES)
+    )
+    assert importing == []
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_package_tests_run_from_the_sdist_alone(package: str, tmp_path: Path) -> None:
+    """Unpacked outside the workspace, a package's sdist carries tests whose
+    every fixture resolves (bakehouse's pytest plugin provides the shared ones):
+    ``pytest --setup-plan`` fails on an unknown fixture or a failed import."""
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--sdist", "--outdir", str(tmp_path / "dist"),
+         str(REPO / "packages" / package)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    [sdist] = (tmp_path / "dist").glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path / "src", filter="data")
+    [unpacked] = (tmp_path / "src").iterdir()
+    assert (unpacked / "tests").is_dir()
+    planned = subprocess.run(
+        [sys.executable, "-m", "pytest", "--setup-plan", "-q", "-p", "no:cacheprovider",
+         "-W", "error::pytest.PytestUnknownMarkWarning", "tests"],
+        cwd=unpacked, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CI": ""},  # plan only: nothing runs, nothing is required
+    )
+    assert planned.returncode == 0, planned.stdout[-3000:] + planned.stderr[-2000:]
+    assert "SETUP" in planned.stdout or "no tests ran" in planned.stdout, planned.stdout[-500:]
+    assert "error" not in planned.stdout.strip().rsplit("\n", 1)[-1].lower(), planned.stdout[-3000:]

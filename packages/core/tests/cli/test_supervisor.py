@@ -51,12 +51,12 @@ def test_sigterm_to_the_supervisor_cancels_the_build_cleanly(tmp_path):
     assert not (tmp_path / "crash.log").exists()
 
 
-def test_bakehouse_log_to_stderr_and_log_path_to_file(bakehouse, tmp_path):
-    quiet = bakehouse("version", cwd=tmp_path)
+def test_bakehouse_log_to_stderr_and_log_path_to_file(bakehouse_cli, tmp_path):
+    quiet = bakehouse_cli("version", cwd=tmp_path)
     assert quiet.stderr == ""
-    loud = bakehouse("version", cwd=tmp_path, env={"BAKEHOUSE_LOG": "1"})
+    loud = bakehouse_cli("version", cwd=tmp_path, env={"BAKEHOUSE_LOG": "1"})
     assert "[DEBUG] bakehouse: Bakehouse" in loud.stderr
     log_file = tmp_path / "run.log"
-    to_file = bakehouse("version", cwd=tmp_path, env={"BAKEHOUSE_LOG_PATH": str(log_file)})
+    to_file = bakehouse_cli("version", cwd=tmp_path, env={"BAKEHOUSE_LOG_PATH": str(log_file)})
     assert to_file.stderr == ""
     assert "[DEBUG] bakehouse: Bakehouse" in log_file.read_text()

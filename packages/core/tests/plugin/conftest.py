@@ -11,6 +11,6 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _seed_describe_cache(bakehouse_home: Path, installed_describe_cache: Path) -> None:
-    if installed_describe_cache.exists():
-        shutil.copy(installed_describe_cache, bakehouse_home / "describe-cache.json")
+def _seed_describe_cache(bakehouse_home: Path, bakehouse_describe_cache: Path) -> None:
+    if bakehouse_describe_cache.exists():
+        shutil.copy(bakehouse_describe_cache, bakehouse_home / "describe-cache.json")

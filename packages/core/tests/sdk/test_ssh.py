@@ -13,8 +13,7 @@ import paramiko
 import pytest
 from bakehouse.sdk import Cancelled, ConfigError, Context, FileInfo, parse_config
 from bakehouse.sdk.ssh import SSHCommunicator, SSHConfig, SSHError, connect_ssh, load_private_key
-
-from tests.fixtures.aws import SshServer, free_port, sshd_accepts_moto_keys
+from bakehouse.testing.servers import SshServer, free_port, sshd_accepts_moto_keys
 
 pytestmark = [pytest.mark.ssh]
 
@@ -31,8 +30,8 @@ def _config(server: SshServer, **extra: object) -> SSHConfig:
 
 
 @pytest.fixture
-def comm(sshd_server: SshServer):
-    communicator = connect_ssh(_config(sshd_server), sshd_server.host, Context())
+def comm(bakehouse_sshd: SshServer):
+    communicator = connect_ssh(_config(bakehouse_sshd), bakehouse_sshd.host, Context())
     yield communicator
     communicator.close()
 
@@ -136,11 +135,11 @@ def _gone(pid: int) -> bool:
 
 @pytest.mark.parametrize("cancel_first", [True, False], ids=["cancel-then-close", "close-only"])
 def test_close_stops_remote_commands_before_cutting_the_connection(
-    sshd_server: SshServer, tmp_path: Path, cancel_first: bool
+    bakehouse_sshd: SshServer, tmp_path: Path, cancel_first: bool
 ) -> None:
     """A builder's cleanup closes the communicator right after a cancel (or with
     a command still running): the command must not survive on the machine."""
-    comm = connect_ssh(_config(sshd_server), "127.0.0.1", Context())
+    comm = connect_ssh(_config(bakehouse_sshd), "127.0.0.1", Context())
     ctx = Context()
     pid, worker = _start_remote_sleep(comm, tmp_path, ctx)
     assert not _gone(pid)
@@ -201,47 +200,47 @@ def test_upload_dir_and_download_dir_follow_rsync_semantics(comm: SSHCommunicato
     assert (fetched / "sub" / "deeper" / "c.sh").stat().st_mode & 0o777 == 0o755
 
 
-def test_wrong_key_fails_after_the_handshake_attempts(sshd_server: SshServer, tmp_path: Path) -> None:
+def test_wrong_key_fails_after_the_handshake_attempts(bakehouse_sshd: SshServer, tmp_path: Path) -> None:
     stranger = paramiko.Ed25519Key.from_private_key_file  # noqa: F841 - type reference
     key_file = tmp_path / "stranger"
     os.system(f"ssh-keygen -q -t ed25519 -N '' -f {key_file}")
-    config = _config(sshd_server, ssh_private_key_file=str(key_file), ssh_handshake_attempts=2)
-    with pytest.raises(SSHError, match=rf"127\.0\.0\.1:{sshd_server.port}.*failed 2 times"):
-        connect_ssh(config, sshd_server.host, Context())
+    config = _config(bakehouse_sshd, ssh_private_key_file=str(key_file), ssh_handshake_attempts=2)
+    with pytest.raises(SSHError, match=rf"127\.0\.0\.1:{bakehouse_sshd.port}.*failed 2 times"):
+        connect_ssh(config, bakehouse_sshd.host, Context())
 
 
-def test_nothing_listening_times_out_naming_the_address(sshd_server: SshServer) -> None:
+def test_nothing_listening_times_out_naming_the_address(bakehouse_sshd: SshServer) -> None:
     port = free_port()
-    config = _config(sshd_server, ssh_port=port, ssh_timeout="3s")
+    config = _config(bakehouse_sshd, ssh_port=port, ssh_timeout="3s")
     started = time.monotonic()
     with pytest.raises(SSHError, match=rf"timeout waiting for SSH on 127\.0\.0\.1:{port}"):
         connect_ssh(config, "127.0.0.1", Context())
     assert time.monotonic() - started < 10
 
 
-def test_cancel_while_waiting_for_ssh(sshd_server: SshServer) -> None:
-    config = _config(sshd_server, ssh_port=free_port(), ssh_timeout="5m")
+def test_cancel_while_waiting_for_ssh(bakehouse_sshd: SshServer) -> None:
+    config = _config(bakehouse_sshd, ssh_port=free_port(), ssh_timeout="5m")
     ctx = Context()
     threading.Timer(0.5, ctx.cancel).start()
     with pytest.raises(Cancelled):
         connect_ssh(config, "127.0.0.1", ctx)
 
 
-def test_ssh_host_overrides_the_builder_address(sshd_server: SshServer) -> None:
-    comm = connect_ssh(_config(sshd_server, ssh_host="127.0.0.1"), "192.0.2.1", Context())
+def test_ssh_host_overrides_the_builder_address(bakehouse_sshd: SshServer) -> None:
+    comm = connect_ssh(_config(bakehouse_sshd, ssh_host="127.0.0.1"), "192.0.2.1", Context())
     try:
         assert comm.host == "127.0.0.1"
     finally:
         comm.close()
 
 
-def test_temporary_key_from_moto_is_accepted(sshd_server: SshServer, aws_env) -> None:  # type: ignore[no-untyped-def]
+def test_temporary_key_from_moto_is_accepted(bakehouse_sshd: SshServer, bakehouse_aws_env) -> None:  # type: ignore[no-untyped-def]
     from bakehouse.testing import require
 
     require(sshd_accepts_moto_keys(), "root, for sshd's AuthorizedKeysCommand")
-    material = aws_env.client().create_key_pair(KeyName="temp", KeyType="ed25519")["KeyMaterial"]
-    config = parse_config(SSHConfig, {"ssh_username": sshd_server.user, "ssh_port": sshd_server.port})
-    comm = connect_ssh(config, sshd_server.host, Context(), private_key_pem=material)
+    material = bakehouse_aws_env.client().create_key_pair(KeyName="temp", KeyType="ed25519")["KeyMaterial"]
+    config = parse_config(SSHConfig, {"ssh_username": bakehouse_sshd.user, "ssh_port": bakehouse_sshd.port})
+    comm = connect_ssh(config, bakehouse_sshd.host, Context(), private_key_pem=material)
     try:
         assert _run(comm, "echo via-temp-key")[1] == b"via-temp-key\n"
     finally:
@@ -263,9 +262,9 @@ def test_config_rejects_a_missing_key_file() -> None:
         parse_config(SSHConfig, {"ssh_private_key_file": "/nonexistent/key"})
 
 
-def test_pause_before_connecting_waits_first(sshd_server: SshServer) -> None:
+def test_pause_before_connecting_waits_first(bakehouse_sshd: SshServer) -> None:
     started = time.monotonic()
-    comm = connect_ssh(_config(sshd_server, pause_before_connecting="1500ms"), sshd_server.host, Context())
+    comm = connect_ssh(_config(bakehouse_sshd, pause_before_connecting="1500ms"), bakehouse_sshd.host, Context())
     try:
         assert time.monotonic() - started >= 1.5
         assert _run(comm, "echo ok")[1] == b"ok\n"
@@ -273,8 +272,8 @@ def test_pause_before_connecting_waits_first(sshd_server: SshServer) -> None:
         comm.close()
 
 
-def test_keep_alives_are_enabled_on_the_connection(sshd_server: SshServer) -> None:
-    comm = connect_ssh(_config(sshd_server, ssh_keep_alive_interval="2s"), sshd_server.host, Context())
+def test_keep_alives_are_enabled_on_the_connection(bakehouse_sshd: SshServer) -> None:
+    comm = connect_ssh(_config(bakehouse_sshd, ssh_keep_alive_interval="2s"), bakehouse_sshd.host, Context())
     try:
         assert comm._client is not None
         transport = comm._client.get_transport()

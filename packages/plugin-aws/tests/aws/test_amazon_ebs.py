@@ -26,6 +26,7 @@ from bakehouse.sdk import (
 )
 from bakehouse.sdk.journal import journal_root, load_entries
 from bakehouse.testing import require
+from bakehouse.testing.servers import MotoServer, SshServer, sshd_accepts_moto_keys
 from bakehouse_plugin_aws.artifact import AmiArtifact
 from bakehouse_plugin_aws.builder import AmazonEBSBuilder
 from bakehouse_plugin_aws.datasource import AmazonAmiDatasource
@@ -40,8 +41,6 @@ from bakehouse_plugin_aws.resources import (
     clean_security_group,
     tag_specification,
 )
-
-from tests.fixtures.aws import MotoServer, SshServer, sshd_accepts_moto_keys
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh]
 
@@ -137,13 +136,13 @@ def assert_no_temporary_resources(moto: MotoServer, ami_name: str, run_id: str) 
 
 
 @pytest.fixture
-def ssh_key_env(sshd_server: SshServer) -> SshServer:
+def ssh_key_env(bakehouse_sshd: SshServer) -> SshServer:
     require(sshd_accepts_moto_keys(), "root, for sshd's AuthorizedKeysCommand (temporary key pairs)")
-    return sshd_server
+    return bakehouse_sshd
 
 
-def test_full_build_makes_amis_in_three_regions(aws_env: MotoServer, ssh_key_env: SshServer) -> None:
-    ec2 = aws_env.client()
+def test_full_build_makes_amis_in_three_regions(bakehouse_aws_env: MotoServer, ssh_key_env: SshServer) -> None:
+    ec2 = bakehouse_aws_env.client()
     source = register_source_ami(ec2)
     config = base_config(
         ssh_key_env, source,
@@ -179,7 +178,7 @@ def test_full_build_makes_amis_in_three_regions(aws_env: MotoServer, ssh_key_env
     assert artifact.string().startswith("AMIs were created:\n")
     for region, ami in artifact.amis.items():
         assert f"{region}: {ami}" in artifact.string()
-        client = aws_env.client(region=region)
+        client = bakehouse_aws_env.client(region=region)
         image = client.describe_images(ImageIds=[ami])["Images"][0]
         assert image["Name"] == config["ami_name"]
         assert {t["Key"]: t["Value"] for t in image["Tags"]} == {"Project": "bakehouse", "Base": "source"}
@@ -200,18 +199,18 @@ def test_full_build_makes_amis_in_three_regions(aws_env: MotoServer, ssh_key_env
 
     artifact.destroy()
     for region in artifact.amis:
-        assert images_named(aws_env.client(region=region), config["ami_name"]) == []
+        assert images_named(bakehouse_aws_env.client(region=region), config["ami_name"]) == []
 
 
-def test_source_ami_filter_most_recent_and_data_source_agree(aws_env: MotoServer, sshd_server: SshServer) -> None:
-    ec2 = aws_env.client()
+def test_source_ami_filter_most_recent_and_data_source_agree(bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer) -> None:
+    ec2 = bakehouse_aws_env.client()
     ids = []
     for index in range(3):
         ids.append(register_source_ami(ec2, f"base-image-{index}"))
         time.sleep(1.1)  # moto's creation dates have one-second resolution
     image_filter = {"filters": {"name": "base-image-*"}, "owners": ["self"], "most_recent": True}
-    builder = prepared(base_config(sshd_server, "", source_ami_filter=image_filter,
-                                   ssh_private_key_file=str(sshd_server.client_key),
+    builder = prepared(base_config(bakehouse_sshd, "", source_ami_filter=image_filter,
+                                   ssh_private_key_file=str(bakehouse_sshd.client_key),
                                    skip_create_ami=True))
     hook = CommandHook()
     assert builder.run(RecordingUi(), hook, Context()) is None
@@ -232,11 +231,11 @@ def test_source_ami_filter_most_recent_and_data_source_agree(aws_env: MotoServer
 
 
 def test_taken_ami_name_fails_before_launching_and_force_deregister_replaces_it(
-    aws_env: MotoServer, sshd_server: SshServer
+    bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer
 ) -> None:
-    ec2 = aws_env.client()
+    ec2 = bakehouse_aws_env.client()
     source = register_source_ami(ec2)
-    config = base_config(sshd_server, source, ssh_private_key_file=str(sshd_server.client_key))
+    config = base_config(bakehouse_sshd, source, ssh_private_key_file=str(bakehouse_sshd.client_key))
     first = prepared(config).run(RecordingUi(), CommandHook(), Context())
     assert isinstance(first, AmiArtifact)
     old_ami = first.amis["us-east-1"]
@@ -259,17 +258,17 @@ def test_taken_ami_name_fails_before_launching_and_force_deregister_replaces_it(
     assert not remaining & set(old_snapshots)
 
 
-def test_failing_provisioner_leaves_nothing_behind(aws_env: MotoServer, ssh_key_env: SshServer) -> None:
-    source = register_source_ami(aws_env.client())
+def test_failing_provisioner_leaves_nothing_behind(bakehouse_aws_env: MotoServer, ssh_key_env: SshServer) -> None:
+    source = register_source_ami(bakehouse_aws_env.client())
     builder = prepared(base_config(ssh_key_env, source))
     with pytest.raises(RuntimeError, match="non-zero exit status: 7"):
         builder.run(RecordingUi(), CommandHook("exit 7"), Context())
-    assert_no_temporary_resources(aws_env, builder.config.ami_name, builder.build.run_id)
+    assert_no_temporary_resources(bakehouse_aws_env, builder.config.ami_name, builder.build.run_id)
 
 
-def test_cancel_during_provisioning_leaves_nothing_behind(aws_env: MotoServer, ssh_key_env: SshServer,
+def test_cancel_during_provisioning_leaves_nothing_behind(bakehouse_aws_env: MotoServer, ssh_key_env: SshServer,
                                                           tmp_path: Path) -> None:
-    source = register_source_ami(aws_env.client())
+    source = register_source_ami(bakehouse_aws_env.client())
     # (an ed25519 temporary key pair this time: the connection must work with it too)
     builder = prepared(base_config(ssh_key_env, source, temporary_key_pair_type="ed25519"))
     ctx = Context()
@@ -277,7 +276,7 @@ def test_cancel_during_provisioning_leaves_nothing_behind(aws_env: MotoServer, s
     threading.Thread(target=lambda: (_wait_for(marker), ctx.cancel("interrupted")), daemon=True).start()
     with pytest.raises(Cancelled):
         builder.run(RecordingUi(), CommandHook(f"touch {marker}; sleep 60"), ctx)
-    assert_no_temporary_resources(aws_env, builder.config.ami_name, builder.build.run_id)
+    assert_no_temporary_resources(bakehouse_aws_env, builder.config.ami_name, builder.build.run_id)
 
 
 def _wait_for(path: Path) -> None:
@@ -286,13 +285,13 @@ def _wait_for(path: Path) -> None:
         time.sleep(0.05)
 
 
-def test_on_error_abort_keeps_the_instance(aws_env: MotoServer, sshd_server: SshServer) -> None:
-    source = register_source_ami(aws_env.client())
-    builder = prepared(base_config(sshd_server, source, ssh_private_key_file=str(sshd_server.client_key)),
+def test_on_error_abort_keeps_the_instance(bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer) -> None:
+    source = register_source_ami(bakehouse_aws_env.client())
+    builder = prepared(base_config(bakehouse_sshd, source, ssh_private_key_file=str(bakehouse_sshd.client_key)),
                        on_error="abort")
     with pytest.raises(RuntimeError):
         builder.run(RecordingUi(), CommandHook("exit 1"), Context())
-    states = [i["State"]["Name"] for r in aws_env.client().describe_instances()["Reservations"] for i in r["Instances"]]
+    states = [i["State"]["Name"] for r in bakehouse_aws_env.client().describe_instances()["Reservations"] for i in r["Instances"]]
     assert states == ["running"]
     # what abort left is in the journal, so `bakehouse cleanup` can remove it
     entries = load_entries(journal_root() / builder.build.run_id)
@@ -300,7 +299,7 @@ def test_on_error_abort_keeps_the_instance(aws_env: MotoServer, sshd_server: Ssh
     assert {KIND_INSTANCE, KIND_SECURITY_GROUP} <= by_kind
     for entry in entries:
         {KIND_INSTANCE: clean_instance, KIND_SECURITY_GROUP: clean_security_group}.get(entry.kind, lambda e: None)(entry)
-    assert_no_journal_resources(aws_env)
+    assert_no_journal_resources(bakehouse_aws_env)
 
 
 def assert_no_journal_resources(moto: MotoServer) -> None:
@@ -310,26 +309,26 @@ def assert_no_journal_resources(moto: MotoServer) -> None:
     assert not [g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"].startswith("bakehouse_")]
 
 
-def test_skip_create_ami_and_communicator_none(aws_env: MotoServer, sshd_server: SshServer) -> None:
-    ec2 = aws_env.client()
+def test_skip_create_ami_and_communicator_none(bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer) -> None:
+    ec2 = bakehouse_aws_env.client()
     source = register_source_ami(ec2)
     hook = CommandHook()
-    builder = prepared(base_config(sshd_server, source, communicator="none"))
+    builder = prepared(base_config(bakehouse_sshd, source, communicator="none"))
     artifact = builder.run(RecordingUi(), hook, Context())
     assert isinstance(artifact, AmiArtifact)
     assert hook.calls[0][1] is None and hook.calls[0][2]["ConnType"] == "none"
     assert ec2.describe_key_pairs()["KeyPairs"] == []  # no key pair without a communicator
 
-    skipped = prepared(base_config(sshd_server, source, skip_create_ami=True,
-                                   ssh_private_key_file=str(sshd_server.client_key)))
+    skipped = prepared(base_config(bakehouse_sshd, source, skip_create_ami=True,
+                                   ssh_private_key_file=str(bakehouse_sshd.client_key)))
     hook = CommandHook()
     assert skipped.run(RecordingUi(), hook, Context()) is None
     assert hook.output == b"provisioned\n"
     assert images_named(ec2, skipped.config.ami_name) == []
 
 
-def test_cleaners_remove_leftovers_they_own_and_refuse_the_others(aws_env: MotoServer) -> None:
-    ec2 = aws_env.client()
+def test_cleaners_remove_leftovers_they_own_and_refuse_the_others(bakehouse_aws_env: MotoServer) -> None:
+    ec2 = bakehouse_aws_env.client()
     source = register_source_ami(ec2)
     run = "run-" + uuid.uuid4().hex[:8]
     ec2.create_key_pair(KeyName="bakehouse_left",
@@ -391,7 +390,7 @@ def test_unknown_and_conflicting_options_name_their_paths(tmp_path: Path) -> Non
     assert info.value.problems[0].path == ("ssh_agent_auth",)
 
 
-def test_polling_errors_name_the_resource(aws_env: MotoServer, sshd_server: SshServer) -> None:
+def test_polling_errors_name_the_resource(bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer) -> None:
     """A waiter that runs out of attempts says which resource it waited for."""
     from bakehouse_plugin_aws.config import Polling
     from bakehouse_plugin_aws.ec2 import AwsError, wait_until
@@ -403,11 +402,11 @@ def test_polling_errors_name_the_resource(aws_env: MotoServer, sshd_server: SshS
     assert journal.run_id == "unused"
 
 
-def test_encrypt_boot_replaces_the_ami_by_an_encrypted_copy(aws_env: MotoServer, sshd_server: SshServer) -> None:
-    ec2 = aws_env.client()
+def test_encrypt_boot_replaces_the_ami_by_an_encrypted_copy(bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer) -> None:
+    ec2 = bakehouse_aws_env.client()
     source = register_source_ami(ec2)
     ui = RecordingUi()
-    builder = prepared(base_config(sshd_server, source, ssh_private_key_file=str(sshd_server.client_key),
+    builder = prepared(base_config(bakehouse_sshd, source, ssh_private_key_file=str(bakehouse_sshd.client_key),
                                    encrypt_boot=True, kms_key_id="alias/bakehouse",
                                    ami_regions=["us-west-2"],
                                    region_kms_key_ids={"us-west-2": "alias/west"}))
@@ -417,11 +416,11 @@ def test_encrypt_boot_replaces_the_ami_by_an_encrypted_copy(aws_env: MotoServer,
                        if line.startswith("Deregistering unencrypted AMI"))
     assert artifact.amis["us-east-1"] != unencrypted
     assert [i["ImageId"] for i in images_named(ec2, builder.config.ami_name)] == [artifact.amis["us-east-1"]]
-    assert images_named(aws_env.client(region="us-west-2"), builder.config.ami_name)[0]["ImageId"] == artifact.amis["us-west-2"]
+    assert images_named(bakehouse_aws_env.client(region="us-west-2"), builder.config.ami_name)[0]["ImageId"] == artifact.amis["us-west-2"]
 
 
-def test_subnet_and_security_group_filters_choose_the_network(aws_env: MotoServer, sshd_server: SshServer) -> None:
-    ec2 = aws_env.client()
+def test_subnet_and_security_group_filters_choose_the_network(bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer) -> None:
+    ec2 = bakehouse_aws_env.client()
     source = register_source_ami(ec2)
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
     small = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/28", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
@@ -431,7 +430,7 @@ def test_subnet_and_security_group_filters_choose_the_network(aws_env: MotoServe
     group = ec2.create_security_group(GroupName="builders", Description="x", VpcId=vpc)["GroupId"]
     ec2.create_tags(Resources=[group], Tags=[{"Key": "Role", "Value": "builder"}])
     builder = prepared(base_config(
-        sshd_server, source, ssh_private_key_file=str(sshd_server.client_key), skip_create_ami=True,
+        bakehouse_sshd, source, ssh_private_key_file=str(bakehouse_sshd.client_key), skip_create_ami=True,
         subnet_filter=[{"filters": {"tag:Tier": "build"}, "most_free": True}],
         security_group_filter=[{"filters": {"tag:Role": "builder"}}],
         user_data="#!/bin/sh\necho hello\n",

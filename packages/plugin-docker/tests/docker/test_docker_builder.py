@@ -72,18 +72,18 @@ def provision_files(tmp_path: Path):
 
 
 def test_commit_with_provisioning_and_every_change(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources, docker_tmpdir: Path, tmp_path: Path
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path, tmp_path: Path
 ) -> None:
     run_id = "t-" + uuid.uuid4().hex[:10]
     builder = make_builder(
-        run_id, image=busybox_image, pull=False, commit=True, changes=ALL_CHANGES,
+        run_id, image=bakehouse_base_image, pull=False, commit=True, changes=ALL_CHANGES,
         author="Bakehouse Tests <tests@example.invalid>", message="baked in a test",
     )
     hook = FunctionHook(provision=[provision_files(tmp_path)])
     ui = RecordingUi()
     artifact = builder.run(ui, hook, Context())
     assert artifact is not None
-    docker_resources.image(artifact.id)
+    bakehouse_docker_resources.image(artifact.id)
 
     assert artifact.builder_id == IMPORT_BUILDER_ID
     assert artifact.id.startswith("sha256:")
@@ -93,7 +93,7 @@ def test_commit_with_provisioning_and_every_change(
     assert generated["ImageSha256"] == artifact.id and generated["ID"] == container_id
     assert hook.calls[0][1]["ConnType"] == "docker"
 
-    image = docker_client.images.get(artifact.id)
+    image = bakehouse_docker.images.get(artifact.id)
     config = image.attrs["Config"]
     assert config["Entrypoint"] == ["/bin/sh", "-c"]
     assert config["Cmd"] == ["cat /opt/app/hello.txt"]
@@ -111,9 +111,9 @@ def test_commit_with_provisioning_and_every_change(
     assert config["Labels"]["io.bakehouse.managed"] == "" and config["Labels"]["io.bakehouse.run-id"] == ""
 
     # The image runs as its changes say: CMD through the ENTRYPOINT, as USER, in WORKDIR.
-    output = docker_client.containers.run(artifact.id, remove=True, labels={"test": run_id})
+    output = bakehouse_docker.containers.run(artifact.id, remove=True, labels={"test": run_id})
     assert output == b"hello from bakehouse\n"
-    output = docker_client.containers.run(
+    output = bakehouse_docker.containers.run(
         artifact.id, ["id -u; pwd; cat by-shell.txt /srv/www/index.html /srv/www/sub/page.txt; ls -ld /opt/app/hello.txt"],
         remove=True,
     ).decode()
@@ -121,19 +121,19 @@ def test_commit_with_provisioning_and_every_change(
     assert lines[:5] == ["1000", "/opt/app", "provisioned", "<h1>baked</h1>", "page"]
     assert " root " in lines[5]  # uploaded as the exec user (root): fix_upload_owner
 
-    assert docker_resources.build_containers(run_id) == []
-    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert bakehouse_docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
     assert load_entries(journal_root() / run_id) == []
     says = ui.text("say")
     assert "Committing the container" in says and "Killing the container" in says
 
 
 def test_export_path_writes_the_provisioned_filesystem(
-    busybox_image: str, docker_resources, docker_tmpdir: Path, tmp_path: Path
+    bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path, tmp_path: Path
 ) -> None:
     run_id = "t-" + uuid.uuid4().hex[:10]
     export = tmp_path / "out" / "rootfs.tar"
-    builder = make_builder(run_id, image=busybox_image, pull=False, export_path=str(export))
+    builder = make_builder(run_id, image=bakehouse_base_image, pull=False, export_path=str(export))
     artifact = builder.run(RecordingUi(), FunctionHook(provision=[provision_files(tmp_path)]), Context())
     assert artifact is not None
     assert artifact.builder_id == BUILDER_ID
@@ -144,28 +144,28 @@ def test_export_path_writes_the_provisioned_filesystem(
         assert {"opt/app/hello.txt", "opt/app/by-shell.txt", "srv/www/sub/page.txt", "bin/busybox"} <= names
         hello = tar.extractfile("opt/app/hello.txt")
         assert hello is not None and hello.read() == b"hello from bakehouse\n"
-    assert docker_resources.build_containers(run_id) == []
-    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert bakehouse_docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
     artifact.destroy()
     assert not export.exists()
 
 
 def test_discard_leaves_no_image(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources, docker_tmpdir: Path, tmp_path: Path
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path, tmp_path: Path
 ) -> None:
     run_id = "t-" + uuid.uuid4().hex[:10]
     hook = FunctionHook(provision=[provision_files(tmp_path)])
-    artifact = make_builder(run_id, image=busybox_image, pull=False, discard=True).run(RecordingUi(), hook, Context())
+    artifact = make_builder(run_id, image=bakehouse_base_image, pull=False, discard=True).run(RecordingUi(), hook, Context())
     assert artifact is None
     container_id = hook.calls[0][1]["ID"]
-    committed_from_it = [i for i in docker_client.images.list(all=True) if i.attrs.get("Container") == container_id]
+    committed_from_it = [i for i in bakehouse_docker.images.list(all=True) if i.attrs.get("Container") == container_id]
     assert committed_from_it == []
-    assert docker_resources.build_containers(run_id) == []
-    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert bakehouse_docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
 
 
 def test_failing_provisioner_removes_container_and_temp_dir_and_runs_cleanup_provisioner(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources, docker_tmpdir: Path
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path
 ) -> None:
     run_id = "t-" + uuid.uuid4().hex[:10]
     seen_by_cleanup: list[str] = []
@@ -179,18 +179,18 @@ def test_failing_provisioner_removes_container_and_temp_dir_and_runs_cleanup_pro
 
     ui = RecordingUi()
     with pytest.raises(RuntimeError, match="non-zero exit status: 7"):
-        make_builder(run_id, image=busybox_image, pull=False, commit=True).run(
+        make_builder(run_id, image=bakehouse_base_image, pull=False, commit=True).run(
             ui, FunctionHook(provision=[failing], on_cleanup=[cleanup_provisioner]), Context()
         )
     assert seen_by_cleanup == ["cleaning\n"]
     assert "Provisioning step had errors" in ui.text("say")
-    assert docker_resources.build_containers(run_id) == []
-    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert bakehouse_docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
     assert load_entries(journal_root() / run_id) == []
 
 
 def test_cancel_mid_provision_stops_the_command_and_removes_everything(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources, docker_tmpdir: Path
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path
 ) -> None:
     run_id = "t-" + uuid.uuid4().hex[:10]
     ctx = Context()
@@ -208,17 +208,17 @@ def test_cancel_mid_provision_stops_the_command_and_removes_everything(
     threading.Thread(target=cancel_when_sleeping, daemon=True).start()
     begin = time.monotonic()
     with pytest.raises(Cancelled):
-        make_builder(run_id, image=busybox_image, pull=False, commit=True).run(
+        make_builder(run_id, image=bakehouse_base_image, pull=False, commit=True).run(
             RecordingUi(), FunctionHook(provision=[long_running]), ctx
         )
     assert time.monotonic() - begin < 30
-    assert docker_resources.build_containers(run_id) == []
-    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert bakehouse_docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
     assert load_entries(journal_root() / run_id) == []
 
 
 def test_on_error_abort_keeps_the_container_and_says_how_to_remove_it(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources, docker_tmpdir: Path
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path
 ) -> None:
     run_id = "t-" + uuid.uuid4().hex[:10]
 
@@ -228,13 +228,13 @@ def test_on_error_abort_keeps_the_container_and_says_how_to_remove_it(
 
     ui = RecordingUi()
     with pytest.raises(RuntimeError, match="provisioner failed"):
-        make_builder(run_id, on_error="abort", image=busybox_image, pull=False, commit=True).run(
+        make_builder(run_id, on_error="abort", image=bakehouse_base_image, pull=False, commit=True).run(
             ui, FunctionHook(provision=[failing]), Context()
         )
-    kept = docker_resources.build_containers(run_id)
+    kept = bakehouse_docker_resources.build_containers(run_id)
     assert len(kept) == 1
     container = kept[0]
-    docker_resources.container(container.id)
+    bakehouse_docker_resources.container(container.id)
     assert container.status == "running"
     assert container.exec_run("cat /tmp/evidence").output == b"evidence\n"
     errors = ui.text("error")
@@ -248,30 +248,30 @@ def test_on_error_abort_keeps_the_container_and_says_how_to_remove_it(
         cleaner = cleaner_for(entry.kind)
         assert cleaner is not None
         cleaner(entry)
-    assert docker_resources.build_containers(run_id) == []
-    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert bakehouse_docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
 
 
-def test_missing_local_image_with_pull_false_is_a_clear_error(docker_resources, docker_tmpdir: Path) -> None:
+def test_missing_local_image_with_pull_false_is_a_clear_error(bakehouse_docker_resources, bakehouse_tmpdir: Path) -> None:
     run_id = "t-" + uuid.uuid4().hex[:10]
     missing = "bakehouse-test-missing:" + uuid.uuid4().hex[:8]
     with pytest.raises(DockerEngineError, match=f"Image '{missing}' is not on the local Docker engine and pull = false"):
         make_builder(run_id, image=missing, pull=False, commit=True).run(RecordingUi(), FunctionHook(), Context())
-    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
 
 
-def test_pull_of_an_unreachable_image_is_an_error_naming_it(docker_resources, docker_tmpdir: Path) -> None:
+def test_pull_of_an_unreachable_image_is_an_error_naming_it(bakehouse_docker_resources, bakehouse_tmpdir: Path) -> None:
     run_id = "t-" + uuid.uuid4().hex[:10]
     # Port 9 (discard) on loopback: nothing listens, the pull fails fast.
     reference = "127.0.0.1:9/bakehouse/nothing:1"
     with pytest.raises(DockerEngineError, match="Error pulling Docker image 127.0.0.1:9/bakehouse/nothing:1"):
         make_builder(run_id, image=reference, commit=True).run(RecordingUi(), FunctionHook(), Context())
-    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
 
 
 @pytest.mark.parametrize("script", ["echo bye; exit 3", "sleep 0.5; exit 3"], ids=["at-once", "later"])
 def test_run_command_that_does_not_keep_the_container_running_is_explained(
-    script: str, busybox_image: str, docker_resources, docker_tmpdir: Path
+    script: str, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path
 ) -> None:
     run_id = "t-" + uuid.uuid4().hex[:10]
 
@@ -281,29 +281,29 @@ def test_run_command_that_does_not_keep_the_container_running_is_explained(
 
     with pytest.raises(DockerEngineError, match="exit code 3.*run_command must keep it running"):
         make_builder(
-            run_id, image=busybox_image, pull=False, commit=True,
+            run_id, image=bakehouse_base_image, pull=False, commit=True,
             run_command=["-d", "--entrypoint=/bin/sh", "{{.Image}}", "-c", script],
         ).run(RecordingUi(), FunctionHook(provision=[late_command]), Context())
-    assert docker_resources.build_containers(run_id) == []
-    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert bakehouse_docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
 
 
 def test_journal_cleaners_remove_what_a_killed_build_left(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources, docker_tmpdir: Path
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path
 ) -> None:
     """What `bakehouse cleanup` relies on: entries written before use, cleaners by kind."""
     run_id = "t-" + uuid.uuid4().hex[:10]
-    builder = make_builder(run_id, image=busybox_image, pull=False, commit=True)
+    builder = make_builder(run_id, image=bakehouse_base_image, pull=False, commit=True)
     state = StateBag(
         ui=RecordingUi(), ctx=Context(), config=builder.config, build=builder.build,
-        journal=Journal(run_id=run_id, plugin="bakehouse-plugin-docker"), image=busybox_image,
-        client=docker_client,
+        journal=Journal(run_id=run_id, plugin="bakehouse-plugin-docker"), image=bakehouse_base_image,
+        client=bakehouse_docker,
     )
     # Run the resource-creating steps and never their cleanups, as if killed.
     StepTempDir().run(state)
     StepRunContainer().run(state)
-    assert len(docker_resources.build_containers(run_id)) == 1
-    assert leftover_temp_dirs(docker_tmpdir) != []
+    assert len(bakehouse_docker_resources.build_containers(run_id)) == 1
+    assert leftover_temp_dirs(bakehouse_tmpdir) != []
 
     cleanup.register()
     entries = load_entries(journal_root() / run_id)
@@ -314,17 +314,17 @@ def test_journal_cleaners_remove_what_a_killed_build_left(
         assert cleaner is not None
         cleaner(entry)
         cleaner(entry)  # a second pass finds nothing and does not fail
-    assert docker_resources.build_containers(run_id) == []
-    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert bakehouse_docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
 
 
 def test_container_cleaner_refuses_containers_it_did_not_start(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources
 ) -> None:
     from bakehouse.sdk import JournalEntry
 
-    other = docker_client.containers.create(busybox_image, name=docker_resources.name("foreign"))
-    docker_resources.container(other.id)
+    other = bakehouse_docker.containers.create(bakehouse_base_image, name=bakehouse_docker_resources.name("foreign"))
+    bakehouse_docker_resources.container(other.id)
     entry = JournalEntry("bakehouse-plugin-docker", "docker-container", other.name, run_id="t-forged")
     with pytest.raises(DockerEngineError, match="refusing to remove"):
         cleanup.remove_leftover_container(entry)
@@ -332,24 +332,24 @@ def test_container_cleaner_refuses_containers_it_did_not_start(
     assert other.status == "created"
 
 
-def test_builder_reads_environment_independent_temp_dir(docker_tmpdir: Path) -> None:
+def test_builder_reads_environment_independent_temp_dir(bakehouse_tmpdir: Path) -> None:
     # The fixture points TMPDIR at a directory of the test's own, which the
     # builder's temporary directory must honour (tests count leftovers there).
     import tempfile
 
-    assert tempfile.gettempdir() == str(docker_tmpdir)
-    assert os.environ["TMPDIR"] == str(docker_tmpdir)
+    assert tempfile.gettempdir() == str(bakehouse_tmpdir)
+    assert os.environ["TMPDIR"] == str(bakehouse_tmpdir)
 
 
 def test_build_block_makes_the_base_image_from_a_dockerfile(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources, docker_tmpdir: Path, tmp_path: Path
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path, tmp_path: Path
 ) -> None:
     run_id = "t-" + uuid.uuid4().hex[:10]
     context = tmp_path / "context"
     context.mkdir()
     (context / "note.txt").write_text("from the build context\n")
     (context / "Dockerfile").write_text(
-        f"FROM {busybox_image}\nARG FLAVOUR=plain\nCOPY note.txt /note.txt\nRUN echo $FLAVOUR > /flavour\n"
+        f"FROM {bakehouse_base_image}\nARG FLAVOUR=plain\nCOPY note.txt /note.txt\nRUN echo $FLAVOUR > /flavour\n"
     )
     builder = make_builder(
         # as the template hands over `build { ... }`: a list of one object
@@ -363,13 +363,13 @@ def test_build_block_makes_the_base_image_from_a_dockerfile(
     ui = RecordingUi()
     artifact = builder.run(ui, FunctionHook(provision=[read_back]), Context())
     assert artifact is not None
-    docker_resources.image(artifact.id)
+    bakehouse_docker_resources.image(artifact.id)
     built = re.search(r"Built image: (sha256:[0-9a-f]+)", ui.text("message"))
     assert built is not None
-    docker_resources.image(built.group(1))
+    bakehouse_docker_resources.image(built.group(1))
     assert seen == ["from the build context\nspicy\n"]
-    assert docker_resources.build_containers(run_id) == []
-    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert bakehouse_docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
 
 
 def test_build_block_and_image_are_exclusive() -> None:
@@ -397,7 +397,7 @@ def test_build_block_form_is_what_templates_write(tmp_path: Path) -> None:
 
 
 def test_on_error_run_cleanup_provisioner_runs_it_and_keeps_the_container(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources, docker_tmpdir: Path
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path
 ) -> None:
     run_id = "t-" + uuid.uuid4().hex[:10]
     cleaned: list[str] = []
@@ -410,16 +410,16 @@ def test_on_error_run_cleanup_provisioner_runs_it_and_keeps_the_container(
 
     ui = RecordingUi()
     with pytest.raises(RuntimeError, match="provisioner failed"):
-        make_builder(run_id, on_error="run-cleanup-provisioner", image=busybox_image, pull=False, commit=True).run(
+        make_builder(run_id, on_error="run-cleanup-provisioner", image=bakehouse_base_image, pull=False, commit=True).run(
             ui, FunctionHook(provision=[failing], on_cleanup=[cleanup_provisioner]), Context()
         )
     assert cleaned == ["cleaned\n"]
-    kept = docker_resources.build_containers(run_id)
+    kept = bakehouse_docker_resources.build_containers(run_id)
     assert len(kept) == 1
-    docker_resources.container(kept[0].id)
+    bakehouse_docker_resources.container(kept[0].id)
     assert kept[0].exec_run("cat /tmp/cleaned").output == b"cleaned\n"
     assert f"docker rm -f {kept[0].id}" in ui.text("error")
-    for path in leftover_temp_dirs(docker_tmpdir):
+    for path in leftover_temp_dirs(bakehouse_tmpdir):
         import shutil
 
-        shutil.rmtree(docker_tmpdir / path)
+        shutil.rmtree(bakehouse_tmpdir / path)

@@ -24,9 +24,9 @@ pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")
-def container(docker_client: docker.DockerClient, busybox_image: str) -> Iterator[str]:
-    running = docker_client.containers.run(
-        busybox_image, ["-c", "sleep 100000"], entrypoint="/bin/sh", detach=True,
+def container(bakehouse_docker: docker.DockerClient, bakehouse_base_image: str) -> Iterator[str]:
+    running = bakehouse_docker.containers.run(
+        bakehouse_base_image, ["-c", "sleep 100000"], entrypoint="/bin/sh", detach=True,
         labels={"io.bakehouse.test": "communicator-" + uuid.uuid4().hex[:8]},
     )
     yield running.id
@@ -34,8 +34,8 @@ def container(docker_client: docker.DockerClient, busybox_image: str) -> Iterato
 
 
 @pytest.fixture
-def comm(docker_client: docker.DockerClient, container: str, tmp_path: Path) -> DockerCommunicator:
-    return DockerCommunicator(docker_client, container, spool_dir=str(tmp_path))
+def comm(bakehouse_docker: docker.DockerClient, container: str, tmp_path: Path) -> DockerCommunicator:
+    return DockerCommunicator(bakehouse_docker, container, spool_dir=str(tmp_path))
 
 
 class PatternStream(io.RawIOBase):
@@ -79,8 +79,8 @@ def test_stdin_is_fed_to_the_command(comm: DockerCommunicator) -> None:
     assert status == 0 and b"".join(out) == b"SHOUT\n"
 
 
-def test_exec_user_runs_commands_as_that_user(docker_client: docker.DockerClient, container: str) -> None:
-    comm = DockerCommunicator(docker_client, container, exec_user="builder")
+def test_exec_user_runs_commands_as_that_user(bakehouse_docker: docker.DockerClient, container: str) -> None:
+    comm = DockerCommunicator(bakehouse_docker, container, exec_user="builder")
     assert run_shell(comm, "id -u", Context())[1] == "1000\n"
 
 
@@ -177,18 +177,18 @@ def test_download_dir_streams_the_tree(comm: DockerCommunicator, tmp_path: Path)
     assert (tmp_path / "itself" / "tree" / "x" / "three.log").read_text() == "3\n"
 
 
-def test_fix_upload_owner_gives_files_to_the_exec_user(docker_client: docker.DockerClient, container: str, tmp_path: Path) -> None:
-    owned = DockerCommunicator(docker_client, container, exec_user="builder")
+def test_fix_upload_owner_gives_files_to_the_exec_user(bakehouse_docker: docker.DockerClient, container: str, tmp_path: Path) -> None:
+    owned = DockerCommunicator(bakehouse_docker, container, exec_user="builder")
     owned.upload("/tmp/owned.txt", io.BytesIO(b"x"), FileInfo(size=1))
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "f").write_text("y")
     owned.upload_dir("/tmp/owned-dir", str(tmp_path / "d"))
-    as_root = DockerCommunicator(docker_client, container, exec_user="builder", fix_upload_owner=False)
+    as_root = DockerCommunicator(bakehouse_docker, container, exec_user="builder", fix_upload_owner=False)
     as_root.upload("/tmp/root.txt", io.BytesIO(b"x"), FileInfo(size=1))
-    numeric = DockerCommunicator(docker_client, container, exec_user="4242:4343")
+    numeric = DockerCommunicator(bakehouse_docker, container, exec_user="4242:4343")
     numeric.upload("/tmp/numeric.txt", io.BytesIO(b"x"), FileInfo(size=1))
     out = run_shell(owned, "stat -c '%u:%g' /tmp/owned.txt /tmp/owned-dir/d /tmp/owned-dir/d/f /tmp/root.txt /tmp/numeric.txt", Context())[1]
     assert out.split() == ["1000:1000", "1000:1000", "1000:1000", "0:0", "4242:4343"]
-    unknown = DockerCommunicator(docker_client, container, exec_user="nosuchuser")
+    unknown = DockerCommunicator(bakehouse_docker, container, exec_user="nosuchuser")
     with pytest.raises(DockerEngineError, match="nosuchuser"):
         unknown.upload("/tmp/x", io.BytesIO(b"x"), FileInfo(size=1))

@@ -39,12 +39,12 @@ def configured(component, **options):
 
 
 def test_docker_tag_tags_every_tag_and_forces_keeping_the_input(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources
 ) -> None:
-    source = ImageArtifact(docker_client.images.get(busybox_image).id)
-    repository = docker_resources.name("tagged")
+    source = ImageArtifact(bakehouse_docker.images.get(bakehouse_base_image).id)
+    repository = bakehouse_docker_resources.name("tagged")
     for tag in ("1.0", "latest"):
-        docker_resources.image(f"{repository}:{tag}")
+        bakehouse_docker_resources.image(f"{repository}:{tag}")
     ui = RecordingUi()
     result, keep, force = configured(DockerTagPostProcessor(), repository=repository, tags=["1.0", "latest"]).post_process(
         ui, source, Context()
@@ -54,12 +54,12 @@ def test_docker_tag_tags_every_tag_and_forces_keeping_the_input(
     assert result.id == f"{repository}:latest"
     assert result.state("docker_tags") == [f"{repository}:1.0", f"{repository}:latest"]
     assert result.string() == f"Imported Docker image: {repository}:latest"
-    assert docker_client.images.get(f"{repository}:1.0").id == source.id
+    assert bakehouse_docker.images.get(f"{repository}:1.0").id == source.id
     assert f"Repository: {repository}:1.0" in ui.text("message")
     result.destroy()
     with pytest.raises(docker.errors.ImageNotFound):
-        docker_client.images.get(f"{repository}:latest")
-    assert docker_client.images.get(f"{repository}:1.0").id == source.id
+        bakehouse_docker.images.get(f"{repository}:latest")
+    assert bakehouse_docker.images.get(f"{repository}:1.0").id == source.id
 
 
 def test_docker_tag_refuses_an_export_artifact(tmp_path: Path) -> None:
@@ -70,10 +70,10 @@ def test_docker_tag_refuses_an_export_artifact(tmp_path: Path) -> None:
 
 
 def test_docker_save_writes_a_loadable_archive_and_hands_the_image_on(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources, tmp_path: Path
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, tmp_path: Path
 ) -> None:
-    reference = docker_resources.image(f"{docker_resources.name('saved')}:v1")
-    docker_client.images.get(busybox_image).tag(reference)
+    reference = bakehouse_docker_resources.image(f"{bakehouse_docker_resources.name('saved')}:v1")
+    bakehouse_docker.images.get(bakehouse_base_image).tag(reference)
     path = tmp_path / "out" / "image.tar"
     result, keep, force = configured(DockerSavePostProcessor(), path=str(path)).post_process(
         RecordingUi(), ImageArtifact(reference, TAG_BUILDER_ID, {"docker_tags": [reference]}), Context()
@@ -87,12 +87,12 @@ def test_docker_save_writes_a_loadable_archive_and_hands_the_image_on(
 
 
 def test_docker_import_makes_an_image_from_an_exported_tar_with_changes(
-    docker_client: docker.DockerClient, docker_resources, tmp_path: Path
+    bakehouse_docker: docker.DockerClient, bakehouse_docker_resources, tmp_path: Path
 ) -> None:
     tarball = tmp_path / "rootfs.tar"
     tarball.write_bytes(busybox_rootfs_tar())
-    repository = docker_resources.name("imported")
-    docker_resources.image(f"{repository}:base")
+    repository = bakehouse_docker_resources.name("imported")
+    bakehouse_docker_resources.image(f"{repository}:base")
     result, keep, force = configured(
         DockerImportPostProcessor(), repository=repository, tag="base",
         changes=['CMD ["/bin/echo", "imported"]', "ENV FROM_IMPORT=1"],
@@ -100,10 +100,10 @@ def test_docker_import_makes_an_image_from_an_exported_tar_with_changes(
     assert (keep, force) == (False, False)
     assert result is not None and result.builder_id == IMPORT_BUILDER_ID
     assert result.id == f"{repository}:base"
-    image = docker_client.images.get(f"{repository}:base")
+    image = bakehouse_docker.images.get(f"{repository}:base")
     assert image.attrs["Config"]["Cmd"] == ["/bin/echo", "imported"]
     assert "FROM_IMPORT=1" in image.attrs["Config"]["Env"]
-    assert docker_client.containers.run(image.id, remove=True) == b"imported\n"
+    assert bakehouse_docker.containers.run(image.id, remove=True) == b"imported\n"
 
 
 def test_docker_import_refuses_a_committed_image() -> None:
@@ -114,12 +114,12 @@ def test_docker_import_refuses_a_committed_image() -> None:
 
 
 def test_docker_push_pushes_every_tag_to_a_local_registry(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources, local_registry: str
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_registry: str
 ) -> None:
     name = f"bakehouse-test/pushed-{uuid.uuid4().hex[:6]}"
-    references = [docker_resources.image(f"{local_registry}/{name}:{tag}") for tag in ("1", "2")]
+    references = [bakehouse_docker_resources.image(f"{bakehouse_registry}/{name}:{tag}") for tag in ("1", "2")]
     for reference in references:
-        docker_client.images.get(busybox_image).tag(reference)
+        bakehouse_docker.images.get(bakehouse_base_image).tag(reference)
     artifact = ImageArtifact(references[-1], TAG_BUILDER_ID, {"docker_tags": references})
     ui = RecordingUi()
     result, keep, force = configured(DockerPushPostProcessor()).post_process(ui, artifact, Context())
@@ -127,24 +127,24 @@ def test_docker_push_pushes_every_tag_to_a_local_registry(
     assert result is not None and result.builder_id == IMPORT_BUILDER_ID
     assert result.state("docker_tags") == references
     assert str(result.state("docker_digest")).startswith("sha256:")
-    with urllib.request.urlopen(f"http://{local_registry}/v2/{name}/tags/list", timeout=10) as response:
+    with urllib.request.urlopen(f"http://{bakehouse_registry}/v2/{name}/tags/list", timeout=10) as response:
         assert sorted(json.load(response)["tags"]) == ["1", "2"]
     assert f"Pushing: {references[0]}" in ui.text("message")
 
 
-def test_docker_push_of_a_bare_image_id_says_to_tag_first(docker_client: docker.DockerClient, busybox_image: str) -> None:
-    artifact = ImageArtifact(docker_client.images.get(busybox_image).id)
+def test_docker_push_of_a_bare_image_id_says_to_tag_first(bakehouse_docker: docker.DockerClient, bakehouse_base_image: str) -> None:
+    artifact = ImageArtifact(bakehouse_docker.images.get(bakehouse_base_image).id)
     with pytest.raises(ValueError, match="Put a docker-tag post-processor"):
         configured(DockerPushPostProcessor()).post_process(RecordingUi(), artifact, Context())
 
 
 def test_docker_push_to_an_unreachable_registry_is_an_error_naming_the_image(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources
 ) -> None:
     from bakehouse_plugin_docker.engine import DockerEngineError
 
-    reference = docker_resources.image(f"127.0.0.1:9/bakehouse-test/nowhere-{uuid.uuid4().hex[:6]}:1")
-    docker_client.images.get(busybox_image).tag(reference)
+    reference = bakehouse_docker_resources.image(f"127.0.0.1:9/bakehouse-test/nowhere-{uuid.uuid4().hex[:6]}:1")
+    bakehouse_docker.images.get(bakehouse_base_image).tag(reference)
     with pytest.raises(DockerEngineError, match=f"Error pushing Docker image {reference}"):
         configured(DockerPushPostProcessor()).post_process(
             RecordingUi(), ImageArtifact(reference, TAG_BUILDER_ID), Context()
@@ -157,8 +157,8 @@ def test_export_artifact_ids() -> None:
 
 
 def test_docker_push_and_pull_with_login_options(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources, local_registry_with_login,
-    docker_tmpdir, tmp_path: Path,
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_registry_with_login,
+    bakehouse_tmpdir, tmp_path: Path,
 ) -> None:
     """login/login_server/login_username/login_password on a registry that demands them."""
     import base64
@@ -167,10 +167,10 @@ def test_docker_push_and_pull_with_login_options(
     from bakehouse_plugin_docker.engine import DockerEngineError
     from dockerplugin_support import FunctionHook, build_info, run_shell
 
-    registry = local_registry_with_login
+    registry = bakehouse_registry_with_login
     name = f"bakehouse-test/private-{uuid.uuid4().hex[:6]}"
-    reference = docker_resources.image(f"{registry.address}/{name}:1")
-    docker_client.images.get(busybox_image).tag(reference)
+    reference = bakehouse_docker_resources.image(f"{registry.address}/{name}:1")
+    bakehouse_docker.images.get(bakehouse_base_image).tag(reference)
     artifact = ImageArtifact(reference, TAG_BUILDER_ID, {"docker_tags": [reference]})
     login = {"login": True, "login_server": registry.address, "login_username": registry.username}
 
@@ -190,7 +190,7 @@ def test_docker_push_and_pull_with_login_options(
         assert json.load(response)["tags"] == ["1"]
 
     # The builder pulls it back with the same options.
-    docker_client.images.remove(reference)
+    bakehouse_docker.images.remove(reference)
     builder = DockerBuilder()
     builder.prepare({"image": reference, "pull": True, "discard": True, **login,
                      "login_password": registry.password}, build_info("t-" + uuid.uuid4().hex[:8]))

@@ -5,6 +5,14 @@ Installing ``bakehouse`` registers the pytest plugin :mod:`bakehouse.testing.plu
 
 * ``bakehouse_docker``: a Docker SDK client for the local engine;
 * ``bakehouse_base_image``: a small local base image (static busybox), no registry;
+* ``bakehouse_docker_resources``: images and containers a test registers are
+  removed when it ends, and a build's containers are found by their labels;
+* ``bakehouse_home`` / ``bakehouse_tmpdir``: a ``BAKEHOUSE_HOME`` and a
+  ``TMPDIR`` of the test's own;
+* ``bakehouse_moto`` / ``bakehouse_aws_env``: a real moto server on loopback,
+  and (per test) a clean one with ``AWS_*`` pointing at it
+  (:mod:`bakehouse.testing.servers`);
+* ``bakehouse_sshd``: a real OpenSSH server on loopback with a client key;
 * ``bakehouse_local_ec2``: the local EC2 of ``bakehouse-plugin-aws[local-ec2]``
   with ``AWS_*`` pointing at it;
 * ``bakehouse_build``: runs ``bakehouse build`` on a template and returns a

@@ -8,6 +8,7 @@ test asks for a fixture.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,11 +21,36 @@ from bakehouse.testing import (
     BuildResult,
     FakeCommunicator,
     FakeUi,
+    bakehouse_executable,
     busybox_rootfs_tar,
     missing,
     require,
     run_build,
 )
+from bakehouse.testing.resources import DockerResources
+from bakehouse.testing.servers import (
+    MOTO_SERVER,
+    REGISTRY,
+    SSHD,
+    MotoServer,
+    RegistryCredentials,
+    SshServer,
+    docker_registry,
+    docker_registry_with_login,
+    moto_server,
+    openssh_server,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The markers Bakehouse's own tests and plugin tests use."""
+    for marker in (
+        "docker: needs a Docker engine (a failure, not a skip, when CI=true)",
+        "moto: needs a moto server (started by the fixture)",
+        "ssh: needs an OpenSSH server binary (sshd)",
+        "slow: takes more than a few seconds",
+    ):
+        config.addinivalue_line("markers", marker)
 
 
 def docker_engine() -> Any | None:
@@ -65,6 +91,123 @@ def bakehouse_base_image(bakehouse_docker: Any) -> Iterator[str]:
         bakehouse_docker.images.remove(reference, force=True)
     except Exception:  # already gone, or the engine went away: nothing to keep
         pass
+
+
+@pytest.fixture
+def bakehouse_docker_resources(bakehouse_docker: Any) -> Iterator[DockerResources]:
+    """Images and containers a test registers (``.image(ref)``, ``.container(id)``)
+    are removed when it ends; ``.build_containers(run_id)`` finds a build's."""
+    resources = DockerResources(bakehouse_docker)
+    yield resources
+    resources.remove_all()
+
+
+@pytest.fixture
+def bakehouse_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``BAKEHOUSE_HOME`` (journal, describe cache) of the test's own."""
+    home = tmp_path_factory.mktemp("bakehouse-home")
+    monkeypatch.setenv("BAKEHOUSE_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def bakehouse_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``TMPDIR`` of the test's own, so leftover temporary files are visible."""
+    import tempfile
+
+    path = tmp_path / "tmpdir"
+    path.mkdir()
+    monkeypatch.setenv("TMPDIR", str(path))
+    monkeypatch.setattr(tempfile, "tempdir", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def bakehouse_moto() -> Iterator[MotoServer]:
+    """A real moto server (``moto[server]``) on a loopback port, for the session."""
+    require(MOTO_SERVER.exists(), "moto_server (pip install 'moto[server]')")
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def bakehouse_aws_env(bakehouse_moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    """Per test: a clean moto server and the ``AWS_*`` environment pointing at it."""
+    bakehouse_moto.reset()
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_EC2"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in bakehouse_moto.env.items():
+        monkeypatch.setenv(name, value)
+    yield bakehouse_moto
+
+
+@pytest.fixture(scope="session")
+def bakehouse_sshd(request: pytest.FixtureRequest) -> Iterator[SshServer]:
+    """A real OpenSSH server on a loopback port, running as the current user;
+    ``.client_key`` is accepted, and so (as root, with moto) are moto's key pairs."""
+    require(os.path.exists(SSHD), f"an OpenSSH server ({SSHD})")
+    endpoint = request.getfixturevalue("bakehouse_moto").endpoint if MOTO_SERVER.exists() else None
+    with openssh_server(endpoint) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def bakehouse_registry(bakehouse_docker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real registry (Debian's ``docker-registry``) on loopback: ``127.0.0.1:PORT``."""
+    require(os.access(REGISTRY, os.X_OK), "docker-registry (Debian package docker-registry)")
+    with docker_registry(tmp_path_factory.mktemp("registry")) as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
+def bakehouse_registry_with_login(
+    bakehouse_docker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RegistryCredentials]:
+    """The same registry, asking for the user name and password it carries."""
+    require(os.access(REGISTRY, os.X_OK), "docker-registry (Debian package docker-registry)")
+    with docker_registry_with_login(tmp_path_factory.mktemp("registry-auth")) as credentials:
+        yield credentials
+
+
+@pytest.fixture(scope="session")
+def bakehouse_describe_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A describe cache file holding the plugins installed next to the
+    interpreter, computed once per session: copy it into a test's
+    ``BAKEHOUSE_HOME`` so runs skip describing them (a Python start-up each)."""
+    import sys
+
+    from bakehouse.plugin.discovery import DescribeCache, find_executables, run_describe
+
+    file = tmp_path_factory.mktemp("describe-cache") / "describe-cache.json"
+    cache = DescribeCache(file)
+    for path in find_executables(()):
+        if path.parent == Path(sys.executable).parent:
+            try:
+                cache.put(path, run_describe(path, 60))
+            except Exception:  # a plugin that cannot describe: the tests will see it
+                continue
+    cache.save()
+    return file
+
+
+@pytest.fixture
+def bakehouse_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the real ``bakehouse`` CLI in this test's temporary directory:
+    ``bakehouse_cli("validate", "t.pkr.hcl", cwd=..., env=..., input=...)``."""
+
+    def run(*args: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [bakehouse_executable(), *args],
+            cwd=str(cwd or tmp_path),
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+        )
+
+    return run
 
 
 @pytest.fixture(scope="session")

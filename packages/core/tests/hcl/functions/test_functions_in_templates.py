@@ -28,7 +28,7 @@ def write_template(directory: Path) -> Path:
 
 
 def test_console_evaluates_library_calls_against_the_template_directory(
-    bakehouse, tmp_path: Path
+    bakehouse_cli, tmp_path: Path
 ) -> None:
     (tmp_path / "tpl").mkdir()
     template = write_template(tmp_path / "tpl")
@@ -42,7 +42,7 @@ def test_console_evaluates_library_calls_against_the_template_directory(
         'sha256(file("data.txt"))',
         'formatdate("YYYY", "2024-01-02T03:04:05Z")',
     ]
-    result = bakehouse(
+    result = bakehouse_cli(
         "console",
         str(template),
         cwd=elsewhere,
@@ -61,17 +61,17 @@ def test_console_evaluates_library_calls_against_the_template_directory(
     ]
 
 
-def test_env_exists_only_in_variable_defaults(bakehouse, tmp_path: Path) -> None:
+def test_env_exists_only_in_variable_defaults(bakehouse_cli, tmp_path: Path) -> None:
     template = write_template(tmp_path)
-    result = bakehouse("console", str(template), input='env("HOME")\n')
+    result = bakehouse_cli("console", str(template), input='env("HOME")\n')
     assert result.returncode != 0
     assert 'no function named "env"' in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_secret_store_function_gives_a_clear_error(bakehouse, tmp_path: Path) -> None:
+def test_secret_store_function_gives_a_clear_error(bakehouse_cli, tmp_path: Path) -> None:
     template = write_template(tmp_path)
-    result = bakehouse("console", str(template), input='vault("secret/x", "k")\n')
+    result = bakehouse_cli("console", str(template), input='vault("secret/x", "k")\n')
     assert result.returncode != 0
     assert "vault() is not supported by Bakehouse: it needs a network secret store" in result.stderr
     assert "line 1" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,320 @@
+"""Real servers on loopback for tests: a moto server, an OpenSSH server and
+a Docker registry.
+
+All are context managers; the pytest plugin wraps them as the fixtures
+``bakehouse_moto`` (with ``bakehouse_aws_env``), ``bakehouse_sshd`` and
+``bakehouse_registry`` / ``bakehouse_registry_with_login``.
+
+:func:`moto_server` starts ``moto_server`` (``moto[server]``) on a free
+loopback port. :func:`openssh_server` starts ``/usr/sbin/sshd`` on a free
+loopback port with a temporary host key. It accepts a generated client key
+(``SshServer.client_key``) and, when given a moto endpoint and run as root,
+every key pair that moto knows: an ``AuthorizedKeysCommand`` asks moto for the
+public keys, so a temporary key pair a builder creates is really accepted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MOTO_SERVER = Path(sys.executable).parent / "moto_server"
+SSHD = "/usr/sbin/sshd"
+REGISTRY = "/usr/bin/docker-registry"
+SSH_KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"
+
+#: Regions the AuthorizedKeysCommand asks moto about.
+KEY_REGIONS = ("us-east-1", "us-west-2")
+
+__all__ = [
+    "KEY_REGIONS",
+    "MOTO_SERVER",
+    "MotoServer",
+    "REGISTRY",
+    "RegistryCredentials",
+    "SSHD",
+    "SshServer",
+    "docker_registry",
+    "docker_registry_with_login",
+    "free_port",
+    "moto_server",
+    "openssh_server",
+    "sshd_accepts_moto_keys",
+]
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class MotoServer:
+    """A running moto server: ``endpoint`` and the environment that targets it."""
+
+    endpoint: str
+    process: subprocess.Popen[bytes]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        """Forget every resource (moto's reset API)."""
+        request = urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).read()
+
+    def client(self, service: str = "ec2", region: str = "us-east-1") -> Any:
+        """A boto3 client of ``service`` talking to this server."""
+        import boto3
+
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+@contextmanager
+def moto_server() -> Iterator[MotoServer]:
+    """A real ``moto_server`` process on a free loopback port."""
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="moto-server-", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )
+    try:
+        _wait_port(port, proc, "moto_server")
+        endpoint = f"http://127.0.0.1:{port}"
+        env = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            # never read the developer's real configuration
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        yield MotoServer(endpoint, proc, env)
+    finally:
+        _stop(proc)
+        log.close()
+        os.unlink(log.name)
+
+
+_KEYS_COMMAND = '''\
+"""AuthorizedKeysCommand: print the public keys of every key pair moto knows."""
+import boto3
+for region in {regions!r}:
+    ec2 = boto3.client("ec2", region_name=region, endpoint_url={endpoint!r},
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    for pair in ec2.describe_key_pairs(IncludePublicKey=True).get("KeyPairs", []):
+        key = (pair.get("PublicKey") or "").strip()
+        if key:
+            print(key)
+'''
+
+
+@dataclass
+class SshServer:
+    """A running sshd on loopback."""
+
+    host: str
+    port: int
+    user: str
+    client_key: Path  #: private key (OpenSSH format) accepted by the server
+    client_public_key: str
+    workdir: Path
+    process: subprocess.Popen[bytes]
+
+
+def sshd_accepts_moto_keys() -> bool:
+    """Whether :func:`openssh_server` can accept moto's key pairs (needs root)."""
+    return os.getuid() == 0
+
+
+def _owned_safe_dir() -> Path:
+    """A directory sshd's path-safety check accepts (no world-writable parent):
+    /tmp is world-writable, so the AuthorizedKeysCommand script cannot live there."""
+    base = Path.home() / ".cache" / "bakehouse-tests"
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Path(tempfile.mkdtemp(prefix="sshd-", dir=base))
+
+
+@contextmanager
+def openssh_server(moto_endpoint: str | None = None) -> Iterator[SshServer]:
+    """A real OpenSSH server on a free loopback port, running as the current
+    user; with ``moto_endpoint`` (and root) it also accepts moto's key pairs."""
+    workdir = _owned_safe_dir()
+    os.chmod(workdir, 0o700)
+    user = os.environ.get("USER") or __import__("pwd").getpwuid(os.getuid()).pw_name
+    host_key = workdir / "host_ed25519"
+    client_key = workdir / "client_ed25519"
+    for key in (host_key, client_key):
+        subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    client_public = (workdir / "client_ed25519.pub").read_text().strip()
+    authorized = workdir / "authorized_keys"
+    authorized.write_text(client_public + "\n")
+    authorized.chmod(0o600)
+    port = free_port()
+    lines = [
+        f"Port {port}",
+        "ListenAddress 127.0.0.1",
+        f"HostKey {host_key}",
+        f"PidFile {workdir / 'sshd.pid'}",
+        f"AuthorizedKeysFile {authorized}",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "StrictModes no",
+        "PermitRootLogin yes",
+        "Subsystem sftp internal-sftp",
+        "LogLevel ERROR",
+        "MaxStartups 50",
+        "MaxSessions 50",
+    ]
+    if moto_endpoint and sshd_accepts_moto_keys():
+        # sshd can only run the command (as a given user) when it runs as root.
+        script = workdir / "moto_keys.py"
+        script.write_text(_KEYS_COMMAND.format(regions=KEY_REGIONS, endpoint=moto_endpoint))
+        script.chmod(0o600)
+        lines += [f"AuthorizedKeysCommand {sys.executable} {script}", f"AuthorizedKeysCommandUser {user}"]
+    config = workdir / "sshd_config"
+    config.write_text("\n".join(lines) + "\n")
+    if os.getuid() == 0:
+        # sshd's privilege separation directory; the Debian service normally creates it.
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    # sshd insists on being started by absolute path; -D keeps it in the foreground.
+    with open(workdir / "sshd.log", "wb") as log:
+        proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(config)],
+            stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL,
+        )
+    try:
+        try:
+            _wait_port(port, proc, "sshd")
+        except RuntimeError as exc:
+            log_text = (workdir / "sshd.log").read_text(errors="replace")
+            raise RuntimeError(f"{exc}: {log_text.strip()}") from None
+        yield SshServer("127.0.0.1", port, user, client_key, client_public, workdir, proc)
+    finally:
+        _stop(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# -- a Docker registry ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryCredentials:
+    """A registry that asks for a login, and the login it accepts."""
+
+    address: str  #: ``127.0.0.1:PORT``
+    username: str
+    password: str
+
+
+def _serve_registry(root: Path, htpasswd: Path | None = None) -> Iterator[str]:
+    port = free_port()
+    auth = (
+        "auth:\n  htpasswd:\n    realm: bakehouse-test\n    path: " + str(htpasswd) + "\n"
+        if htpasswd is not None else ""
+    )
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        "storage:\n  filesystem:\n    rootdirectory: " + str(root / "data") + "\n"
+        "  delete:\n    enabled: true\n"
+        "http:\n  addr: 127.0.0.1:" + str(port) + "\n" + auth
+    )
+    log = open(root / "registry.log", "wb")
+    process = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{address}/v2/", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401:  # up, and asking for credentials
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "docker-registry did not start: " + (root / "registry.log").read_text(errors="replace")[-2000:]
+                )
+            time.sleep(0.1)
+        yield address
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@contextmanager
+def docker_registry(root: Path) -> Iterator[str]:
+    """Debian's ``docker-registry`` serving plain HTTP on a free loopback port,
+    storing under ``root``; yields ``127.0.0.1:PORT`` (the engine treats
+    loopback registries as insecure, so no TLS is needed)."""
+    yield from _serve_registry(root)
+
+
+@contextmanager
+def docker_registry_with_login(root: Path) -> Iterator[RegistryCredentials]:
+    """The same registry, requiring a user name and password (htpasswd, bcrypt)."""
+    import bcrypt
+
+    username, password = "bakehouse", uuid.uuid4().hex
+    htpasswd = root / "htpasswd"
+    htpasswd.write_text(f"{username}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()}\n")
+    for address in _serve_registry(root, htpasswd):
+        yield RegistryCredentials(address, username, password)
