@@ -4,7 +4,10 @@
 - ``install SOURCE [VERSION]``: install one plugin with pip (as ``init`` does);
 - ``remove SOURCE``: uninstall a plugin's distribution with pip;
 - ``required TEMPLATE``: the template's ``required_plugins`` and what meets them;
-- ``new NAME``: write a new plugin package (``bakehouse-plugin-NAME/``) to start from.
+- ``new NAME``: write a new plugin package (``bakehouse-plugin-NAME/``) to start from;
+- ``docs [COMPONENT...]``: the options of installed components, from their
+  config schemas (Markdown or JSON); ``-update FILE`` regenerates the option
+  tables a Markdown file embeds, ``-check FILE`` fails when one is stale.
 
 ``SOURCE`` is ``pypi/<distribution>`` or a Packer source Bakehouse maps
 (``github.com/hashicorp/docker``); see :mod:`bakehouse.plugin.requirements`.
@@ -35,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("remove", "uninstall a plugin with pip", _add_remove_arguments),
         ("required", "list the plugins a template requires and what meets them", _add_required_arguments),
         ("new", "write a new plugin package to start from", _add_new_arguments),
+        ("docs", "show the options of installed components, from their config schemas", _add_docs_arguments),
     ):
         add(subcommands.add_parser(name, help=summary, description=summary))
 
@@ -46,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         "remove": _run_remove,
         "required": _run_required,
         "new": _run_new,
+        "docs": _run_docs,
     }[args.subcommand]
     return runner(args)
 
@@ -212,3 +217,69 @@ def _run_new(args: argparse.Namespace) -> int:
     ui.say(f"Created {root}: pyproject.toml, README.md, the {args.name} provisioner and its test.")
     ui.say(f"Next: pip install -e '{root}[test]' && pytest {root}")
     return 0
+
+
+# -------------------------------------------------------------------------- docs
+
+
+def _add_docs_arguments(parser: argparse.ArgumentParser) -> None:
+    from bakehouse.cli.common import flag
+
+    add_ui_flags(parser)
+    flag(parser, "format", dest="format", choices=("markdown", "json"), default="markdown",
+         help="markdown (default) or json")
+    flag(parser, "update", dest="update", action="append", default=[], metavar="FILE",
+         help="regenerate the <!-- options:KIND/TYPE --> tables in FILE (repeatable)")
+    flag(parser, "check", dest="check", action="append", default=[], metavar="FILE",
+         help="fail if a <!-- options:KIND/TYPE --> table in FILE is stale (repeatable)")
+    parser.add_argument("components", metavar="COMPONENT", nargs="*",
+                        help="TYPE or KIND/TYPE (e.g. docker, post-processor/docker-tag); default: all")
+
+
+def _run_docs(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from bakehouse.plugin.docs import (
+        DocsError,
+        all_options,
+        as_json,
+        reference,
+        select,
+        update_sections,
+    )
+    from bakehouse.plugin.manager import PluginManager
+
+    ui = make_ui(args)
+    manager = PluginManager()
+    try:
+        descriptions, problems = manager.installed(), manager.problems()
+    finally:
+        manager.shutdown()
+    for problem in problems:
+        ui.error(f"Warning: {problem}")
+    try:
+        options = select(all_options(descriptions), args.components)
+        if not (args.update or args.check):
+            sys.stdout.write(as_json(options) if args.format == "json" else reference(options))
+            return 0
+        stale = 0
+        for name, write in [(f, True) for f in args.update] + [(f, False) for f in args.check]:
+            path = Path(name)
+            try:
+                text, changed = update_sections(path, options)
+            except OSError as exc:
+                raise DocsError(f"{name}: {exc.strerror or exc}") from None
+            if write and changed:
+                path.write_text(text, encoding="utf-8")
+                ui.say(f"{name}: regenerated {', '.join(changed)}")
+            elif changed:
+                stale += 1
+                ui.error(f"{name}: stale option tables: {', '.join(changed)} "
+                         f"(regenerate: bakehouse plugins docs -update {name})")
+            else:
+                ui.say(f"{name}: up to date")
+        return 1 if stale else 0
+    except DocsError as exc:
+        ui.error(f"Error: {exc}")
+        return 1

@@ -96,6 +96,18 @@ class PluginComponents:
             "datasources": sorted(self.datasources),
         }
 
+    def schema(self) -> dict[str, Any]:
+        """Every component's options (see :mod:`bakehouse.sdk.docs`): what
+        ``EXE schema`` prints for ``bakehouse plugins docs``. Imports them all."""
+        from bakehouse.sdk.docs import option_rows
+
+        options: dict[str, dict[str, Any]] = {}
+        for kind in KINDS:
+            for type_name, ref in sorted(self.by_kind(kind).items()):
+                config = getattr(resolve(ref), "config_schema", None)
+                options.setdefault(kind, {})[type_name] = None if config is None else option_rows(config)
+        return {"plugin": self.plugin, "version": self.version, "components": options}
+
 
 class PluginService:
     """The root object a plugin serves (handle 0)."""
@@ -145,8 +157,9 @@ def serve_plugin(
     )
     args = list(sys.argv[1:] if argv is None else argv)
     command = args[0] if args else ""
-    if command == "describe":
-        sys.stdout.write(json.dumps(components.describe()) + "\n")
+    if command in ("describe", "schema"):
+        description = components.describe() if command == "describe" else components.schema()
+        sys.stdout.write(json.dumps(description) + "\n")
         sys.stdout.flush()
         sys.exit(0)
     if command == "serve":
@@ -156,7 +169,7 @@ def serve_plugin(
             sys.exit(2)
         _serve(components, transport)
     sys.stderr.write(
-        f"usage: {os.path.basename(sys.argv[0] or plugin)} describe\n"
+        f"usage: {os.path.basename(sys.argv[0] or plugin)} describe|schema\n"
         f"{NOT_STARTED_BY_CORE}\n"
     )
     sys.exit(2)
