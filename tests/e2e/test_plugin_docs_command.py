@@ -10,12 +10,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from bakehouse.plugin.docs import SECTION
+
 from tests.support import REPO
 
 #: Markdown files of the repo that embed generated option tables.
 DOCS_WITH_TABLES = sorted(
     path for path in [*REPO.glob("docs/*.md"), *REPO.glob("packages/*/README.md")]
-    if re.search(r"<!-- options:[a-z-]+/", path.read_text(encoding="utf-8"))
+    if SECTION.search(path.read_text(encoding="utf-8"))
 )
 
 

@@ -106,7 +106,7 @@ def select(options: Sequence[ComponentOptions], names: Sequence[str]) -> list[Co
     """The components named ``TYPE`` or ``KIND/TYPE``; every one when ``names`` is empty."""
     if not names:
         return list(options)
-    picked = []
+    picked: list[ComponentOptions] = []
     for name in names:
         match = [o for o in options if name in (o.key, o.type)]
         if not match:
