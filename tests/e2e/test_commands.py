@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 CONFORMANCE = (Path(__file__).resolve().parents[2] / "packages" / "core" / "tests" / "hcl" / "data"
                / "hcl_expressions.json")
 
@@ -386,3 +388,20 @@ build {
     result = bakehouse("validate", "-except", "broken.*", "t.pkr.hcl")
     assert result.returncode == 0, output_of(result)
     assert "The configuration is valid." in result.stdout
+
+
+@pytest.mark.parametrize("command", ["inspect", "console"])
+def test_inspect_and_console_exit_1_on_a_broken_template_as_packer_does(
+    bakehouse, tmp_path: Path, command: str
+) -> None:
+    (tmp_path / "t.pkr.hcl").write_text('variable "later" {}\nbuild {\n  sources = [\n')
+    broken = bakehouse(command, "t.pkr.hcl", input="1 + 1\n")
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "t.pkr.hcl" in broken.stdout + broken.stderr
+    assert "> builds:" not in broken.stdout and "2" not in broken.stdout.split()
+
+    # A variable that is only not set yet is no error for either (it is unknown).
+    (tmp_path / "t.pkr.hcl").write_text('variable "later" {}\nsource "null" "a" {}\nbuild { sources = ["null.a"] }\n')
+    fine = bakehouse(command, "t.pkr.hcl", input="1 + 1\n")
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+    assert ("var.later: <unknown>" if command == "inspect" else "2") in fine.stdout

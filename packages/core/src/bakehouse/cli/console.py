@@ -38,11 +38,13 @@ def run(args: argparse.Namespace) -> int:
     if args.target:
         loaded, diags = load(args.target, variables=list(args.vars), var_files=list(args.var_files),
                              stop_on_error=False)
-        # Like Packer, a template with problems (unset variables...) still gives a
-        # console with what could be evaluated; unset variables are simply unknown.
+        # Like Packer, variables not set yet are simply unknown in the console;
+        # any other error in the template ends the command before it starts.
         diags.items = [d for d in diags.items if not d.summary.startswith("Unset variable")]
         if diags:
             sys.stderr.write(log.redact(str(diags)) + "\n\n")
+        if diags.has_errors:
+            return 1
         log.add_sensitive(loaded.template.sensitive_values)
     context = loaded.context if loaded is not None and loaded.context is not None else standalone_context(
         args.target or ".")

@@ -2,8 +2,9 @@
 
 The layout follows ``packer inspect`` in HCL2 mode: input variables with their
 values (sensitive ones as ``<sensitive>``), locals, then every build block with
-its sources, provisioners and numbered post-processor chains. Problems in the
-template are printed but do not stop the listing, as in Packer.
+its sources, provisioners and numbered post-processor chains. Variables not
+set yet are shown as ``<unknown>``; any other error in the template is printed
+and the command exits 1 without a listing, as Packer's does.
 
 ``-only`` / ``-except`` narrow the listing to the builds ``build`` would run
 with the same flags (and ``-except`` drops the post-processors it names).
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     diags.items = [d for d in diags.items if not d.summary.startswith("Unset variable")]
     if diags:
         print_diagnostics(ui, diags)
-    if not loaded.files:
+    if not loaded.files or diags.has_errors:
         return 1
     builds = loaded.template.builds
     if args.only or args.except_:
