@@ -142,7 +142,7 @@ build {
     assert result.returncode == 0, show(result)
     for warning in (
         "Warning: changes only apply with commit = true; they are ignored here",
-        "Warning: aws_profile is only used by ecr_login, which Bakehouse does not support; it is ignored",
+        "Warning: aws_profile is only used with ecr_login = true; it is ignored here",
     ):
         assert warning in result.stdout + result.stderr, show(result)
     assert re.search(r"t\.pkr\.hcl(:| line )2\b", result.stdout + result.stderr), show(result)

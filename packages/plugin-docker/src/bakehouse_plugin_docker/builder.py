@@ -2,7 +2,8 @@
 
 The story of a build, step by step (each step undoes its own work):
 
-1. (``build`` block) build the base image from a Dockerfile;
+1. (``build`` block) build the base image from a Dockerfile (with
+   ``build_only``, that image is the result and nothing else runs);
 2. create a temporary directory shared with the container (``container_dir``);
 3. pull the image (``pull = true``) or check that it is present;
 4. start the container, labelled ``io.bakehouse.run-id=<run id>``;
@@ -79,6 +80,8 @@ class DockerBuilder(Builder):
         steps: list[Step] = []
         if config.build is not None:
             steps.append(StepBuildImage())
+        if config.build_only:
+            return steps  # the Dockerfile's image is the result: no container
         steps += [StepTempDir(), StepPull(), StepRunContainer(), StepConnect(), StepProvision()]
         if config.commit:
             steps.append(StepCommit())
@@ -126,7 +129,7 @@ class DockerBuilder(Builder):
 
         generated = {"generated_data": dict(state.get("generated_data") or {})}
         if config.commit:
-            return ImageArtifact(state["image_id"], state=generated)
+            return ImageArtifact(state["image"] if config.build_only else state["image_id"], state=generated)
         if config.export_path:
             return ExportArtifact(state["export_path"], state=generated)
         return None  # discard: nothing to show for it, by design

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, Literal
 
 from bakehouse.sdk import Config, ConfigError, ConfigProblem
+from bakehouse.sdk.ssh import SSHConfig
 from pydantic import Field, field_validator
 
+from bakehouse_plugin_docker.registry_login import (
+    RegistryLoginOptions,
+    aws_keys_warnings,
+    login_problems,
+)
 from bakehouse_plugin_docker.run_command import (
     DEFAULT_RUN_COMMAND,
     RunCommandError,
@@ -37,13 +43,27 @@ class DockerfileBuild(Config):
     path: str = Field(description="Path of the Dockerfile.")
     build_dir: str = Field("", description="Build context directory (default: the Dockerfile's directory).")
     arguments: dict[str, str] = Field(default_factory=dict, description="Build arguments (--build-arg).")
-    pull: bool = Field(False, description="Pull newer versions of the FROM images.")
+    pull: bool = Field(True, description="Pull newer versions of the FROM images (Packer's default: true).")
     platform: str = ""
+    compress: bool = Field(False, description="Send the build context gzip-compressed.")
 
 
-class DockerBuilderConfig(Config):
-    """Options of ``source "docker"`` blocks (Packer's names and defaults)."""
+#: Packer's WinRM options: they serve Windows containers only.
+WINRM_OPTIONS = (
+    "winrm_username", "winrm_password", "winrm_host", "winrm_no_proxy", "winrm_port",
+    "winrm_timeout", "winrm_use_ssl", "winrm_insecure", "winrm_use_ntlm",
+)
 
+
+class DockerBuilderConfig(SSHConfig, RegistryLoginOptions):
+    """Options of ``source "docker"`` blocks (Packer's names and defaults).
+
+    The ``ssh_*`` options and ``pause_before_connecting`` are the SDK's SSH
+    communicator's (:class:`~bakehouse.sdk.ssh.SSHConfig`); they apply with
+    ``communicator = "ssh"`` (a container that runs sshd).
+    """
+
+    communicator: Literal["docker", "ssh", "none"] = "docker"  # type: ignore[assignment]
     image: str = ""
     pull: bool = True
     commit: bool = False
@@ -64,18 +84,30 @@ class DockerBuilderConfig(Config):
     device: list[str] = Field(default_factory=list)
     platform: str = ""
     runtime: str = ""
-    login: bool = False
-    login_server: str = ""
-    login_username: str = ""
-    login_password: str = ""
-    ecr_login: bool = False
-    aws_access_key: str = ""
-    aws_secret_key: str = ""
-    aws_token: str = ""
-    aws_profile: str = ""
     windows_container: bool = False
-    communicator: str = "docker"
     build: DockerfileBuild | None = None
+    build_only: bool = False
+    docker_path: str = Field("", description="Accepted for Packer templates; the Engine API is used, no docker CLI.")
+    pty: bool = Field(False, description="Accepted for Packer templates (undocumented there); no effect.")
+    winrm_username: str = ""
+    winrm_password: str = ""
+    winrm_host: str = ""
+    winrm_no_proxy: bool = False
+    winrm_port: int = 0
+    winrm_timeout: str = ""
+    winrm_use_ssl: bool = False
+    winrm_insecure: bool = False
+    winrm_use_ntlm: bool = False
+
+    @field_validator("communicator", mode="before")
+    @classmethod
+    def _known_communicator(cls, value: Any) -> Any:
+        if value in ("winrm", "dockerWindowsContainer"):
+            raise ValueError(
+                f"communicator {value!r} is not supported: it serves Windows containers, and "
+                "Bakehouse builds Linux containers only; use \"docker\" (default), \"ssh\" or \"none\""
+            )
+        return value
 
     @field_validator("build", mode="before")
     @classmethod
@@ -164,27 +196,35 @@ def validate(config: DockerBuilderConfig) -> list[str]:
     if config.container_dir and not config.container_dir.startswith("/"):
         problem("container_dir must be an absolute path in the container.", "container_dir")
 
-    if config.ecr_login:
-        problem(
-            "ecr_login is not supported by bakehouse-plugin-docker: log in to the registry "
-            "with login = true and login_server/login_username/login_password instead "
-            "(for ECR, the password from `aws ecr get-login-password`).",
-            "ecr_login",
-        )
-    for name in ("aws_access_key", "aws_secret_key", "aws_token", "aws_profile"):
-        if getattr(config, name):
-            warnings.append(f"{name} is only used by ecr_login, which Bakehouse does not support; it is ignored")
-    if config.login:
-        if not config.login_username or not config.login_password:
-            problem("login = true needs login_username and login_password.", "login")
+    login_problems(config, problem)
+    warnings += aws_keys_warnings(config)
     if config.windows_container:
         problem("windows_container is not supported: Bakehouse builds Linux containers only.", "windows_container")
-    if config.communicator not in ("docker", "none"):
-        problem(
-            f"communicator {config.communicator!r} is not supported by the docker builder here; "
-            "use \"docker\" (default) or \"none\".",
-            "communicator",
+    for name in WINRM_OPTIONS:
+        if name in config.model_fields_set:
+            problem(f"{name} is not supported: WinRM serves Windows containers, and Bakehouse builds "
+                    "Linux containers only.", name)
+    if config.communicator == "ssh":
+        if not config.ssh_username:
+            problem("communicator = \"ssh\" needs ssh_username (the container must run sshd).", "ssh_username")
+        if not config.ssh_password and not config.ssh_private_key_file:
+            problem("communicator = \"ssh\" needs ssh_password or ssh_private_key_file: the docker "
+                    "builder makes no temporary key pair (as in Packer).", "communicator")
+    if "docker_path" in config.model_fields_set:
+        warnings.append(
+            f"docker_path = {config.docker_path!r} is not run: bakehouse-plugin-docker talks to the "
+            "Docker Engine API directly (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH)"
         )
+    if config.build is not None and config.pull and "pull" in config.model_fields_set:
+        warnings.append("when running a bootstrap build, the `pull` option is ignored and is replaced "
+                        "by `build.pull` (true by default)")
+    if config.build_only:
+        if config.build is None:
+            problem("build_only = true needs a build block (the image is made by the Dockerfile alone).",
+                    "build_only")
+        if config.export_path:
+            problem("build_only = true starts no container, so there is nothing to export: use "
+                    "commit = true or discard = true.", "export_path")
     if problems:
         raise ConfigError(problems)
     return warnings

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker
+import docker.constants
 import docker.errors
+import requests.exceptions
 from bakehouse.sdk import PermanentError
 from docker.utils import parse_repository_tag
 
@@ -50,15 +52,31 @@ def engine_error(message: str, exc: BaseException | None = None) -> DockerEngine
 def connect() -> docker.DockerClient:
     """A client for the local engine, or a clear error when it is not reachable."""
     try:
-        client = docker.from_env(timeout=API_TIMEOUT_SECONDS)
+        # A fixed version first, so that nothing is sent before the TLS fix below;
+        # then the engine's own API version, as the SDK's "auto" would pick.
+        client = docker.from_env(version=docker.constants.MINIMUM_DOCKER_API_VERSION, timeout=API_TIMEOUT_SECONDS)
+        if isinstance(client.api.verify, str):
+            # DOCKER_TLS_VERIFY with DOCKER_CERT_PATH's ca.pem: requests would let
+            # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment replace that
+            # CA, and an engine certificate signed by a private CA would be refused.
+            client.api.trust_env = False
+        client.api._version = str(client.api.version(api_version=False)["ApiVersion"])
         client.ping()
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         raise DockerEngineError(
             f"Cannot connect to the Docker engine at {where} (is dockerd running, and is "
             f"DOCKER_HOST right?): {explain(exc)}"
         ) from None
     return client
+
+
+def shares_host_filesystem(client: docker.DockerClient) -> bool:
+    """Whether the engine runs on this machine (a unix socket), so that a host
+    directory can be bind-mounted into a container. An engine reached over TCP
+    (``DOCKER_HOST=tcp://...``, with or without TLS) or ssh may be another
+    machine: nothing may rely on this machine's paths there."""
+    return str(client.api.base_url).startswith("http+docker://localhost")
 
 
 def explain(exc: BaseException) -> str:

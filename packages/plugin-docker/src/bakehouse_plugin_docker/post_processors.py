@@ -22,7 +22,7 @@ from typing import Any
 
 import docker
 import docker.errors
-from bakehouse.sdk import Artifact, Config, ConfigError, Context, PostProcessor, Ui
+from bakehouse.sdk import Artifact, Config, ConfigError, ConfigProblem, Context, PostProcessor, Ui
 from bakehouse.sdk.progress import ProgressReader, ProgressWriter, Throttle
 from pydantic import Field, field_validator
 
@@ -36,6 +36,11 @@ from bakehouse_plugin_docker.artifact import (
 )
 from bakehouse_plugin_docker.config import COMMIT_INSTRUCTIONS
 from bakehouse_plugin_docker.engine import DockerEngineError, explain
+from bakehouse_plugin_docker.registry_login import (
+    RegistryLoginOptions,
+    login_problems,
+    registry_auth,
+)
 from bakehouse_plugin_docker.tarstream import CHUNK_SIZE
 
 IMAGE_BUILDER_IDS = (IMPORT_BUILDER_ID, TAG_BUILDER_ID)
@@ -56,30 +61,6 @@ def _require_image_artifact(artifact: Artifact, what: str) -> None:
             f"Unknown artifact type: {artifact.builder_id}\nCan only {what} from Docker builder "
             "artifacts made with commit = true, docker-import or docker-tag."
         )
-
-
-class _LoginConfig(Config):
-    login: bool = False
-    login_server: str = ""
-    login_username: str = ""
-    login_password: str = ""
-    ecr_login: bool = False
-    aws_access_key: str = ""
-    aws_secret_key: str = ""
-    aws_token: str = ""
-    aws_profile: str = ""
-
-
-def _check_login(config: _LoginConfig) -> None:
-    if config.ecr_login:
-        raise ConfigError.single(
-            "ecr_login is not supported by bakehouse-plugin-docker: use login = true with "
-            "login_server/login_username/login_password (for ECR, the password from "
-            "`aws ecr get-login-password`).",
-            "ecr_login",
-        )
-    if config.login and (not config.login_username or not config.login_password):
-        raise ConfigError.single("login = true needs login_username and login_password.", "login")
 
 
 # ---------------------------------------------------------------- docker-tag
@@ -308,8 +289,34 @@ class DockerSavePostProcessor(PostProcessor):
 # --------------------------------------------------------------- docker-push
 
 
-class DockerPushConfig(_LoginConfig):
-    pass
+class DockerPushConfig(RegistryLoginOptions):
+    platform: str = Field("", description="Push only this platform (os/arch[/variant]) of the image.")
+
+    @field_validator("platform")
+    @classmethod
+    def _platform_form(cls, platform: str) -> str:
+        if platform and not _PLATFORM.fullmatch(platform):
+            raise ValueError(f"{platform!r} is not a platform: expected os/arch[/variant], e.g. linux/amd64")
+        return platform
+
+
+_PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?")
+
+
+def image_platform(client: docker.DockerClient, reference: str) -> str:
+    """``os/arch[/variant]`` of an image on the engine."""
+    try:
+        attrs = client.api.inspect_image(reference)
+    except docker.errors.APIError as exc:
+        raise DockerEngineError(f"Error inspecting image {reference}: {explain(exc)}") from None
+    parts = [str(attrs.get("Os") or ""), str(attrs.get("Architecture") or ""), str(attrs.get("Variant") or "")]
+    return "/".join(part for part in parts if part)
+
+
+def _same_platform(wanted: str, actual: str) -> bool:
+    # "linux/arm64" matches "linux/arm64/v8"; a variant given must match.
+    wanted_parts, actual_parts = wanted.split("/"), actual.split("/")
+    return actual_parts[: len(wanted_parts)] == wanted_parts or wanted_parts[:2] == actual_parts
 
 
 class DockerPushPostProcessor(PostProcessor):
@@ -320,7 +327,10 @@ class DockerPushPostProcessor(PostProcessor):
 
     def prepare(self, config: dict[str, Any], build: Any) -> None:
         super().prepare(config, build)
-        _check_login(self.config)
+        problems: list[ConfigProblem] = []
+        login_problems(self.config, lambda message, option: problems.append(ConfigProblem((option,), message)))
+        if problems:
+            raise ConfigError(problems)
 
     def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact | None, bool, bool]:
         if artifact.builder_id not in IMAGE_BUILDER_IDS:
@@ -338,19 +348,24 @@ class DockerPushPostProcessor(PostProcessor):
         config = self.config
         client = engine.connect()
         try:
-            auth_config = None
-            if config.login:
-                ui.message(f"Logging in to {config.login_server or 'the default registry'}...")
-                auth_config = engine.login(
-                    client, engine.RegistryLogin(config.login_server, config.login_username, config.login_password)
-                )
+            if config.platform:
+                # The engine's image store holds one platform per image: pushing
+                # "that platform" means checking it is the image's.
+                actual = image_platform(client, names[0])
+                if not _same_platform(config.platform, actual):
+                    raise DockerEngineError(
+                        f"Cannot push {names[0]} for platform {config.platform}: the image is {actual} "
+                        "(the engine keeps one platform per image)"
+                    )
+                ui.message(f"Platform: {actual}")
+            auth_config = registry_auth(client, config, ui)
             digest = ""
             for name in names:
                 ctx.check()
                 ui.message(f"Pushing: {name}")
                 progress = Throttle(ui, f"Pushing {name}")
                 digest = engine.push_image(client, name, auth_config=auth_config, on_bytes=progress) or digest
-            if config.login:
+            if auth_config is not None:
                 # Credentials lived in this client only; nothing was stored to log out of.
                 ui.message("Logging out...")
         finally:

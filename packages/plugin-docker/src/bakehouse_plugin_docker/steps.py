@@ -31,11 +31,13 @@ from bakehouse.sdk import (
     Step,
 )
 from bakehouse.sdk.progress import Throttle
+from bakehouse.sdk.ssh import SSHCommunicator, connect_ssh
 
 from bakehouse_plugin_docker import engine
 from bakehouse_plugin_docker.communicator import DockerCommunicator
 from bakehouse_plugin_docker.config import DockerBuilderConfig, effective_container_dir
 from bakehouse_plugin_docker.engine import DockerEngineError, explain
+from bakehouse_plugin_docker.registry_login import registry_auth
 from bakehouse_plugin_docker.run_command import ContainerSpec, parse_run_command
 from bakehouse_plugin_docker.tarstream import CHUNK_SIZE
 
@@ -72,7 +74,11 @@ def _journal(state: StateBag) -> Journal:
 
 
 class StepBuildImage(Step):
-    """``build { path = "Dockerfile" }``: build the base image first."""
+    """``build { path = "Dockerfile" }``: build the base image first.
+
+    As in Packer, the built image is removed afterwards only with
+    ``discard = true`` (a committed image depends on it).
+    """
 
     name = "StepBuildImage"
 
@@ -84,6 +90,8 @@ class StepBuildImage(Step):
         if not os.path.isfile(dockerfile):
             raise DockerEngineError(f"build: the Dockerfile {config.build.path} does not exist")
         state.ui.say(f"Building the base image from {config.build.path}")
+        # The FROM images' registry may need the login (sent as X-Registry-Config).
+        registry_auth(_client(state), config, state.ui)
         image_id = ""
         try:
             events = _client(state).api.build(
@@ -91,6 +99,7 @@ class StepBuildImage(Step):
                 dockerfile=os.path.relpath(dockerfile, context_dir),
                 buildargs=config.build.arguments or None,
                 pull=config.build.pull,
+                gzip=config.build.compress,
                 rm=True,
                 forcerm=True,
                 decode=True,
@@ -110,7 +119,19 @@ class StepBuildImage(Step):
             raise DockerEngineError("Error building the image: the engine reported no image id")
         state.ui.message(f"Built image: {image_id}")
         state["image"] = image_id
+        state["built_image"] = image_id
         return CONTINUE
+
+    def cleanup(self, state: StateBag) -> None:
+        image = state.get("built_image")
+        if not image or not _config(state).discard:
+            return
+        try:
+            engine.remove_image(_client(state), image)
+            state.ui.say(f"Removed the built image {image}")
+        except DockerEngineError as exc:
+            state.ui.say(f"Failed to remove the built image {image}: {exc} (expected when other "
+                         "images were made from it)")
 
 
 class StepTempDir(Step):
@@ -155,13 +176,7 @@ class StepPull(Step):
                     "to fetch it from its registry."
                 )
             return CONTINUE
-        auth_config = None
-        if config.login:
-            server = config.login_server
-            state.ui.message(f"Logging in to {server or 'the default registry'}...")
-            auth_config = engine.login(
-                client, engine.RegistryLogin(server, config.login_username, config.login_password)
-            )
+        auth_config = registry_auth(client, config, state.ui)
         state.ui.say(f"Pulling Docker image: {image}")
         try:
             progress = Throttle(state.ui, f"Pulling {image}")
@@ -172,7 +187,8 @@ class StepPull(Step):
         except DockerEngineError as exc:
             if engine.image_exists(client, image):
                 raise DockerEngineError(
-                    f"{exc} (the image is present locally: set pull = false to use it as it is)"
+                    f"{exc} (image {image} is present on the engine: set pull = false to build "
+                    "from it as it is)"
                 ) from None
             raise
         return CONTINUE
@@ -187,7 +203,15 @@ class StepRunContainer(Step):
         config = _config(state)
         build: BuildInfo = state["build"]
         journal = _journal(state)
-        spec = container_spec(config, state["image"], state.get("temp_dir"))
+        client = _client(state)
+        # The shared directory is a path on this machine: only an engine on this
+        # machine can mount it. Uploads and downloads never need it (they go
+        # through the Engine API's archive calls).
+        shared = state.get("temp_dir") if engine.shares_host_filesystem(client) else None
+        if state.get("temp_dir") and shared is None:
+            state.ui.message("The Docker engine is remote (DOCKER_HOST): the temporary directory is "
+                             "not mounted at " + effective_container_dir(config))
+        spec = container_spec(config, state["image"], shared)
         name = spec.name or f"bakehouse-{uuid.uuid4().hex[:12]}"
         spec.name = name
         spec.labels.update({
@@ -203,7 +227,6 @@ class StepRunContainer(Step):
             KIND_CONTAINER, name, image=spec.image, build=build.build_name or build.name
         )
         state["container_name"] = name
-        client = _client(state)
         try:
             created = client.api.create_container(**create_arguments(client, spec))
             container_id = str(created["Id"])
@@ -240,14 +263,28 @@ class StepRunContainer(Step):
 
 
 class StepConnect(Step):
-    """Make the communicator the provisioners will use."""
+    """Make the communicator the provisioners will use: the Engine API's exec and
+    archive calls (``docker``), or SSH to a container that runs sshd (``ssh``)."""
 
     name = "StepConnect"
+
+    def __init__(self) -> None:
+        self.ssh: SSHCommunicator | None = None
 
     def run(self, state: StateBag) -> Action:
         config = _config(state)
         if config.communicator == "none":
             state["communicator"] = None
+            return CONTINUE
+        if config.communicator == "ssh":
+            host = config.ssh_host or container_address(_client(state), state["container_id"])
+            state.ui.say(f"Using SSH communicator to connect: {host}")
+            self.ssh = connect_ssh(config, host, state.ctx, state.ui)
+            state["communicator"] = self.ssh
+            state["connection_data"] = {
+                "Host": host, "Port": config.ssh_port, "User": config.ssh_username,
+                "Password": config.ssh_password,
+            }
             return CONTINUE
         state.ui.say("Using docker communicator to connect: " + state["container_id"][:12])
         state["communicator"] = DockerCommunicator(
@@ -258,6 +295,29 @@ class StepConnect(Step):
             spool_dir=state.get("temp_dir"),
         )
         return CONTINUE
+
+    def cleanup(self, state: StateBag) -> None:
+        if self.ssh is not None:
+            self.ssh.close()
+            self.ssh = None
+
+
+def container_address(client: docker.DockerClient, container_id: str) -> str:
+    """The container's IP address on its network (the docker bridge by default),
+    which is how Packer's docker builder reaches a container's sshd."""
+    try:
+        settings = client.api.inspect_container(container_id).get("NetworkSettings") or {}
+    except docker.errors.APIError as exc:
+        raise DockerEngineError(f"Error inspecting container {container_id[:12]}: {explain(exc)}") from None
+    address = settings.get("IPAddress") or next(
+        (net.get("IPAddress") for net in (settings.get("Networks") or {}).values() if net.get("IPAddress")), ""
+    )
+    if not address:
+        raise DockerEngineError(
+            f"Container {container_id[:12]} has no IP address for the ssh communicator (its network "
+            "mode gives it none); set ssh_host"
+        )
+    return str(address)
 
 
 class StepProvision(Step):
@@ -279,6 +339,7 @@ class StepProvision(Step):
             "SSHPrivateKey": "",
             "WinRMPassword": "",
             **_HTTP_NOT_IMPLEMENTED,
+            **state.get("connection_data", {}),
         }
         state["generated_data"] = data
         state["hook"].run(HOOK_PROVISION, state.ui, state.get("communicator"), dict(data), state.ctx)

@@ -87,10 +87,67 @@ def test_every_commit_instruction_is_accepted_and_others_are_not() -> None:
     assert "RUN is not allowed in changes" in found[0][1]
 
 
-def test_ecr_login_is_rejected_clearly() -> None:
-    found = problems(image="alpine", commit=True, ecr_login=True, login_server="x.dkr.ecr.aws")
-    assert found[0][0] == ("ecr_login",)
-    assert "ecr_login is not supported" in found[0][1]
+def test_ecr_login_needs_an_ecr_login_server() -> None:
+    prepare(image="alpine", commit=True, ecr_login=True, login_server="123456789012.dkr.ecr.eu-west-1.amazonaws.com")
+    assert problems(image="alpine", commit=True, ecr_login=True)[0][0] == ("login_server",)
+    found = problems(image="alpine", commit=True, ecr_login=True, login_server="registry.example:5000")
+    assert found[0][0] == ("login_server",)
+    assert "<account>.dkr.ecr.<region>.amazonaws.com" in found[0][1]
+
+
+def test_options_that_cannot_work_here_are_refused_by_name() -> None:
+    found = problems(image="alpine", commit=True, aws_force_use_public_ecr=True)
+    assert found[0][0] == ("aws_force_use_public_ecr",) and "not supported" in found[0][1]
+    found = problems(image="alpine", commit=True, winrm_username="admin", winrm_use_ssl=False)
+    assert [path for path, _ in found] == [("winrm_username",), ("winrm_use_ssl",)]
+    assert "Linux containers only" in found[0][1]
+    found = problems(image="alpine", commit=True, communicator="winrm")
+    assert found[0][0] == ("communicator",) and "Windows containers" in found[0][1]
+    found = problems(image="alpine", commit=True, windows_container=True)
+    assert found[0][0] == ("windows_container",)
+
+
+def test_docker_path_and_aws_keys_are_accepted_with_a_note() -> None:
+    builder = DockerBuilder()
+    result = builder.prepare(
+        {"image": "alpine", "commit": True, "docker_path": "podman", "aws_profile": "ci", "pty": True}, BUILD
+    )
+    assert any("docker_path = 'podman' is not run" in w and "Engine API" in w for w in result.warnings)
+    assert any("aws_profile is only used with ecr_login" in w for w in result.warnings)
+    result = DockerBuilder().prepare(
+        {"image": "alpine", "commit": True, "ecr_login": True, "aws_profile": "ci",
+         "login_server": "123456789012.dkr.ecr.eu-west-1.amazonaws.com"}, BUILD
+    )
+    assert result.warnings == []
+    assert problems(image="alpine", commit=True, aws_access_key="AKIA")[0][0] == ("aws_secret_key",)
+
+
+def test_build_block_pulls_by_default_and_top_level_pull_is_replaced() -> None:
+    builder = DockerBuilder()
+    result = builder.prepare({"build": {"path": "Dockerfile", "compress": True}, "commit": True, "pull": True}, BUILD)
+    assert builder.config.build is not None
+    assert builder.config.build.pull is True and builder.config.build.compress is True
+    assert any("replaced by `build.pull`" in w for w in result.warnings)
+
+
+def test_build_only_needs_a_build_block_and_no_export() -> None:
+    assert problems(image="alpine", commit=True, build_only=True)[0][0] == ("build_only",)
+    found = problems(build={"path": "Dockerfile"}, export_path="x.tar", build_only=True)
+    assert found[0][0] == ("export_path",)
+
+
+def test_ssh_communicator_needs_a_user_and_credentials() -> None:
+    found = problems(image="alpine", commit=True, communicator="ssh")
+    assert [path for path, _ in found] == [("ssh_username",), ("communicator",)]
+    config = prepare(image="alpine", commit=True, communicator="ssh", ssh_username="admin", ssh_password="pw").config
+    assert config.ssh_port == 22 and config.ssh_timeout == "5m"
+
+
+def test_docker_push_platform_must_be_os_and_arch() -> None:
+    DockerPushPostProcessor().prepare({"platform": "linux/arm64/v8"}, BUILD)
+    with pytest.raises(ConfigError) as caught:
+        DockerPushPostProcessor().prepare({"platform": "amd64"}, BUILD)
+    assert caught.value.problems[0].path == ("platform",)
 
 
 def test_login_needs_credentials() -> None:
@@ -143,7 +200,7 @@ def test_post_processor_options() -> None:
     assert caught.value.problems[0].path[0] == "changes"
     with pytest.raises(ConfigError) as caught:
         DockerPushPostProcessor().prepare({"ecr_login": True}, BUILD)
-    assert caught.value.problems[0].path == ("ecr_login",)
+    assert caught.value.problems[0].path == ("login_server",)
     tag = DockerTagPostProcessor()
     tag.prepare({"repository": "r", "tag": "old"}, BUILD)
     assert tag.config.tag == ["old"]

@@ -1,0 +1,304 @@
+"""A Docker engine reached over TCP (``DOCKER_HOST=tcp://...``), with and without TLS.
+
+The engine is this machine's own, behind a second listener that the test runs:
+a TCP (or TLS, with a CA, server and client certificates made here with the
+``cryptography`` package) to unix-socket relay on loopback. To Bakehouse it is
+a remote engine: the build must not bind-mount a host directory, so uploads
+and downloads go through the Engine API's archive calls, and the relay sees
+every request (the Dockerfile build's context arrives gzip-compressed with
+``build { compress = true }``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import re
+import select
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.fixtures.docker import show, wait_for_nothing_left, write_template
+
+pytestmark = pytest.mark.docker
+
+ENGINE_SOCKET = "/var/run/docker.sock"
+_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ")
+
+
+@dataclass
+class EngineRelay:
+    """A loopback listener relaying each connection to the engine's unix socket."""
+
+    tls: ssl.SSLContext | None = None
+    requests: list[bytes] = field(default_factory=list)  #: request line and headers as sent
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self.port = self._listener.getsockname()[1]
+        self._open: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        self._accepting.start()
+
+    @property
+    def docker_host(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            thread = threading.Thread(target=self._relay, args=(client,), daemon=True)
+            with self._lock:
+                self._open.append(client)
+                self._threads.append(thread)
+            thread.start()
+
+    def _relay(self, client: socket.socket) -> None:
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with self._lock:
+            self._open.append(upstream)
+        try:
+            if self.tls is not None:
+                client = self.tls.wrap_socket(client, server_side=True)
+                with self._lock:
+                    self._open.append(client)
+            upstream.connect(ENGINE_SOCKET)
+            client_open = True
+            while True:
+                pending = isinstance(client, ssl.SSLSocket) and client.pending() > 0
+                ready = [client] if pending else select.select(
+                    [client, upstream] if client_open else [upstream], [], [], 1.0)[0]
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if sock is client:
+                        if not data:  # the client is done sending: pass the half-close on
+                            client_open = False
+                            upstream.shutdown(socket.SHUT_WR)
+                            continue
+                        if data.startswith(_METHODS):
+                            with self._lock:
+                                self.requests.append(data.split(b"\r\n\r\n", 1)[0])
+                        upstream.sendall(data)
+                    else:
+                        if not data:
+                            return
+                        client.sendall(data)
+        except (OSError, ssl.SSLError):
+            return
+        finally:
+            for sock in (client, upstream):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._listener.close()
+        with self._lock:
+            sockets, threads = list(self._open), list(self._threads)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        self._accepting.join(timeout=10)
+        for thread in threads:
+            thread.join(timeout=10)
+        assert not any(thread.is_alive() for thread in threads), "a relay thread did not stop"
+
+    def saw(self, pattern: str) -> list[str]:
+        with self._lock:
+            heads = [head.decode("latin-1") for head in self.requests]
+        return [head for head in heads if re.search(pattern, head, re.S)]
+
+
+@pytest.fixture
+def tcp_engine(docker_client) -> Iterator[EngineRelay]:  # type: ignore[no-untyped-def]
+    relay = EngineRelay()
+    yield relay
+    relay.close()
+
+
+# -- a test CA, a server certificate for 127.0.0.1 and a client certificate --
+
+
+def _certificates(directory: Path, common_name: str) -> dict[str, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory.mkdir(parents=True)
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    def issue(subject: str, key, issuer_name: x509.Name, issuer_key, *, ca: bool = False,  # type: ignore[no-untyped-def]
+              usage=None, san=None):
+        builder = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(issuer_name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if usage is not None:
+            builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        if san is not None:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    def write(path: Path, key, cert) -> None:  # type: ignore[no-untyped-def]
+        if key is not None:
+            path.with_suffix(".key").write_bytes(key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = issue(common_name, ca_key, name(common_name), ca_key, ca=True)
+    server_key, client_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    server_cert = issue("127.0.0.1", server_key, ca_cert.subject, ca_key, usage=ExtendedKeyUsageOID.SERVER_AUTH,
+                        san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    client_cert = issue("bakehouse-test-client", client_key, ca_cert.subject, ca_key,
+                        usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    write(directory / "ca.pem", None, ca_cert)
+    write(directory / "server.pem", server_key, server_cert)
+    # DOCKER_CERT_PATH's file names, as the docker CLI and the Docker SDK read them
+    write(directory / "cert.pem", None, client_cert)
+    (directory / "key.pem").write_bytes(client_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return {"ca": directory / "ca.pem", "server": directory / "server.pem", "server_key": directory / "server.key"}
+
+
+@pytest.fixture
+def tls_engine(docker_client, tmp_path: Path) -> Iterator[tuple[EngineRelay, Path]]:  # type: ignore[no-untyped-def]
+    """The engine behind TLS that requires a client certificate of the test CA;
+    yields the relay and the DOCKER_CERT_PATH directory for a client."""
+    files = _certificates(tmp_path / "certs", "bakehouse test CA")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(files["server"], files["server_key"])
+    context.load_verify_locations(files["ca"])
+    context.verify_mode = ssl.CERT_REQUIRED
+    relay = EngineRelay(tls=context)
+    yield relay, tmp_path / "certs"
+    relay.close()
+
+
+REMOTE_TEMPLATE = '''
+source "docker" "remote" {
+  commit = true
+  build {
+    path     = "Dockerfile"
+    compress = true
+    pull     = false
+  }
+}
+
+build {
+  sources = ["source.docker.remote"]
+  provisioner "file" {
+    source      = "payload.txt"
+    destination = "/opt/app/payload.txt"
+  }
+  provisioner "shell" {
+    inline = [
+      "! grep -q ' /packer-files ' /proc/mounts",
+      "cp /opt/app/payload.txt /opt/app/copy.txt",
+      "echo made-in-the-container > /opt/app/made.txt",
+    ]
+  }
+  provisioner "file" {
+    direction   = "download"
+    source      = "/opt/app/made.txt"
+    destination = "downloaded.txt"
+  }
+}
+'''
+
+
+def test_build_against_an_engine_over_tcp_uses_no_host_directory(
+    bakehouse, tmp_path: Path, tcp_engine: EngineRelay, docker_client: docker.DockerClient,
+    busybox_image: str, docker_resources, run_id: str, cli_env: dict[str, str], docker_tmpdir: Path,
+) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_image}\nLABEL org.example.from=dockerfile\n")
+    (tmp_path / "payload.txt").write_text("uploaded through put_archive\n")
+    write_template(tmp_path, REMOTE_TEMPLATE)
+    result = bakehouse("build", "t.pkr.hcl", env={**cli_env, "DOCKER_HOST": tcp_engine.docker_host}, timeout=600)
+    output = result.stdout + result.stderr
+    built = re.search(r"Built image: (sha256:[0-9a-f]+)", output)
+    if built:
+        docker_resources.image(built.group(1))
+    committed = re.search(r"Imported Docker image: (sha256:[0-9a-f]+)", output)
+    if committed:
+        docker_resources.image(committed.group(1))
+    assert result.returncode == 0, show(result)
+    assert built and committed, show(result)
+    assert "the temporary directory is not mounted at /packer-files" in output
+
+    # Everything went through the relay: the gzip-compressed build context,
+    # the upload and the download as archive calls.
+    assert tcp_engine.saw(r"^POST /v[\d.]+/build\?.*\r\nContent-Encoding: gzip"), tcp_engine.saw("build")
+    assert tcp_engine.saw(r"^PUT /v[\d.]+/containers/[0-9a-f]+/archive\?path=")
+    assert tcp_engine.saw(r"^GET /v[\d.]+/containers/[0-9a-f]+/archive\?path=")
+    creates = tcp_engine.saw(r"^POST /v[\d.]+/containers/create")
+    assert creates, "the container was not created through the relay"
+
+    assert (tmp_path / "downloaded.txt").read_text() == "made-in-the-container\n"
+    out = docker_client.containers.run(committed.group(1), ["-c", "cat /opt/app/copy.txt"], remove=True)
+    assert out == b"uploaded through put_archive\n"
+    assert docker_client.images.get(committed.group(1)).labels.get("org.example.from") == "dockerfile"
+    wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
+
+
+TLS_TEMPLATE = '''
+source "docker" "tls" {
+  image   = "@IMAGE@"
+  pull    = false
+  discard = true
+}
+build {
+  sources = ["source.docker.tls"]
+  provisioner "shell" {
+    inline = ["echo provisioned-over-tls"]
+  }
+}
+'''
+
+
+def test_build_against_an_engine_over_tls_with_client_certificates(
+    bakehouse, tmp_path: Path, tls_engine: tuple[EngineRelay, Path], busybox_image: str,
+    docker_resources, run_id: str, cli_env: dict[str, str], docker_tmpdir: Path,
+) -> None:
+    relay, cert_path = tls_engine
+    write_template(tmp_path, TLS_TEMPLATE, image=busybox_image)
+    env = {**cli_env, "DOCKER_HOST": relay.docker_host, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(cert_path)}
+    result = bakehouse("build", "t.pkr.hcl", env=env, timeout=600)
+    assert result.returncode == 0, show(result)
+    assert "provisioned-over-tls" in result.stdout, show(result)
+    assert relay.saw(r"^POST /v[\d.]+/containers/create"), "the build did not go through the TLS listener"
+    wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
+
+    # A client whose CA does not know the server's certificate is stopped
+    # before anything starts, with the address in the message.
+    other = _certificates(tmp_path / "other-certs", "another CA")["ca"].parent
+    result = bakehouse("build", "t.pkr.hcl", env={**env, "DOCKER_CERT_PATH": str(other)}, timeout=300)
+    assert result.returncode != 0, show(result)
+    assert f"Cannot connect to the Docker engine at {relay.docker_host}" in result.stdout + result.stderr, show(result)
+    assert "Traceback" not in result.stdout + result.stderr
+    wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
