@@ -55,6 +55,9 @@ WINRM_OPTIONS = (
 )
 
 
+_WINRM = {"status": "unsupported", "note": "WinRM serves Windows containers; Bakehouse builds Linux containers only."}
+
+
 class DockerBuilderConfig(SSHConfig, RegistryLoginOptions):
     """Options of ``source "docker"`` blocks (Packer's names and defaults).
 
@@ -84,20 +87,23 @@ class DockerBuilderConfig(SSHConfig, RegistryLoginOptions):
     device: list[str] = Field(default_factory=list)
     platform: str = ""
     runtime: str = ""
-    windows_container: bool = False
-    build: DockerfileBuild | None = None
-    build_only: bool = False
-    docker_path: str = Field("", description="Accepted for Packer templates; the Engine API is used, no docker CLI.")
-    pty: bool = Field(False, description="Accepted for Packer templates (undocumented there); no effect.")
-    winrm_username: str = ""
-    winrm_password: str = ""
-    winrm_host: str = ""
-    winrm_no_proxy: bool = False
-    winrm_port: int = 0
-    winrm_timeout: str = ""
-    winrm_use_ssl: bool = False
-    winrm_insecure: bool = False
-    winrm_use_ntlm: bool = False
+    windows_container: bool = Field(False, json_schema_extra={
+        "status": "unsupported", "note": "Bakehouse builds Linux containers only."})
+    build: DockerfileBuild | None = Field(None, description="Build the starting image from a Dockerfile.")
+    build_only: bool = Field(False, description="The Dockerfile's image is the result; no container runs.")
+    docker_path: str = Field("", description=(
+        "Accepted, with a warning: no docker CLI is run, the plugin talks to the Engine API "
+        "(DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH)."))
+    pty: bool = Field(False, description="Accepted (undocumented in Packer too); no effect.")
+    winrm_username: str = Field("", json_schema_extra=_WINRM)
+    winrm_password: str = Field("", json_schema_extra=_WINRM)
+    winrm_host: str = Field("", json_schema_extra=_WINRM)
+    winrm_no_proxy: bool = Field(False, json_schema_extra=_WINRM)
+    winrm_port: int = Field(0, json_schema_extra=_WINRM)
+    winrm_timeout: str = Field("", json_schema_extra=_WINRM)
+    winrm_use_ssl: bool = Field(False, json_schema_extra=_WINRM)
+    winrm_insecure: bool = Field(False, json_schema_extra=_WINRM)
+    winrm_use_ntlm: bool = Field(False, json_schema_extra=_WINRM)
 
     @field_validator("communicator", mode="before")
     @classmethod

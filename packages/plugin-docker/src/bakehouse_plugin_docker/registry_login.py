@@ -24,6 +24,7 @@ from typing import Any
 
 import docker
 from bakehouse.sdk import Config, Ui
+from pydantic import Field
 
 from bakehouse_plugin_docker import engine
 from bakehouse_plugin_docker.engine import DockerEngineError, RegistryLogin
@@ -35,16 +36,20 @@ ECR_SERVER = re.compile(r"^(?:https?://)?(\d+)\.dkr\.ecr\.([a-z0-9-]+)\.amazonaw
 class RegistryLoginOptions(Config):
     """``login*``, ``ecr_login`` and the ``aws_*`` credentials it uses."""
 
-    login: bool = False
+    login: bool = Field(False, description="Log in to login_server with login_username/login_password.")
     login_server: str = ""
     login_username: str = ""
     login_password: str = ""
-    ecr_login: bool = False
-    aws_access_key: str = ""
-    aws_secret_key: str = ""
-    aws_token: str = ""
-    aws_profile: str = ""
-    aws_force_use_public_ecr: bool = False
+    ecr_login: bool = Field(False, description=(
+        "Log in to the ECR registry login_server with a token from ECR's GetAuthorizationToken (boto3)."))
+    aws_access_key: str = Field("", description="AWS credentials for ecr_login (else the AWS environment).")
+    aws_secret_key: str = Field("", description="AWS credentials for ecr_login.")
+    aws_token: str = Field("", description="AWS session token for ecr_login.")
+    aws_profile: str = Field("", description="AWS shared-config profile for ecr_login.")
+    aws_force_use_public_ecr: bool = Field(False, json_schema_extra={
+        "status": "unsupported",
+        "note": "Amazon ECR Public login is not implemented (moto has no ecr-public to test against).",
+    })
 
 
 def login_problems(options: RegistryLoginOptions, problem: Callable[[str, str], None]) -> None:

@@ -270,23 +270,23 @@ def test_pull_of_an_unreachable_image_is_an_error_naming_it(bakehouse_docker_res
 
 
 def test_pull_by_default_of_a_local_only_image_says_to_set_pull_false(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources, docker_tmpdir: Path
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path
 ) -> None:
     # pull is true unless the template says otherwise (Packer's default); an image
     # that exists only on this engine cannot be pulled, and the error says so.
     run_id = "t-" + uuid.uuid4().hex[:10]
     repository = "127.0.0.1:9/bakehouse/local-only"
     tag = uuid.uuid4().hex[:8]
-    docker_client.images.get(busybox_image).tag(repository, tag)
-    docker_resources.image(f"{repository}:{tag}")
+    bakehouse_docker.images.get(bakehouse_base_image).tag(repository, tag)
+    bakehouse_docker_resources.image(f"{repository}:{tag}")
     with pytest.raises(DockerEngineError) as caught:
         make_builder(run_id, image=f"{repository}:{tag}", commit=True).run(RecordingUi(), FunctionHook(), Context())
     message = str(caught.value)
     assert message.startswith(f"Error pulling Docker image {repository}:{tag}: "), message
     assert message.endswith(f"(image {repository}:{tag} is present on the engine: set pull = false to build "
                             "from it as it is)"), message
-    assert docker_resources.build_containers(run_id) == []
-    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert bakehouse_docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
 
 
 @pytest.mark.parametrize("script", ["echo bye; exit 3", "sleep 0.5; exit 3"], ids=["at-once", "later"])
@@ -394,31 +394,31 @@ def test_build_block_makes_the_base_image_from_a_dockerfile(
 
 
 def test_build_only_makes_the_image_from_the_dockerfile_alone_and_discard_removes_it(
-    docker_client: docker.DockerClient, busybox_image: str, docker_resources, docker_tmpdir: Path, tmp_path: Path
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path, tmp_path: Path
 ) -> None:
-    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN echo only > /only\n")
+    (tmp_path / "Dockerfile").write_text(f"FROM {bakehouse_base_image}\nRUN echo only > /only\n")
     build = {"path": str(tmp_path / "Dockerfile"), "pull": False}
     run_id = "t-" + uuid.uuid4().hex[:10]
     hook = FunctionHook()
     ui = RecordingUi()
     artifact = make_builder(run_id, commit=True, build_only=True, build=build).run(ui, hook, Context())
     assert artifact is not None
-    docker_resources.image(artifact.id)
+    bakehouse_docker_resources.image(artifact.id)
     assert re.search(r"Built image: (sha256:[0-9a-f]+)", ui.text("message")).group(1) == artifact.id  # type: ignore[union-attr]
-    assert docker_client.containers.run(artifact.id, ["cat", "/only"], remove=True) == b"only\n"
+    assert bakehouse_docker.containers.run(artifact.id, ["cat", "/only"], remove=True) == b"only\n"
     assert hook.calls == []  # no container, so nothing to provision
-    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
 
     # With discard = true, Packer removes the image the Dockerfile made.
-    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN echo {run_id} > /discarded\n")
+    (tmp_path / "Dockerfile").write_text(f"FROM {bakehouse_base_image}\nRUN echo {run_id} > /discarded\n")
     ui = RecordingUi()
     assert make_builder(run_id, discard=True, build=build).run(ui, FunctionHook(), Context()) is None
     built = re.search(r"Built image: (sha256:[0-9a-f]+)", ui.text("message"))
     assert built is not None
-    docker_resources.image(built.group(1))
+    bakehouse_docker_resources.image(built.group(1))
     with pytest.raises(docker.errors.ImageNotFound):
-        docker_client.images.get(built.group(1))
-    assert docker_resources.build_containers(run_id) == []
+        bakehouse_docker.images.get(built.group(1))
+    assert bakehouse_docker_resources.build_containers(run_id) == []
 
 
 def test_build_block_and_image_are_exclusive() -> None:

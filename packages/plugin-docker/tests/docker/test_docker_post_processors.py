@@ -151,6 +151,25 @@ def test_docker_push_to_an_unreachable_registry_is_an_error_naming_the_image(
         )
 
 
+def test_docker_push_for_another_platform_than_the_image_is_refused_before_pushing(
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources
+) -> None:
+    from bakehouse_plugin_docker.engine import DockerEngineError
+
+    # Nothing listens on port 9: reaching the push would fail differently.
+    reference = bakehouse_docker_resources.image(f"127.0.0.1:9/bakehouse-test/platform-{uuid.uuid4().hex[:6]}:1")
+    bakehouse_docker.images.get(bakehouse_base_image).tag(reference)
+    actual = "linux/" + {"x86_64": "amd64", "aarch64": "arm64"}.get(
+        bakehouse_docker.info()["Architecture"], bakehouse_docker.info()["Architecture"])
+    other = "linux/s390x" if actual != "linux/s390x" else "linux/amd64"
+    with pytest.raises(DockerEngineError) as caught:
+        configured(DockerPushPostProcessor(), platform=other).post_process(
+            RecordingUi(), ImageArtifact(reference, TAG_BUILDER_ID), Context()
+        )
+    assert str(caught.value) == (f"Cannot push {reference} for platform {other}: the image is {actual} "
+                                 "(the engine keeps one platform per image)")
+
+
 def test_export_artifact_ids() -> None:
     artifact = ExportArtifact("/x/y.tar")
     assert artifact.builder_id == BUILDER_ID and artifact.id == "/x/y.tar"

@@ -309,11 +309,14 @@ def docker_registry(root: Path) -> Iterator[str]:
 
 
 @contextmanager
-def docker_registry_with_login(root: Path) -> Iterator[RegistryCredentials]:
-    """The same registry, requiring a user name and password (htpasswd, bcrypt)."""
+def docker_registry_with_login(
+    root: Path, username: str = "bakehouse", password: str = ""
+) -> Iterator[RegistryCredentials]:
+    """The same registry, requiring a user name and password (htpasswd, bcrypt);
+    the password is random unless given (e.g. the one a token service hands out)."""
     import bcrypt
 
-    username, password = "bakehouse", uuid.uuid4().hex
+    password = password or uuid.uuid4().hex
     htpasswd = root / "htpasswd"
     htpasswd.write_text(f"{username}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()}\n")
     for address in _serve_registry(root, htpasswd):
