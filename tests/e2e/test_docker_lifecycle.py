@@ -295,7 +295,7 @@ build {
         for pid in run_processes(run_id) + [build.process.pid]:
             try:
                 peaks[pid] = max(peaks.get(pid, 0), peak_rss_kib(pid))
-                commands.setdefault(pid, Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:100])
+                commands.setdefault(pid, Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:400])
             except (OSError, ValueError):
                 pass
         time.sleep(0.1)
