@@ -380,9 +380,14 @@ build {
 def images_committed_by_run(docker_client, run_id: str) -> list[str]:
     """Images committed from a build container of ``run_id`` (the engine keeps the
     container's labels in the image's ContainerConfig)."""
+    import docker.errors
+
     found = []
     for image in docker_client.api.images(all=True):
-        attrs = docker_client.api.inspect_image(image["Id"])
+        try:
+            attrs = docker_client.api.inspect_image(image["Id"])
+        except docker.errors.ImageNotFound:
+            continue  # removed meanwhile (tests run side by side on one engine)
         labels = (attrs.get("ContainerConfig") or {}).get("Labels") or {}
         if labels.get("io.bakehouse.run-id") == run_id:
             found.append(attrs["Id"])
