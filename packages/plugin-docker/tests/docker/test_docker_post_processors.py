@@ -219,3 +219,19 @@ def test_docker_push_and_pull_with_login_options(
     assert builder.run(ui, hook, Context()) is None
     assert seen == ["pulled\n"]
     assert f"Pulling Docker image: {reference}" in ui.text("say")
+
+    # A Dockerfile whose FROM is in that registry: build.pull (true by default)
+    # needs the login too, sent with the build request.
+    bakehouse_docker.images.remove(reference)
+    (tmp_path / "Dockerfile").write_text(f"FROM {reference}\nRUN echo built > /built\n")
+    options = {"build": {"path": str(tmp_path / "Dockerfile")}, "discard": True}
+    builder = DockerBuilder()
+    builder.prepare(options, build_info("t-" + uuid.uuid4().hex[:8]))
+    with pytest.raises(DockerEngineError, match="Error building the image"):
+        builder.run(RecordingUi(), FunctionHook(), Context())
+    builder = DockerBuilder()
+    builder.prepare({**options, **login, "login_password": registry.password}, build_info("t-" + uuid.uuid4().hex[:8]))
+    seen.clear()
+    hook = FunctionHook(provision=[lambda comm, data, ctx: seen.append(run_shell(comm, "cat /built", ctx)[1])])
+    assert builder.run(RecordingUi(), hook, Context()) is None
+    assert seen == ["built\n"]
