@@ -214,18 +214,6 @@ def make_ui(args: argparse.Namespace, sensitive_values: Sequence[str] = ()) -> R
     )
 
 
-def print_diagnostics(ui: RootUi, diagnostics: Diagnostics) -> None:
-    """Print every diagnostic (errors and warnings) like a compiler does."""
-    cache: dict[str, list[str]] = {}
-    for diagnostic in diagnostics.items:
-        text = diagnostic.render(cache)
-        if diagnostic.is_error:
-            ui.error(text)
-        else:
-            ui.warn(text)
-        ui.say("")
-
-
 def datasource_runner(run_id: str = "") -> Any:
     """A ``datasource_runner`` for the template loader: runs data sources through
     the plugin manager (built-in or plugin), one short-lived process per source."""
@@ -287,6 +275,7 @@ def load_template(
     """
     from bakehouse.hcl.diagnostics import Diagnostics
     from bakehouse.template.loader import load_template as load
+    from bakehouse.ui.diagnostics import print_diagnostics
 
     if ui is None:
         ui = make_ui(args)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from bakehouse.cli.common import add_target, add_ui_flags, flag, make_ui, print_diagnostics
+from bakehouse.cli.common import add_target, add_ui_flags, flag, make_ui
+from bakehouse.ui.diagnostics import print_diagnostics
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

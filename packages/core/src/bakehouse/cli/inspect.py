@@ -20,8 +20,8 @@ from bakehouse.cli.common import (
     add_target,
     add_var_flags,
     make_ui,
-    print_diagnostics,
 )
+from bakehouse.ui.diagnostics import print_diagnostics
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

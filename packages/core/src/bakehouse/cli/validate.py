@@ -23,8 +23,8 @@ from bakehouse.cli.common import (
     datasource_runner,
     drop_undeclared_var_warnings,
     make_ui,
-    print_diagnostics,
 )
+from bakehouse.ui.diagnostics import print_diagnostics
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

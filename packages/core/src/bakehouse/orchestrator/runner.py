@@ -38,6 +38,7 @@ from bakehouse.sdk.context import Cancelled, Context
 from bakehouse.template.plan import BuildPlan, ComponentSpec, Template
 from bakehouse.ui import RootUi, format_duration
 from bakehouse.ui.build import BuildUi
+from bakehouse.ui.diagnostics import print_diagnostics
 
 log = logging.getLogger("bakehouse.orchestrator")
 
@@ -412,8 +413,6 @@ class Orchestrator:
             self.ui.error("Cancelled builds before they started; stopping plugins.")
             return 1
         if diagnostics:
-            from bakehouse.cli.common import print_diagnostics
-
             print_diagnostics(self.ui, diagnostics)
         if self.interrupts.count:
             self.ui.error("Cancelling build after receiving interrupt")
