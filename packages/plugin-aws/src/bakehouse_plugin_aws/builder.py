@@ -37,6 +37,7 @@ from bakehouse_plugin_aws.steps import (
     StepEncryptedCopy,
     StepKeyPair,
     StepModifyAMIAttributes,
+    StepModifyInstance,
     StepNetworkInfo,
     StepPreValidate,
     StepProvision,
@@ -87,6 +88,7 @@ class AmazonEBSBuilder(Builder):
         ]
         if not self.config.skip_create_ami:
             steps += [
+                StepModifyInstance(),
                 StepDeregisterAMI(),
                 StepCreateAMI(),
                 StepEncryptedCopy(),

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from bakehouse.sdk import Config, ConfigError, ConfigProblem, parse_config
+from bakehouse.sdk import Config, ConfigError, ConfigProblem, option, parse_config, unsupported
 from bakehouse.sdk.ssh import SSHConfig
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,6 +24,11 @@ class _Block(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+_ACCESS_NOT_YET = ("not implemented yet; use access_key/secret_key/token, profile, or the standard "
+                   "AWS_* environment variables and files")
+_VAULT = "it needs a HashiCorp Vault server; pass credentials with access_key/secret_key, profile or assume_role"
+
+
 class AccessConfig(Config):
     """Where and as whom to talk to EC2 (shared by builder and data source)."""
 
@@ -32,10 +37,17 @@ class AccessConfig(Config):
     secret_key: str = ""
     token: str = ""
     profile: str = ""
+    shared_credentials_file: Any = unsupported(_ACCESS_NOT_YET)
     custom_endpoint_ec2: str = ""
     skip_region_validation: bool = False
     skip_credential_validation: bool = False
     max_retries: int = 0
+    assume_role: Any = unsupported(_ACCESS_NOT_YET)
+    insecure_skip_tls_verify: Any = unsupported(_ACCESS_NOT_YET)
+    skip_metadata_api_check: Any = unsupported(_ACCESS_NOT_YET)
+    mfa_code: Any = unsupported(_ACCESS_NOT_YET)
+    decode_authorization_messages: Any = unsupported(_ACCESS_NOT_YET)
+    vault_aws_engine: Any = unsupported(_VAULT)
 
 
 class AmiFilter(_Block):
@@ -134,7 +146,76 @@ class Polling(_Block):
         return max(40, int(1200 / max(self.delay_seconds, 0.1)))
 
 
-SSHInterface = Literal["", "public_ip", "private_ip", "public_dns", "private_dns"]
+SSHInterface = Literal["", "public_ip", "private_ip", "public_dns", "private_dns", "ipv6", "session_manager"]
+
+
+class KeyValue(_Block):
+    """One ``tag { key = ..., value = ... }`` block (``name`` is the older spelling of ``key``)."""
+
+    key: str = ""
+    name: str = ""
+    value: str = ""
+
+    def tag_key(self) -> str:
+        return self.key or self.name
+
+
+class MetadataOptions(_Block):
+    """``metadata_options { ... }``: the instance's IMDS settings (IMDSv2)."""
+
+    http_endpoint: Literal["enabled", "disabled"] = "enabled"
+    http_tokens: Literal["", "optional", "required"] = ""
+    http_put_response_hop_limit: int = 0
+    instance_metadata_tags: Literal["", "enabled", "disabled"] = ""
+
+    def to_api(self) -> dict[str, object]:
+        api: dict[str, object] = {"HttpEndpoint": self.http_endpoint}
+        if self.http_tokens:
+            api["HttpTokens"] = self.http_tokens
+        if self.http_put_response_hop_limit:
+            api["HttpPutResponseHopLimit"] = self.http_put_response_hop_limit
+        if self.instance_metadata_tags:
+            api["InstanceMetadataTags"] = self.instance_metadata_tags
+        return api
+
+
+class Placement(_Block):
+    """``placement { ... }``."""
+
+    host_resource_group_arn: str = ""
+    tenancy: Literal["", "default", "dedicated", "host"] = ""
+    host_id: str = ""
+
+
+class DeregistrationProtection(_Block):
+    """``deregistration_protection { enabled = true, with_cooldown = false }``."""
+
+    enabled: bool = False
+    with_cooldown: bool = False
+
+
+class LicenseSpecification(_Block):
+    """``license_specifications { license_configuration_request { license_configuration_arn = ... } }``."""
+
+    license_configuration_request: dict[str, str] | list[dict[str, str]] = Field(default_factory=dict)
+
+    def arns(self) -> list[str]:
+        requests = self.license_configuration_request
+        items = requests if isinstance(requests, list) else [requests]
+        return [item["license_configuration_arn"] for item in items if item.get("license_configuration_arn")]
+
+
+class CapacityReservationTarget(_Block):
+    capacity_reservation_id: str = ""
+    capacity_reservation_resource_group_arn: str = ""
+
+
+_SPOT = ("spot builds (a temporary launch template and a one-time EC2 fleet) are not implemented "
+         "yet; build on demand (remove the spot_* options)")
+_SSM = ("Session Manager needs AWS's session-manager-plugin and a real SSM agent on the instance; "
+        "connect over SSH (ssh_interface public_ip/private_ip/ipv6 or ssh_host)")
+_WINRM = "Bakehouse has no WinRM communicator (Linux over SSH only)"
+_WINDOWS = "Bakehouse builds Linux instances over SSH only (Windows passwords come from GetPasswordData)"
 
 
 class AmazonEBSConfig(SSHConfig, AccessConfig):
@@ -149,9 +230,31 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     ami_description: str = ""
     ami_virtualization_type: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
-    run_tags: dict[str, str] = Field(default_factory=dict)
+    tag: list[KeyValue] = option(default_factory=list, note="block form of `tags`")
+    run_tags: dict[str, str] = option(default_factory=dict, note="on the instance, key pair and "
+                                      "security group, and the AMI unless skip_ami_run_tags")
+    run_tag: list[KeyValue] = option(default_factory=list, note="block form of `run_tags`")
     run_volume_tags: dict[str, str] = Field(default_factory=dict)
+    run_volume_tag: list[KeyValue] = option(default_factory=list, note="block form of `run_volume_tags`")
     snapshot_tags: dict[str, str] = Field(default_factory=dict)
+    snapshot_tag: list[KeyValue] = option(default_factory=list, note="block form of `snapshot_tags`")
+    spot_tags: dict[str, str] = option(default_factory=dict, note="on the spot request/fleet")
+    spot_tag: list[KeyValue] = option(default_factory=list, note="block form of `spot_tags`")
+    fleet_tags: dict[str, str] = option(default_factory=dict, note="on the EC2 fleet of a spot build")
+    fleet_tag: list[KeyValue] = option(default_factory=list, note="block form of `fleet_tags`")
+    skip_ami_run_tags: bool = option(False, note="do not copy run_tags onto the AMI")
+    ena_support: bool | None = option(None, note="RegisterImage/ModifyInstanceAttribute EnaSupport")
+    sriov_support: bool = option(False, note="ModifyInstanceAttribute SriovNetSupport=simple before imaging")
+    ami_product_codes: list[str] = option(default_factory=list, note="ModifyImageAttribute ProductCodes")
+    no_ephemeral: bool = option(False, note="NoDevice for /dev/sd[b-z] in the launch mappings")
+    deprecate_at: str = option("", note="EnableImageDeprecation (RFC 3339 UTC time)")
+    deregistration_protection: DeregistrationProtection | None = option(
+        None, note="EnableImageDeregistrationProtection")
+    ami_org_arns: list[str] = option(default_factory=list, note="launch permission for organizations")
+    ami_ou_arns: list[str] = option(default_factory=list, note="launch permission for OUs")
+    skip_save_build_region: bool = option(False, note="the AMI only in ami_regions")
+    snapshot_copy_duration_minutes: int = option(0, note="CopyImage SnapshotCopyCompletionDurationMinutes")
+    imds_support: Literal["", "v2.0"] = option("", note="RegisterImage/CreateImage ImdsSupport")
     ami_regions: list[str] = Field(default_factory=list)
     ami_users: list[str] = Field(default_factory=list)
     ami_groups: list[str] = Field(default_factory=list)
@@ -176,6 +279,46 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     temporary_security_group_source_cidrs: list[str] = Field(default_factory=list)
     associate_public_ip_address: bool | None = None
     availability_zone: str = ""
+    temporary_security_group_source_public_ip: bool = option(
+        False, note="the temporary group admits only this machine's address (from checkip or "
+        "BAKEHOUSE_PUBLIC_IP)")
+    placement: Placement | None = option(None, note="RunInstances Placement")
+    tenancy: Literal["", "default", "dedicated", "host"] = option("", note="RunInstances Placement.Tenancy")
+    capacity_reservation_preference: Literal["", "open", "none"] = option(
+        "", note="RunInstances CapacityReservationSpecification")
+    capacity_reservation_id: str = option("", note="RunInstances CapacityReservationSpecification")
+    capacity_reservation_group_arn: str = option("", note="RunInstances CapacityReservationSpecification")
+    license_specifications: list[LicenseSpecification] = option(
+        default_factory=list, note="RunInstances LicenseSpecifications")
+    enable_unlimited_credits: bool = option(False, note="CreditSpecification unlimited (t2/t3/t4g)")
+    enable_t2_unlimited: bool = option(False, note="deprecated alias of enable_unlimited_credits")
+    enable_nitro_enclave: bool = option(False, note="RunInstances EnclaveOptions")
+    metadata_options: MetadataOptions | None = option(None, note="RunInstances MetadataOptions (IMDSv2)")
+    # spot
+    spot_price: Any = unsupported(_SPOT)
+    spot_instance_types: Any = unsupported(_SPOT)
+    spot_allocation_strategy: Any = unsupported(_SPOT)
+    spot_price_auto_product: str = option("", note="deprecated in Packer; accepted and ignored")
+    block_duration_minutes: int = option(0, note="deprecated by AWS; accepted and ignored")
+    # IAM
+    skip_profile_validation: bool = option(False, note="accepted; Bakehouse never checks the profile with IAM")
+    temporary_iam_instance_profile_policy_document: Any = unsupported(
+        "temporary IAM roles and instance profiles are not implemented yet; create the profile "
+        "beforehand and set iam_instance_profile")
+    # what cannot work here
+    session_manager_port: Any = unsupported(_SSM)
+    pause_before_ssm: Any = unsupported(_SSM)
+    ssm_agent_enable_retries: Any = unsupported(_SSM)
+    windows_password_timeout: Any = unsupported(_WINDOWS)
+    winrm_username: Any = unsupported(_WINRM)
+    winrm_password: Any = unsupported(_WINRM)
+    winrm_host: Any = unsupported(_WINRM)
+    winrm_port: Any = unsupported(_WINRM)
+    winrm_timeout: Any = unsupported(_WINRM)
+    winrm_use_ssl: Any = unsupported(_WINRM)
+    winrm_insecure: Any = unsupported(_WINRM)
+    winrm_use_ntlm: Any = unsupported(_WINRM)
+    winrm_no_proxy: Any = unsupported(_WINRM)
     # the instance
     user_data: str = ""
     user_data_file: str = ""
@@ -187,6 +330,7 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     ssh_keypair_name: str = ""
     temporary_key_pair_type: Literal["rsa", "ed25519"] = "rsa"
     temporary_key_pair_name: str = ""
+    temporary_key_pair_bits: int = option(0, note="RSA key size: the key is made locally and imported")
     ssh_interface: SSHInterface = ""
     aws_polling: Polling = Field(default_factory=Polling)
 
@@ -266,6 +410,34 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
             for name in ("ami_regions", "ami_users", "ami_groups", "snapshot_users", "force_deregister"):
                 if getattr(self, name):
                     problem(f"{name} has no effect with skip_create_ami = true.", name)
+        if self.ssh_interface == "session_manager":
+            problem(f"ssh_interface \"session_manager\" is not supported by Bakehouse: {_SSM}.",
+                    "ssh_interface")
+        if self.tenancy and self.placement and self.placement.tenancy and self.tenancy != self.placement.tenancy:
+            problem("tenancy conflicts with placement.tenancy: set only one.", "tenancy")
+        if self.capacity_reservation_id and self.capacity_reservation_group_arn:
+            problem("Only one of capacity_reservation_id or capacity_reservation_group_arn can be set.",
+                    "capacity_reservation_group_arn")
+        if (self.capacity_reservation_id or self.capacity_reservation_group_arn) and \
+                self.capacity_reservation_preference not in ("",):
+            problem("capacity_reservation_preference cannot be combined with a capacity reservation "
+                    "target.", "capacity_reservation_preference")
+        if self.deprecate_at:
+            import datetime
+
+            try:
+                datetime.datetime.fromisoformat(self.deprecate_at.replace("Z", "+00:00"))
+            except ValueError:
+                problem("deprecate_at must be an RFC 3339 time, e.g. 2030-01-01T00:00:00Z.", "deprecate_at")
+        if self.temporary_key_pair_bits and self.temporary_key_pair_type != "rsa":
+            problem("temporary_key_pair_bits only applies to rsa keys.", "temporary_key_pair_bits")
+        if self.temporary_key_pair_bits and self.temporary_key_pair_bits < 2048:
+            problem("temporary_key_pair_bits must be at least 2048.", "temporary_key_pair_bits")
+        if self.skip_save_build_region and not self.ami_regions:
+            problem("skip_save_build_region needs ami_regions (the AMI would exist nowhere).",
+                    "skip_save_build_region")
+        if self.snapshot_copy_duration_minutes and self.snapshot_copy_duration_minutes % 15:
+            problem("snapshot_copy_duration_minutes must be a multiple of 15.", "snapshot_copy_duration_minutes")
         if self.force_delete_snapshot and not self.force_deregister:
             problem("force_delete_snapshot requires force_deregister = true.", "force_delete_snapshot")
         for index, region in enumerate(self.ami_regions):
@@ -282,6 +454,22 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
                     problem(f"Unknown region {region!r}.", "ami_regions", index)
         return found
 
+    def merged_tags(self, name: str) -> dict[str, str]:
+        """``NAME_tags`` with the ``NAME_tag`` blocks on top (``tags``/``tag`` for the AMI)."""
+        plural, blocks = (("tags", "tag") if name == "" else (f"{name}_tags", f"{name}_tag"))
+        merged = dict(getattr(self, plural))
+        for block in getattr(self, blocks):
+            merged[block.tag_key()] = block.value
+        return merged
+
+    def ami_tags(self) -> dict[str, str]:
+        """The AMI's tags: run_tags (unless skip_ami_run_tags) under tags."""
+        base = {} if self.skip_ami_run_tags else self.merged_tags("run")
+        return {**base, **self.merged_tags("")}
+
+    def tenancy_value(self) -> str:
+        return self.tenancy or (self.placement.tenancy if self.placement else "")
+
     def temporary_key_pair_wanted(self) -> bool:
         """Packer's rule: a temporary key pair unless the user brings a key or a password."""
         return self.communicator == "ssh" and not self.ssh_private_key_file and not self.ssh_password
@@ -290,7 +478,8 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
 #: Options written as blocks that may appear at most once. The template layer
 #: hands every nested block over as a list of objects.
 SINGLE_BLOCKS = ("source_ami_filter", "subnet_filter", "vpc_filter", "security_group_filter",
-                 "aws_polling")
+                 "aws_polling", "metadata_options", "placement",
+                 "deregistration_protection")
 
 
 def unwrap_single_blocks(raw: dict[str, object], names: tuple[str, ...]) -> tuple[dict[str, object], list[ConfigProblem]]:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.parsers
 from bakehouse.sdk import Context
 
 from bakehouse_plugin_aws.config import AccessConfig, Polling
@@ -124,6 +125,10 @@ def call(what: str, fn: Callable[..., T], **kwargs: Any) -> T:
         return fn(**kwargs)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         raise AwsError(f"{what}: {describe_error(exc)}") from None
+    except botocore.parsers.ResponseParserError as exc:
+        # an endpoint that does not implement the call (moto) answers with HTML
+        raise AwsError(f"{what}: the endpoint's answer is not an EC2 response "
+                       f"(does it implement this call?): {str(exc).splitlines()[0]}") from None
 
 
 def wait_until(

@@ -14,6 +14,7 @@ State keys: ``config``, ``connection``, ``ec2`` (build region client),
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import shutil
@@ -90,6 +91,11 @@ def _failed(state: StateBag) -> bool:
 
 def _run_id(state: StateBag) -> str:
     return _journal(state).run_id
+
+
+def _tag_specifications(state: StateBag, resource_type: str, tags: dict[str, str]) -> dict[str, Any]:
+    """``TagSpecifications`` for a create call: the user's tags and the run's ownership tag."""
+    return {"TagSpecifications": [tag_specification(resource_type, _run_id(state), tag_list(tags))]}
 
 
 def _record(state: StateBag, kind: str, resource_id: str, region: str, **details: Any) -> JournalEntry:
@@ -222,10 +228,22 @@ class StepKeyPair(Step):
         ec2 = state["ec2"]
         state.ui.say(f"Creating temporary keypair: {name}")
         self.entries.append(_record(state, KIND_KEY_PAIR, name, config.region))
+        tags = _tag_specifications(state, "key-pair", config.merged_tags("run"))
         try:
-            created = call(f"creating key pair {name}", ec2.create_key_pair,
-                           KeyName=name, KeyType=config.temporary_key_pair_type,
-                           TagSpecifications=[tag_specification("key-pair", _run_id(state))])
+            if config.temporary_key_pair_bits:
+                # EC2 makes 2048-bit keys only: make the key here, import its public half.
+                import paramiko
+
+                key = paramiko.RSAKey.generate(config.temporary_key_pair_bits)
+                buffer = io.StringIO()
+                key.write_private_key(buffer)
+                material: str = buffer.getvalue()
+                call(f"importing key pair {name}", ec2.import_key_pair, KeyName=name,
+                     PublicKeyMaterial=f"{key.get_name()} {key.get_base64()}".encode(), **tags)
+            else:
+                created = call(f"creating key pair {name}", ec2.create_key_pair,
+                               KeyName=name, KeyType=config.temporary_key_pair_type, **tags)
+                material = created["KeyMaterial"]
         except AwsError as exc:
             if "Duplicate" in str(exc):
                 raise AwsError(
@@ -235,7 +253,6 @@ class StepKeyPair(Step):
             raise
         # Only now is the key pair ours to delete.
         self.key_name = name
-        material: str = created["KeyMaterial"]
         # Never in a log line of this plugin (relayed to the core's log).
         from bakehouse.log import add_sensitive
 
@@ -295,7 +312,7 @@ class StepSecurityGroup(Step):
         self.entry = _record(state, KIND_SECURITY_GROUP, name, config.region, vpc_id=vpc_id)
         params: dict[str, Any] = {
             "GroupName": name, "Description": "Temporary group for Bakehouse",
-            "TagSpecifications": [tag_specification("security-group", _run_id(state))],
+            **_tag_specifications(state, "security-group", config.merged_tags("run")),
         }
         if vpc_id:
             params["VpcId"] = vpc_id
@@ -304,6 +321,8 @@ class StepSecurityGroup(Step):
         self.group_name = name
         if config.communicator == "ssh":
             cidrs = config.temporary_security_group_source_cidrs or ["0.0.0.0/0"]
+            if config.temporary_security_group_source_public_ip:
+                cidrs = [public_ip_cidr()]
             state.ui.say(f"Authorizing access to port {config.ssh_port} from {cidrs} in the "
                          "temporary security groups...")
             call(
@@ -342,7 +361,7 @@ class StepRunSourceInstance(Step):
         config = _config(state)
         ec2 = state["ec2"]
         token = uuid.uuid4().hex
-        run_tags = dict(config.run_tags)
+        run_tags = config.merged_tags("run")
         run_tags.setdefault("Name", "Bakehouse Builder")
         instance_tags = {**run_tags, INSTANCE_TOKEN_TAG: token, OWNER_TAG: _run_id(state)}
         params: dict[str, Any] = {
@@ -354,10 +373,10 @@ class StepRunSourceInstance(Step):
             "InstanceInitiatedShutdownBehavior": config.shutdown_behavior,
             "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list(instance_tags)}],
         }
-        if config.run_volume_tags:
-            params["TagSpecifications"].append(
-                {"ResourceType": "volume", "Tags": tag_list(config.run_volume_tags)}
-            )
+        volume_tags = config.merged_tags("run_volume")
+        if volume_tags:
+            params["TagSpecifications"].append({"ResourceType": "volume", "Tags": tag_list(volume_tags)})
+        params.update(run_instance_options(config))
         if state.get("key_pair_name"):
             params["KeyName"] = state["key_pair_name"]
         user_data = config.user_data
@@ -370,10 +389,11 @@ class StepRunSourceInstance(Step):
             params["IamInstanceProfile"] = {"Name": config.iam_instance_profile}
         if config.ebs_optimized:
             params["EbsOptimized"] = True
-        if config.launch_block_device_mappings:
-            params["BlockDeviceMappings"] = [m.to_api() for m in config.launch_block_device_mappings]
+        mappings = launch_mappings(config)
+        if mappings:
+            params["BlockDeviceMappings"] = mappings
         if state.get("availability_zone"):
-            params["Placement"] = {"AvailabilityZone": state["availability_zone"]}
+            params.setdefault("Placement", {})["AvailabilityZone"] = state["availability_zone"]
         groups = state.get("security_group_ids", [])
         if config.associate_public_ip_address is not None:
             interface: dict[str, Any] = {
@@ -421,6 +441,72 @@ class StepRunSourceInstance(Step):
             _journal(state).forget(entry)
 
 
+def run_instance_options(config: AmazonEBSConfig) -> dict[str, Any]:
+    """RunInstances parameters of the run options (metadata, placement,
+    capacity reservation, licenses, credits, enclaves)."""
+    params: dict[str, Any] = {}
+    if config.metadata_options is not None:
+        params["MetadataOptions"] = config.metadata_options.to_api()
+    placement: dict[str, Any] = {}
+    if config.tenancy_value():
+        placement["Tenancy"] = config.tenancy_value()
+    if config.placement is not None:
+        if config.placement.host_resource_group_arn:
+            placement["HostResourceGroupArn"] = config.placement.host_resource_group_arn
+        if config.placement.host_id:
+            placement["HostId"] = config.placement.host_id
+    if placement:
+        params["Placement"] = placement
+    if config.capacity_reservation_id or config.capacity_reservation_group_arn:
+        target: dict[str, str] = {}
+        if config.capacity_reservation_id:
+            target["CapacityReservationId"] = config.capacity_reservation_id
+        else:
+            target["CapacityReservationResourceGroupArn"] = config.capacity_reservation_group_arn
+        params["CapacityReservationSpecification"] = {"CapacityReservationTarget": target}
+    elif config.capacity_reservation_preference:
+        params["CapacityReservationSpecification"] = {
+            "CapacityReservationPreference": config.capacity_reservation_preference}
+    arns = [arn for spec in config.license_specifications for arn in spec.arns()]
+    if arns:
+        params["LicenseSpecifications"] = [{"LicenseConfigurationArn": arn} for arn in arns]
+    if config.enable_unlimited_credits or config.enable_t2_unlimited:
+        params["CreditSpecification"] = {"CpuCredits": "unlimited"}
+    if config.enable_nitro_enclave:
+        params["EnclaveOptions"] = {"Enabled": True}
+    return params
+
+
+def launch_mappings(config: AmazonEBSConfig) -> list[dict[str, object]]:
+    """``launch_block_device_mappings``, plus with ``no_ephemeral`` a NoDevice
+    entry for every /dev/sd[b-z] the user did not map (Packer's rule)."""
+    mappings = [m.to_api() for m in config.launch_block_device_mappings]
+    if config.no_ephemeral:
+        used = {str(m["DeviceName"]) for m in mappings}
+        for letter in "bcdefghijklmnopqrstuvwxyz":
+            device = f"/dev/sd{letter}"
+            if device not in used:
+                mappings.append({"DeviceName": device, "NoDevice": ""})
+    return mappings
+
+
+def public_ip_cidr() -> str:
+    """This machine's public address as a /32, as Packer learns it from
+    checkip.amazonaws.com (``BAKEHOUSE_CHECKIP_URL`` overrides the service)."""
+    import ipaddress
+    import urllib.request
+
+    url = os.environ.get("BAKEHOUSE_CHECKIP_URL", "https://checkip.amazonaws.com")
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - fixed or user-given URL
+            text = response.read(100).decode().strip()
+        address = ipaddress.ip_address(text)
+    except (OSError, ValueError) as exc:
+        raise AwsError(f"temporary_security_group_source_public_ip: cannot learn the public IP "
+                       f"from {url}: {exc}") from None
+    return f"{address}/{address.max_prefixlen}"
+
+
 def _describe_instance(ec2: Any, instance_id: str) -> dict[str, Any]:
     response = call(f"describing instance {instance_id}", ec2.describe_instances,
                     InstanceIds=[instance_id])
@@ -438,11 +524,17 @@ def instance_address(instance: dict[str, Any], interface: str) -> str:
         "private_ip": ["PrivateIpAddress"],
         "public_dns": ["PublicDnsName"],
         "private_dns": ["PrivateDnsName"],
+        "ipv6": ["Ipv6Address"],
         "": ["PublicDnsName", "PublicIpAddress", "PrivateIpAddress"],
     }[interface]
     for name in fields:
         if instance.get(name):
             return str(instance[name])
+    if interface == "ipv6":
+        for interface_info in instance.get("NetworkInterfaces", []):
+            for address in interface_info.get("Ipv6Addresses", []):
+                if address.get("Ipv6Address"):
+                    return f"{address['Ipv6Address']}"
     return ""
 
 
@@ -539,6 +631,27 @@ class StepStopInstance(Step):
         wait_until(state.ctx, config.aws_polling, f"instance {instance_id}", "stopped",
                    lambda: _describe_instance(ec2, instance_id)["State"]["Name"],
                    failed_states=("terminated",))
+        return CONTINUE
+
+
+class StepModifyInstance(Step):
+    """``ena_support``/``sriov_support``: set on the stopped instance so the
+    AMI made from it carries them (Packer's ModifyEBSBackedInstance)."""
+
+    name = "modify instance"
+
+    def run(self, state: StateBag) -> Action:
+        config = _config(state)
+        instance_id = state["instance"]["InstanceId"]
+        ec2 = state["ec2"]
+        if config.sriov_support:
+            state.ui.say("Enabling Enhanced Networking (SR-IOV)...")
+            call(f"enabling SR-IOV on instance {instance_id}", ec2.modify_instance_attribute,
+                 InstanceId=instance_id, SriovNetSupport={"Value": "simple"})
+        if config.ena_support is not None:
+            state.ui.say(f"{'Enabling' if config.ena_support else 'Disabling'} Enhanced Networking (ENA)...")
+            call(f"setting ENA support on instance {instance_id}", ec2.modify_instance_attribute,
+                 InstanceId=instance_id, EnaSupport={"Value": config.ena_support})
         return CONTINUE
 
 
@@ -718,6 +831,8 @@ class StepAMIRegionCopy(Step):
             ec2 = _connection(state).client(region)
             params: dict[str, Any] = {"SourceRegion": source_region, "SourceImageId": source_id,
                                       "Name": config.ami_name}
+            if config.snapshot_copy_duration_minutes:
+                params["SnapshotCopyCompletionDurationMinutes"] = config.snapshot_copy_duration_minutes
             if config.ami_description:
                 params["Description"] = config.ami_description
             if config.encrypt_boot:
@@ -747,6 +862,11 @@ class StepAMIRegionCopy(Step):
             if cancelled:
                 raise cancelled[0]
             raise AwsError("copying the AMI failed: " + "; ".join(str(e) for e in errors))
+        if config.skip_save_build_region:
+            build_image = state["amis"].pop(source_region)
+            state.ui.say(f"Deregistering the AMI {build_image} in the build region {source_region} "
+                         "(skip_save_build_region)")
+            delete_image(state["ec2"], build_image, delete_snapshots=True)
         return CONTINUE
 
     def cleanup(self, state: StateBag) -> None:
@@ -776,14 +896,15 @@ class StepModifyAMIAttributes(Step):
 
     def run(self, state: StateBag) -> Action:
         config = _config(state)
-        if not (config.ami_users or config.ami_groups or config.snapshot_users or config.snapshot_groups):
-            return CONTINUE
         for region, image_id in sorted(state["amis"].items()):
             ec2 = state["ec2"] if region == config.region else _connection(state).client(region)
-            if config.ami_users or config.ami_groups:
+            _image_options(state, ec2, image_id, region)
+            if config.ami_users or config.ami_groups or config.ami_org_arns or config.ami_ou_arns:
                 state.ui.say(f"Modifying attributes on AMI ({image_id}) in {region}...")
                 add = [{"UserId": user} for user in config.ami_users]
                 add += [{"Group": group} for group in config.ami_groups]
+                add += [{"OrganizationArn": arn} for arn in config.ami_org_arns]
+                add += [{"OrganizationalUnitArn": arn} for arn in config.ami_ou_arns]
                 call(f"setting launch permissions of AMI {image_id} ({region})",
                      ec2.modify_image_attribute, ImageId=image_id,
                      LaunchPermission={"Add": add})
@@ -802,6 +923,34 @@ class StepModifyAMIAttributes(Step):
         return CONTINUE
 
 
+def _image_options(state: StateBag, ec2: Any, image_id: str, region: str) -> None:
+    """Product codes, IMDS support, deprecation time and deregistration
+    protection of one AMI (each its own API call, as in Packer)."""
+    config = _config(state)
+    where = f"AMI {image_id} ({region})"
+    if config.ami_product_codes:
+        state.ui.say(f"Adding product codes to {where}...")
+        call(f"setting product codes of {where}", ec2.modify_image_attribute, ImageId=image_id,
+             ProductCodes=list(config.ami_product_codes))
+    if config.imds_support:
+        state.ui.say(f"Setting IMDS support {config.imds_support} on {where}...")
+        call(f"setting IMDS support of {where}", ec2.modify_image_attribute, ImageId=image_id,
+             ImdsSupport={"Value": config.imds_support})
+    if config.deprecate_at:
+        import datetime
+
+        when = datetime.datetime.fromisoformat(config.deprecate_at.replace("Z", "+00:00"))
+        state.ui.say(f"Setting the deprecation time of {where} to {config.deprecate_at}...")
+        call(f"enabling deprecation of {where}", ec2.enable_image_deprecation, ImageId=image_id,
+             DeprecateAt=when)
+    protection = config.deregistration_protection
+    if protection is not None and protection.enabled:
+        state.ui.say(f"Enabling deregistration protection on {where}...")
+        call(f"enabling deregistration protection of {where}",
+             ec2.enable_image_deregistration_protection, ImageId=image_id,
+             WithCooldown=protection.with_cooldown)
+
+
 class StepCreateTags(Step):
     """``tags`` on the AMIs, ``snapshot_tags`` on their snapshots, every region."""
 
@@ -809,19 +958,20 @@ class StepCreateTags(Step):
 
     def run(self, state: StateBag) -> Action:
         config = _config(state)
-        if not (config.tags or config.snapshot_tags):
+        ami_tags, snapshot_tags = config.ami_tags(), config.merged_tags("snapshot")
+        if not (ami_tags or snapshot_tags):
             return CONTINUE
         for region, image_id in sorted(state["amis"].items()):
             ec2 = state["ec2"] if region == config.region else _connection(state).client(region)
-            if config.tags:
+            if ami_tags:
                 state.ui.say(f"Adding tags to AMI ({image_id}) in {region}...")
                 call(f"tagging AMI {image_id} ({region})", ec2.create_tags,
-                     Resources=[image_id], Tags=tag_list(config.tags))
+                     Resources=[image_id], Tags=tag_list(ami_tags))
             snapshots = state["snapshots"].get(region, [])
-            if config.snapshot_tags and snapshots:
+            if snapshot_tags and snapshots:
                 state.ui.say(f"Tagging snapshots in {region}: {', '.join(snapshots)}")
                 call(f"tagging snapshots {', '.join(snapshots)} ({region})", ec2.create_tags,
-                     Resources=snapshots, Tags=tag_list(config.snapshot_tags))
+                     Resources=snapshots, Tags=tag_list(snapshot_tags))
         return CONTINUE
 
 
@@ -834,6 +984,7 @@ __all__ = [
     "StepEncryptedCopy",
     "StepKeyPair",
     "StepModifyAMIAttributes",
+    "StepModifyInstance",
     "StepNetworkInfo",
     "StepPreValidate",
     "StepProvision",

@@ -181,7 +181,9 @@ def test_full_build_makes_amis_in_three_regions(bakehouse_aws_env: MotoServer, s
         client = bakehouse_aws_env.client(region=region)
         image = client.describe_images(ImageIds=[ami])["Images"][0]
         assert image["Name"] == config["ami_name"]
-        assert {t["Key"]: t["Value"] for t in image["Tags"]} == {"Project": "bakehouse", "Base": "source"}
+        # run_tags reach the AMI too, as in Packer (unless skip_ami_run_tags)
+        assert {t["Key"]: t["Value"] for t in image["Tags"]} == {"Project": "bakehouse", "Base": "source",
+                                                                  "Purpose": "build"}
         perms = client.describe_image_attribute(ImageId=ami, Attribute="launchPermission")["LaunchPermissions"]
         assert {"UserId": "111122223333"} in perms
         snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]

@@ -36,8 +36,11 @@ if TYPE_CHECKING:
         Config,
         ConfigError,
         ConfigProblem,
+        option,
+        option_status,
         parse_config,
         parse_duration,
+        unsupported,
     )
     from bakehouse.sdk.context import Cancelled, Context
     from bakehouse.sdk.journal import Journal, JournalEntry, register_cleaner
@@ -69,6 +72,9 @@ _HOME = {
     "is_permanent": "bakehouse.sdk.problems",
     "parse_config": "bakehouse.sdk.config",
     "parse_duration": "bakehouse.sdk.config",
+    "option": "bakehouse.sdk.config",
+    "option_status": "bakehouse.sdk.config",
+    "unsupported": "bakehouse.sdk.config",
     "Cancelled": "bakehouse.sdk.context",
     "Context": "bakehouse.sdk.context",
     "Journal": "bakehouse.sdk.journal",
@@ -122,6 +128,8 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "NullUi",
+    "option",
+    "option_status",
     "parse_config",
     "parse_duration",
     "PermanentError",
@@ -135,4 +143,5 @@ __all__ = [
     "StateBag",
     "Step",
     "Ui",
+    "unsupported",
 ]

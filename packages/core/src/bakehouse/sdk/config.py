@@ -24,10 +24,54 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+#: Values of an option's ``status`` (see :func:`option` and :func:`unsupported`);
+#: :mod:`bakehouse.sdk.docs` renders them.
+SUPPORTED = "supported"
+UNSUPPORTED = "unsupported"
+
+
+def option(default: Any = ..., *, note: str = "", **kwargs: Any) -> Any:
+    """A config field that works, with a one-line ``note`` for generated docs
+    (read back with :func:`option_status`)."""
+    extra = {"status": SUPPORTED, "note": note}
+    return pydantic.Field(default, json_schema_extra=extra, **kwargs)
+
+
+def unsupported(reason: str) -> Any:
+    """A config field that is known (so a template that sets it gets
+    ``reason``, not "unknown argument") but refused when set to anything but
+    its empty value. ``reason`` says why, in one sentence."""
+    return pydantic.Field(None, json_schema_extra={"status": UNSUPPORTED, "note": reason})
+
+
+def option_status(schema: type[pydantic.BaseModel], name: str) -> tuple[str, str]:
+    """``(status, note)`` of the field named ``name`` (or aliased so):
+    ``supported`` unless declared with :func:`unsupported`."""
+    for field_name, info in schema.model_fields.items():
+        if name in (field_name, info.alias):
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            return str(extra.get("status", SUPPORTED)), str(extra.get("note", "") or info.description or "")
+    raise KeyError(name)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value is False or value == "" or value == [] or value == {}
+
+
 class Config(pydantic.BaseModel):
-    """Base for component configuration: unknown arguments are errors."""
+    """Base for component configuration: unknown arguments are errors, and
+    options declared with :func:`unsupported` are refused with their reason."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
+
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _refuse_unsupported(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        extra = field.json_schema_extra if field is not None else None
+        if isinstance(extra, dict) and extra.get("status") == UNSUPPORTED and not _is_empty(value):
+            raise ValueError(f"Option {info.field_name!r} is not supported by Bakehouse: {extra.get('note')}")
+        return value
 
 
 def _models_in(annotation: Any) -> list[type[pydantic.BaseModel]]:

@@ -21,10 +21,9 @@ from typing import Any
 import pydantic
 from pydantic_core import PydanticUndefined
 
-__all__ = ["option_rows", "markdown_table", "type_name"]
+from bakehouse.sdk.config import SUPPORTED
 
-#: Status of an option that works (the default).
-SUPPORTED = "supported"
+__all__ = ["option_rows", "markdown_table", "type_name"]
 
 
 def type_name(annotation: Any) -> str:

@@ -30,13 +30,13 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import paramiko
 from pydantic import field_validator, model_validator
 
 from bakehouse.sdk.communicator import EXIT_DISCONNECTED, Communicator, FileInfo, OutputCallback
-from bakehouse.sdk.config import Config, parse_duration
+from bakehouse.sdk.config import Config, option, parse_duration, unsupported
 from bakehouse.sdk.context import Cancelled, Context
 from bakehouse.sdk.ui import Ui
 
@@ -48,6 +48,9 @@ CHUNK_SIZE = 32 * 1024
 
 class SSHError(Exception):
     """Connecting to, or talking with, the SSH server failed (the message names host:port)."""
+
+
+_NOT_YET = "not implemented in Bakehouse's SSH communicator yet"
 
 
 class SSHConfig(Config):
@@ -69,6 +72,28 @@ class SSHConfig(Config):
     ssh_agent_auth: bool = False
     ssh_keep_alive_interval: str = "5s"
     ssh_pty: bool = False
+    ssh_disable_agent_forwarding: bool = option(False, note="accepted; Bakehouse never forwards an agent")
+    ssh_file_transfer_method: Literal["", "sftp"] = option(
+        "", note="sftp only (scp is not implemented yet)")
+    ssh_bastion_host: Any = unsupported(_NOT_YET)
+    ssh_bastion_port: Any = unsupported(_NOT_YET)
+    ssh_bastion_username: Any = unsupported(_NOT_YET)
+    ssh_bastion_password: Any = unsupported(_NOT_YET)
+    ssh_bastion_private_key_file: Any = unsupported(_NOT_YET)
+    ssh_bastion_certificate_file: Any = unsupported(_NOT_YET)
+    ssh_bastion_agent_auth: Any = unsupported(_NOT_YET)
+    ssh_bastion_interactive: Any = unsupported(_NOT_YET)
+    ssh_proxy_host: Any = unsupported(_NOT_YET)
+    ssh_proxy_port: Any = unsupported(_NOT_YET)
+    ssh_proxy_username: Any = unsupported(_NOT_YET)
+    ssh_proxy_password: Any = unsupported(_NOT_YET)
+    ssh_clear_authorized_keys: Any = unsupported(_NOT_YET)
+    ssh_ciphers: Any = unsupported(_NOT_YET)
+    ssh_key_exchange_algorithms: Any = unsupported(_NOT_YET)
+    ssh_certificate_file: Any = unsupported(_NOT_YET)
+    ssh_read_write_timeout: Any = unsupported(_NOT_YET)
+    ssh_local_tunnels: Any = unsupported(_NOT_YET)
+    ssh_remote_tunnels: Any = unsupported(_NOT_YET)
 
     @field_validator("ssh_timeout", "pause_before_connecting", "ssh_keep_alive_interval")
     @classmethod

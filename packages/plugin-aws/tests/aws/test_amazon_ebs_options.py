@@ -1,0 +1,247 @@
+"""Packer's amazon-ebs options beyond the basics, each checked where it lands:
+moto's state when moto keeps it, otherwise the request moto's recorder saw
+(moto's server records every request it receives over HTTP)."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import threading
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from bakehouse.sdk import ConfigError, Context, option_status
+from bakehouse_plugin_aws.config import AmazonEBSConfig, parse_builder_config
+from test_amazon_ebs import CommandHook, RecordingUi, base_config, prepared, register_source_ami
+
+from tests.fixtures.aws import MotoServer, SshServer
+
+pytestmark = [pytest.mark.moto, pytest.mark.ssh]
+
+
+class Recorder:
+    """moto's request recorder: what reached the API, as (Action, params) pairs."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def _post(self, what: str) -> None:
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/recorder/{what}", method="POST")
+        urllib.request.urlopen(request, timeout=10).read()
+
+    def calls(self, action: str) -> list[dict[str, str]]:
+        raw = urllib.request.urlopen(f"{self.endpoint}/moto-api/recorder/download-recording", timeout=10).read()
+        found = []
+        for line in raw.decode().splitlines():
+            entry = json.loads(line)
+            body = entry.get("body") or ""
+            if entry.get("body_encoded"):
+                body = base64.b64decode(body).decode()
+            params = {k: v[0] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
+            if params.get("Action") == action:
+                found.append(params)
+        return found
+
+
+@pytest.fixture
+def recorder(aws_env: MotoServer) -> Iterator[Recorder]:
+    rec = Recorder(aws_env.endpoint)
+    rec._post("reset-recording")
+    rec._post("start-recording")
+    try:
+        yield rec
+    finally:
+        rec._post("stop-recording")
+        rec._post("reset-recording")
+
+
+def _tags(resource: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+def test_tags_blocks_and_run_options_reach_ec2(aws_env: MotoServer, sshd_server: SshServer,
+                                               recorder: Recorder) -> None:
+    ec2 = aws_env.client()
+    source = register_source_ami(ec2)
+    config = base_config(
+        sshd_server, source, ssh_private_key_file=str(sshd_server.client_key),
+        ami_regions=["us-west-2"], skip_save_build_region=True, snapshot_copy_duration_minutes=15,
+        tags={"App": "demo"}, tag=[{"key": "Team", "value": "bakers"}],
+        run_tags={"Run": "yes"}, run_tag=[{"key": "RunBlock", "value": "b"}],
+        run_volume_tag=[{"key": "Vol", "value": "v"}],
+        snapshot_tag=[{"key": "Snap", "value": "s"}],
+        metadata_options={"http_tokens": "required", "http_put_response_hop_limit": 2,
+                          "instance_metadata_tags": "enabled"},
+        tenancy="dedicated", enable_unlimited_credits=True, enable_nitro_enclave=True,
+        capacity_reservation_preference="none", no_ephemeral=True,
+        license_specifications=[{"license_configuration_request": {
+            "license_configuration_arn": "arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-1"}}],
+        ena_support=True, sriov_support=True, imds_support="v2.0", ami_product_codes=["code1"],
+        ami_org_arns=["arn:aws:organizations::123456789012:organization/o-abc"],
+        ami_ou_arns=["arn:aws:organizations::123456789012:ou/o-abc/ou-1"],
+    )
+    builder = prepared(config)
+    artifact = builder.run(RecordingUi(), CommandHook(), Context())
+    assert artifact is not None
+    amis = artifact.amis  # type: ignore[attr-defined]
+    assert list(amis) == ["us-west-2"]  # skip_save_build_region: none left in us-east-1
+    assert [i for i in ec2.describe_images(Owners=["self"])["Images"] if i["ImageId"] != source] == []
+    west = aws_env.client(region="us-west-2")
+    image = west.describe_images(ImageIds=[amis["us-west-2"]])["Images"][0]
+    assert _tags(image) == {"App": "demo", "Team": "bakers", "Run": "yes", "RunBlock": "b"}
+    snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
+    for snapshot in west.describe_snapshots(SnapshotIds=snapshots)["Snapshots"]:
+        assert _tags(snapshot) == {"Snap": "s"}
+    perms = west.describe_image_attribute(ImageId=image["ImageId"], Attribute="launchPermission")
+    assert {"OrganizationArn": "arn:aws:organizations::123456789012:organization/o-abc"} in perms["LaunchPermissions"]
+    assert {"OrganizationalUnitArn": "arn:aws:organizations::123456789012:ou/o-abc/ou-1"} in perms["LaunchPermissions"]
+
+    instance = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]][0]
+    assert {"Run": "yes", "RunBlock": "b", "Name": "Bakehouse Builder"}.items() <= _tags(instance).items()
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    assert instance["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+    # moto keeps neither tenancy, credits, enclaves nor licenses: the request shows them
+    (run,) = recorder.calls("RunInstances")
+    assert run["Placement.Tenancy"] == "dedicated"
+    assert run["CreditSpecification.CpuCredits"] == "unlimited"
+    assert run["EnclaveOptions.Enabled"] == "true"
+    assert run["CapacityReservationSpecification.CapacityReservationPreference"] == "none"
+    assert run["LicenseSpecification.1.LicenseConfigurationArn"].endswith("lic-1")
+    assert run["MetadataOptions.InstanceMetadataTags"] == "enabled"
+    volume_tags = {run[k]: run[k.replace(".Key", ".Value")] for k in run
+                   if k.startswith("TagSpecification.2.Tag.") and k.endswith(".Key")}
+    assert volume_tags == {"Vol": "v"}
+    devices = {run[k]: k for k in run if k.endswith(".DeviceName")}
+    assert "/dev/sdb" in devices and run[devices["/dev/sdb"].replace("DeviceName", "NoDevice")] == ""
+    modified = recorder.calls("ModifyInstanceAttribute")
+    assert {"SriovNetSupport.Value": "simple"}.items() <= modified[0].items()
+    assert {"EnaSupport.Value": "true"}.items() <= modified[1].items()
+    (copy,) = recorder.calls("CopyImage")
+    assert copy["SnapshotCopyCompletionDurationMinutes"] == "15"
+    image_attrs = recorder.calls("ModifyImageAttribute")
+    assert any(c.get("ProductCode.1") == "code1" for c in image_attrs)
+    assert any(c.get("ImdsSupport.Value") == "v2.0" for c in image_attrs)
+
+
+def test_temporary_resources_carry_run_tags_and_skip_ami_run_tags(
+        aws_env: MotoServer, sshd_server: SshServer, recorder: Recorder) -> None:
+    ec2 = aws_env.client()
+    source = register_source_ami(ec2)
+    # no key file: a temporary key pair (2048+ bits made locally, imported) and a temporary group
+    config = base_config(sshd_server, source, ssh_password="unused", run_tags={"Owner": "ci"},
+                         skip_ami_run_tags=True, tags={"Only": "ami"}, communicator="none")
+    config.pop("ssh_password")
+    builder = prepared(config)
+    artifact = builder.run(RecordingUi(), CommandHook(), Context())
+    image = ec2.describe_images(ImageIds=[artifact.amis["us-east-1"]])["Images"][0]  # type: ignore[union-attr]
+    assert _tags(image) == {"Only": "ami"}
+    (group,) = recorder.calls("CreateSecurityGroup")
+    assert group["TagSpecification.1.ResourceType"] == "security-group"
+    assert (group["TagSpecification.1.Tag.1.Key"], group["TagSpecification.1.Tag.1.Value"]) == ("Owner", "ci")
+
+
+def test_temporary_key_pair_bits_imports_a_local_key(aws_env: MotoServer, sshd_server: SshServer,
+                                                     recorder: Recorder) -> None:
+    ec2 = aws_env.client()
+    source = register_source_ami(ec2)
+    config = base_config(sshd_server, source, temporary_key_pair_bits=3072, run_tags={"Owner": "ci"},
+                         communicator="none", skip_create_ami=True)
+    del config["ami_name"]
+    # communicator none makes no key pair; force one the way Packer does for ssh
+    config["communicator"] = "ssh"
+    config["ssh_timeout"] = "1s"
+    config["ssh_handshake_attempts"] = 1
+    config["ssh_port"] = 1  # nothing listens: the build fails after the key pair exists
+    builder = prepared(config)
+    with pytest.raises(Exception, match="127.0.0.1:1"):
+        builder.run(RecordingUi(), CommandHook(), Context())
+    (imported,) = recorder.calls("ImportKeyPair")
+    public = base64.b64decode(imported["PublicKeyMaterial"]).decode()
+    import paramiko
+
+    key = paramiko.RSAKey(data=base64.b64decode(public.split()[1]))
+    assert key.get_bits() == 3072
+    assert imported["TagSpecification.1.Tag.1.Key"] == "Owner"
+    assert recorder.calls("CreateKeyPair") == []
+    assert ec2.describe_key_pairs()["KeyPairs"] == []  # cleaned up
+
+
+class _CheckIP(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"127.0.0.7\n")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_temporary_security_group_source_public_ip(aws_env: MotoServer, sshd_server: SshServer,
+                                                   recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _CheckIP)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("BAKEHOUSE_CHECKIP_URL", f"http://127.0.0.1:{server.server_port}/")
+    try:
+        ec2 = aws_env.client()
+        source = register_source_ami(ec2)
+        config = base_config(sshd_server, source, ssh_private_key_file=str(sshd_server.client_key),
+                             temporary_security_group_source_public_ip=True, skip_create_ami=True)
+        prepared(config).run(RecordingUi(), CommandHook(), Context())
+    finally:
+        server.shutdown()
+    (ingress,) = recorder.calls("AuthorizeSecurityGroupIngress")
+    assert ingress["IpPermissions.1.IpRanges.1.CidrIp"] == "127.0.0.7/32"
+
+
+def test_deprecate_at_and_deregistration_protection_reach_the_api(
+        aws_env: MotoServer, sshd_server: SshServer, recorder: Recorder) -> None:
+    """moto has neither EnableImageDeprecation nor EnableImageDeregistrationProtection:
+    the request must reach it, and the failure must name the AMI and leave nothing."""
+    ec2 = aws_env.client()
+    source = register_source_ami(ec2)
+    config = base_config(sshd_server, source, ssh_private_key_file=str(sshd_server.client_key),
+                         deprecate_at="2030-01-02T03:04:05Z")
+    builder = prepared(config)
+    with pytest.raises(Exception, match="enabling deprecation of AMI ami-"):
+        builder.run(RecordingUi(), CommandHook(), Context())
+    (call,) = recorder.calls("EnableImageDeprecation")
+    assert call["DeprecateAt"].startswith("2030-01-02T03:04:05")
+    assert [i for i in ec2.describe_images(Owners=["self"])["Images"] if i["ImageId"] != source] == []
+    config = base_config(sshd_server, source, ssh_private_key_file=str(sshd_server.client_key),
+                         deregistration_protection={"enabled": True, "with_cooldown": True})
+    with pytest.raises(Exception, match="deregistration protection of AMI ami-"):
+        prepared(config).run(RecordingUi(), CommandHook(), Context())
+    (call,) = recorder.calls("EnableImageDeregistrationProtection")
+    assert call["WithCooldown"] == "true"
+
+
+@pytest.mark.parametrize(("raw", "path", "words"), [
+    ({"ssh_interface": "session_manager"}, ("ssh_interface",), "session-manager-plugin"),
+    ({"session_manager_port": 8022}, ("session_manager_port",), "not supported by Bakehouse"),
+    ({"vault_aws_engine": [{"name": "x"}]}, ("vault_aws_engine",), "Vault"),
+    ({"winrm_username": "a"}, ("winrm_username",), "WinRM"),
+    ({"spot_price": "auto"}, ("spot_price",), "not implemented yet"),
+    ({"deprecate_at": "soon"}, ("deprecate_at",), "RFC 3339"),
+    ({"temporary_key_pair_bits": 1024}, ("temporary_key_pair_bits",), "2048"),
+    ({"snapshot_copy_duration_minutes": 20, "ami_regions": ["us-west-2"]},
+     ("snapshot_copy_duration_minutes",), "multiple of 15"),
+])
+def test_options_that_cannot_work_say_why(raw: dict[str, Any], path: tuple[str, ...], words: str) -> None:
+    config = {"region": "us-east-1", "instance_type": "t2.micro", "source_ami": "ami-12345678",
+              "ami_name": "name-ok", "ssh_username": "u", **raw}
+    with pytest.raises(ConfigError) as error:
+        parse_builder_config(config)
+    matching = [p for p in error.value.problems if p.path == path]
+    assert matching, error.value.problems
+    assert words in matching[0].message
+    assert "not expected here" not in str(error.value)
+
+
+def test_schema_statuses_are_readable_for_docs() -> None:
+    assert option_status(AmazonEBSConfig, "run_tag")[0] == "supported"
+    assert option_status(AmazonEBSConfig, "winrm_username") == ("unsupported", option_status(
+        AmazonEBSConfig, "winrm_password")[1])
