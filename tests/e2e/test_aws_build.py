@@ -161,7 +161,7 @@ def test_build_ami_with_shell_provisioner_in_three_regions(
         [image] = images_named(client, ami_name)
         amis[region] = image["ImageId"]
         assert f"{region}: {image['ImageId']}" in result.stdout
-        assert {t["Key"]: t["Value"] for t in image["Tags"]} == {"App": "demo", "Team": "bakers"}
+        assert {t["Key"]: t["Value"] for t in image["Tags"]} == {"App": "demo", "Team": "bakers", "Role": "builder"}  # run_tags reach the AMI (Packer)
         permissions = client.describe_image_attribute(ImageId=image["ImageId"],
                                                       Attribute="launchPermission")["LaunchPermissions"]
         assert permissions == [{"UserId": ACCOUNT}]

@@ -33,7 +33,7 @@ UNSUPPORTED = "unsupported"
 def option(default: Any = ..., *, note: str = "", **kwargs: Any) -> Any:
     """A config field that works, with a one-line ``note`` for generated docs
     (read back with :func:`option_status`)."""
-    extra = {"status": SUPPORTED, "note": note}
+    extra: dict[str, Any] = {"status": SUPPORTED, "note": note}
     return pydantic.Field(default, json_schema_extra=extra, **kwargs)
 
 
