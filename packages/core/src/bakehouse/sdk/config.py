@@ -28,6 +28,9 @@ _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m":
 #: :mod:`bakehouse.sdk.docs` renders them.
 SUPPORTED = "supported"
 UNSUPPORTED = "unsupported"
+#: Marks fields made by :func:`unsupported`: :class:`Config` refuses a value for
+#: them (a component that refuses its own way only sets ``status``).
+_REFUSE = "refuse"
 
 
 def option(default: Any = ..., *, note: str = "", **kwargs: Any) -> Any:
@@ -41,7 +44,7 @@ def unsupported(reason: str) -> Any:
     """A config field that is known (so a template that sets it gets
     ``reason``, not "unknown argument") but refused when set to anything but
     its empty value. ``reason`` says why, in one sentence."""
-    return pydantic.Field(None, json_schema_extra={"status": UNSUPPORTED, "note": reason})
+    return pydantic.Field(None, json_schema_extra={"status": UNSUPPORTED, "note": reason, _REFUSE: True})
 
 
 def option_status(schema: type[pydantic.BaseModel], name: str) -> tuple[str, str]:
@@ -69,7 +72,7 @@ class Config(pydantic.BaseModel):
     def _refuse_unsupported(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
         field = cls.model_fields.get(info.field_name or "")
         extra = field.json_schema_extra if field is not None else None
-        if isinstance(extra, dict) and extra.get("status") == UNSUPPORTED and not _is_empty(value):
+        if isinstance(extra, dict) and extra.get(_REFUSE) and not _is_empty(value):
             raise ValueError(f"Option {info.field_name!r} is not supported by Bakehouse: {extra.get('note')}")
         return value
 
