@@ -70,7 +70,7 @@ source "docker" "ecr" {
 build {
   sources = ["source.docker.ecr"]
   provisioner "shell" {
-    inline = ["echo pulled-with-the-ecr-token > /from-ecr"]
+    inline = ["echo pulled-with-the-ecr-token > /from-ecr", "echo source=${build.SourceImageDigest}"]
   }
   post-processors {
     post-processor "docker-tag" {
@@ -124,6 +124,7 @@ def test_ecr_login_pulls_and_pushes_with_the_token_from_ecr(
     assert result.stdout.count("Fetching ECR credentials...") == 2, show(result)
     assert f"Using the ECR token for {ECR_SERVER} (user AWS)" in result.stdout
     assert f"Platform: {platform}" in result.stdout
+    assert re.search(rf"source={re.escape(base)}@sha256:[0-9a-f]{{64}}\b", result.stdout), show(result)
     assert registry.password not in result.stdout + result.stderr  # never printed
     assert _manifest_exists(registry, "bakehouse/ecr-pushed", tag)
     out = docker_client.containers.run(f"{pushed}:{tag}", ["-c", "cat /from-ecr"], remove=True)

@@ -58,7 +58,7 @@ PLUGIN_NAME = "bakehouse-plugin-docker"
 GENERATED_NAMES = [
     "ID", "ConnType", "PackerRunUUID", "Host", "Port", "User", "Password",
     "SSHPublicKey", "SSHPrivateKey", "WinRMPassword",
-    "PackerHTTPIP", "PackerHTTPPort", "PackerHTTPAddr", "ImageSha256",
+    "PackerHTTPIP", "PackerHTTPPort", "PackerHTTPAddr", "ImageSha256", "SourceImageDigest",
 ]
 
 

@@ -248,6 +248,16 @@ def image_exists(client: docker.DockerClient, reference: str) -> bool:
     return True
 
 
+def repo_digest(client: docker.DockerClient, reference: str) -> str:
+    """The image's first ``repository@sha256:...`` (what ``docker inspect`` lists
+    in RepoDigests: known once the image was pulled or pushed), else ""."""
+    try:
+        digests = client.api.inspect_image(reference).get("RepoDigests") or []
+    except docker.errors.APIError as exc:
+        raise DockerEngineError(f"Error inspecting Docker image {reference}: {explain(exc)}") from None
+    return str(digests[0]) if digests else ""
+
+
 def remove_image(client: docker.DockerClient, reference: str) -> None:
     """``docker rmi REFERENCE`` (a tag removes that tag; an id removes the image)."""
     try:

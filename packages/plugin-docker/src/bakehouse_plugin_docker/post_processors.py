@@ -368,8 +368,11 @@ class DockerPushPostProcessor(PostProcessor):
             if auth_config is not None:
                 # Credentials lived in this client only; nothing was stored to log out of.
                 ui.message("Logging out...")
+            repo_digest = engine.repo_digest(client, names[0])
         finally:
             client.close()
         state = _copied_state(artifact)
         state.update({"docker_tags": names, "docker_digest": digest})
+        # Packer adds the pushed image's repository digest to the generated data.
+        state["generated_data"] = {**dict(state.get("generated_data") or {}), "Digest": repo_digest}
         return ImageArtifact(names[0], IMPORT_BUILDER_ID, state), True, False

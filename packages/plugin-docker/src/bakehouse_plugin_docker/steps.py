@@ -184,6 +184,8 @@ class StepPull(Step):
                                           on_bytes=progress):
                 state.ctx.check()
                 state.ui.message(line)
+            # Packer's SourceImageDigest: what the pull resolved the image to.
+            state["source_digest"] = engine.repo_digest(client, image)
         except DockerEngineError as exc:
             if engine.image_exists(client, image):
                 raise DockerEngineError(
@@ -339,6 +341,7 @@ class StepProvision(Step):
             "SSHPrivateKey": "",
             "WinRMPassword": "",
             **_HTTP_NOT_IMPLEMENTED,
+            "SourceImageDigest": state.get("source_digest", ""),
             **state.get("connection_data", {}),
         }
         state["generated_data"] = data

@@ -127,6 +127,7 @@ def test_docker_push_pushes_every_tag_to_a_local_registry(
     assert result is not None and result.builder_id == IMPORT_BUILDER_ID
     assert result.state("docker_tags") == references
     assert str(result.state("docker_digest")).startswith("sha256:")
+    assert result.state("generated_data")["Digest"] == f"{bakehouse_registry}/{name}@{result.state('docker_digest')}"
     with urllib.request.urlopen(f"http://{bakehouse_registry}/v2/{name}/tags/list", timeout=10) as response:
         assert sorted(json.load(response)["tags"]) == ["1", "2"]
     assert f"Pushing: {references[0]}" in ui.text("message")
