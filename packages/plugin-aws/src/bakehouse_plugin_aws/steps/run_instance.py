@@ -1,0 +1,176 @@
+"""Launch the source instance (on demand)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from bakehouse.sdk import (
+    CONTINUE,
+    Action,
+    JournalEntry,
+    StateBag,
+    Step,
+)
+
+from bakehouse_plugin_aws.config import AmazonEBSConfig
+from bakehouse_plugin_aws.ec2 import (
+    call,
+    tag_list,
+    wait_until,
+)
+from bakehouse_plugin_aws.resources import (
+    INSTANCE_TOKEN_TAG,
+    KIND_INSTANCE,
+    OWNER_TAG,
+    terminate_instances,
+)
+from bakehouse_plugin_aws.steps._common import (
+    config_of,
+    describe_instance,
+    journal_of,
+    record,
+    run_id_of,
+)
+
+
+class StepRunSourceInstance(Step):
+    """Launch the source instance and wait until it runs."""
+
+    name = "run source instance"
+
+    def __init__(self) -> None:
+        self.instance_id = ""
+        self.entries: list[JournalEntry] = []
+
+    def run(self, state: StateBag) -> Action:
+        config = config_of(state)
+        ec2 = state["ec2"]
+        token = uuid.uuid4().hex
+        run_tags = config.merged_tags("run")
+        run_tags.setdefault("Name", "Bakehouse Builder")
+        instance_tags = {**run_tags, INSTANCE_TOKEN_TAG: token, OWNER_TAG: run_id_of(state)}
+        params: dict[str, Any] = {
+            "ImageId": state["source_image"]["ImageId"],
+            "InstanceType": config.instance_type,
+            "MinCount": 1,
+            "MaxCount": 1,
+            "ClientToken": token,
+            "InstanceInitiatedShutdownBehavior": config.shutdown_behavior,
+            "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list(instance_tags)}],
+        }
+        volume_tags = config.merged_tags("run_volume")
+        if volume_tags:
+            params["TagSpecifications"].append({"ResourceType": "volume", "Tags": tag_list(volume_tags)})
+        params.update(run_instance_options(config))
+        if state.get("key_pair_name"):
+            params["KeyName"] = state["key_pair_name"]
+        user_data = config.user_data
+        if config.user_data_file:
+            with open(config.user_data_file, encoding="utf-8") as fh:
+                user_data = fh.read()
+        if user_data:
+            params["UserData"] = user_data
+        if config.iam_instance_profile:
+            params["IamInstanceProfile"] = {"Name": config.iam_instance_profile}
+        if config.ebs_optimized:
+            params["EbsOptimized"] = True
+        mappings = launch_mappings(config)
+        if mappings:
+            params["BlockDeviceMappings"] = mappings
+        if state.get("availability_zone"):
+            params.setdefault("Placement", {})["AvailabilityZone"] = state["availability_zone"]
+        groups = state.get("security_group_ids", [])
+        if config.associate_public_ip_address is not None:
+            interface: dict[str, Any] = {
+                "DeviceIndex": 0,
+                "AssociatePublicIpAddress": config.associate_public_ip_address,
+                "DeleteOnTermination": True,
+                "Groups": groups,
+            }
+            if state.get("subnet_id"):
+                interface["SubnetId"] = state["subnet_id"]
+            params["NetworkInterfaces"] = [interface]
+        else:
+            if groups:
+                params["SecurityGroupIds"] = groups
+            if state.get("subnet_id"):
+                params["SubnetId"] = state["subnet_id"]
+        state.ui.say("Launching a source AWS instance...")
+        # Journal first (by the token tag): a kill between RunInstances and the
+        # next line still leaves a findable record.
+        self.entries.append(record(state, KIND_INSTANCE, token, config.region))
+        response = call("launching the source instance", ec2.run_instances, **params)
+        self.instance_id = response["Instances"][0]["InstanceId"]
+        self.entries.append(record(state, KIND_INSTANCE, self.instance_id, config.region))
+        state.ui.message(f"Instance ID: {self.instance_id}")
+        state["generated"]["ID"] = self.instance_id
+        state.ui.say(f"Waiting for instance ({self.instance_id}) to become ready...")
+        wait_until(state.ctx, config.aws_polling, f"instance {self.instance_id}", "running",
+                   lambda: describe_instance(ec2, self.instance_id)["State"]["Name"],
+                   failed_states=("terminated", "shutting-down", "stopped"))
+        state["instance"] = describe_instance(ec2, self.instance_id)
+        return CONTINUE
+
+    def cleanup(self, state: StateBag) -> None:
+        if not self.instance_id:
+            # RunInstances may have succeeded without us learning the id.
+            if self.entries:
+                from bakehouse_plugin_aws.resources import instance_ids_by_token
+
+                ids = instance_ids_by_token(state["ec2"], self.entries[0].resource_id, run_id_of(state))
+                terminate_instances(state["ec2"], ids, config_of(state).aws_polling)
+        else:
+            state.ui.say("Terminating the source AWS instance...")
+            terminate_instances(state["ec2"], [self.instance_id], config_of(state).aws_polling)
+        for entry in self.entries:
+            journal_of(state).forget(entry)
+
+
+def run_instance_options(config: AmazonEBSConfig) -> dict[str, Any]:
+    """RunInstances parameters of the run options (metadata, placement,
+    capacity reservation, licenses, credits, enclaves)."""
+    params: dict[str, Any] = {}
+    if config.metadata_options is not None:
+        params["MetadataOptions"] = config.metadata_options.to_api()
+    placement: dict[str, Any] = {}
+    if config.tenancy_value():
+        placement["Tenancy"] = config.tenancy_value()
+    if config.placement is not None:
+        if config.placement.host_resource_group_arn:
+            placement["HostResourceGroupArn"] = config.placement.host_resource_group_arn
+        if config.placement.host_id:
+            placement["HostId"] = config.placement.host_id
+    if placement:
+        params["Placement"] = placement
+    if config.capacity_reservation_id or config.capacity_reservation_group_arn:
+        target: dict[str, str] = {}
+        if config.capacity_reservation_id:
+            target["CapacityReservationId"] = config.capacity_reservation_id
+        else:
+            target["CapacityReservationResourceGroupArn"] = config.capacity_reservation_group_arn
+        params["CapacityReservationSpecification"] = {"CapacityReservationTarget": target}
+    elif config.capacity_reservation_preference:
+        params["CapacityReservationSpecification"] = {
+            "CapacityReservationPreference": config.capacity_reservation_preference}
+    arns = [arn for spec in config.license_specifications for arn in spec.arns()]
+    if arns:
+        params["LicenseSpecifications"] = [{"LicenseConfigurationArn": arn} for arn in arns]
+    if config.enable_unlimited_credits or config.enable_t2_unlimited:
+        params["CreditSpecification"] = {"CpuCredits": "unlimited"}
+    if config.enable_nitro_enclave:
+        params["EnclaveOptions"] = {"Enabled": True}
+    return params
+
+
+def launch_mappings(config: AmazonEBSConfig) -> list[dict[str, object]]:
+    """``launch_block_device_mappings``, plus with ``no_ephemeral`` a NoDevice
+    entry for every /dev/sd[b-z] the user did not map (Packer's rule)."""
+    mappings = [m.to_api() for m in config.launch_block_device_mappings]
+    if config.no_ephemeral:
+        used = {str(m["DeviceName"]) for m in mappings}
+        for letter in "bcdefghijklmnopqrstuvwxyz":
+            device = f"/dev/sd{letter}"
+            if device not in used:
+                mappings.append({"DeviceName": device, "NoDevice": ""})
+    return mappings
