@@ -1,8 +1,8 @@
 """``bakehouse``: the supervisor and the command dispatcher.
 
 The process the user starts is a small supervisor. Right after the minimal
-imports it forks (``multiprocess`` fork context) a worker that does the real
-work, then only waits for it. If the worker dies by a signal or an uncaught
+imports it forks (``os.fork``) a worker that does the real work, then only
+waits for it. If the worker dies by a signal or an uncaught
 exception, the supervisor writes ``crash.log`` in the current directory with
 the traceback, the last log lines, the version and the command line (secrets
 redacted) and tells the user where it is.
@@ -159,13 +159,52 @@ def _die_with_supervisor(supervisor_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _worker(argv: list[str], crash_dir: str, stdin_fd: int | None, supervisor_pid: int) -> None:
+def _worker_process(argv: list[str], crash_dir: str, supervisor_pid: int) -> int:
+    """The forked worker's whole life; returns its exit status.
+
+    The child never returns into the supervisor's code: the caller passes this
+    status to ``os._exit``, so the supervisor's ``finally`` blocks and atexit
+    handlers do not run twice. An exception that escapes ``_worker`` is a crash
+    (status 1, traceback on stderr); ``sys.exit(code)`` gives ``code``.
+    """
+    try:
+        _worker(argv, crash_dir, supervisor_pid)
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None:
+            code = 0
+        elif isinstance(exc.code, int):
+            code = exc.code
+        else:
+            sys.stderr.write(f"{exc.code}\n")
+            code = 1
+    except BaseException:
+        import traceback
+
+        sys.stderr.write("bakehouse worker:\n")
+        traceback.print_exc()
+        code = 1
+    finally:
+        import threading
+
+        # As at a normal interpreter exit: wait for non-daemon threads.
+        threading._shutdown()  # type: ignore[attr-defined]
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (AttributeError, ValueError, OSError):
+                pass
+    return code
+
+
+def _worker(argv: list[str], crash_dir: str, supervisor_pid: int) -> None:
     """Body of the forked worker process."""
     global supervisor_dir
     _die_with_supervisor(supervisor_pid)
     supervisor_dir = crash_dir
     try:
-        _work(argv, crash_dir, stdin_fd)
+        _work(argv, crash_dir)
     finally:
         if os.getppid() != supervisor_pid:
             # Orphaned: nobody else will remove the supervisor's directory.
@@ -174,16 +213,12 @@ def _worker(argv: list[str], crash_dir: str, stdin_fd: int | None, supervisor_pi
             shutil.rmtree(crash_dir, ignore_errors=True)
 
 
-def _work(argv: list[str], crash_dir: str, stdin_fd: int | None) -> None:
-    # multiprocessing closes stdin in children; put the user's terminal back
-    # so that `console` and prompts keep working.
-    if stdin_fd is not None:
-        try:
-            os.dup2(stdin_fd, 0)
-            os.close(stdin_fd)
-            sys.stdin = open(0, encoding=sys.getdefaultencoding(), closefd=False)  # noqa: SIM115
-        except OSError:
-            pass
+def _work(argv: list[str], crash_dir: str) -> None:
+    # `console` and prompts read the user's terminal as UTF-8 text, whatever the locale.
+    try:
+        sys.stdin = open(0, encoding=sys.getdefaultencoding(), closefd=False)  # noqa: SIM115
+    except OSError:
+        pass
     signal.signal(signal.SIGINT, signal.default_int_handler)
     # Until a command installs its own handling (build cancels its builds),
     # SIGTERM interrupts like Ctrl-C so that `finally` blocks still stop plugins.
@@ -334,33 +369,33 @@ def _write_crash_log(argv: list[str], crash_dir: str, exitcode: int | None) -> s
 def supervise(argv: list[str]) -> int:
     """Fork the worker, wait for it, and report a crash. Returns the exit status."""
     global _child_pid
-    import multiprocess
-
     crash_dir = tempfile.mkdtemp(prefix=RUN_DIR_PREFIX)
     try:
         with open(os.path.join(crash_dir, RUN_DIR_MARKER), "w", encoding="ascii") as fh:
             fh.write(f"{os.getpid()} {time.time():.3f}\n")
-        try:
-            stdin_fd: int | None = os.dup(0)
-        except OSError:
-            stdin_fd = None
-        ctx = multiprocess.get_context("fork")
-        worker = ctx.Process(
-            target=_worker, args=(argv, crash_dir, stdin_fd, os.getpid()), name="bakehouse-worker"
-        )
+        supervisor_pid = os.getpid()
         # Ignore Ctrl-C before forking would make the child inherit SIG_IGN; the
         # worker restores its own handlers first thing.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        worker.start()
-        _child_pid = worker.pid
+        # Output buffered now would be written twice, once by each process.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        worker_pid = os.fork()
+        if worker_pid == 0:  # the worker: never returns
+            status = 1
+            try:
+                status = _worker_process(argv, crash_dir, supervisor_pid)
+            finally:
+                os._exit(status)
+        _child_pid = worker_pid
         signal.signal(signal.SIGTERM, _forward_sigterm)
-        if stdin_fd is not None:
-            os.close(stdin_fd)
-        while True:
-            worker.join()
-            if worker.exitcode is not None:
+        exitcode: int | None = None
+        while exitcode is None:
+            try:
+                _, wait_status = os.waitpid(worker_pid, 0)  # retried after a signal handler (PEP 475)
+            except ChildProcessError:
                 break
-        exitcode = worker.exitcode
+            exitcode = os.waitstatus_to_exitcode(wait_status)
         crashed = exitcode is not None and (
             exitcode < 0
             and -exitcode not in (signal.SIGINT, signal.SIGTERM)
@@ -375,7 +410,7 @@ def supervise(argv: list[str]) -> int:
             # Not a bug of ours: another process (or the kernel's out-of-memory
             # killer) killed the worker, which had no chance to clean up.
             sys.stderr.write(
-                f"\nBakehouse was {_exit_reason(exitcode)} (worker pid {worker.pid}) before it "
+                f"\nBakehouse was {_exit_reason(exitcode)} (worker pid {worker_pid}) before it "
                 "could stop its plugins and remove its temporary resources.\n"
                 "Run `bakehouse cleanup` to remove what it left behind.\n"
                 f"The last log lines are in {path}\n"
