@@ -558,12 +558,12 @@ class _Loader:
 
     # ------------------------------------------------------- locals and data
     def _static_variables(self) -> dict[str, Any]:
-        """``var``, ``path`` and ``packer``, built once (they do not change after the variables stage)."""
-        state = tuple(id(v.value) for v in self.loaded.variables.values())
-        if self._static_cache is None or self._static_cache[0] != state:
+        """``var``, ``path`` and ``packer``, built once (they do not change after the variables stage:
+        :meth:`_mark_sensitive_variables`, the last stage that sets values, drops the cache)."""
+        if self._static_cache is None:
             variables = {name: var.value if var.value is not None else V.unknown()
                          for name, var in self.loaded.variables.items()}
-            self._static_cache = (state, {
+            self._static_cache = (None, {
                 "var": V.object_value(variables),
                 "path": V.object_value({"root": V.string(self.root), "cwd": V.string(_slash(os.getcwd()))}),
                 "packer": V.object_value({"version": V.string(PACKER_COMPAT_VERSION)}),
@@ -773,6 +773,7 @@ class _Loader:
         for var in self.loaded.variables.values():
             if var.sensitive and var.value is not None:
                 var.value = var.value.with_sensitive(True)
+        self._static_cache = None
 
     # ---------------------------------------------------------------- sources
     def _decode_sources(self) -> None:
@@ -1041,7 +1042,7 @@ class _Loader:
         return meta
 
     def _apply_meta(self, spec: ComponentSpec, meta: dict[str, Any], attrs: Mapping[str, Any]) -> None:
-        from bakehouse.sdk.config import parse_duration
+        from bakehouse.sdk.problems import parse_duration
 
         if "name" in meta:
             spec.name = str(meta["name"])
