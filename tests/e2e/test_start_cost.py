@@ -2,10 +2,13 @@
 
 The fast paths stay fast only while they do not import the heavy libraries:
 ``bakehouse version``, ``bakehouse --help`` and a plugin's way to its
-handshake must never load pydantic, lark, the Docker SDK, boto3 or paramiko.
+handshake must never load pydantic, lark, the Docker SDK, boto3 or paramiko;
+the supervisor forks with ``os.fork`` (no multiprocess or dill); ``validate``
+and ``build`` of a null template with a plugin provisioner keep pydantic out
+of the core (the plugin's own process validates its configuration).
 Checked with ``python -X importtime`` on the real executables (the forked
-worker inherits the flag, so its imports are listed too). Speed figures
-themselves live in bench/ (bench_vs_packer.py, bench_null.py).
+worker inherits the flag, so its imports are listed too; plugin processes do
+not). Speed figures themselves live in bench/ (bench_vs_packer.py, bench_null.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from bakehouse.rpc.transport import FDS_ENV, PipeTransport
 
 from tests.support import bakehouse_exe
 
-HEAVY = ("pydantic", "lark", "docker", "boto3", "botocore", "paramiko")
+HEAVY = ("pydantic", "lark", "docker", "boto3", "botocore", "paramiko", "multiprocess", "dill")
 PLUGINS = ("bakehouse-plugin-shell", "bakehouse-plugin-docker", "bakehouse-plugin-aws")
 
 
@@ -37,10 +40,10 @@ def imported(importtime_stderr: str) -> set[str]:
     return names
 
 
-def heavy_in(importtime_stderr: str) -> list[str]:
+def heavy_in(importtime_stderr: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
     found = imported(importtime_stderr)
     assert "bakehouse" in found, "no -X importtime output: the check would pass vacuously"
-    return sorted(found.intersection(HEAVY))
+    return sorted(found.intersection(heavy))
 
 
 @pytest.mark.parametrize("argv", [["version"], ["--help"], ["-version"]])
@@ -150,3 +153,60 @@ def test_plugins_of_one_build_start_together(tmp_path: Path) -> None:
     assert {name for what, name in events[:first_started]} == {
         "bakehouse-plugin-localdir", "bakehouse-plugin-shell"
     }, events
+
+
+NULL_WITH_PLUGIN = """
+source "null" "quick" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.quick"]
+  provisioner "shell-local" {
+    inline = ["echo quick"]
+  }
+}
+"""
+
+#: What the core must not import for a null template (the parser still may).
+NOT_FOR_NULL = ("pydantic", "docker", "boto3", "botocore", "paramiko", "multiprocess", "dill")
+
+
+@pytest.mark.parametrize("command", ["validate", "build"])
+def test_null_template_keeps_pydantic_out_of_the_core(command: str, tmp_path: Path) -> None:
+    (tmp_path / "quick.pkr.hcl").write_text(NULL_WITH_PLUGIN, encoding="utf-8")
+    env = dict(os.environ)
+    env.pop("BAKEHOUSE_LOG", None)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", bakehouse_exe(), command, "quick.pkr.hcl"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    if command == "build":
+        assert "quick" in result.stdout  # the plugin ran the provisioner
+    else:
+        assert "The configuration is valid." in result.stdout
+    assert heavy_in(result.stderr, NOT_FOR_NULL) == []
+
+
+def test_null_builder_documents_the_options_it_checks() -> None:
+    """The null builder checks its arguments by hand (no pydantic on that path);
+    the model ``plugins docs`` shows must accept and refuse the same ones."""
+    from bakehouse.builtin._null_config import NullConfig
+    from bakehouse.builtin.registry import BUILTINS
+    from bakehouse.sdk.config import ConfigError, parse_config
+
+    builder_class = BUILTINS["builder"]["null"]
+    assert builder_class.documented_schema() is NullConfig
+    for value in ("none", "ssh", "SSH", "winrm", 1, True, None, [], {}):
+        raw = {"communicator": value, "ssh_host": "h", "ssh_port": 22}
+        try:
+            parse_config(NullConfig, raw)
+            expected = None
+        except ConfigError as exc:
+            expected = exc.problems
+        try:
+            builder_class()._parse(raw)
+            got = None
+        except ConfigError as exc:
+            got = exc.problems
+        assert got == expected, value

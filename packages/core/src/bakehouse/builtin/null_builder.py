@@ -8,19 +8,19 @@ to ``ssh_host`` with the ``ssh_*`` options, like Packer's null builder.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import ConfigDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from bakehouse.builtin.steps import StepProvision
 from bakehouse.sdk.artifact import SimpleArtifact
 from bakehouse.sdk.components import Builder, BuildInfo, Hook, PrepareResult
-from bakehouse.sdk.config import Config, ConfigError, ConfigProblem, parse_config
 from bakehouse.sdk.context import Context
 from bakehouse.sdk.multistep import CONTINUE, Action, Runner, StateBag, Step
+from bakehouse.sdk.problems import ConfigError, ConfigProblem
 from bakehouse.sdk.ui import Ui
 
 if TYPE_CHECKING:
+    from bakehouse.builtin._null_config import NullConfig
     from bakehouse.sdk.ssh import SSHConfig
 
 BUILDER_ID = "fnoeding.null"
@@ -31,17 +31,23 @@ BUILDER_ID = "fnoeding.null"
 _COMMUNICATOR_OPTION_PREFIXES = ("ssh_", "winrm_", "pause_before_connecting")
 
 
-class NullConfig(Config):
-    """Packer's null builder options: only the communicator ones.
+_COMMUNICATORS = ("ssh", "none")
+
+
+@dataclass
+class NullOptions:
+    """The null builder's arguments, checked by hand (:meth:`NullBuilder._parse`):
+    a model would import pydantic into every null build, the commonest quick
+    test. :class:`~bakehouse.builtin._null_config.NullConfig` documents them.
 
     The ``ssh_*`` options are validated by :class:`bakehouse.sdk.ssh.SSHConfig`
     when ``communicator = "ssh"``; importing it (paramiko) is skipped otherwise,
     which keeps the common ``none`` case fast.
     """
 
-    model_config = ConfigDict(extra="allow")
-
-    communicator: Literal["ssh", "none"] = "none"
+    communicator: str = "none"
+    #: Every other argument, as given (the ``ssh_*`` ones, or mistakes).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class StepConnect(Step):
@@ -77,17 +83,29 @@ class StepConnect(Step):
 class NullBuilder(Builder):
     """Runs the provisioners; produces an artifact that stands for nothing."""
 
-    config_schema = NullConfig
-    config: NullConfig
+    config: NullOptions
 
     ssh_config: SSHConfig | None = None
+
+    @classmethod
+    def documented_schema(cls) -> type[NullConfig]:
+        from bakehouse.builtin._null_config import NullConfig
+
+        return NullConfig
+
+    def _parse(self, raw: dict[str, Any]) -> NullOptions:
+        extra = dict(raw)
+        communicator = extra.pop("communicator", "none")
+        # The message and path pydantic gives for the documented model's Literal.
+        if not isinstance(communicator, str) or communicator not in _COMMUNICATORS:
+            raise ConfigError([ConfigProblem(("communicator",), "Input should be 'ssh' or 'none'.")])
+        self.config = NullOptions(communicator, extra)
+        return self.config
 
     def prepare(self, config: dict[str, Any], build: BuildInfo) -> PrepareResult:
         super().prepare(config, build)
         unexpected = [
-            key
-            for key in (self.config.model_extra or {})
-            if not key.startswith(_COMMUNICATOR_OPTION_PREFIXES)
+            key for key in self.config.extra if not key.startswith(_COMMUNICATOR_OPTION_PREFIXES)
         ]
         if unexpected:
             raise ConfigError(
@@ -98,6 +116,7 @@ class NullBuilder(Builder):
             )
         self.ssh_config = None
         if self.config.communicator == "ssh":
+            from bakehouse.sdk.config import parse_config
             from bakehouse.sdk.ssh import SSHConfig
 
             self.ssh_config = parse_config(SSHConfig, dict(config))

@@ -40,7 +40,7 @@ _START_SLACK_SECONDS = 5.0
 
 
 def _duration(text: str) -> float:
-    from bakehouse.sdk.config import parse_duration
+    from bakehouse.sdk.problems import parse_duration
 
     try:
         return parse_duration(text)

@@ -217,7 +217,7 @@ def make_ui(args: argparse.Namespace, sensitive_values: Sequence[str] = ()) -> R
 def datasource_runner(run_id: str = "") -> Any:
     """A ``datasource_runner`` for the template loader: runs data sources through
     the plugin manager (built-in or plugin), one short-lived process per source."""
-    from bakehouse.sdk.config import ConfigError
+    from bakehouse.sdk.problems import ConfigError
 
     def run(type_: str, config: dict[str, Any], pos: SourcePos) -> dict[str, Any]:
         from bakehouse.hcl.diagnostics import Diagnostics

@@ -20,8 +20,8 @@ from typing import Any
 from bakehouse.orchestrator.provisioning import Component, config_error_text
 from bakehouse.sdk.artifact import Artifact
 from bakehouse.sdk.components import BuildInfo
-from bakehouse.sdk.config import ConfigError
 from bakehouse.sdk.context import Cancelled, Context
+from bakehouse.sdk.problems import ConfigError
 from bakehouse.template.plan import ComponentSpec
 
 log = logging.getLogger("bakehouse.orchestrator.postprocess")

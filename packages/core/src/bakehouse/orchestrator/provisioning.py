@@ -19,8 +19,8 @@ from typing import Any
 from bakehouse.sdk import events
 from bakehouse.sdk.communicator import Communicator
 from bakehouse.sdk.components import HOOK_CLEANUP_PROVISION, HOOK_PROVISION, BuildInfo, Hook
-from bakehouse.sdk.config import ConfigError
 from bakehouse.sdk.context import Cancelled, Context
+from bakehouse.sdk.problems import ConfigError
 from bakehouse.sdk.ui import Ui
 from bakehouse.template.plan import ComponentSpec
 from bakehouse.ui.format import format_go_duration

@@ -33,8 +33,8 @@ from bakehouse.orchestrator.provisioning import Component, ProvisionHook
 from bakehouse.orchestrator.selection import select_builds
 from bakehouse.sdk.artifact import Artifact
 from bakehouse.sdk.components import BuildInfo
-from bakehouse.sdk.config import ConfigError
 from bakehouse.sdk.context import Cancelled, Context
+from bakehouse.sdk.problems import ConfigError
 from bakehouse.template.plan import BuildPlan, ComponentSpec, Template
 from bakehouse.ui import RootUi, format_duration
 from bakehouse.ui.build import BuildUi

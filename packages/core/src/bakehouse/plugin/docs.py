@@ -79,12 +79,12 @@ def builtin_options() -> list[ComponentOptions]:
     """The built-in components' options, read in-process."""
     from bakehouse import __version__
     from bakehouse.builtin.registry import BUILTIN_PLUGIN_NAME, BUILTINS
-    from bakehouse.sdk.docs import option_rows
+    from bakehouse.sdk.docs import documented_schema, option_rows
 
     found = []
     for kind, table in BUILTINS.items():
         for type_name in sorted(table):
-            schema = getattr(table[type_name], "config_schema", None)
+            schema = documented_schema(table[type_name])
             rows = None if schema is None else tuple(option_rows(schema))
             found.append(ComponentOptions(kind, type_name, BUILTIN_PLUGIN_NAME, __version__, rows))
     return found

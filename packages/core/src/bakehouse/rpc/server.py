@@ -99,12 +99,12 @@ class PluginComponents:
     def schema(self) -> dict[str, Any]:
         """Every component's options (see :mod:`bakehouse.sdk.docs`): what
         ``EXE schema`` prints for ``bakehouse plugins docs``. Imports them all."""
-        from bakehouse.sdk.docs import option_rows
+        from bakehouse.sdk.docs import documented_schema, option_rows
 
         options: dict[str, dict[str, Any]] = {}
         for kind in KINDS:
             for type_name, ref in sorted(self.by_kind(kind).items()):
-                config = getattr(resolve(ref), "config_schema", None)
+                config = documented_schema(resolve(ref))
                 options.setdefault(kind, {})[type_name] = None if config is None else option_rows(config)
         return {"plugin": self.plugin, "version": self.version, "components": options}
 

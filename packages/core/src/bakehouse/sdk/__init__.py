@@ -39,13 +39,12 @@ if TYPE_CHECKING:
         option,
         option_status,
         parse_config,
-        parse_duration,
         unsupported,
     )
     from bakehouse.sdk.context import Cancelled, Context
     from bakehouse.sdk.journal import Journal, JournalEntry, register_cleaner
     from bakehouse.sdk.multistep import CONTINUE, HALT, Action, Runner, StateBag, Step
-    from bakehouse.sdk.problems import PermanentError, is_permanent
+    from bakehouse.sdk.problems import PermanentError, is_permanent, parse_duration
     from bakehouse.sdk.serve import serve
     from bakehouse.sdk.ui import NullUi, Ui
 
@@ -71,7 +70,7 @@ _HOME = {
     "PermanentError": "bakehouse.sdk.problems",
     "is_permanent": "bakehouse.sdk.problems",
     "parse_config": "bakehouse.sdk.config",
-    "parse_duration": "bakehouse.sdk.config",
+    "parse_duration": "bakehouse.sdk.problems",
     "option": "bakehouse.sdk.config",
     "option_status": "bakehouse.sdk.config",
     "unsupported": "bakehouse.sdk.config",

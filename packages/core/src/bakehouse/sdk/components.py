@@ -100,6 +100,13 @@ class _Configurable:
                 f"(pydantic: Field(alias=...) cannot reuse the name either)"
             )
 
+    @classmethod
+    def documented_schema(cls) -> type[Config] | None:
+        """The options ``bakehouse plugins docs`` lists: ``config_schema``. A
+        component that checks its arguments without a model (to keep pydantic
+        out of a fast path) returns an equivalent model here instead."""
+        return cls.config_schema
+
     def _parse(self, raw: dict[str, Any]) -> Any:
         if self.config_schema is None:
             self.config = dict(raw)

@@ -9,7 +9,6 @@ with one :class:`ConfigProblem` per mistake; the core turns each problem's
 from __future__ import annotations
 
 import difflib
-import re
 import typing
 from typing import Any, TypeVar
 
@@ -19,9 +18,7 @@ from pydantic import ConfigDict
 # re-exported: plugins import them from here
 from bakehouse.sdk.problems import ConfigError as ConfigError
 from bakehouse.sdk.problems import ConfigProblem as ConfigProblem
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+from bakehouse.sdk.problems import parse_duration as parse_duration
 
 
 #: Values of an option's ``status`` (see :func:`option` and :func:`unsupported`);
@@ -139,21 +136,3 @@ def parse_config(schema: type[C], raw: dict[str, Any]) -> C:
             for err in exc.errors()
         ]
         raise ConfigError(problems) from None
-
-
-def parse_duration(text: str | int | float) -> float:
-    """Parse a Go duration (``"1m30s"``, ``"500ms"``) or a number of seconds."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    value = text.strip()
-    if value in ("", "0"):
-        return 0.0
-    total, pos = 0.0, 0
-    for match in _DURATION.finditer(value):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos != len(value) or pos == 0:
-        raise ValueError(f"invalid duration {text!r} (examples: 30s, 5m, 1h30m, 500ms)")
-    return total

@@ -23,7 +23,17 @@ from pydantic_core import PydanticUndefined
 
 from bakehouse.sdk.config import SUPPORTED
 
-__all__ = ["option_rows", "markdown_table", "type_name"]
+__all__ = ["documented_schema", "option_rows", "markdown_table", "type_name"]
+
+
+def documented_schema(component: type) -> type[pydantic.BaseModel] | None:
+    """The config model whose options a component class documents (see
+    ``documented_schema`` of the component base classes), else its ``config_schema``."""
+    documented = getattr(component, "documented_schema", None)
+    if documented is not None:
+        schema: type[pydantic.BaseModel] | None = documented()
+        return schema
+    return getattr(component, "config_schema", None)
 
 
 def type_name(annotation: Any) -> str:

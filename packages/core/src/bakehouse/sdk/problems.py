@@ -3,12 +3,18 @@
 :class:`ConfigProblem` and :class:`ConfigError` cross the RPC boundary, so the
 protocol (and a plugin's start-up path) needs them; keeping them apart from
 :mod:`bakehouse.sdk.config` lets a plugin answer its handshake before it
-imports pydantic. :mod:`bakehouse.sdk.config` re-exports both.
+imports pydantic. :mod:`bakehouse.sdk.config` re-exports both, and
+:func:`parse_duration`, which the core needs for every provisioner's
+``timeout`` and ``pause_before`` without importing pydantic either.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -59,3 +65,21 @@ class PermanentError(Exception):
 def is_permanent(exc: BaseException) -> bool:
     """True for a :class:`PermanentError`, here or raised in another process."""
     return bool(getattr(exc, "permanent", False))
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Parse a Go duration (``"1m30s"``, ``"500ms"``) or a number of seconds."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    value = text.strip()
+    if value in ("", "0"):
+        return 0.0
+    total, pos = 0.0, 0
+    for match in _DURATION.finditer(value):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(value) or pos == 0:
+        raise ValueError(f"invalid duration {text!r} (examples: 30s, 5m, 1h30m, 500ms)")
+    return total
