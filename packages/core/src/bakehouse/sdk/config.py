@@ -20,7 +20,6 @@ from bakehouse.sdk.problems import ConfigError as ConfigError
 from bakehouse.sdk.problems import ConfigProblem as ConfigProblem
 from bakehouse.sdk.problems import parse_duration as parse_duration
 
-
 #: Values of an option's ``status`` (see :func:`option` and :func:`unsupported`);
 #: :mod:`bakehouse.sdk.docs` renders them.
 SUPPORTED = "supported"
