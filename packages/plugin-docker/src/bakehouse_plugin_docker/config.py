@@ -13,7 +13,7 @@ import os
 import re
 from typing import Any, Literal
 
-from bakehouse.sdk import Config, ConfigError, ConfigProblem
+from bakehouse.sdk import Config, ConfigError, ConfigProblem, unsupported
 from bakehouse.sdk.ssh import SSHConfig
 from pydantic import Field, field_validator
 
@@ -48,14 +48,9 @@ class DockerfileBuild(Config):
     compress: bool = Field(False, description="Send the build context gzip-compressed.")
 
 
-#: Packer's WinRM options: they serve Windows containers only.
-WINRM_OPTIONS = (
-    "winrm_username", "winrm_password", "winrm_host", "winrm_no_proxy", "winrm_port",
-    "winrm_timeout", "winrm_use_ssl", "winrm_insecure", "winrm_use_ntlm",
-)
-
-
-_WINRM = {"status": "unsupported", "note": "WinRM serves Windows containers; Bakehouse builds Linux containers only."}
+_WINRM = "WinRM serves Windows containers; Bakehouse builds Linux containers only."
+_NO_KEY_PAIR = ("the docker builder makes and names no key pair (neither does Packer's): "
+                "give ssh_private_key_file or ssh_password")
 
 
 class DockerBuilderConfig(SSHConfig, RegistryLoginOptions):
@@ -87,23 +82,30 @@ class DockerBuilderConfig(SSHConfig, RegistryLoginOptions):
     device: list[str] = Field(default_factory=list)
     platform: str = ""
     runtime: str = ""
-    windows_container: bool = Field(False, json_schema_extra={
-        "status": "unsupported", "note": "Bakehouse builds Linux containers only."})
+    windows_container: Any = unsupported("Bakehouse builds Linux containers only.")
     build: DockerfileBuild | None = Field(None, description="Build the starting image from a Dockerfile.")
     build_only: bool = Field(False, description="The Dockerfile's image is the result; no container runs.")
     docker_path: str = Field("", description=(
         "Accepted, with a warning: no docker CLI is run, the plugin talks to the Engine API "
         "(DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH)."))
     pty: bool = Field(False, description="Accepted (undocumented in Packer too); no effect.")
-    winrm_username: str = Field("", json_schema_extra=_WINRM)
-    winrm_password: str = Field("", json_schema_extra=_WINRM)
-    winrm_host: str = Field("", json_schema_extra=_WINRM)
-    winrm_no_proxy: bool = Field(False, json_schema_extra=_WINRM)
-    winrm_port: int = Field(0, json_schema_extra=_WINRM)
-    winrm_timeout: str = Field("", json_schema_extra=_WINRM)
-    winrm_use_ssl: bool = Field(False, json_schema_extra=_WINRM)
-    winrm_insecure: bool = Field(False, json_schema_extra=_WINRM)
-    winrm_use_ntlm: bool = Field(False, json_schema_extra=_WINRM)
+    winrm_username: Any = unsupported(_WINRM)
+    winrm_password: Any = unsupported(_WINRM)
+    winrm_host: Any = unsupported(_WINRM)
+    winrm_no_proxy: Any = unsupported(_WINRM)
+    winrm_port: Any = unsupported(_WINRM)
+    winrm_timeout: Any = unsupported(_WINRM)
+    winrm_use_ssl: Any = unsupported(_WINRM)
+    winrm_insecure: Any = unsupported(_WINRM)
+    winrm_use_ntlm: Any = unsupported(_WINRM)
+    # Packer's communicator options for key pairs a builder makes or names: the
+    # docker builder (Packer's too) makes none and names none.
+    ssh_keypair_name: Any = unsupported(_NO_KEY_PAIR)
+    temporary_key_pair_name: Any = unsupported(_NO_KEY_PAIR)
+    temporary_key_pair_type: Any = unsupported(_NO_KEY_PAIR)
+    temporary_key_pair_bits: Any = unsupported(_NO_KEY_PAIR)
+    ssh_public_key: Any = unsupported(_NO_KEY_PAIR)
+    ssh_private_key: Any = unsupported(_NO_KEY_PAIR)
 
     @field_validator("communicator", mode="before")
     @classmethod
@@ -204,12 +206,6 @@ def validate(config: DockerBuilderConfig) -> list[str]:
 
     login_problems(config, problem)
     warnings += aws_keys_warnings(config)
-    if config.windows_container:
-        problem("windows_container is not supported: Bakehouse builds Linux containers only.", "windows_container")
-    for name in WINRM_OPTIONS:
-        if name in config.model_fields_set:
-            problem(f"{name} is not supported: WinRM serves Windows containers, and Bakehouse builds "
-                    "Linux containers only.", name)
     if config.communicator == "ssh":
         if not config.ssh_username:
             problem("communicator = \"ssh\" needs ssh_username (the container must run sshd).", "ssh_username")

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import docker
-from bakehouse.sdk import Config, Ui
+from bakehouse.sdk import Config, Ui, unsupported
 from pydantic import Field
 
 from bakehouse_plugin_docker import engine
@@ -46,10 +46,9 @@ class RegistryLoginOptions(Config):
     aws_secret_key: str = Field("", description="AWS credentials for ecr_login.")
     aws_token: str = Field("", description="AWS session token for ecr_login.")
     aws_profile: str = Field("", description="AWS shared-config profile for ecr_login.")
-    aws_force_use_public_ecr: bool = Field(False, json_schema_extra={
-        "status": "unsupported",
-        "note": "Amazon ECR Public login is not implemented (moto has no ecr-public to test against).",
-    })
+    aws_force_use_public_ecr: Any = unsupported(
+        "Amazon ECR Public login is not implemented (moto has no ecr-public to test it against): "
+        "use login = true with the password from `aws ecr-public get-login-password`.")
 
 
 def login_problems(options: RegistryLoginOptions, problem: Callable[[str, str], None]) -> None:
@@ -63,11 +62,6 @@ def login_problems(options: RegistryLoginOptions, problem: Callable[[str, str], 
                     "the form <account>.dkr.ecr.<region>.amazonaws.com.", "login_server")
     elif options.login and (not options.login_username or not options.login_password):
         problem("login = true needs login_username and login_password.", "login")
-    if options.aws_force_use_public_ecr:
-        problem("aws_force_use_public_ecr is not supported by bakehouse-plugin-docker: it logs in "
-                "to Amazon ECR Public, whose API Bakehouse cannot test against (moto has no "
-                "ecr-public). Use login = true with the password from "
-                "`aws ecr-public get-login-password` instead.", "aws_force_use_public_ecr")
     if bool(options.aws_access_key) != bool(options.aws_secret_key):
         problem("aws_access_key and aws_secret_key go together.",
                 "aws_secret_key" if options.aws_access_key else "aws_access_key")

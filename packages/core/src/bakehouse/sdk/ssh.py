@@ -67,6 +67,7 @@ class SSHConfig(Config):
     ssh_password: str = ""
     ssh_private_key_file: str = ""
     ssh_timeout: str = "5m"
+    ssh_wait_timeout: str = option("", note="Packer's older name of ssh_timeout, used when ssh_timeout is not set")
     ssh_handshake_attempts: int = 10
     pause_before_connecting: str = "0s"
     ssh_agent_auth: bool = False
@@ -95,11 +96,17 @@ class SSHConfig(Config):
     ssh_local_tunnels: Any = unsupported(_NOT_YET)
     ssh_remote_tunnels: Any = unsupported(_NOT_YET)
 
-    @field_validator("ssh_timeout", "pause_before_connecting", "ssh_keep_alive_interval")
+    @field_validator("ssh_timeout", "ssh_wait_timeout", "pause_before_connecting", "ssh_keep_alive_interval")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @model_validator(mode="after")
+    def _wait_timeout_is_the_old_name(self) -> SSHConfig:
+        if self.ssh_wait_timeout and "ssh_timeout" not in self.model_fields_set:
+            self.ssh_timeout = self.ssh_wait_timeout
+        return self
 
     @field_validator("ssh_port")
     @classmethod

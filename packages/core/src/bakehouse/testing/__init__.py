@@ -50,6 +50,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 __all__ = [
     "IN_CI",
     "missing",
+    "options_without_a_status",
     "BuildArtifact",
     "BuildResult",
     "FakeCommunicator",
@@ -74,6 +75,24 @@ def missing(what: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"{what} is required in CI but is not available", pytrace=False)
     pytest.skip(f"{what} is not available")
+
+
+def options_without_a_status(schema: type, names: Sequence[str]) -> list[str]:
+    """Which of ``names`` (e.g. every option of the Packer component a schema
+    stands for) ``schema`` does not know, or refuses without saying why: a
+    template naming them would get "unknown argument" or no reason."""
+    from bakehouse.sdk.config import UNSUPPORTED, option_status
+
+    lacking = []
+    for name in names:
+        try:
+            status, note = option_status(schema, name)
+        except KeyError:
+            lacking.append(name)
+            continue
+        if status == UNSUPPORTED and not note:
+            lacking.append(name)
+    return lacking
 
 
 # -- in-process fakes ----------------------------------------------------------
