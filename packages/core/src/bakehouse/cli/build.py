@@ -176,8 +176,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from bakehouse.cli.cleanup import remove_journal_if_done
     from bakehouse.cli.main import redact_argv
-    from bakehouse.orchestrator.components import component_factory, shutdown_factory
     from bakehouse.orchestrator.runner import BuildOptions, Orchestrator
+    from bakehouse.plugin.manager import PluginManager
     from bakehouse.sdk.journal import RUN_ID_ENV
 
     # A run id given by the caller (CI wrappers, tests) is kept so they can
@@ -208,8 +208,11 @@ def _run(args: argparse.Namespace) -> int:
 
         report = ReportCollector(os.path.abspath(args.json_report), run_id, args.target)
     exit_code = 1
+    # This run's component factory: data sources and builds share its plugin
+    # processes; all of them are stopped in the finally below.
+    factory = PluginManager(run_id=run_id)
     try:
-        template, _warnings = load_template(args, ui, run_id=run_id)
+        template, _warnings = load_template(args, ui, components=factory)
         if template is None:
             return 1
         if not check_required_plugins(template, ui, args.target):
@@ -227,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
             template,
             options,
             ui,
-            component_factory(run_id),
+            factory,
             debug_pause=_debug_pause if options.debug else None,
         )
         exit_code = orchestrator.run()
@@ -239,7 +242,7 @@ def _run(args: argparse.Namespace) -> int:
         # processes half-way (that is what would leave some behind).
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            shutdown_factory()
+            factory.shutdown()
             # abort, run-cleanup-provisioner and an "abort" answer to ask keep
             # temporary resources on purpose.
             if args.on_error == "cleanup":

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from bakehouse.hcl.diagnostics import Diagnostics, SourcePos
+    from bakehouse.orchestrator.components import ComponentFactory
     from bakehouse.template.plan import Template
     from bakehouse.ui import RootUi
 
@@ -214,16 +215,15 @@ def make_ui(args: argparse.Namespace, sensitive_values: Sequence[str] = ()) -> R
     )
 
 
-def datasource_runner(run_id: str = "") -> Any:
+def datasource_runner(factory: ComponentFactory) -> Any:
     """A ``datasource_runner`` for the template loader: runs data sources through
-    the plugin manager (built-in or plugin), one short-lived process per source."""
+    the command's component factory (built-in or plugin), one short-lived
+    process per source."""
     from bakehouse.sdk.problems import ConfigError
 
     def run(type_: str, config: dict[str, Any], pos: SourcePos) -> dict[str, Any]:
         from bakehouse.hcl.diagnostics import Diagnostics
-        from bakehouse.orchestrator.components import component_factory
 
-        factory = component_factory(run_id)
         key = f"datasource:{type_}:{pos}"
         try:
             source = factory.create("datasource", type_, key)
@@ -265,10 +265,12 @@ def load_template(
     ui: RootUi | None = None,
     *,
     syntax_only: bool = False,
-    run_datasources: bool = True,
-    run_id: str = "",
+    components: ComponentFactory | None = None,
 ) -> tuple[Template | None, Diagnostics | None]:
     """Load ``args.target`` with ``args.vars``/``args.var_files``; print diagnostics.
+
+    Data sources run through ``components`` (the command's component factory);
+    without one they are not run.
 
     Returns ``(template, warnings)``; the template is None when loading failed
     (the errors have then been printed on ``ui``, or stdout when ``ui`` is None).
@@ -294,7 +296,7 @@ def load_template(
             variables=list(getattr(args, "vars", []) or []),
             var_files=list(getattr(args, "var_files", []) or []),
             environ=os.environ,
-            datasource_runner=datasource_runner(run_id) if run_datasources else None,
+            datasource_runner=datasource_runner(components) if components is not None else None,
             syntax_only=syntax_only,
         )
     except Diagnostics as diagnostics:

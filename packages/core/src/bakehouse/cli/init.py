@@ -134,7 +134,7 @@ def template_requirements(args: argparse.Namespace, ui: Any) -> list[Any] | None
     """The target template's required_plugins as requirements; None (reported) on error."""
     from bakehouse.plugin.requirements import RequirementError, requirements_of
 
-    template, _warnings = load_template(args, ui, syntax_only=True, run_datasources=False)
+    template, _warnings = load_template(args, ui, syntax_only=True)
     if template is None:
         return None
     try:

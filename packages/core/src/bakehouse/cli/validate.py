@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bakehouse.cli.common import (
     add_selection_flags,
@@ -26,6 +26,9 @@ from bakehouse.cli.common import (
 )
 from bakehouse.ui.diagnostics import print_diagnostics
 
+if TYPE_CHECKING:
+    from bakehouse.orchestrator.components import ComponentFactory
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     bool_flag(parser, "syntax-only", "check syntax only, without evaluating the template")
@@ -36,9 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target(parser)
 
 
-def _load(args: argparse.Namespace, ui: Any, *, syntax_only: bool, run_datasources: bool,
-          run_id: str = "") -> Any:
-    """Load the template, print its diagnostics; None when it has errors."""
+def _load(args: argparse.Namespace, ui: Any, *, syntax_only: bool,
+          factory: ComponentFactory | None = None) -> Any:
+    """Load the template, print its diagnostics; None when it has errors.
+    Data sources run through ``factory``; without one they are not run."""
     import os
 
     from bakehouse import log
@@ -51,7 +55,7 @@ def _load(args: argparse.Namespace, ui: Any, *, syntax_only: bool, run_datasourc
             variables=list(args.vars),
             var_files=list(args.var_files),
             environ=os.environ,
-            datasource_runner=datasource_runner(run_id) if run_datasources else None,
+            datasource_runner=datasource_runner(factory) if factory is not None else None,
             syntax_only=syntax_only,
         )
     except Diagnostics as diagnostics:
@@ -66,39 +70,47 @@ def _load(args: argparse.Namespace, ui: Any, *, syntax_only: bool, run_datasourc
 
 
 def run(args: argparse.Namespace) -> int:
-    from bakehouse.hcl.diagnostics import Diagnostics
-
     ui = make_ui(args)
     if args.syntax_only:
-        template = _load(args, ui, syntax_only=True, run_datasources=False)
+        template = _load(args, ui, syntax_only=True)
         if template is None:
             return 1
         ui.say("Syntax-only check passed. Everything looks okay.")
         return 0
 
+    from bakehouse.plugin.manager import PluginManager
+
     run_id = str(uuid.uuid4())
-    template = _load(args, ui, syntax_only=False, run_datasources=bool(args.evaluate_datasources), run_id=run_id)
+    # This command's component factory: runs the data sources (when asked)
+    # and prepares the components; every plugin it started stops at the end.
+    factory = PluginManager(run_id=run_id)
+    try:
+        return _validate(args, ui, factory, run_id)
+    finally:
+        factory.shutdown()
+
+
+def _validate(args: argparse.Namespace, ui: Any, factory: ComponentFactory, run_id: str) -> int:
+    from bakehouse.hcl.diagnostics import Diagnostics
+    from bakehouse.orchestrator.runner import BuildOptions, Orchestrator
+    from bakehouse.orchestrator.selection import select_builds
+
+    template = _load(
+        args, ui, syntax_only=False, factory=factory if args.evaluate_datasources else None
+    )
     if template is None:
         return 1
     if not check_required_plugins(template, ui, args.target):
         return 1
 
-    from bakehouse.orchestrator.components import component_factory, shutdown_factory
-    from bakehouse.orchestrator.runner import BuildOptions, Orchestrator
-    from bakehouse.orchestrator.selection import select_builds
-
     selection = select_builds(template.builds, list(args.only), list(args.except_))
     for warning in selection.warnings:
         ui.warn(f"Warning: {warning}")
     diagnostics = Diagnostics()
-    factory = component_factory(run_id)
-    try:
-        orchestrator = Orchestrator(template, BuildOptions(run_id=run_id), ui, factory)
-        orchestrator.prepare(selection.builds, diagnostics)
-        for plan in selection.builds:
-            factory.release(plan.name)
-    finally:
-        shutdown_factory()
+    orchestrator = Orchestrator(template, BuildOptions(run_id=run_id), ui, factory)
+    orchestrator.prepare(selection.builds, diagnostics)
+    for plan in selection.builds:
+        factory.release(plan.name)
     if diagnostics.has_errors:
         print_diagnostics(ui, diagnostics)
         return 1

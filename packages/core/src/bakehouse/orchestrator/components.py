@@ -1,21 +1,19 @@
-"""Where components come from: the plugin manager, or the built-in table.
+"""Where components come from: whatever factory the caller hands the orchestrator.
 
-The orchestrator only needs ``create/release/shutdown`` (and ``find`` /
-``known_types`` for messages). :class:`bakehouse.plugin.manager.PluginManager`
-provides them for plugins and built-ins alike; :class:`BuiltinComponents` is
-the in-process subset, used when the plugin layer is not importable and by the
-orchestrator's own tests.
+The orchestrator only needs ``create/release/prestart`` (and ``known_types`` /
+``unanswered`` for messages). There is no process-wide factory: each command
+creates one (:class:`bakehouse.plugin.manager.PluginManager`, which serves
+plugins and built-ins alike), passes it to the template loader's data sources
+and to the orchestrator, and shuts it down when it is done.
+:class:`BuiltinComponents` is the in-process subset, for the orchestrator's own
+tests and for embedding without plugin processes.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from typing import Any, Protocol
 
 from bakehouse.builtin.registry import BUILTINS
-
-log = logging.getLogger("bakehouse.orchestrator")
 
 
 class ComponentFactory(Protocol):
@@ -55,31 +53,3 @@ class BuiltinComponents:
 
     def unanswered(self) -> list[str]:
         return []  # in-process components answer or raise
-
-
-_factory: ComponentFactory | None = None
-_factory_lock = threading.Lock()
-
-
-def component_factory(run_id: str = "") -> ComponentFactory:
-    """The process-wide factory (one plugin manager per command run)."""
-    global _factory
-    with _factory_lock:
-        if _factory is None:
-            try:
-                from bakehouse.plugin.manager import PluginManager
-            except ImportError:
-                log.debug("bakehouse.plugin.manager is not available; built-in components only")
-                _factory = BuiltinComponents()
-            else:
-                _factory = PluginManager(run_id=run_id)
-        return _factory
-
-
-def shutdown_factory() -> None:
-    """Stop every plugin process the factory started (idempotent)."""
-    global _factory
-    with _factory_lock:
-        factory, _factory = _factory, None
-    if factory is not None:
-        factory.shutdown()

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bakehouse.builtin.registry import BUILTINS
 from bakehouse.plugin.errors import PluginError
 from bakehouse.rpc.codec import PROTOCOL_VERSION, ProtocolError, compatible
 from bakehouse.sdk.journal import home
@@ -260,11 +261,7 @@ class Catalog:
 
 
 def load_builtins() -> Mapping[str, Mapping[str, type[Any]]]:
-    """The core's built-in components; empty when that module is absent."""
-    try:
-        from bakehouse.builtin.registry import BUILTINS
-    except ImportError:
-        return {}
+    """The core's built-in components."""
     table: Mapping[str, Mapping[str, type[Any]]] = BUILTINS
     return table
 

@@ -212,6 +212,8 @@ def bakehouse_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[s
 
 @pytest.fixture(scope="session")
 def _bakehouse_local_ec2_session(bakehouse_docker: Any) -> Iterator[Any]:
+    # The local EC2 ships with another distribution (bakehouse-plugin-aws's
+    # local-ec2 extra): without it this fixture reports what to install.
     try:
         from bakehouse_plugin_aws.localec2 import DEBIAN_IMAGE, LocalEC2
         from bakehouse_plugin_aws.localec2.base_image import debian_image_present
