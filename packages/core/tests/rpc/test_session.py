@@ -17,7 +17,8 @@ from typing import Any, BinaryIO
 import pytest
 from bakehouse.rpc.errors import ConnectionLost, RemoteError
 from bakehouse.rpc.interfaces import RemoteArtifact, RemoteBuilder, RemoteCommunicator, RemoteUi
-from bakehouse.rpc.session import ROOT_HANDLE, WINDOW, Session
+from bakehouse.rpc.session import ROOT_HANDLE, Session
+from bakehouse.rpc.streams import WINDOW
 from bakehouse.rpc.transport import PipeTransport
 from bakehouse.sdk import (
     Artifact,

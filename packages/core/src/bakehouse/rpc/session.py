@@ -14,7 +14,9 @@ Values that are not plain data cross as extension types:
   context sends ``cancel`` and cancels the receiver's copy;
 * readable streams (:class:`AsSource`) and writable streams or ``bytes``
   callbacks (:class:`AsSink`) become chunked streams with credit-based flow
-  control: at most :data:`WINDOW` bytes are ever in flight per stream.
+  control: at most :data:`~bakehouse.rpc.streams.WINDOW` bytes are ever in
+  flight per stream. The session keeps the table of open streams and routes
+  their messages; the endpoints themselves live in :mod:`bakehouse.rpc.streams`.
 
 Ids of handles, contexts, streams and calls are odd on the initiating side
 (the core) and even on the other, so one number names one thing.
@@ -22,8 +24,6 @@ Ids of handles, contexts, streams and calls are odd on the initiating side
 
 from __future__ import annotations
 
-import collections
-import io
 import itertools
 import logging
 import queue
@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import IO, Any
+from typing import Any
 
 import msgpack
 
@@ -57,15 +57,11 @@ from bakehouse.rpc.codec import (
 )
 from bakehouse.rpc.errors import ConnectionLost, error_from_wire, error_to_wire
 from bakehouse.rpc.handles import AsSink, AsSource, Proxy, RemoteRef
+from bakehouse.rpc.streams import LocalSink, LocalSource, PeerSink, PeerSource, StreamEndpoint
 from bakehouse.rpc.transport import PipeTransport
 from bakehouse.sdk.context import Context
 
 log = logging.getLogger("bakehouse.rpc")
-
-#: Bytes a stream receiver allows in flight before it must grant more credit.
-WINDOW = 1024 * 1024
-#: Largest data frame.
-CHUNK = 256 * 1024
 
 ROOT_HANDLE = 0
 
@@ -119,9 +115,9 @@ class _Scope:
 
     after_send: list[Callable[[], None]] = field(default_factory=list)
     #: sinks we own whose data must be written before the call returns
-    sinks: list[_LocalSink] = field(default_factory=list)
+    sinks: list[LocalSink] = field(default_factory=list)
     #: peer streams handed to a call we serve; finished when it returns
-    peer_streams: list[_PeerSource | _PeerSink] = field(default_factory=list)
+    peer_streams: list[PeerSource | PeerSink] = field(default_factory=list)
     #: linked contexts created for a call we serve
     contexts: list[int] = field(default_factory=list)
 
@@ -166,7 +162,7 @@ class Session:
         self._proxies: dict[int, object] = {}
         self._linked: dict[int, Context] = {}
         self._early_cancels: dict[int, str] = {}
-        self._streams: dict[int, _StreamEndpoint] = {}
+        self._streams: dict[int, StreamEndpoint] = {}
         self._inflight = 0
         self._idle = threading.Condition(self._lock)
         self._closed = threading.Event()
@@ -202,7 +198,7 @@ class Session:
     def send_shutdown(self, reason: str = "") -> None:
         """Ask the peer to finish and exit, then close our sending side."""
         try:
-            self._send(Shutdown(reason))
+            self.send_message(Shutdown(reason))
         except OSError:
             pass
         self._transport.close_write()
@@ -272,13 +268,16 @@ class Session:
 
     # -- sending ---------------------------------------------------------
 
-    def _send(self, message: Message, scope: _Scope | None = None) -> None:
+    def send_message(self, message: Message, scope: _Scope | None = None) -> None:
+        """Encode and send one message (``scope`` collects what encoding its
+        values created); raises ``OSError`` when the peer is gone."""
         default = self._default(scope) if scope is not None else None
         self._transport.send(encode_message(message, default))
 
-    def _send_quiet(self, message: Message) -> None:
+    def send_message_quietly(self, message: Message) -> None:
+        """Send a message whose loss does not matter once the peer is gone."""
         try:
-            self._send(message)
+            self.send_message(message)
         except OSError:
             log.debug("%s: dropped %s, peer gone", self.name, type(message).__name__)
 
@@ -299,11 +298,11 @@ class Session:
         if isinstance(obj, AsSource):
             sid = next(self._ids)
             with self._lock:
-                self._streams[sid] = _LocalSource(self, sid, obj.stream)
+                self._streams[sid] = LocalSource(self, sid, obj.stream)
             return ext(Ext.SOURCE, {"id": sid})
         if isinstance(obj, AsSink):
             sid = next(self._ids)
-            sink = _LocalSink(self, sid, obj.target)
+            sink = LocalSink(self, sid, obj.target)
             with self._lock:
                 self._streams[sid] = sink
             scope.sinks.append(sink)
@@ -334,7 +333,7 @@ class Session:
         cid = next(self._ids)
 
         def forward() -> None:
-            self._send_quiet(Cancel(cid, ctx.reason or "context canceled"))
+            self.send_message_quietly(Cancel(cid, ctx.reason or "context canceled"))
 
         # Registered after the call is on the pipe, so the cancel never
         # overtakes the call that introduces the context.
@@ -391,13 +390,13 @@ class Session:
                 ctx.cancel(early)
             return ctx
         if code == Ext.SOURCE:
-            source = _PeerSource(self, int(payload["id"]))
+            source = PeerSource(self, int(payload["id"]))
             with self._lock:
                 self._streams[source.sid] = source
             scope.peer_streams.append(source)
             return source
         if code == Ext.SINK:
-            sink = _PeerSink(self, int(payload["id"]))
+            sink = PeerSink(self, int(payload["id"]))
             with self._lock:
                 self._streams[sink.sid] = sink
             scope.peer_streams.append(sink)
@@ -497,9 +496,9 @@ class Session:
         try:
             reply_scope = _Scope()
             try:
-                self._send(reply, reply_scope)
+                self.send_message(reply, reply_scope)
             except (TypeError, ValueError) as exc:
-                self._send(Error(message.id, error_to_wire(TypeError(f"{message.method} returned a value that cannot cross RPC: {exc}"))))
+                self.send_message(Error(message.id, error_to_wire(TypeError(f"{message.method} returned a value that cannot cross RPC: {exc}"))))
             for action in reply_scope.after_send:
                 action()
         except OSError:
@@ -561,275 +560,7 @@ class Session:
             except Exception:
                 log.exception("%s: close listener failed", self.name)
 
-    def _forget_stream(self, sid: int) -> None:
+    def forget_stream(self, sid: int) -> None:
+        """Stream ``sid`` is finished: route no more messages to it."""
         with self._lock:
             self._streams.pop(sid, None)
-
-
-class _StreamEndpoint:
-    sid: int
-
-    def on_data(self, message: Data) -> None:
-        pass
-
-    def on_end(self, message: End) -> None:
-        pass
-
-    def on_credit(self, message: Credit) -> None:
-        pass
-
-    def on_lost(self) -> None:
-        pass
-
-
-class _LocalSource(_StreamEndpoint):
-    """A readable we own; sends chunks while the peer grants credit."""
-
-    def __init__(self, session: Session, sid: int, stream: IO[bytes]) -> None:
-        self.session = session
-        self.sid = sid
-        self.stream = stream
-        self.credit = 0
-        self.stopped = False
-        self.cond = threading.Condition()
-        self.thread: threading.Thread | None = None
-
-    def on_credit(self, message: Credit) -> None:
-        start = False
-        with self.cond:
-            if message.close:
-                self.stopped = True
-            else:
-                self.credit += message.n
-            if self.thread is None and not self.stopped:
-                self.thread = threading.Thread(target=self._pump, name=f"rpc-source-{self.sid}", daemon=True)
-                start = True
-            self.cond.notify_all()
-        if start and self.thread is not None:
-            self.thread.start()
-        if message.close and self.thread is None:
-            self.session._forget_stream(self.sid)
-
-    def on_lost(self) -> None:
-        with self.cond:
-            self.stopped = True
-            self.cond.notify_all()
-
-    def _pump(self) -> None:
-        try:
-            while True:
-                with self.cond:
-                    self.cond.wait_for(lambda: self.credit > 0 or self.stopped)
-                    if self.stopped:
-                        return
-                    size = min(self.credit, CHUNK)
-                data = self.stream.read(size)
-                if not data:
-                    self.session._send_quiet(End(self.sid))
-                    return
-                with self.cond:
-                    self.credit -= len(data)
-                self.session._send(Data(self.sid, bytes(data)))
-        except OSError as exc:
-            self.session._send_quiet(End(self.sid, f"{type(exc).__name__}: {exc}"))
-        except Exception as exc:
-            self.session._send_quiet(End(self.sid, f"{type(exc).__name__}: {exc}"))
-        finally:
-            self.session._forget_stream(self.sid)
-
-
-class _PeerSource(io.RawIOBase, _StreamEndpoint):
-    """A readable file whose bytes come from a stream the peer owns."""
-
-    def __init__(self, session: Session, sid: int) -> None:
-        super().__init__()
-        self.session = session
-        self.sid = sid
-        self.cond = threading.Condition()
-        self.chunks: collections.deque[memoryview] = collections.deque()
-        self.eof = False
-        self.error = ""
-        self.lost = False
-        self.started = False
-        self.consumed = 0
-        self.finished = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self.finished:
-            raise ValueError("stream used after the call that received it returned")
-        if not self.started:
-            self.started = True
-            self.session._send_quiet(Credit(self.sid, WINDOW))
-        grant = 0
-        view = memoryview(buffer).cast("B")
-        with self.cond:
-            self.cond.wait_for(lambda: bool(self.chunks) or self.eof or self.lost or self.finished)
-            if self.finished:
-                raise ValueError("stream used after the call that received it returned")
-            if not self.chunks:
-                if self.error:
-                    raise OSError(f"remote stream failed: {self.error}")
-                if self.lost and not self.eof:
-                    raise OSError("remote stream interrupted: connection lost")
-                return 0
-            chunk = self.chunks[0]
-            size = min(len(view), len(chunk))
-            view[:size] = chunk[:size]
-            if size < len(chunk):
-                self.chunks[0] = chunk[size:]
-            else:
-                self.chunks.popleft()
-            self.consumed += size
-            if self.consumed >= CHUNK and not self.eof:
-                grant, self.consumed = self.consumed, 0
-        if grant:
-            self.session._send_quiet(Credit(self.sid, grant))
-        return size
-
-    def on_data(self, message: Data) -> None:
-        with self.cond:
-            self.chunks.append(memoryview(message.data))
-            self.cond.notify_all()
-
-    def on_end(self, message: End) -> None:
-        with self.cond:
-            self.eof = True
-            self.error = message.error
-            self.cond.notify_all()
-        self.session._forget_stream(self.sid)
-
-    def on_lost(self) -> None:
-        with self.cond:
-            self.lost = True
-            self.cond.notify_all()
-
-    def finish(self) -> None:
-        """The call that received this stream returned: stop the sender."""
-        with self.cond:
-            done = self.eof or self.lost
-            self.chunks.clear()
-            self.finished = True
-            self.cond.notify_all()
-        if not done:
-            self.session._send_quiet(Credit(self.sid, 0, close=True))
-        self.session._forget_stream(self.sid)
-
-
-class _LocalSink(_StreamEndpoint):
-    """A writable (or callback) we own; the peer pushes chunks into it."""
-
-    def __init__(self, session: Session, sid: int, target: Any) -> None:
-        self.session = session
-        self.sid = sid
-        self.write: Callable[[bytes], Any] = target.write if hasattr(target, "write") else target
-        self.queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self.ended = threading.Event()
-        self.error: BaseException | None = None
-        self.remote_error = ""
-        self.thread: threading.Thread | None = None
-        self.lock = threading.Lock()
-
-    def grant_initial(self) -> None:
-        self.session._send_quiet(Credit(self.sid, WINDOW))
-
-    def _ensure_thread(self) -> None:
-        with self.lock:
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._drain, name=f"rpc-sink-{self.sid}", daemon=True)
-                self.thread.start()
-
-    def on_data(self, message: Data) -> None:
-        self._ensure_thread()
-        self.queue.put(message.data)
-
-    def on_end(self, message: End) -> None:
-        self.remote_error = message.error
-        self._ensure_thread()
-        self.queue.put(None)
-
-    def on_lost(self) -> None:
-        self._ensure_thread()
-        self.queue.put(None)
-
-    def _drain(self) -> None:
-        while True:
-            data = self.queue.get()
-            if data is None:
-                break
-            if self.error is None:
-                try:
-                    self.write(data)
-                except Exception as exc:  # reported to the caller when the call returns
-                    self.error = exc
-            self.session._send_quiet(Credit(self.sid, len(data)))
-        self.session._forget_stream(self.sid)
-        self.ended.set()
-
-    def wait_drained(self) -> None:
-        self.ended.wait()
-
-
-class _PeerSink(io.RawIOBase, _StreamEndpoint):
-    """A writable file whose bytes go to a sink the peer owns."""
-
-    def __init__(self, session: Session, sid: int) -> None:
-        super().__init__()
-        self.session = session
-        self.sid = sid
-        self.cond = threading.Condition()
-        self.credit = 0
-        self.lost = False
-        self.ended = False
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        offset = 0
-        while offset < len(view):
-            with self.cond:
-                self.cond.wait_for(lambda: self.credit > 0 or self.lost or self.ended)
-                if self.ended:
-                    raise ValueError("stream used after the call that received it returned")
-                if self.lost:
-                    raise OSError("remote stream interrupted: connection lost")
-                size = min(self.credit, CHUNK, len(view) - offset)
-                self.credit -= size
-            self.session._send(Data(self.sid, bytes(view[offset : offset + size])))
-            offset += size
-        return len(view)
-
-    def on_credit(self, message: Credit) -> None:
-        with self.cond:
-            if message.close:
-                self.lost = True
-            self.credit += message.n
-            self.cond.notify_all()
-
-    def on_lost(self) -> None:
-        with self.cond:
-            self.lost = True
-            self.cond.notify_all()
-
-    def finish(self) -> None:
-        with self.cond:
-            if self.ended:
-                return
-            self.ended = True
-            self.cond.notify_all()
-        self.session._send_quiet(End(self.sid))
-        self.session._forget_stream(self.sid)
-
-    def close(self) -> None:
-        self.finish()
-        super().close()
-
-    def as_callback(self) -> Callable[[bytes], None]:
-        def callback(data: bytes) -> None:
-            self.write(data)
-
-        return callback
