@@ -2,7 +2,8 @@
 
 The engine is this machine's own, behind a second listener that the test runs:
 a TCP (or TLS, with a CA, server and client certificates made here with the
-``cryptography`` package) to unix-socket relay on loopback. To Bakehouse it is
+``cryptography`` package) to unix-socket relay on loopback
+(:class:`bakehouse.testing.servers.EngineRelay`). To Bakehouse it is
 a remote engine: the build must not bind-mount a host directory, so uploads
 and downloads go through the Engine API's archive calls, and the relay sees
 every request (the Dockerfile build's context arrives gzip-compressed with
@@ -14,126 +15,22 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
-import select
-import socket
 import ssl
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
 import pytest
+from bakehouse.testing.servers import EngineRelay, docker_engine_relay
 
 from tests.fixtures.docker import show, wait_for_nothing_left, write_template
 
 pytestmark = pytest.mark.docker
 
-ENGINE_SOCKET = "/var/run/docker.sock"
-_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ")
-
-
-@dataclass
-class EngineRelay:
-    """A loopback listener relaying each connection to the engine's unix socket."""
-
-    tls: ssl.SSLContext | None = None
-    requests: list[bytes] = field(default_factory=list)  #: request line and headers as sent
-    port: int = 0
-
-    def __post_init__(self) -> None:
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(16)
-        self.port = self._listener.getsockname()[1]
-        self._open: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        self._accepting = threading.Thread(target=self._accept, daemon=True)
-        self._accepting.start()
-
-    @property
-    def docker_host(self) -> str:
-        return f"tcp://127.0.0.1:{self.port}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return  # closed
-            thread = threading.Thread(target=self._relay, args=(client,), daemon=True)
-            with self._lock:
-                self._open.append(client)
-                self._threads.append(thread)
-            thread.start()
-
-    def _relay(self, client: socket.socket) -> None:
-        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        with self._lock:
-            self._open.append(upstream)
-        try:
-            if self.tls is not None:
-                client = self.tls.wrap_socket(client, server_side=True)
-                with self._lock:
-                    self._open.append(client)
-            upstream.connect(ENGINE_SOCKET)
-            client_open = True
-            while True:
-                pending = isinstance(client, ssl.SSLSocket) and client.pending() > 0
-                ready = [client] if pending else select.select(
-                    [client, upstream] if client_open else [upstream], [], [], 1.0)[0]
-                for sock in ready:
-                    data = sock.recv(65536)
-                    if sock is client:
-                        if not data:  # the client is done sending: pass the half-close on
-                            client_open = False
-                            upstream.shutdown(socket.SHUT_WR)
-                            continue
-                        if data.startswith(_METHODS):
-                            with self._lock:
-                                self.requests.append(data.split(b"\r\n\r\n", 1)[0])
-                        upstream.sendall(data)
-                    else:
-                        if not data:
-                            return
-                        client.sendall(data)
-        except (OSError, ssl.SSLError):
-            return
-        finally:
-            for sock in (client, upstream):
-                try:
-                    sock.close()
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._listener.close()
-        with self._lock:
-            sockets, threads = list(self._open), list(self._threads)
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-        self._accepting.join(timeout=10)
-        for thread in threads:
-            thread.join(timeout=10)
-        assert not any(thread.is_alive() for thread in threads), "a relay thread did not stop"
-
-    def saw(self, pattern: str) -> list[str]:
-        with self._lock:
-            heads = [head.decode("latin-1") for head in self.requests]
-        return [head for head in heads if re.search(pattern, head, re.S)]
-
-
 @pytest.fixture
 def tcp_engine(docker_client) -> Iterator[EngineRelay]:  # type: ignore[no-untyped-def]
-    relay = EngineRelay()
-    yield relay
-    relay.close()
+    with docker_engine_relay() as relay:
+        yield relay
 
 
 # -- a test CA, a server certificate for 127.0.0.1 and a client certificate --
@@ -195,9 +92,8 @@ def tls_engine(docker_client, tmp_path: Path) -> Iterator[tuple[EngineRelay, Pat
     context.load_cert_chain(files["server"], files["server_key"])
     context.load_verify_locations(files["ca"])
     context.verify_mode = ssl.CERT_REQUIRED
-    relay = EngineRelay(tls=context)
-    yield relay, tmp_path / "certs"
-    relay.close()
+    with docker_engine_relay(tls=context) as relay:
+        yield relay, tmp_path / "certs"
 
 
 REMOTE_TEMPLATE = '''

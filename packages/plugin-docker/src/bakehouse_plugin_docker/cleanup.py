@@ -23,13 +23,23 @@ from bakehouse_plugin_docker.steps import (
 )
 
 
+def _recorded_engine(entry: JournalEntry) -> dict[str, str] | None:
+    """The ``DOCKER_*`` variables the build ran with (None for entries written
+    before they were recorded: this process's own then)."""
+    recorded = entry.details.get("engine")
+    if not isinstance(recorded, dict):
+        return None
+    return {str(k): str(v) for k, v in recorded.items() if k in engine.ENGINE_VARIABLES}
+
+
 def remove_leftover_container(entry: JournalEntry) -> None:
     """Kill and remove the container named in ``entry`` (gone already is fine).
 
     Only a container carrying this run's labels is removed: a journal file is
     plain JSON on disk and must not be able to aim at someone else's container.
+    The engine is the one the build used (recorded in the entry).
     """
-    client = engine.connect()
+    client = engine.connect(_recorded_engine(entry))
     try:
         client.api.inspect_container(entry.resource_id)
     except docker.errors.NotFound:
@@ -57,7 +67,7 @@ def remove_leftover_committed_image(entry: JournalEntry) -> None:
     The entry names the build container (journalled under this run); only an
     image committed from that very container is removed, never another.
     """
-    client = engine.connect()
+    client = engine.connect(_recorded_engine(entry))
     try:
         remove_committed_image(client, entry.resource_id, entry.details.get("image") or None, entry.run_id)
     finally:

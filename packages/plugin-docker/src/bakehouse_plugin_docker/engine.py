@@ -49,12 +49,30 @@ def engine_error(message: str, exc: BaseException | None = None) -> DockerEngine
     return DockerEngineError(message)
 
 
-def connect() -> docker.DockerClient:
-    """A client for the local engine, or a clear error when it is not reachable."""
+#: The environment variables that choose the engine (as for the docker CLI).
+ENGINE_VARIABLES = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+
+
+def engine_environment() -> dict[str, str]:
+    """The engine this process talks to, as the variables that chose it: journal
+    entries keep it, so that ``bakehouse cleanup`` reaches the same engine even
+    from a shell whose ``DOCKER_HOST`` differs."""
+    return {name: os.environ[name] for name in ENGINE_VARIABLES if os.environ.get(name)}
+
+
+def connect(environment: dict[str, str] | None = None) -> docker.DockerClient:
+    """A client for the engine ``environment`` names (default: this process's
+    ``DOCKER_*`` variables), or a clear error when it is not reachable."""
+    environment = engine_environment() if environment is None else environment
+    # The SDK reads os.environ when handed an empty mapping: name the default.
+    chosen = dict(environment) or {"DOCKER_HOST": "unix:///var/run/docker.sock"}
     try:
         # A fixed version first, so that nothing is sent before the TLS fix below;
         # then the engine's own API version, as the SDK's "auto" would pick.
-        client = docker.from_env(version=docker.constants.MINIMUM_DOCKER_API_VERSION, timeout=API_TIMEOUT_SECONDS)
+        client = docker.from_env(
+            version=docker.constants.MINIMUM_DOCKER_API_VERSION, timeout=API_TIMEOUT_SECONDS,
+            environment=chosen,
+        )
         if isinstance(client.api.verify, str):
             # DOCKER_TLS_VERIFY with DOCKER_CERT_PATH's ca.pem: requests would let
             # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment replace that
@@ -63,7 +81,7 @@ def connect() -> docker.DockerClient:
         client.api._version = str(client.api.version(api_version=False)["ApiVersion"])
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        where = environment.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         raise DockerEngineError(
             f"Cannot connect to the Docker engine at {where} (is dockerd running, and is "
             f"DOCKER_HOST right?): {explain(exc)}"

@@ -226,7 +226,8 @@ class StepRunContainer(Step):
         # Journal before the container exists: whatever kills us from here on,
         # `bakehouse cleanup` knows the name to remove.
         state["container_entry"] = journal.record(
-            KIND_CONTAINER, name, image=spec.image, build=build.build_name or build.name
+            KIND_CONTAINER, name, image=spec.image, build=build.build_name or build.name,
+            engine=engine.engine_environment(),
         )
         state["container_name"] = name
         try:
@@ -378,7 +379,8 @@ class StepCommit(Step):
         # Journal before the commit: a cancel or kill while the engine commits
         # must not leave an untagged image nobody knows about.
         journal = _journal(state)
-        state["commit_entry"] = journal.record(KIND_COMMITTED_IMAGE, container_id)
+        state["commit_entry"] = journal.record(KIND_COMMITTED_IMAGE, container_id,
+                                               engine=engine.engine_environment())
         try:
             container_config = dict(client.api.inspect_container(container_id).get("Config") or {})
             # Docker's commit cannot drop labels, only override them: empty the
@@ -401,7 +403,8 @@ class StepCommit(Step):
         image_id = str(result["Id"])
         state["image_id"] = image_id
         journal.forget(state["commit_entry"])
-        state["commit_entry"] = journal.record(KIND_COMMITTED_IMAGE, container_id, image=image_id)
+        state["commit_entry"] = journal.record(KIND_COMMITTED_IMAGE, container_id, image=image_id,
+                                               engine=engine.engine_environment())
         state.setdefault("generated_data", {})["ImageSha256"] = image_id
         state.ui.message(f"Image ID: {image_id}")
         return CONTINUE

@@ -338,6 +338,43 @@ def test_journal_cleaners_remove_what_a_killed_build_left(
     assert leftover_temp_dirs(bakehouse_tmpdir) == []
 
 
+def test_journal_cleaners_reach_the_engine_the_build_used(
+    bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build against DOCKER_HOST=tcp://... killed mid-way: `bakehouse cleanup`
+    run where DOCKER_HOST names another engine still removes the container from
+    the engine that has it (the journal keeps the DOCKER_* variables)."""
+    from bakehouse.testing.servers import docker_engine_relay
+    from bakehouse_plugin_docker import engine
+
+    run_id = "t-" + uuid.uuid4().hex[:10]
+    with docker_engine_relay() as relay:
+        monkeypatch.setenv("DOCKER_HOST", relay.docker_host)
+        builder = make_builder(run_id, image=bakehouse_base_image, pull=False, commit=True)
+        client = engine.connect()
+        state = StateBag(
+            ui=RecordingUi(), ctx=Context(), config=builder.config, build=builder.build,
+            journal=Journal(run_id=run_id, plugin="bakehouse-plugin-docker"), image=bakehouse_base_image,
+            client=client,
+        )
+        StepTempDir().run(state)
+        StepRunContainer().run(state)
+        client.close()
+        assert len(bakehouse_docker_resources.build_containers(run_id)) == 1
+
+        monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")  # nothing there
+        cleanup.register()
+        entries = {entry.kind: entry for entry in load_entries(journal_root() / run_id)}
+        assert entries["docker-container"].details["engine"] == {"DOCKER_HOST": relay.docker_host}
+        for entry in entries.values():
+            cleaner = cleaner_for(entry.kind)
+            assert cleaner is not None
+            cleaner(entry)
+        assert relay.saw(r"^DELETE /v[\d.]+/containers/"), "the container was not removed through its engine"
+    assert bakehouse_docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(bakehouse_tmpdir) == []
+
+
 def test_container_cleaner_refuses_containers_it_did_not_start(
     bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources
 ) -> None:

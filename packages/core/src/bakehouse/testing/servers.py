@@ -1,5 +1,5 @@
-"""Real servers on loopback for tests: a moto server, an OpenSSH server and
-a Docker registry.
+"""Real servers on loopback for tests: a moto server, an OpenSSH server,
+a Docker registry, and the local Docker engine behind a TCP/TLS listener.
 
 All are context managers; the pytest plugin wraps them as the fixtures
 ``bakehouse_moto`` (with ``bakehouse_aws_env``), ``bakehouse_sshd`` and
@@ -11,16 +11,23 @@ loopback port with a temporary host key. It accepts a generated client key
 (``SshServer.client_key``) and, when given a moto endpoint and run as root,
 every key pair that moto knows: an ``AuthorizedKeysCommand`` asks moto for the
 public keys, so a temporary key pair a builder creates is really accepted.
+:func:`docker_engine_relay` makes the local engine a "remote" one
+(``DOCKER_HOST=tcp://127.0.0.1:PORT``, optionally TLS) and records the
+requests it relays.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import select
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -321,3 +328,118 @@ def docker_registry_with_login(
     htpasswd.write_text(f"{username}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()}\n")
     for address in _serve_registry(root, htpasswd):
         yield RegistryCredentials(address, username, password)
+
+
+# -- the local Docker engine as a remote one -------------------------------------
+
+ENGINE_SOCKET = "/var/run/docker.sock"
+_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ")
+
+
+@dataclass
+class EngineRelay:
+    """A loopback listener relaying each connection to the engine's unix socket
+    (TLS-terminated when ``tls`` is a server context); ``requests`` holds each
+    request's line and headers as the client sent them."""
+
+    tls: ssl.SSLContext | None = None
+    requests: list[bytes] = field(default_factory=list)  #: request line and headers as sent
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self.port = self._listener.getsockname()[1]
+        self._open: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        self._accepting.start()
+
+    @property
+    def docker_host(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            thread = threading.Thread(target=self._relay, args=(client,), daemon=True)
+            with self._lock:
+                self._open.append(client)
+                self._threads.append(thread)
+            thread.start()
+
+    def _relay(self, client: socket.socket) -> None:
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with self._lock:
+            self._open.append(upstream)
+        try:
+            if self.tls is not None:
+                client = self.tls.wrap_socket(client, server_side=True)
+                with self._lock:
+                    self._open.append(client)
+            upstream.connect(ENGINE_SOCKET)
+            client_open = True
+            while True:
+                pending = isinstance(client, ssl.SSLSocket) and client.pending() > 0
+                ready = [client] if pending else select.select(
+                    [client, upstream] if client_open else [upstream], [], [], 1.0)[0]
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if sock is client:
+                        if not data:  # the client is done sending: pass the half-close on
+                            client_open = False
+                            upstream.shutdown(socket.SHUT_WR)
+                            continue
+                        if data.startswith(_METHODS):
+                            with self._lock:
+                                self.requests.append(data.split(b"\r\n\r\n", 1)[0])
+                        upstream.sendall(data)
+                    else:
+                        if not data:
+                            return
+                        client.sendall(data)
+        except OSError:  # ssl.SSLError is one
+            return
+        finally:
+            for sock in (client, upstream):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._listener.close()
+        with self._lock:
+            sockets, threads = list(self._open), list(self._threads)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        self._accepting.join(timeout=10)
+        for thread in threads:
+            thread.join(timeout=10)
+        assert not any(thread.is_alive() for thread in threads), "a relay thread did not stop"
+
+    def saw(self, pattern: str) -> list[str]:
+        with self._lock:
+            heads = [head.decode("latin-1") for head in self.requests]
+        return [head for head in heads if re.search(pattern, head, re.S)]
+
+
+@contextmanager
+def docker_engine_relay(tls: ssl.SSLContext | None = None) -> Iterator[EngineRelay]:
+    """The local engine behind ``relay.docker_host`` (``tcp://127.0.0.1:PORT``)
+    until the block ends; every relay thread is stopped on the way out."""
+    relay = EngineRelay(tls=tls)
+    try:
+        yield relay
+    finally:
+        relay.close()
