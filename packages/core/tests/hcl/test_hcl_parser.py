@@ -168,9 +168,19 @@ def test_comments_are_ignored() -> None:
 
 
 def test_grammar_cache_is_written_and_reused(tmp_path: Path) -> None:
+    """Lark's tables (for syntax errors and fmt) are compiled once into the cache."""
     cache = tmp_path / "cache"
     env = dict(os.environ, BAKEHOUSE_CACHE_DIR=str(cache))
-    code = "from bakehouse.hcl.parser import parse_text; parse_text('a = 1\\n')"
+    code = (
+        "from bakehouse.hcl.diagnostics import Diagnostics\n"
+        "from bakehouse.hcl.parser import parse_text\n"
+        "try:\n"
+        "    parse_text('a = \\n')\n"
+        "except Diagnostics:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('no syntax error')\n"
+    )
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     files = list(cache.glob("hcl-grammar-*.lark"))
     assert len(files) == 1 and files[0].stat().st_size > 10_000
@@ -178,6 +188,32 @@ def test_grammar_cache_is_written_and_reused(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     assert files[0].stat().st_mtime_ns == mtime
     assert {p.suffix for p in cache.iterdir()} == {".lark", ".lock"}
+
+
+def test_a_template_that_parses_needs_neither_lark_nor_its_cache(tmp_path: Path) -> None:
+    """Valid input goes through the generated tables only (start-up cost, issue 9)."""
+    cache = tmp_path / "cache"
+    env = dict(os.environ, BAKEHOUSE_CACHE_DIR=str(cache))
+    code = (
+        "import sys\n"
+        "from bakehouse.hcl.parser import parse_expression, parse_text\n"
+        "parse_text('a = \"${upper(var.x)}\"\\nb { c = [for v in d : v if v != 1] }\\n')\n"
+        "parse_expression('1 + 2')\n"
+        "print(sorted(m for m in ('lark', 'hcl2') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120,
+                            capture_output=True, text=True)
+    assert result.stdout.strip() == "[]"
+    assert not cache.exists() or not list(cache.glob("hcl-grammar-*"))
+
+
+def test_generated_lalr_tables_are_up_to_date() -> None:
+    """_lalr_tables.json is what `python -m bakehouse.hcl._lalr_gen` writes now."""
+    from bakehouse.hcl import _lalr_gen
+
+    assert _lalr_gen.TABLES_PATH.read_text(encoding="ascii") == _lalr_gen.generate(), (
+        "regenerate with: python -m bakehouse.hcl._lalr_gen"
+    )
 
 
 @pytest.mark.parametrize("text", ["(" * 3000 + "1" + ")" * 3000, "[" * 3000 + "]" * 3000, "-" * 3000 + "1"])

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from bakehouse.hcl import _lalr
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.hcl.evaluator import EvalContext, evaluate
-from bakehouse.hcl.parser import get_parser, parse_expression, parse_template, parse_text
+from bakehouse.hcl.parser import (
+    fast_tables,
+    get_parser,
+    parse_expression,
+    parse_template,
+    parse_text,
+)
 from bakehouse.hcl.values import Value, from_python, unknown
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -205,3 +213,53 @@ def test_mutated_standalone_templates_end_in_value_or_located_diagnostics(text: 
 @given(st.text(max_size=60))
 def test_arbitrary_text_as_expression(text: str) -> None:
     _check(_run_expression(text))
+
+
+# ----------------------------------------------------- the fast LALR driver = Lark
+
+def _shape(node: Any) -> object:
+    """A tree (Lark's or the fast driver's) as nested tuples, tokens with every position."""
+    if node is None:
+        return None
+    if hasattr(node, "children"):
+        return (str(node.data), tuple(_shape(c) for c in node.children))
+    return (node.type, str(node), node.start_pos, node.line, node.column, node.end_line, node.end_column,
+            node.end_pos)
+
+
+def _assert_same_as_lark(text: str, start: str) -> None:
+    """The generated tables parse ``text`` into Lark's own tree, and refuse
+    exactly what Lark refuses (whose error then becomes the diagnostic)."""
+    from lark.exceptions import UnexpectedInput
+
+    tables = fast_tables()
+    assert tables is not None, "_lalr_tables.json does not match the grammar: python -m bakehouse.hcl._lalr_gen"
+    fast = _lalr.parse(tables, text, start)
+    try:
+        slow = get_parser().parse(text, start=start)
+    except UnexpectedInput:
+        slow = None
+    assert _shape(fast) == _shape(slow), text
+
+
+@pytest.mark.parametrize("text", SEED_EXPRESSIONS)
+def test_fast_parser_builds_larks_tree_for_each_seed_expression(text: str) -> None:
+    _assert_same_as_lark(text.rstrip() + "\n", "expr_start")
+
+
+def test_fast_parser_builds_larks_tree_for_the_seed_file() -> None:
+    _assert_same_as_lark(SEED_FILE, "start")
+
+
+@pytest.mark.timeout(600)
+@PROPERTY_SETTINGS
+@given(st.one_of(_expressions(), mutated(SEED_EXPRESSIONS), st.text(max_size=60)))
+def test_fast_parser_matches_lark_on_expressions(text: str) -> None:
+    _assert_same_as_lark(text.rstrip() + "\n", "expr_start")
+
+
+@pytest.mark.timeout(600)
+@PROPERTY_SETTINGS
+@given(mutated([SEED_FILE]))
+def test_fast_parser_matches_lark_on_template_files(text: str) -> None:
+    _assert_same_as_lark(text if text.endswith("\n") else text + "\n", "start")

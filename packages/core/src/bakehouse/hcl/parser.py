@@ -7,8 +7,12 @@ compared to python-hcl2's own parser:
 * the grammar is rebuilt with two rule changes (see ``_GRAMMAR_PATCHES``):
   strip markers on interpolations (``${~ x ~}``) and unary chains (``!!x``,
   ``- -1``); an extra start rule parses a lone expression;
-* the compiled LALR tables are cached in a writable directory (see
-  :func:`cache_dir`) -- without it every process pays over a second;
+* parsing runs the grammar's LALR automaton from tables generated at
+  development time (:mod:`bakehouse.hcl._lalr`): no Lark at start-up, and a
+  fraction of Lark's per-token cost; input with a syntax error goes to Lark,
+  whose errors become the diagnostics;
+* Lark's compiled tables (the error path, ``fmt``) are cached in a writable
+  directory (see :func:`cache_dir`) -- without it every such process pays over a second;
 * a UTF-8 BOM is accepted; duplicate attributes, invalid escapes, ``x.0.1``
   chains, provider-namespaced functions and ``{for = 1}`` are rejected;
 * heredoc bodies and standalone templates (``templatefile``) are scanned into
@@ -36,16 +40,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lark
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-
-from bakehouse.hcl import ast
+from bakehouse.hcl import _lalr, ast
+from bakehouse.hcl._lalr import Token, Tree
 from bakehouse.hcl.diagnostics import Diagnostics, SourcePos
 from bakehouse.hcl.limits import MAX_TEMPLATE_BYTES, ReadLimitError, read_regular_file
 from bakehouse.hcl.values import FALSE, TRUE, null, number, parse_number, string
+
+if TYPE_CHECKING:
+    import lark
 
 __all__ = [
     "Attribute",
@@ -107,7 +111,7 @@ _GRAMMAR_PATCHES: list[tuple[str, str, str]] = [
 ]
 
 _parser_lock = threading.Lock()
-_parser: Lark | None = None
+_parser: lark.Lark | None = None
 
 
 def cache_dir() -> Path | None:
@@ -135,10 +139,19 @@ def cache_dir() -> Path | None:
     return None
 
 
-def _patched_grammar() -> str:
-    import hcl2
+def _hcl2_grammar_path() -> Path:
+    """python-hcl2's grammar file, found without importing the package (whose
+    ``__init__`` imports all of its API)."""
+    import importlib.util
 
-    grammar = (Path(hcl2.__file__).parent / "hcl2.lark").read_text(encoding="utf-8")
+    spec = importlib.util.find_spec("hcl2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("python-hcl2 is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "hcl2.lark"
+
+
+def _patched_grammar() -> str:
+    grammar = _hcl2_grammar_path().read_text(encoding="utf-8")
     for old, new, why in _GRAMMAR_PATCHES:
         if grammar.count(old) != 1:
             raise RuntimeError(f"python-hcl2 grammar changed; cannot apply patch ({why})")
@@ -146,7 +159,7 @@ def _patched_grammar() -> str:
     return grammar
 
 
-def get_parser() -> Lark:
+def get_parser() -> lark.Lark:
     """The patched Lark parser, built once per process from the disk cache."""
     global _parser
     if _parser is not None:
@@ -157,8 +170,10 @@ def get_parser() -> Lark:
     return _parser
 
 
-def _build_parser() -> Lark:
+def _build_parser() -> lark.Lark:
+    import lark
     from hcl2.postlexer import PostLexer
+    from lark import Lark
 
     grammar = _patched_grammar()
     options: dict[str, Any] = dict(
@@ -191,6 +206,24 @@ def _build_parser() -> Lark:
         return Lark(grammar, cache=str(final), **options)
     finally:
         os.close(lock_fd)
+
+
+_fast_lock = threading.Lock()
+_fast_tables: _lalr.Tables | None = None
+_fast_checked = False
+
+
+def fast_tables() -> _lalr.Tables | None:
+    """The generated LALR tables, or None when they were made from another
+    grammar (python-hcl2 or the patches changed without regenerating them)."""
+    global _fast_tables, _fast_checked
+    if not _fast_checked:
+        with _fast_lock:
+            if not _fast_checked:
+                digest = hashlib.sha256(_patched_grammar().encode("utf-8")).hexdigest()
+                _fast_tables = _lalr.load_tables(digest)
+                _fast_checked = True
+    return _fast_tables
 
 
 def warm_cache() -> Path | None:
@@ -263,7 +296,7 @@ def parse_text(text: str, filename: str = "<text>") -> Body:
     """Parse HCL body text (a whole file); raises :class:`Diagnostics`."""
     text = _strip_bom(text)
     with _gc_paused():
-        tree = _lark_parse(text, filename, "start")
+        tree = _parse_tree(text, filename, "start")
         builder = _Builder(filename)
         with _nesting_guard(builder):
             body = builder.body(_subtree(tree, 0), SourcePos(filename, 1, 1))
@@ -275,7 +308,7 @@ def parse_text(text: str, filename: str = "<text>") -> Body:
 def parse_expression(text: str, filename: str = "<expr>", line: int = 1, column: int = 1) -> Expression:
     """Parse a lone expression (console input, ``-var`` values); raises Diagnostics."""
     text = _strip_bom(text)
-    tree = _lark_parse(text.rstrip() + "\n", filename, "expr_start", line, column)
+    tree = _parse_tree(text.rstrip() + "\n", filename, "expr_start", line, column)
     builder = _Builder(filename, _Offset(line, column))
     expr_tree = next(c for c in tree.children if isinstance(c, Tree) and c.data != "new_line_or_comment")
     with _nesting_guard(builder):
@@ -376,7 +409,7 @@ _TOKEN_NAMES = {
 }
 
 
-def _describe_token(token: Token | None) -> str:
+def _describe_token(token: lark.Token | None) -> str:
     if token is None or token.type == "$END":
         return "end of input"
     value = str(token)
@@ -387,7 +420,7 @@ def _describe_token(token: Token | None) -> str:
     return f'"{value.strip() or value}"'
 
 
-def _syntax_hint(expected: set[str], got: Token | None) -> str:
+def _syntax_hint(expected: set[str], got: lark.Token | None) -> str:
     if "RBRACE" in expected and got is not None and got.type in ("$END",):
         return "A block or object is not closed: add the missing \"}\"."
     if got is not None and got.type == "$END" and "STRING_CHARS" in expected:
@@ -410,11 +443,47 @@ def _syntax_hint(expected: set[str], got: Token | None) -> str:
     return "Expected " + ", ".join(names) + "; check the syntax near this position."
 
 
-def _lark_parse(text: str, filename: str, start: str, line: int = 1, column: int = 1) -> Tree[Token]:
+def _parse_tree(text: str, filename: str, start: str, line: int = 1, column: int = 1) -> Tree[Token]:
+    """The parse tree of ``text`` from rule ``start``; raises :class:`Diagnostics`."""
+    tables = fast_tables()
+    if tables is not None:
+        tree = _lalr.parse(tables, _with_final_newline(text, start), start)
+        if tree is not None:
+            return tree
+    # A syntax error (or no usable tables): Lark reports it as it always did.
+    converted: Tree[Token] = _from_lark(_lark_parse(text, filename, start, line, column))
+    return converted
+
+
+def _with_final_newline(text: str, start: str) -> str:
+    # python-hcl2 relies on a trailing newline to end the last attribute
+    return text if text.endswith("\n") or start != "start" else text + "\n"
+
+
+def _from_lark(node: Any) -> Any:
+    """A Lark tree as :mod:`bakehouse.hcl._lalr` builds it."""
+    import lark
+
+    if isinstance(node, lark.Tree):
+        return Tree(str(node.data), [_from_lark(child) for child in node.children])
+    if isinstance(node, lark.Token):
+        return _lalr._make_token(node.type, str(node), node.start_pos or 0, node.line or 1, node.column or 1,
+                                 node.end_line or 1, node.end_column or 1, node.end_pos or 0)
+    return node
+
+
+def _lark_parse(text: str, filename: str, start: str, line: int = 1, column: int = 1) -> lark.Tree[lark.Token]:
+    """Lark's parse tree of ``text`` (the formatter works on it); raises :class:`Diagnostics`."""
+    from lark.exceptions import (
+        UnexpectedCharacters,
+        UnexpectedEOF,
+        UnexpectedInput,
+        UnexpectedToken,
+    )
+
     parser = get_parser()
     try:
-        # python-hcl2 relies on a trailing newline to end the last attribute
-        return parser.parse(text if text.endswith("\n") or start != "start" else text + "\n", start=start)
+        return parser.parse(_with_final_newline(text, start), start=start)
     except UnexpectedInput as exc:
         offset = _Offset(line, column)
         ln, col = offset.apply(exc.line if exc.line and exc.line > 0 else 1, exc.column if exc.column and exc.column > 0 else 1)
@@ -1015,7 +1084,7 @@ class _Builder:
         # quote added in front shifts columns by one, hence column - 1.
         offset = _Offset(pos.line, pos.column - 1)
         try:
-            tree = _lark_parse('"' + chunk + '"', self.filename, "expr_start", offset.line, offset.column)
+            tree = _parse_tree('"' + chunk + '"', self.filename, "expr_start", offset.line, offset.column)
         except Diagnostics as diags:
             self.diags.extend(diags)
             return _Lit(pos, text="")
