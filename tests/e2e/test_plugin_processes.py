@@ -578,3 +578,120 @@ def test_build_with_only_starts_only_the_plugins_that_build_needs(
     assert [command for _, command, _ in plugin_dir.spawns()[before:]] == ["serve", "serve"]
     assert sorted(name for name, _, _ in plugin_dir.spawns()[before:]) == [
         "bakehouse-plugin-testother", "bakehouse-plugin-testprov"]
+
+
+# -- several builds of one run need the same plugin: one start, a fork each ------
+
+
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_builds_sharing_a_plugin_start_it_once_and_get_a_process_each(
+    manager: PluginManager, plugin_dir: PluginDir, tmp_path: Path, run_id: str
+) -> None:
+    builds = [f"build-{i}" for i in range(3)]
+    manager.expect_builds({key: [("builder", "testkit")] for key in builds})
+    for key in builds:
+        builder = manager.create("builder", "testkit", key)
+        builder.prepare({"workdir": str(tmp_path / key)}, BuildInfo(name=key, builder_type="testkit"))
+    # One Python start-up of the plugin executable: its fork server ...
+    assert plugin_dir.served() == ["bakehouse-plugin-testkit"]
+    server = plugin_dir.spawns()[-1][2]
+    # ... which forked one process per build: each in a process group of its own.
+    children = {key: manager.processes(key) for key in builds}
+    assert all(len(found) == 1 for found in children.values()), children
+    pids = [found[0].pid for found in children.values()]
+    assert len(set(pids)) == 3 and server not in pids
+    assert all(_parent_of(pid) == server and os.getpgid(pid) == pid for pid in pids)
+    assert sorted(run_processes(run_id)) == sorted([server, *pids])
+
+    manager.release("build-0")  # that build's process goes, the others stay
+    assert wait_until_gone([pids[0]], 5) == []
+    assert pid_alive(pids[1]) and pid_alive(pids[2]) and pid_alive(server)
+    manager.release("build-1")
+    manager.release("build-2")  # the last build that needed it: the server goes too
+    assert wait_until_gone([server, *pids], 5) == []
+
+
+def test_a_forked_build_process_that_crashes_fails_only_its_build(
+    manager: PluginManager, tmp_path: Path, run_id: str
+) -> None:
+    manager.expect_builds({key: [("provisioner", "testkit-wait")] for key in ("doomed", "fine")})
+    marker = tmp_path / "wait.pid"
+    doomed = manager.create("provisioner", "testkit-wait", "doomed")
+    doomed.prepare({"marker": str(marker)}, BuildInfo(name="t", builder_type="testkit"))
+    fine = manager.create("provisioner", "testkit-wait", "fine")
+
+    def kill_when_waiting() -> None:
+        deadline = time.monotonic() + 20
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_when_waiting)
+    killer.start()
+    with pytest.raises(PluginError) as caught:
+        doomed.provision(RecordingUi(), None, {}, Context())
+    killer.join()
+    pid = int(marker.read_text())
+    # The exit status comes from the fork server, which reaped it.
+    assert f"plugin bakehouse-plugin-testprov (pid {pid}) exited unexpectedly (killed by SIGKILL)" in str(caught.value)
+    # The other build's process (a sibling fork) is untouched and still answers.
+    fine.prepare({"marker": str(tmp_path / "other.pid")}, BuildInfo(name="t", builder_type="testkit"))
+    (survivor,) = manager.processes("fine")
+    assert survivor.alive and survivor.pid != pid
+    manager.shutdown()
+    assert wait_until_gone(run_processes(run_id), 5) == []
+
+
+def test_a_plugin_that_cannot_fork_gets_a_process_per_build(
+    manager: PluginManager, plugin_dir: PluginDir, tmp_path: Path, run_id: str
+) -> None:
+    """A plugin built with an SDK that predates fork servers ignores the
+    request (simulated: the wrapper drops it) and serves as a plain process:
+    the core stops it and starts one process per build, as before."""
+    from bakehouse.rpc.forks import FORK_SERVER_ENV
+
+    wrapper = plugin_dir.path / "bakehouse-plugin-testkit"
+    source = wrapper.read_text()
+    wrapper.write_text(source.replace("import os, sys\n", f"import os, sys\nos.environ.pop({FORK_SERVER_ENV!r}, None)\n", 1))
+    builds = ["old-1", "old-2"]
+    manager.expect_builds({key: [("builder", "testkit")] for key in builds})
+    for key in builds:
+        builder = manager.create("builder", "testkit", key)
+        builder.prepare({"workdir": str(tmp_path / key)}, BuildInfo(name=key, builder_type="testkit"))
+    pids = [manager.processes(key)[0].pid for key in builds]
+    assert all(_parent_of(pid) == os.getpid() for pid in pids)
+    # The refused server and one process per build were started; the first is gone.
+    assert plugin_dir.served() == ["bakehouse-plugin-testkit"] * 3
+    assert sorted(run_processes(run_id)) == sorted(pids)
+
+
+def test_killing_the_fork_server_stops_its_build_processes_and_leaves_nothing(
+    manager: PluginManager, plugin_dir: PluginDir, tmp_path: Path, run_id: str
+) -> None:
+    manager.expect_builds({key: [("provisioner", "testkit-wait")] for key in ("a", "b")})
+    marker = tmp_path / "wait.pid"
+    waiting = manager.create("provisioner", "testkit-wait", "a")
+    waiting.prepare({"marker": str(marker)}, BuildInfo(name="t", builder_type="testkit"))
+    manager.create("provisioner", "testkit-wait", "b")
+    server = plugin_dir.spawns()[-1][2]
+    children = [p.pid for p in manager.processes()]
+
+    def kill_server_when_waiting() -> None:
+        deadline = time.monotonic() + 20
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(server, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_server_when_waiting)
+    killer.start()
+    # Its children get SIGTERM (PR_SET_PDEATHSIG): they cancel what runs and exit.
+    with pytest.raises((PluginError, RemoteError, Cancelled)):
+        waiting.provision(RecordingUi(), None, {}, Context())
+    killer.join()
+    assert wait_until_gone(children, 10) == []
+    manager.shutdown()
+    assert wait_until_gone(run_processes(run_id), 5) == []

@@ -210,3 +210,42 @@ def test_null_builder_documents_the_options_it_checks() -> None:
         except ConfigError as exc:
             got = exc.problems
         assert got == expected, value
+
+
+THREE_BUILDS = """
+source "null" "one" {
+  communicator = "none"
+}
+source "null" "two" {
+  communicator = "none"
+}
+source "null" "three" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.one", "source.null.two", "source.null.three"]
+  provisioner "shell-local" {
+    inline = ["echo provisioned"]
+  }
+}
+"""
+
+
+def test_builds_of_one_run_start_a_shared_plugin_once(tmp_path: Path) -> None:
+    """Three builds need the shell plugin: it is started (a Python start-up and
+    its imports) once, as a fork server, which forks one process per build."""
+    (tmp_path / "t.pkr.hcl").write_text(THREE_BUILDS, encoding="utf-8")
+    log_path = tmp_path / "bakehouse.log"
+    env = dict(os.environ, BAKEHOUSE_LOG_PATH=str(log_path))
+    env.pop("BAKEHOUSE_LOG", None)
+    result = subprocess.run(
+        [bakehouse_exe(), "build", "t.pkr.hcl"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stdout.count("provisioned") >= 3
+    spawned = [line for line in log_path.read_text(encoding="utf-8").splitlines()
+               if " spawned bakehouse-plugin-shell (pid " in line]
+    assert len([line for line in spawned if line.endswith(" for fork server")]) == 1, spawned
+    forked = [line for line in spawned if line.endswith(" by its fork server")]
+    assert len(forked) == 3 and len(spawned) == 4, spawned

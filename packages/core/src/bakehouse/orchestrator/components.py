@@ -23,6 +23,8 @@ class ComponentFactory(Protocol):
 
     def prestart(self, components: list[tuple[str, str]], build_key: str) -> None: ...
 
+    def expect_builds(self, components_by_build: dict[str, list[tuple[str, str]]]) -> None: ...
+
     def shutdown(self) -> None: ...
 
     def known_types(self, kind: str) -> list[str]: ...
@@ -44,6 +46,9 @@ class BuiltinComponents:
 
     def prestart(self, components: list[tuple[str, str]], build_key: str) -> None:
         pass  # nothing to start
+
+    def expect_builds(self, components_by_build: dict[str, list[tuple[str, str]]]) -> None:
+        pass  # nothing is shared
 
     def shutdown(self) -> None:
         pass

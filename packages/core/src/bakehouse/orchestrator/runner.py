@@ -213,11 +213,8 @@ class Orchestrator:
         if self.root_ctx.cancelled or self.interrupts.count:
             return None
         info = self._build_info(plan)
-        specs = [plan.builder, *plan.provisioners, *(c for chain in plan.post_processor_chains for c in chain)]
-        if plan.error_cleanup_provisioner is not None:
-            specs.append(plan.error_cleanup_provisioner)
         # Every plugin process this build needs starts now, together.
-        self.factory.prestart([(spec.kind, spec.type) for spec in specs], plan.name)
+        self.factory.prestart(_components_of(plan), plan.name)
         builder = self._create_and_prepare(plan.builder, plan, info, diagnostics)
         provisioners = []
         for spec in plan.provisioners:
@@ -261,6 +258,8 @@ class Orchestrator:
         which is most of the wait); diagnostics and colours stay in template order.
         """
         outcomes: list[tuple[PreparedBuild | None, Diagnostics]] = []
+        # A plugin several builds need starts once and forks a process per build.
+        self.factory.expect_builds({plan.name: _components_of(plan) for plan in plans})
 
         def one(plan: BuildPlan) -> tuple[PreparedBuild | None, Diagnostics]:
             found = Diagnostics()
@@ -515,3 +514,11 @@ class Orchestrator:
                 self.ui.machine(name, "artifact", i, "file", str(j), path)
             self.ui.machine(name, "artifact", i, "end")
             self.ui.say(f"--> {name}: {text if text else '<nothing>'}")
+
+
+def _components_of(plan: BuildPlan) -> list[tuple[str, str]]:
+    """(kind, type) of every component ``plan`` creates."""
+    specs = [plan.builder, *plan.provisioners, *(c for chain in plan.post_processor_chains for c in chain)]
+    if plan.error_cleanup_provisioner is not None:
+        specs.append(plan.error_cleanup_provisioner)
+    return [(spec.kind, spec.type) for spec in specs]

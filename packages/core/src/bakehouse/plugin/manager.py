@@ -4,6 +4,9 @@
 same SDK interface; the orchestrator cannot tell them apart. Plugin processes
 start lazily, one per (executable, build), the first time a build needs one
 of their components, and are stopped in parallel by ``release``/``shutdown``.
+An executable that two or more builds of the run need (``expect_builds``)
+starts once as a fork server that forks each build's process: one Python
+start-up and one import of the components instead of one per build.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bakehouse.plugin.discovery import (
@@ -26,7 +29,7 @@ from bakehouse.plugin.discovery import (
     load_builtins,
 )
 from bakehouse.plugin.errors import PluginError, UnknownComponentError
-from bakehouse.plugin.process import PluginProcess, handshake_timeout
+from bakehouse.plugin.process import ForkServer, PluginProcess, handshake_timeout
 from bakehouse.rpc.errors import ConnectionLost, RemoteError
 from bakehouse.sdk import events
 from bakehouse.sdk.journal import RUN_ID_ENV, JournalEntry, cleaner_for
@@ -55,6 +58,11 @@ class PluginManager:
         # Executables that failed to start: later components fail at once
         # instead of waiting out the handshake timeout again.
         self._broken: dict[str, PluginError] = {}
+        # Executables several builds need: the builds still to release, the
+        # components to import before forking, and the running fork servers.
+        self._shared_by: dict[str, set[str]] = {}
+        self._preload: dict[str, list[tuple[str, str]]] = {}
+        self._fork_servers: dict[str, ForkServer] = {}
         self._closed = False
         # Backstop for callers that forget shutdown(): no plugin outlives us.
         atexit.register(_shutdown_if_alive, weakref.ref(self))
@@ -113,14 +121,7 @@ class PluginManager:
         their handshakes overlap instead of adding up. Still lazy: only the
         executables named here. A failure is kept and reported by the
         ``create`` that needs the plugin."""
-        paths: list[str] = []
-        for kind, type in components:
-            source = self.find(kind, type) if kind in KINDS else None
-            if source is None or source.path is None or source.path in paths:
-                continue
-            if source.description is not None and not source.description.compatible:
-                continue
-            paths.append(source.path)
+        paths = list(dict.fromkeys(path for path, _, _ in self._plugin_components(components)))
 
         def start(path: str) -> None:
             try:
@@ -140,6 +141,66 @@ class PluginManager:
         for thread in threads:
             thread.start()
 
+    def _plugin_components(self, components: Sequence[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        """(executable, kind, type) of the components that come from a usable plugin."""
+        found = []
+        for kind, type in components:
+            source = self.find(kind, type) if kind in KINDS else None
+            if source is None or source.path is None:
+                continue
+            if source.description is not None and not source.description.compatible:
+                continue
+            found.append((source.path, kind, type))
+        return found
+
+    def expect_builds(self, components_by_build: Mapping[str, Sequence[tuple[str, str]]]) -> None:
+        """Say which components (kind, type) each build of the run will use.
+        An executable needed by two or more builds is then started once, as a
+        fork server (with those components imported), and forks each build's
+        process; it stops when the last of those builds is released."""
+        users: dict[str, set[str]] = {}
+        preload: dict[str, list[tuple[str, str]]] = {}
+        for build_key, components in components_by_build.items():
+            for path, kind, type in self._plugin_components(components):
+                users.setdefault(path, set()).add(build_key)
+                if (kind, type) not in preload.setdefault(path, []):
+                    preload[path].append((kind, type))
+        with self._lock:
+            for path, keys in users.items():
+                if len(keys) >= 2:
+                    self._shared_by[path] = keys
+                    self._preload[path] = preload[path]
+
+    def _fork_server_for(self, path: str) -> ForkServer | None:
+        """The running fork server of ``path``, started if needed; None when
+        ``path`` is not shared or its plugin cannot be one (older SDK)."""
+        with self._lock:
+            if path not in self._shared_by or self._closed:
+                return None
+            start_lock = self._starting.setdefault((path, "fork server"), threading.Lock())
+        with start_lock:
+            with self._lock:
+                server = self._fork_servers.get(path)
+            if server is not None and server.alive and not server.lost.is_set():
+                return server
+            server = ForkServer(path, run_id=self.run_id, preload=self._preload.get(path, []))
+            server.start()  # a PluginError is the plugin's: the caller records it
+            if not server.supported:
+                log.debug("%s cannot fork for builds (older SDK): one process per build", server.name)
+                server.stop()
+                with self._lock:
+                    self._shared_by.pop(path, None)
+                return None
+            log.debug("fork server of %s ready (pid %d)", server.name, server.pid)
+            with self._lock:
+                closed = self._closed
+                if not closed:
+                    self._fork_servers[path] = server
+            if closed:
+                server.stop()
+                return None
+            return server
+
     def _process_for(self, path: str, build_key: str) -> PluginProcess:
         key = (path, build_key)
         with self._lock:
@@ -158,8 +219,9 @@ class PluginManager:
                 return process
             if process is not None:
                 log.debug("%s for %s is gone; starting a new one", process.name, build_key)
-            process = PluginProcess(path, build_key=build_key, run_id=self.run_id)
             try:
+                fork_server = self._fork_server_for(path)
+                process = PluginProcess(path, build_key=build_key, run_id=self.run_id, fork_server=fork_server)
                 process.start()
             except PluginError as exc:
                 with self._lock:
@@ -201,15 +263,25 @@ class PluginManager:
         with self._lock:
             keys = [key for key in self._processes if key[1] == build_key]
             victims = [self._processes.pop(key) for key in keys]
+            idle_servers = []
+            for path, users in list(self._shared_by.items()):
+                users.discard(build_key)
+                if not users and path in self._fork_servers:
+                    idle_servers.append(self._fork_servers.pop(path))
         _stop_all(victims)
+        _stop_all(idle_servers)
 
     def shutdown(self) -> None:
-        """Stop every plugin process, in parallel, and reap them."""
+        """Stop every plugin process, in parallel, and reap them; the fork
+        servers last (their children get SIGTERM when they exit)."""
         with self._lock:
             self._closed = True
             victims = list(self._processes.values())
             self._processes.clear()
+            servers = list(self._fork_servers.values())
+            self._fork_servers.clear()
         _stop_all(victims)
+        _stop_all(servers)
 
     # -- journal -------------------------------------------------------------
 
@@ -244,7 +316,7 @@ def _shutdown_if_alive(ref: weakref.ref[PluginManager]) -> None:
         manager.shutdown()
 
 
-def _stop_all(processes: list[PluginProcess]) -> None:
+def _stop_all(processes: Sequence[PluginProcess]) -> None:
     if not processes:
         return
     threads = [

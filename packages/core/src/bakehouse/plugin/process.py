@@ -13,15 +13,18 @@ import fcntl
 import logging
 import os
 import queue
+import select
 import signal
+import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from bakehouse.plugin.errors import PluginError
+from bakehouse.rpc import forks
 from bakehouse.rpc.codec import (
     PROTOCOL_VERSION,
     Hello,
@@ -122,7 +125,8 @@ class _Spawner:
 class PluginProcess:
     """A started plugin process and its RPC session."""
 
-    def __init__(self, path: str, *, build_key: str, run_id: str, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, path: str, *, build_key: str, run_id: str, environ: Mapping[str, str] | None = None,
+                 fork_server: ForkServer | None = None) -> None:
         self.path = path
         self.name = Path(path).name
         self.build_key = build_key
@@ -130,7 +134,7 @@ class PluginProcess:
         self.environ = dict(os.environ if environ is None else environ)
         self.logger = logging.getLogger(f"bakehouse.plugin.{self.name}")
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES_KEPT)
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | ForkedChild | None = None
         self.session: Session | None = None
         self.hello: Hello | None = None
         self._transport: PipeTransport | None = None
@@ -138,6 +142,11 @@ class PluginProcess:
         self._stopping = False
         self._stop_lock = threading.Lock()
         self._handshake_reader: threading.Thread | None = None
+        #: Set: this process is forked by that fork server instead of spawned.
+        self.fork_server = fork_server
+        # What a fork server adds to the spawn (its socket's end).
+        self._extra_env: dict[str, str] = {}
+        self._extra_fds: tuple[int, ...] = ()
 
     @property
     def pid(self) -> int:
@@ -156,8 +165,12 @@ class PluginProcess:
         :class:`PluginError` (the process is then killed and reaped)."""
         timeout = handshake_timeout() if timeout is None else timeout
         started = time.monotonic()
-        _Spawner.get().run(self._spawn)
-        log.debug("spawned %s (pid %d) for %s", self.name, self.pid, self.build_key)
+        if self.fork_server is not None:
+            self._fork(self.fork_server)
+        else:
+            _Spawner.get().run(self._spawn)
+        log.debug("spawned %s (pid %d) for %s%s", self.name, self.pid, self.build_key,
+                  " by its fork server" if self.fork_server is not None else "")
         try:
             self._handshake(timeout - (time.monotonic() - started), timeout)
         except BaseException:
@@ -165,6 +178,30 @@ class PluginProcess:
             raise
         log.debug("started %s (pid %d) for %s in %.0f ms", self.name, self.pid, self.build_key,
                   (time.monotonic() - started) * 1000)
+
+    def _fork(self, server: ForkServer) -> None:
+        """Have ``server`` fork this process, with pipes made here as for a spawn."""
+        core_to_plugin_r, core_to_plugin_w = os.pipe()
+        plugin_to_core_r, plugin_to_core_w = os.pipe()
+        stdout_r, stdout_w = os.pipe()
+        stderr_r, stderr_w = os.pipe()
+        _enlarge_pipe(core_to_plugin_w)
+        _enlarge_pipe(plugin_to_core_w)
+        theirs = (core_to_plugin_r, plugin_to_core_w, stdout_w, stderr_w)
+        try:
+            child = server.fork(theirs)
+        except BaseException:
+            for fd in (core_to_plugin_w, plugin_to_core_r, stdout_r, stderr_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        child.stdout = os.fdopen(stdout_r, "rb")
+        child.stderr = os.fdopen(stderr_r, "rb")
+        self.proc = child
+        self._transport = PipeTransport(plugin_to_core_r, core_to_plugin_w)
+        self._start_output_threads(child.stdout, child.stderr)
 
     def _spawn(self) -> None:
         core_to_plugin_r, core_to_plugin_w = os.pipe()
@@ -176,13 +213,14 @@ class PluginProcess:
         env[CORE_PID_ENV] = str(os.getpid())
         if self.run_id:
             env["BAKEHOUSE_RUN_ID"] = self.run_id
+        env.update(self._extra_env)
         try:
             self.proc = subprocess.Popen(
                 [self.path, "serve"],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(core_to_plugin_r, plugin_to_core_w),
+                pass_fds=(core_to_plugin_r, plugin_to_core_w, *self._extra_fds),
                 env=env,
                 # Own process group: the terminal's Ctrl-C goes to the core
                 # only (it cancels over RPC), and leftovers can be reaped by group.
@@ -196,10 +234,13 @@ class PluginProcess:
         os.close(plugin_to_core_w)
         self._transport = PipeTransport(plugin_to_core_r, core_to_plugin_w)
         assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._start_output_threads(self.proc.stdout, self.proc.stderr)
+
+    def _start_output_threads(self, stdout: IO[bytes], stderr: IO[bytes]) -> None:
         self._output_threads = [
-            threading.Thread(target=self._pump_output, args=(self.proc.stdout, "stdout"), daemon=True,
+            threading.Thread(target=self._pump_output, args=(stdout, "stdout"), daemon=True,
                              name=f"{self.name}-stdout"),
-            threading.Thread(target=self._pump_output, args=(self.proc.stderr, "stderr"), daemon=True,
+            threading.Thread(target=self._pump_output, args=(stderr, "stderr"), daemon=True,
                              name=f"{self.name}-stderr"),
         ]
         for thread in self._output_threads:
@@ -274,6 +315,10 @@ class PluginProcess:
                 f"(major versions differ: install a plugin version made for this bakehouse)"
             )
         self.hello = hello
+        self._connect(transport)
+
+    def _connect(self, transport: PipeTransport) -> None:
+        """After the handshake: the RPC session with the plugin."""
         self.session = Session(transport, initiator=True, name=self.name, lost_error=self._lost_error)
         self.session.start()
 
@@ -391,3 +436,165 @@ class PluginProcess:
                 self._handshake_reader.join(1.0)
                 if not self._handshake_reader.is_alive():
                     self._transport.close_read()
+
+
+class ForkedChild:
+    """The part of ``subprocess.Popen`` a :class:`PluginProcess` uses, for a
+    process its fork server forked: the server reaps it and reports the exit
+    status over its socket; signals go straight to the pid."""
+
+    def __init__(self, pid: int, server: ForkServer) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self.stdout: IO[bytes] | None = None
+        self.stderr: IO[bytes] | None = None
+        self._server = server
+        self._exited = threading.Event()
+
+    def set_exited(self, status: int) -> None:
+        self.returncode = status
+        self._exited.set()
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._server.lost.is_set() and not _running(self.pid):
+            # Nobody reports it any more: the fork server is gone, and with it
+            # went a SIGTERM to each of its children (PR_SET_PDEATHSIG).
+            self.returncode = -int(signal.SIGTERM)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (status := self.poll()) is None:
+            remaining = 0.5 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
+            if self._server.lost.is_set():
+                time.sleep(min(0.02, remaining))
+            else:
+                self._exited.wait(min(0.5, remaining))
+        return status
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is alive (a zombie counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+class ForkServer(PluginProcess):
+    """A plugin executable started once to fork the plugin processes of
+    several builds (:mod:`bakehouse.rpc.forks`): one Python start-up and one
+    import of the components for all of them, one process per build still.
+
+    Its RPC pipe carries only the handshake; closing it stops the server.
+    A plugin whose SDK predates fork servers answers the handshake without
+    the ``ready`` message: then :attr:`supported` is False and the caller
+    stops it and spawns per build as before.
+    """
+
+    def __init__(self, path: str, *, run_id: str, preload: Sequence[tuple[str, str]],
+                 environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(path, build_key="fork server", run_id=run_id, environ=environ)
+        self.preload = [list(item) for item in preload]
+        self.supported = False
+        self.lost = threading.Event()
+        self._socket: socket.socket | None = None
+        self._request_lock = threading.Lock()
+        self._replies: queue.SimpleQueue[ForkedChild | PluginError] = queue.SimpleQueue()
+        self._children: dict[int, ForkedChild] = {}
+        self._children_lock = threading.Lock()
+        self._socket_reader: threading.Thread | None = None
+
+    def _spawn(self) -> None:
+        core_end, server_end = forks.socket_pair()
+        self._socket = core_end
+        self._extra_env = {forks.FORK_SERVER_ENV: str(server_end.fileno())}
+        self._extra_fds = (server_end.fileno(),)
+        try:
+            super()._spawn()
+        finally:
+            server_end.close()
+
+    def _connect(self, transport: PipeTransport) -> None:
+        assert self._socket is not None
+        # ``ready`` is sent before the handshake: it is here by now, or never.
+        if not select.select([self._socket], [], [], 0)[0]:
+            super()._connect(transport)  # an older SDK: a plain plugin process
+            return
+        try:
+            message, fds = forks.recv(self._socket)
+        except (OSError, ValueError) as exc:
+            raise self._fail(f"fork server sent garbage ({exc})") from None
+        for fd in fds:
+            os.close(fd)
+        if message != {"op": "ready"}:
+            raise self._fail(f"fork server sent {message!r} instead of ready")
+        self.supported = True
+        self._socket_reader = threading.Thread(target=self._read_socket, name=f"{self.name}-forks", daemon=True)
+        self._socket_reader.start()
+
+    def fork(self, fds: Sequence[int]) -> ForkedChild:
+        """A new plugin process with ``fds`` (RPC read, RPC write, stdout, stderr)."""
+        assert self._socket is not None
+        with self._request_lock:
+            if self.lost.is_set():
+                raise PluginError(f"plugin {self.path}: its fork server has exited")
+            try:
+                forks.send(self._socket, {"op": "fork", "preload": self.preload}, fds)
+            except OSError as exc:
+                raise PluginError(f"plugin {self.path}: its fork server is gone ({exc})") from None
+            try:
+                reply = self._replies.get(timeout=handshake_timeout())
+            except queue.Empty:
+                raise PluginError(
+                    f"plugin {self.path}: its fork server did not fork within {handshake_timeout():g}s "
+                    f"(set {TIMEOUT_ENV} to wait longer)"
+                ) from None
+        if isinstance(reply, PluginError):
+            raise reply
+        return reply
+
+    def _read_socket(self) -> None:
+        assert self._socket is not None
+        while True:
+            try:
+                message, fds = forks.recv(self._socket)
+            except (OSError, ValueError):
+                message, fds = None, []
+            for fd in fds:
+                os.close(fd)
+            if message is None:
+                break
+            op = message.get("op")
+            if op == "forked":
+                child = ForkedChild(int(message["pid"]), self)
+                with self._children_lock:
+                    self._children[child.pid] = child
+                self._replies.put(child)
+            elif op == "error":
+                self._replies.put(PluginError(f"plugin {self.path}: fork server: {message.get('message')}"))
+            elif op == "exited":
+                with self._children_lock:
+                    exited = self._children.pop(int(message["pid"]), None)
+                if exited is not None:
+                    exited.set_exited(int(message["status"]))
+        self.lost.set()
+        self._replies.put(PluginError(f"plugin {self.path}: its fork server has exited"))
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        super().stop(grace)
+        if self._socket is not None:
+            if self._socket_reader is not None:
+                try:
+                    self._socket.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                self._socket_reader.join(1.0)
+            self._socket.close()

@@ -16,14 +16,16 @@ import logging
 import os
 import select
 import signal
+import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from bakehouse.rpc import forks
 from bakehouse.rpc.codec import PROTOCOL_VERSION, Hello, encode_message
 from bakehouse.rpc.session import Session
-from bakehouse.rpc.transport import PipeTransport, transport_from_env
+from bakehouse.rpc.transport import FDS_ENV, PipeTransport, transport_from_env
 from bakehouse.sdk.journal import JournalEntry, cleaner_for
 
 if TYPE_CHECKING:
@@ -167,6 +169,9 @@ def serve_plugin(
         if transport is None:
             sys.stderr.write(NOT_STARTED_BY_CORE + "\n")
             sys.exit(2)
+        fork_server_fd = os.environ.pop(forks.FORK_SERVER_ENV, "")
+        if fork_server_fd.isdigit():
+            _serve_forks(components, transport, int(fork_server_fd))
         _serve(components, transport)
     sys.stderr.write(
         f"usage: {os.path.basename(sys.argv[0] or plugin)} describe|schema\n"
@@ -206,15 +211,16 @@ WIRE_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "paramiko.transpor
                 "docker.utils")
 
 
-def _die_with_parent() -> None:
-    """Ask for SIGTERM when the core dies; exit now if it already has."""
+def _die_with_parent(expected_parent: int | None = None) -> None:
+    """Ask for SIGTERM when the parent (the core, or the fork server of a
+    forked child) dies; exit now if it already has."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
             log.debug("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
     except (OSError, AttributeError):
         log.debug("prctl is not available; relying on pipe EOF only")
-    expected = os.environ.get(CORE_PID_ENV, "")
+    expected = str(expected_parent) if expected_parent is not None else os.environ.get(CORE_PID_ENV, "")
     parent = os.getppid()
     # The core may have died between fork and prctl: then nobody will signal us.
     # (Compare with the pid the core announced: a core running as pid 1 in a
@@ -225,10 +231,26 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _serve(components: PluginComponents, transport: PipeTransport) -> NoReturn:
+def _hello(components: PluginComponents) -> Hello:
+    return Hello(
+        protocol_version=PROTOCOL_VERSION,
+        plugin=components.plugin,
+        version=components.version,
+        components={
+            "builders": sorted(components.builders),
+            "provisioners": sorted(components.provisioners),
+            "post_processors": sorted(components.post_processors),
+            "datasources": sorted(components.datasources),
+        },
+        pid=os.getpid(),
+    )
+
+
+def _serve(components: PluginComponents, transport: PipeTransport, *, forked_from: int | None = None) -> NoReturn:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _configure_logging()
-    _die_with_parent()
+    if forked_from is None:
+        _configure_logging()  # a forked child has its fork server's logging
+    _die_with_parent(forked_from)
 
     # A self-pipe, not a threading.Event: request_stop also runs in the SIGTERM
     # handler, on the main thread, possibly while that thread is inside
@@ -259,20 +281,8 @@ def _serve(components: PluginComponents, transport: PipeTransport) -> NoReturn:
     # gets the same treatment as EOF: cancel, clean up, exit.
     signal.signal(signal.SIGTERM, lambda signum, frame: request_stop("terminated"))
 
-    hello = Hello(
-        protocol_version=PROTOCOL_VERSION,
-        plugin=components.plugin,
-        version=components.version,
-        components={
-            "builders": sorted(components.builders),
-            "provisioners": sorted(components.provisioners),
-            "post_processors": sorted(components.post_processors),
-            "datasources": sorted(components.datasources),
-        },
-        pid=os.getpid(),
-    )
     try:
-        transport.send(encode_message(hello))
+        transport.send(encode_message(_hello(components)))
     except OSError:
         os._exit(1)
     session.start()
@@ -290,3 +300,115 @@ def _serve(components: PluginComponents, transport: PipeTransport) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _serve_forks(components: PluginComponents, transport: PipeTransport, socket_fd: int) -> NoReturn:
+    """Be the fork server of :mod:`bakehouse.rpc.forks`: fork one plugin
+    process per build on the core's request, report when each is reaped,
+    and exit when the core closes the RPC pipe (or dies, or sends SIGTERM).
+
+    It stays single-threaded (a fork copies only the calling thread) and
+    never runs a component itself: what crashes a build crashes its child.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _configure_logging()
+    _die_with_parent()
+    sock = socket.socket(fileno=socket_fd)
+    wake_read, wake_write = os.pipe()
+    for fd in (wake_read, wake_write):
+        os.set_blocking(fd, False)
+    stopping: list[str] = []
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append("terminated"))
+    signal.set_wakeup_fd(wake_write)
+    try:
+        forks.send(sock, {"op": "ready"})
+        transport.send(encode_message(_hello(components)))
+    except OSError:
+        os._exit(1)
+    inbound = transport.read_fd
+    children: set[int] = set()
+    poller = select.poll()
+    for fd in (sock.fileno(), inbound, wake_read):
+        poller.register(fd, select.POLLIN)
+    while not stopping:
+        readable = {fd for fd, _ in poller.poll(1000)}
+        if wake_read in readable:
+            try:
+                while os.read(wake_read, 512):
+                    pass
+            except BlockingIOError:
+                pass
+        _report_exits(sock, children)
+        if inbound in readable and not os.read(inbound, 4096):
+            break  # the core closed our pipe: it is done with us (or gone)
+        if sock.fileno() in readable:
+            try:
+                message, fds = forks.recv(sock)
+            except (OSError, ValueError):
+                break
+            if message is None:
+                break
+            if message.get("op") != "fork" or len(fds) != forks.FORK_FDS:
+                for fd in fds:
+                    os.close(fd)
+                forks.send(sock, {"op": "error", "message": f"bad fork request {message!r}"})
+                continue
+            pid = _fork_child(components, message, fds, sock,
+                              keep_out=(inbound, transport.write_fd, wake_read, wake_write))
+            children.add(pid)
+            forks.send(sock, {"op": "forked", "pid": pid})
+    log.debug("fork server stopping")
+    logging.shutdown()
+    os._exit(0)
+
+
+def _report_exits(sock: socket.socket, children: set[int]) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+        try:
+            forks.send(sock, {"op": "exited", "pid": pid, "status": os.waitstatus_to_exitcode(status)})
+        except OSError:
+            return
+
+
+def _fork_child(components: PluginComponents, request: dict[str, Any], fds: list[int],
+                sock: socket.socket, keep_out: tuple[int, ...]) -> int:
+    """Fork one plugin process serving RPC on ``fds``; return its pid."""
+    for kind, type_name in request.get("preload") or []:
+        # Imported here once, before forking: every child starts warm. A
+        # failure is left for the child's ``create`` to report.
+        try:
+            ref = components.by_kind(kind).get(type_name)
+            if ref is not None:
+                resolve(ref)
+        except Exception:
+            log.debug("preloading %s %s failed", kind, type_name, exc_info=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    server_pid = os.getpid()
+    pid = os.fork()
+    if pid:
+        for fd in fds:
+            os.close(fd)
+        return pid
+    try:
+        rpc_read, rpc_write, stdout_fd, stderr_fd = fds
+        os.setpgid(0, 0)  # own process group, as the core gives a spawned plugin
+        os.dup2(stdout_fd, 1)
+        os.dup2(stderr_fd, 2)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        sock.close()
+        for fd in (stdout_fd, stderr_fd, *keep_out):
+            os.close(fd)
+        os.environ[FDS_ENV] = f"{rpc_read},{rpc_write}"
+        _serve(components, PipeTransport(rpc_read, rpc_write), forked_from=server_pid)
+    except BaseException:
+        os._exit(70)

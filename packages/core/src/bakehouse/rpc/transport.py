@@ -87,6 +87,14 @@ class PipeTransport:
         self._send_lock = threading.Lock()
         self._write_closed = False
 
+    @property
+    def read_fd(self) -> int:
+        return self._reader.fd
+
+    @property
+    def write_fd(self) -> int:
+        return self._writer.fd
+
     def send(self, frame: bytes) -> None:
         """Write one frame; raise ``OSError`` when the peer is gone."""
         with self._send_lock:
