@@ -153,7 +153,8 @@ class Orchestrator:
         )
 
     def _create_and_prepare(
-        self, spec: ComponentSpec, plan: BuildPlan, info: BuildInfo, diagnostics: Diagnostics
+        self, spec: ComponentSpec, plan: BuildPlan, info: BuildInfo, diagnostics: Diagnostics,
+        creation: _Creation | None = None,
     ) -> Any | None:
         label = f'{spec.kind} "{spec.type}"' + (
             f' ("{spec.name}")'
@@ -161,7 +162,10 @@ class Orchestrator:
             else ""
         )
         try:
-            instance = self.factory.create(spec.kind, spec.type, plan.name)
+            if creation is not None:
+                instance = creation.result()
+            else:
+                instance = self.factory.create(spec.kind, spec.type, plan.name)
         except Exception as exc:
             known = (
                 ", ".join(self.factory.known_types(spec.kind))
@@ -215,24 +219,30 @@ class Orchestrator:
         info = self._build_info(plan)
         # Every plugin process this build needs starts now, together.
         self.factory.prestart(_components_of(plan), plan.name)
-        builder = self._create_and_prepare(plan.builder, plan, info, diagnostics)
+        # Created together too (creating is where a plugin imports the
+        # component: the imports of different plugins overlap); prepared one
+        # after the other, in template order.
+        creations = {id(spec): _Creation(self.factory, spec, plan.name) for spec in _specs_of(plan)}
+
+        def create_and_prepare(spec: ComponentSpec) -> Any | None:
+            return self._create_and_prepare(spec, plan, info, diagnostics, creations[id(spec)])
+
+        builder = create_and_prepare(plan.builder)
         provisioners = []
         for spec in plan.provisioners:
-            instance = self._create_and_prepare(spec, plan, info, diagnostics)
+            instance = create_and_prepare(spec)
             if instance is not None:
                 provisioners.append(Component(spec, instance))
         cleanup = None
         if plan.error_cleanup_provisioner is not None:
-            instance = self._create_and_prepare(
-                plan.error_cleanup_provisioner, plan, info, diagnostics
-            )
+            instance = create_and_prepare(plan.error_cleanup_provisioner)
             if instance is not None:
                 cleanup = Component(plan.error_cleanup_provisioner, instance)
         chains: list[list[Component]] = []
         for chain in plan.post_processor_chains:
             created = []
             for spec in chain:
-                instance = self._create_and_prepare(spec, plan, info, diagnostics)
+                instance = create_and_prepare(spec)
                 if instance is not None:
                     created.append(Component(spec, instance))
             chains.append(created)
@@ -516,9 +526,40 @@ class Orchestrator:
             self.ui.say(f"--> {name}: {text if text else '<nothing>'}")
 
 
-def _components_of(plan: BuildPlan) -> list[tuple[str, str]]:
-    """(kind, type) of every component ``plan`` creates."""
+def _specs_of(plan: BuildPlan) -> list[ComponentSpec]:
+    """Every component ``plan`` creates."""
     specs = [plan.builder, *plan.provisioners, *(c for chain in plan.post_processor_chains for c in chain)]
     if plan.error_cleanup_provisioner is not None:
         specs.append(plan.error_cleanup_provisioner)
-    return [(spec.kind, spec.type) for spec in specs]
+    return specs
+
+
+def _components_of(plan: BuildPlan) -> list[tuple[str, str]]:
+    """(kind, type) of every component ``plan`` creates."""
+    return [(spec.kind, spec.type) for spec in _specs_of(plan)]
+
+
+class _Creation:
+    """``factory.create`` of one component, run on a thread of its own."""
+
+    def __init__(self, factory: ComponentFactory, spec: ComponentSpec, build_key: str) -> None:
+        self._outcome: tuple[bool, Any] | None = None
+        self._thread = threading.Thread(
+            target=self._create, args=(factory, spec, build_key), name=f"create-{spec.type}", daemon=True
+        )
+        self._thread.start()
+
+    def _create(self, factory: ComponentFactory, spec: ComponentSpec, build_key: str) -> None:
+        try:
+            self._outcome = (True, factory.create(spec.kind, spec.type, build_key))
+        except BaseException as exc:
+            self._outcome = (False, exc)
+
+    def result(self) -> Any:
+        """The instance; raises what ``create`` raised."""
+        self._thread.join()
+        assert self._outcome is not None
+        ok, value = self._outcome
+        if not ok:
+            raise value
+        return value
