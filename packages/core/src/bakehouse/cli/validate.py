@@ -22,6 +22,7 @@ from bakehouse.cli.common import (
     check_required_plugins,
     datasource_runner,
     drop_undeclared_var_warnings,
+    kept_until_exit,
     make_ui,
 )
 from bakehouse.ui.diagnostics import print_diagnostics
@@ -50,14 +51,15 @@ def _load(args: argparse.Namespace, ui: Any, *, syntax_only: bool,
     from bakehouse.template.loader import load_template
 
     try:
-        template, warnings = load_template(
-            args.target,
-            variables=list(args.vars),
-            var_files=list(args.var_files),
-            environ=os.environ,
-            datasource_runner=datasource_runner(factory) if factory is not None else None,
-            syntax_only=syntax_only,
-        )
+        with kept_until_exit():
+            template, warnings = load_template(
+                args.target,
+                variables=list(args.vars),
+                var_files=list(args.var_files),
+                environ=os.environ,
+                datasource_runner=datasource_runner(factory) if factory is not None else None,
+                syntax_only=syntax_only,
+            )
     except Diagnostics as diagnostics:
         print_diagnostics(ui, diagnostics)
         return None

@@ -10,7 +10,7 @@ import urllib.parse
 import zlib
 
 from bakehouse.hcl.function import Function, FunctionContext, FunctionError
-from bakehouse.hcl.functions import _json, _yaml
+from bakehouse.hcl.functions import _json
 from bakehouse.hcl.functions._util import define, p
 from bakehouse.hcl.values import (
     DYNAMIC,
@@ -87,10 +87,14 @@ def _yamlencode(args: list[Value], fctx: FunctionContext) -> Value:
     value = args[0]
     if not value.is_wholly_known:
         return unknown(STRING)
+    from bakehouse.hcl.functions import _yaml  # PyYAML: imported by the templates that use it
+
     return string(_yaml.encode(value))
 
 
 def _yamldecode(args: list[Value], fctx: FunctionContext) -> Value:
+    from bakehouse.hcl.functions import _yaml
+
     return _yaml.decode(args[0].as_str())
 
 
