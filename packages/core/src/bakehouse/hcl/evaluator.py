@@ -60,10 +60,10 @@ SPECIAL_FUNCTIONS = ("try", "can", "convert")
 
 
 def _default_functions() -> Mapping[str, Function]:
-    try:
-        from bakehouse.hcl.functions import FUNCTIONS
-    except ImportError:  # the function library is optional for the evaluator
-        return {}
+    # Imported on first use: most callers pass their own functions, and the
+    # library is the biggest import of the package.
+    from bakehouse.hcl.functions import FUNCTIONS
+
     return FUNCTIONS
 
 

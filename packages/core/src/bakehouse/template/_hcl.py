@@ -32,10 +32,8 @@ __all__ = [
 
 def all_functions() -> dict[str, Any]:
     """Packer's function library (everything but ``env``)."""
-    try:
-        from bakehouse.hcl.functions import FUNCTIONS
-    except ImportError:  # the function library lands separately; expressions still work
-        return {}
+    from bakehouse.hcl.functions import FUNCTIONS
+
     return {name: fn for name, fn in FUNCTIONS.items() if name != "env"}
 
 

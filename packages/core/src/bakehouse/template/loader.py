@@ -29,6 +29,7 @@ from typing import Any
 
 from bakehouse.hcl.diagnostics import Diagnostics, SourcePos
 from bakehouse.hcl.limits import MAX_TEMPLATE_BYTES, read_regular_file
+from bakehouse.hcl.schema import AttributeSpec, BlockSpec, BodySchema, check_labels, decode_body
 from bakehouse.sdk.components import BUILDER_META, POST_PROCESSOR_META, PROVISIONER_META
 from bakehouse.template import _hcl
 from bakehouse.template._hcl import V
@@ -41,9 +42,34 @@ PACKER_COMPAT_VERSION = "1.16.0"
 
 DatasourceRunner = Callable[[str, dict[str, Any], SourcePos], dict[str, Any]]
 
-TOP_LEVEL_BLOCKS = {"packer", "variable", "variables", "locals", "local", "data", "source", "build",
-                    "hcp_packer_registry"}
-VARIABLE_ARGUMENTS = {"type", "default", "description", "sensitive"}
+TOP_LEVEL_SCHEMA = BodySchema(
+    blocks=(BlockSpec("packer"), BlockSpec("variable", ("name",)), BlockSpec("variables"), BlockSpec("locals"),
+            BlockSpec("local", ("name",)), BlockSpec("data", ("type", "name")),
+            BlockSpec("source", ("type", "name")), BlockSpec("build"), BlockSpec("hcp_packer_registry")),
+    attribute_hint="Put it inside a block (variable, locals, source, build).")
+PACKER_SCHEMA = BodySchema(attributes=(AttributeSpec("required_version"),), blocks=(BlockSpec("required_plugins"),))
+REQUIRED_PLUGINS_SCHEMA = BodySchema(any_attributes=True)
+VARIABLE_SCHEMA = BodySchema(
+    attributes=(AttributeSpec("type"), AttributeSpec("default"), AttributeSpec("description"),
+                AttributeSpec("sensitive")),
+    blocks=(BlockSpec("validation"),))
+VALIDATION_SCHEMA = BodySchema(attributes=(AttributeSpec("condition", required=True),
+                                           AttributeSpec("error_message", required=True)))
+VARIABLES_SCHEMA = BodySchema(any_attributes=True, block_hint="Write name = value lines.")
+LOCALS_SCHEMA = BodySchema(any_attributes=True, block_hint="Write name = expression lines.")
+LOCAL_SCHEMA = BodySchema(attributes=(AttributeSpec("expression", required=True), AttributeSpec("sensitive")))
+BUILD_SCHEMA = BodySchema(
+    attributes=(AttributeSpec("name"), AttributeSpec("description"), AttributeSpec("sources")),
+    blocks=(BlockSpec("source", ("type.name",)), BlockSpec("provisioner", ("type",)),
+            BlockSpec("error-cleanup-provisioner", ("type",), unique=True,
+                      duplicate_summary="Only one error-cleanup-provisioner is allowed"),
+            BlockSpec("post-processor", ("type",)), BlockSpec("post-processors"),
+            BlockSpec("hcp_packer_registry")))
+POST_PROCESSORS_SCHEMA = BodySchema(blocks=(BlockSpec("post-processor", ("type",)),))
+DYNAMIC_BLOCK = BlockSpec("dynamic", ("type",))
+DYNAMIC_SCHEMA = BodySchema(
+    attributes=(AttributeSpec("for_each", required=True), AttributeSpec("iterator"), AttributeSpec("labels")),
+    blocks=(BlockSpec("content", required=True, unique=True),))
 BUILD_GENERATED_KEYS = ("ID", "Host", "Port", "User", "Password", "ConnType", "PackerRunUUID",
                         "PackerHTTPPort", "PackerHTTPIP", "PackerHTTPAddr", "SSHPublicKey",
                         "SSHPrivateKey", "WinRMPassword")
@@ -77,6 +103,25 @@ class Scoped:
 
     block: Any  #: _hcl.Block
     extras: dict[str, Any] = field(default_factory=dict)
+
+    # The block's shape, so that a body schema checks scoped blocks like parsed ones.
+    @property
+    def type(self) -> str:
+        return str(self.block.type)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.block.labels)
+
+    @property
+    def body(self) -> _hcl.Body:
+        body: _hcl.Body = self.block.body
+        return body
+
+    @property
+    def pos(self) -> SourcePos:
+        pos: SourcePos = self.block.pos
+        return pos
 
 
 @dataclass
@@ -161,6 +206,7 @@ class _Loader:
         self.root = "."
         self.loaded = LoadedTemplate(template=Template(path=path, root="."))
         self.bodies: list[Any] = []  # (filename, Body)
+        self.top_blocks: list[Any] = []  #: well-formed top-level blocks of every file, in order
         #: legacy JSON template path -> the HCL2 text it converts to
         self.converted: dict[str, str] = {}
         self.auto_var_files: list[str] = []
@@ -251,43 +297,26 @@ class _Loader:
 
     # -------------------------------------------------------------- top level
     def _blocks(self, block_type: str) -> list[Any]:
-        found: list[Any] = []
-        for _filename, body in self.bodies:
-            found.extend(b for b in body.blocks if b.type == block_type)
-        return found
+        return [block for block in self.top_blocks if block.type == block_type]
 
     def _read_packer_blocks(self) -> None:
         for _filename, body in self.bodies:
-            for name, attr in body.attributes.items():
-                self.diags.error("Unsupported argument",
-                                 f'An argument named "{name}" is not expected at the top level of a template. '
-                                 "Put it inside a block (variable, locals, source, build).", attr.pos)
-            for block in body.blocks:
-                if block.type not in TOP_LEVEL_BLOCKS:
-                    self.diags.error("Unsupported block type",
-                                     f'Blocks of type "{block.type}" are not expected here. Expected one of: '
-                                     + ", ".join(sorted(TOP_LEVEL_BLOCKS)) + ".", block.pos)
+            self.top_blocks += decode_body(body.attributes, body.blocks, TOP_LEVEL_SCHEMA, self.diags).blocks
         empty = _hcl.make_context({}, {}, self.root)
         for block in self._blocks("packer"):
-            for name, attr in block.body.attributes.items():
-                if name == "required_version":
-                    value = self._eval(attr.expr, empty)
-                    if value is not None and value.is_known and not value.is_null:
-                        constraint = value.as_str() if value.type == V.STRING else str(V.to_python(value))
-                        problem = _check_version_constraint(PACKER_COMPAT_VERSION, constraint)
-                        if problem:
-                            self.diags.error("Unsupported Packer version", problem, attr.pos)
-                else:
-                    self.diags.error("Unsupported argument",
-                                     f'An argument named "{name}" is not expected in a packer block; '
-                                     "only required_version is.", attr.pos)
-            for nested in block.body.blocks:
-                if nested.type != "required_plugins":
-                    self.diags.error("Unsupported block type",
-                                     f'Blocks of type "{nested.type}" are not expected in a packer block.',
-                                     nested.pos)
-                    continue
-                for plugin_name, attr in nested.body.attributes.items():
+            content = decode_body(block.body.attributes, block.body.blocks, PACKER_SCHEMA, self.diags, block.pos)
+            attr = content.attributes.get("required_version")
+            if attr is not None:
+                value = self._eval(attr.expr, empty)
+                if value is not None and value.is_known and not value.is_null:
+                    constraint = value.as_str() if value.type == V.STRING else str(V.to_python(value))
+                    problem = _check_version_constraint(PACKER_COMPAT_VERSION, constraint)
+                    if problem:
+                        self.diags.error("Unsupported Packer version", problem, attr.pos)
+            for nested in content.blocks:
+                plugins = decode_body(nested.body.attributes, nested.body.blocks, REQUIRED_PLUGINS_SCHEMA,
+                                      self.diags, nested.pos)
+                for plugin_name, attr in plugins.attributes.items():
                     value = self._eval(attr.expr, empty)
                     if value is None:
                         continue
@@ -304,10 +333,6 @@ class _Loader:
         variables = self.loaded.variables
         default_ctx = _hcl.default_value_context(self.environ, self.root)
         for block in self._blocks("variable"):
-            if len(block.labels) != 1:
-                self.diags.error("Missing variable name",
-                                 'A variable block needs exactly one label: variable "name" { ... }.', block.pos)
-                continue
             name = block.labels[0]
             if not _is_identifier(name):
                 self.diags.error("Invalid variable name", f'"{name}" is not a valid identifier: use letters, '
@@ -318,12 +343,8 @@ class _Loader:
                                  f"{variables[name].pos}. Remove or rename one of them.", block.pos)
                 continue
             var = Variable(name=name, pos=block.pos)
-            for attr_name, attr in block.body.attributes.items():
-                if attr_name not in VARIABLE_ARGUMENTS:
-                    self.diags.error("Unsupported argument",
-                                     f'An argument named "{attr_name}" is not expected in a variable block. '
-                                     "Expected one of: default, description, sensitive, type.", attr.pos)
-                    continue
+            content = decode_body(block.body.attributes, block.body.blocks, VARIABLE_SCHEMA, self.diags, block.pos)
+            for attr_name, attr in content.attributes.items():
                 if attr_name == "type":
                     try:
                         var.type, var.type_defaults = _hcl.evaluate_type(attr.expr)
@@ -340,13 +361,7 @@ class _Loader:
                         var.description = value.as_str()
                 elif attr_name == "sensitive":
                     var.sensitive = self._eval_bool(attr.expr, _hcl.make_context({}, {}, self.root), False)
-            for nested in block.body.blocks:
-                if nested.type == "validation":
-                    var.validations.append(nested)
-                else:
-                    self.diags.error("Unsupported block type",
-                                     f'Blocks of type "{nested.type}" are not expected in a variable block; '
-                                     "only validation blocks are.", nested.pos)
+            var.validations = content.blocks
             if var.type is None and var.default is not None and not var.default.is_null:
                 var.type = _infer_type(var.default)
             if var.default is not None and var.type is not None and var.declared_type and not var.default.is_null:
@@ -357,11 +372,8 @@ class _Loader:
             variables[name] = var
 
         for block in self._blocks("variables"):
-            for nested in block.body.blocks:
-                self.diags.error("Unsupported block type",
-                                 f'Blocks of type "{nested.type}" are not expected in a variables block.',
-                                 nested.pos)
-            for name, attr in block.body.attributes.items():
+            content = decode_body(block.body.attributes, block.body.blocks, VARIABLES_SCHEMA, self.diags, block.pos)
+            for name, attr in content.attributes.items():
                 if name in variables:
                     self.diags.error("Duplicate variable", f'A variable named "{name}" was already declared at '
                                      f"{variables[name].pos}.", attr.pos)
@@ -507,15 +519,11 @@ class _Loader:
             if var.value is None:
                 continue
             for block in var.validations:
-                condition = block.body.attributes.get("condition")
-                message = block.body.attributes.get("error_message")
-                for name, attr in block.body.attributes.items():
-                    if name not in ("condition", "error_message"):
-                        self.diags.error("Unsupported argument", f'An argument named "{name}" is not expected '
-                                         "in a validation block.", attr.pos)
+                content = decode_body(block.body.attributes, block.body.blocks, VALIDATION_SCHEMA, self.diags,
+                                      block.pos)
+                condition = content.attributes.get("condition")
+                message = content.attributes.get("error_message")
                 if condition is None or message is None:
-                    self.diags.error("Incomplete validation block",
-                                     "A validation block needs both condition and error_message.", block.pos)
                     continue
                 refs = condition.expr.references()
                 if not any(tuple(r[:2]) == ("var", var.name) for r in refs):
@@ -603,31 +611,15 @@ class _Loader:
             order.append(key)
 
         for block in self._blocks("locals"):
-            for nested in block.body.blocks:
-                self.diags.error("Unsupported block type", f'Blocks of type "{nested.type}" are not expected '
-                                 "in a locals block; write name = expression lines.", nested.pos)
-            for name, attr in block.body.attributes.items():
+            content = decode_body(block.body.attributes, block.body.blocks, LOCALS_SCHEMA, self.diags, block.pos)
+            for name, attr in content.attributes.items():
                 add(f"local.{name}", "local", attr, attr.pos)
         for block in self._blocks("local"):
-            if len(block.labels) != 1:
-                self.diags.error("Missing local name", 'A local block needs one label: local "name" { ... }.',
-                                 block.pos)
+            content = decode_body(block.body.attributes, block.body.blocks, LOCAL_SCHEMA, self.diags, block.pos)
+            if "expression" not in content.attributes:
                 continue
-            expression = block.body.attributes.get("expression")
-            if expression is None:
-                self.diags.error("Missing required argument",
-                                 'The argument "expression" is required in a local block.', block.pos)
-                continue
-            for name, attr in block.body.attributes.items():
-                if name not in ("expression", "sensitive"):
-                    self.diags.error("Unsupported argument", f'An argument named "{name}" is not expected in a '
-                                     "local block. Expected: expression, sensitive.", attr.pos)
             add(f"local.{block.labels[0]}", "local-block", block, block.pos)
         for block in self._blocks("data"):
-            if len(block.labels) != 2:
-                self.diags.error("Invalid data block", 'A data block needs two labels: data "type" "name" { }.',
-                                 block.pos)
-                continue
             add(f"data.{block.labels[0]}.{block.labels[1]}", "data", block, block.pos)
 
         dependency_cache: dict[str, list[str]] = {}
@@ -778,10 +770,6 @@ class _Loader:
     # ---------------------------------------------------------------- sources
     def _decode_sources(self) -> None:
         for block in self._blocks("source"):
-            if len(block.labels) != 2:
-                self.diags.error("Invalid source block", 'A source block needs two labels: source "type" "name" { }.',
-                                 block.pos)
-                continue
             key = f"{block.labels[0]}.{block.labels[1]}"
             if key in self.loaded.sources:
                 self.diags.error("Duplicate source", f"source.{key} was already defined at "
@@ -799,7 +787,9 @@ class _Loader:
     def _decode_build(self, block: Any, ctx: Any) -> None:
         build_name = ""
         source_refs: list[tuple[str, SourcePos]] = []
-        for name, attr in block.body.attributes.items():
+        content = decode_body(block.body.attributes, self._expand(block.body, ctx, {}), BUILD_SCHEMA, self.diags,
+                              block.pos)
+        for name, attr in content.attributes.items():
             if name == "name":
                 value = self._eval(attr.expr, ctx)
                 if value is not None and value.is_known and not value.is_null:
@@ -820,9 +810,6 @@ class _Loader:
                                      attr.pos)
                     continue
                 source_refs.extend((item, attr.pos) for item in items)
-            else:
-                self.diags.error("Unsupported argument", f'An argument named "{name}" is not expected in a build '
-                                 "block. Expected one of: name, description, sources.", attr.pos)
 
         uses: list[tuple[str, str, list[Scoped], SourcePos]] = []  # (type, effective name, bodies, pos)
         for ref, pos in source_refs:
@@ -835,7 +822,7 @@ class _Loader:
         provisioner_blocks: list[Scoped] = []
         cleanup_blocks: list[Scoped] = []
         post_processor_chains: list[list[Scoped]] = []
-        for scoped in self._expand(block.body, ctx, {}):
+        for scoped in content.blocks:
             nested = scoped.block
             if nested.type == "source":
                 use = self._source_override(scoped, ctx)
@@ -848,30 +835,13 @@ class _Loader:
             elif nested.type == "post-processor":
                 post_processor_chains.append([scoped])
             elif nested.type == "post-processors":
-                chain: list[Scoped] = []
-                for inner in self._expand(nested.body, ctx, scoped.extras):
-                    if inner.block.type == "post-processor":
-                        chain.append(inner)
-                    else:
-                        self.diags.error("Unsupported block type", f'Blocks of type "{inner.block.type}" are not '
-                                         "expected in post-processors; only post-processor blocks are.",
-                                         inner.block.pos)
-                for name, attr in nested.body.attributes.items():
-                    self.diags.error("Unsupported argument", f'An argument named "{name}" is not expected in a '
-                                     "post-processors block.", attr.pos)
+                chain = decode_body(nested.body.attributes, self._expand(nested.body, ctx, scoped.extras),
+                                    POST_PROCESSORS_SCHEMA, self.diags, nested.pos).blocks
                 if chain:
                     post_processor_chains.append(chain)
             elif nested.type == "hcp_packer_registry":
                 self.diags.warning("HCP Packer registry is not supported",
                                    "The hcp_packer_registry block is ignored by Bakehouse.", nested.pos)
-            else:
-                self.diags.error("Unsupported block type", f'Blocks of type "{nested.type}" are not expected in a '
-                                 "build block. Expected one of: source, provisioner, error-cleanup-provisioner, "
-                                 "post-processor, post-processors.", nested.pos)
-        if len(cleanup_blocks) > 1:
-            self.diags.error("Only one error-cleanup-provisioner is allowed",
-                             "Remove all but one error-cleanup-provisioner block from this build.",
-                             cleanup_blocks[1].block.pos)
         if not uses:
             if not source_refs:
                 self.diags.error("Missing sources", "A build block needs at least one source: set "
@@ -907,10 +877,6 @@ class _Loader:
 
     def _source_override(self, scoped: Scoped, ctx: Any) -> tuple[str, str, list[Scoped], SourcePos] | None:
         block = scoped.block
-        if len(block.labels) != 1:
-            self.diags.error("Invalid source block in build", 'Inside a build, write source "type.name" { ... } with '
-                             "one label naming a top-level source.", block.pos)
-            return None
         key = self._source_key(block.labels[0], block.pos)
         if key is None:
             return None
@@ -995,10 +961,6 @@ class _Loader:
 
     def _provisioner(self, scoped: Scoped, source_value: Any, build_name: str) -> ComponentSpec | None:
         block = scoped.block
-        if len(block.labels) != 1:
-            self.diags.error("Invalid provisioner block", f'A {block.type} block needs one label, its type: '
-                             f'{block.type} "shell" {{ ... }}.', block.pos)
-            return None
         ctx = self._context({"source": source_value, "build": _build_value(build_name, None), **scoped.extras})
         attrs = block.body.attributes
         meta = self._meta({k: v for k, v in attrs.items() if k in PROVISIONER_META}, ctx)
@@ -1018,10 +980,6 @@ class _Loader:
 
     def _post_processor(self, scoped: Scoped, source_value: Any, build_name: str) -> ComponentSpec | None:
         block = scoped.block
-        if len(block.labels) != 1:
-            self.diags.error("Invalid post-processor block", 'A post-processor block needs one label, its type: '
-                             'post-processor "manifest" { ... }.', block.pos)
-            return None
         ctx = self._context({"source": source_value, "build": _build_value(build_name, None), **scoped.extras})
         attrs = block.body.attributes
         meta = self._meta({k: v for k, v in attrs.items() if k in POST_PROCESSOR_META}, ctx)
@@ -1118,24 +1076,13 @@ class _Loader:
         return out
 
     def _expand_dynamic(self, block: Any, ctx: Any, extras: dict[str, Any]) -> list[Scoped]:
-        if len(block.labels) != 1:
-            self.diags.error("Invalid dynamic block", 'A dynamic block needs one label, the block type to '
-                             'generate: dynamic "tag" { ... }.', block.pos)
+        if not check_labels(block, DYNAMIC_BLOCK, self.diags):
             return []
         target = block.labels[0]
-        attrs = block.body.attributes
-        for name, attr in attrs.items():
-            if name not in ("for_each", "iterator", "labels"):
-                self.diags.error("Unsupported argument", f'An argument named "{name}" is not expected in a dynamic '
-                                 "block. Expected: for_each, iterator, labels, and a content block.", attr.pos)
-        contents = [b for b in block.body.blocks if b.type == "content"]
-        for other in block.body.blocks:
-            if other.type != "content":
-                self.diags.error("Unsupported block type", f'Blocks of type "{other.type}" are not expected in a '
-                                 "dynamic block; only one content block is.", other.pos)
-        if "for_each" not in attrs or len(contents) != 1:
-            self.diags.error("Incomplete dynamic block",
-                             "A dynamic block needs a for_each argument and exactly one content block.", block.pos)
+        content = decode_body(block.body.attributes, block.body.blocks, DYNAMIC_SCHEMA, self.diags, block.pos)
+        attrs = content.attributes
+        contents = content.of_type("content")
+        if "for_each" not in attrs or not contents:
             return []
         iterator = target
         if "iterator" in attrs:
