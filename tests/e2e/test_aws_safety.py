@@ -58,6 +58,9 @@ def test_cleanup_refuses_journal_entries_for_resources_it_did_not_create(
     ec2.create_key_pair(KeyName="users-key")
     group_id = ec2.create_security_group(GroupName="users-group", Description="mine")["GroupId"]
     ami = register_ami(local_ec2_env, "users-ami")
+    template_id = ec2.create_launch_template(
+        LaunchTemplateName="users-template", LaunchTemplateData={"InstanceType": "t3.micro"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
     precious = tmp_path / "bakehouse-aws-key-precious"
     precious.mkdir()
     (precious / "thesis.tex").write_text("years of work")
@@ -72,6 +75,7 @@ def test_cleanup_refuses_journal_entries_for_resources_it_did_not_create(
     _forge_entry(journal, "ec2-key-pair", "users-key", **where)
     _forge_entry(journal, "ec2-security-group", "users-group", **where, group_id=group_id)
     _forge_entry(journal, "ec2-image", ami, **where)
+    _forge_entry(journal, "ec2-launch-template", "users-template", **where)
     _forge_entry(journal, "aws-temporary-key-dir", str(precious))
     _forge_entry(journal, "aws-temporary-key-dir", str(elsewhere))
 
@@ -81,12 +85,14 @@ def test_cleanup_refuses_journal_entries_for_resources_it_did_not_create(
     assert "refusing to delete key pair users-key" in output
     assert f"refusing to delete security group {group_id}" in output
     assert f"refusing to delete AMI {ami}" in output
+    assert f"refusing to delete launch template {template_id} (users-template)" in output
     assert f"refusing to delete directory {precious}" in output
     assert f"refusing to delete directory {elsewhere}" in output
     assert "Traceback" not in output
     assert [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]] == ["users-key"]
     assert ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
     assert ec2.describe_images(ImageIds=[ami])["Images"]
+    assert ec2.describe_launch_templates(LaunchTemplateIds=[template_id])["LaunchTemplates"]
     assert (precious / "thesis.tex").read_text() == "years of work" and elsewhere.is_dir()
 
 

@@ -35,6 +35,7 @@ from bakehouse_plugin_aws.steps import (
     StepCreateTags,
     StepDeregisterAMI,
     StepEncryptedCopy,
+    StepIamInstanceProfile,
     StepKeyPair,
     StepModifyAMIAttributes,
     StepModifyInstance,
@@ -42,6 +43,7 @@ from bakehouse_plugin_aws.steps import (
     StepPreValidate,
     StepProvision,
     StepRunSourceInstance,
+    StepRunSpotInstance,
     StepSecurityGroup,
     StepSnapshotInfo,
     StepSourceAMIInfo,
@@ -71,24 +73,40 @@ class AmazonEBSBuilder(Builder):
         warnings = []
         if self.config.communicator == "none":
             warnings.append("communicator = \"none\": provisioners that need a connection will fail")
+        if self.config.is_spot():
+            ignored = [name for name in ("ena_support", "sriov_support", "disable_stop_instance")
+                       if name in self.config.model_fields_set]
+            if ignored:
+                warnings.append(f"{', '.join(ignored)}: not applied to a Spot instance, which is "
+                                "imaged without being stopped (as Packer does)")
+        if self.config.spot_price_auto_product:
+            warnings.append("spot_price_auto_product is deprecated and ignored: spot_price = \"auto\" "
+                            "caps the price at the on-demand price")
         return PrepareResult(generated_names=list(GENERATED_NAMES), warnings=warnings)
 
     def steps(self) -> list[Step]:
         """The story of a build, top to bottom."""
+        spot = self.config.is_spot()
         steps: list[Step] = [
             StepPreValidate(),
             StepSourceAMIInfo(),
             StepNetworkInfo(),
             StepKeyPair(),
             StepSecurityGroup(),
-            StepRunSourceInstance(),
+            StepIamInstanceProfile(),
+            StepRunSpotInstance() if spot else StepRunSourceInstance(),
             StepConnect(),
             StepProvision(),
-            StepStopInstance(),
         ]
+        # As in Packer, a Spot instance is imaged running (one-time Spot
+        # instances cannot be stopped; CreateImage reboots it), so neither
+        # stopped nor modified.
+        if not spot:
+            steps.append(StepStopInstance())
         if not self.config.skip_create_ami:
+            if not spot:
+                steps.append(StepModifyInstance())
             steps += [
-                StepModifyInstance(),
                 StepDeregisterAMI(),
                 StepCreateAMI(),
                 StepEncryptedCopy(),
@@ -133,9 +151,21 @@ def explain_kept_resources(ui: Ui, steps: list[Any], region: str, run_id: str) -
     """``-on-error=abort`` kept the temporary resources: list them and how to remove them."""
     kept: list[tuple[str, str]] = []
     for step in steps:
-        if isinstance(step, StepRunSourceInstance) and step.instance_id:
-            kept.append((f"instance {step.instance_id}",
-                         f"aws ec2 terminate-instances --region {region} --instance-ids {step.instance_id}"))
+        if isinstance(step, StepRunSourceInstance):
+            if step.instance_id:
+                kept.append((f"instance {step.instance_id}",
+                             f"aws ec2 terminate-instances --region {region} --instance-ids {step.instance_id}"))
+            if isinstance(step, StepRunSpotInstance) and step.template_id:
+                kept.append((f"launch template {step.template_id}",
+                             f"aws ec2 delete-launch-template --region {region} "
+                             f"--launch-template-id {step.template_id}"))
+        elif isinstance(step, StepIamInstanceProfile) and step.profile_name:
+            name = step.profile_name
+            kept.append((f"IAM instance profile and role {name}",
+                         f"aws iam remove-role-from-instance-profile --instance-profile-name {name} "
+                         f"--role-name {name} && aws iam delete-instance-profile --instance-profile-name "
+                         f"{name} && aws iam delete-role-policy --role-name {name} --policy-name {name} "
+                         f"&& aws iam delete-role --role-name {name}"))
         elif isinstance(step, StepSecurityGroup) and step.group_id and step.group_name:
             kept.append((f"security group {step.group_id} ({step.group_name})",
                          f"aws ec2 delete-security-group --region {region} --group-id {step.group_id}"))

@@ -205,13 +205,35 @@ class LicenseSpecification(_Block):
         return [item["license_configuration_arn"] for item in items if item.get("license_configuration_arn")]
 
 
+class PolicyStatement(_Block):
+    """One ``Statement { Effect, Action, Resource }`` of a policy document."""
+
+    Effect: Literal["Allow", "Deny"] = "Allow"
+    Action: list[str] = Field(default_factory=list)
+    Resource: list[str] | str = Field(default_factory=list)
+
+
+class PolicyDocument(_Block):
+    """``temporary_iam_instance_profile_policy_document { Version, Statement { ... } }``."""
+
+    Version: str = "2012-10-17"
+    Statement: list[PolicyStatement] = Field(default_factory=list)
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps({"Version": self.Version,
+                           "Statement": [s.model_dump() for s in self.Statement]})
+
+
 class CapacityReservationTarget(_Block):
     capacity_reservation_id: str = ""
     capacity_reservation_resource_group_arn: str = ""
 
 
-_SPOT = ("spot builds (a temporary launch template and a one-time EC2 fleet) are not implemented "
-         "yet; build on demand (remove the spot_* options)")
+#: EC2 Fleet's allocation strategies for Spot capacity.
+SpotAllocationStrategy = Literal["", "lowest-price", "diversified", "capacity-optimized",
+                                 "capacity-optimized-prioritized", "price-capacity-optimized"]
 _SSM = ("Session Manager needs AWS's session-manager-plugin and a real SSM agent on the instance; "
         "connect over SSH (ssh_interface public_ip/private_ip/ipv6 or ssh_host)")
 _WINRM = "Bakehouse has no WinRM communicator (Linux over SSH only)"
@@ -238,7 +260,7 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     run_volume_tag: list[KeyValue] = option(default_factory=list, note="block form of `run_volume_tags`")
     snapshot_tags: dict[str, str] = Field(default_factory=dict)
     snapshot_tag: list[KeyValue] = option(default_factory=list, note="block form of `snapshot_tags`")
-    spot_tags: dict[str, str] = option(default_factory=dict, note="on the spot request/fleet")
+    spot_tags: dict[str, str] = option(default_factory=dict, note="on the Spot instance request")
     spot_tag: list[KeyValue] = option(default_factory=list, note="block form of `spot_tags`")
     fleet_tags: dict[str, str] = option(default_factory=dict, note="on the EC2 fleet of a spot build")
     fleet_tag: list[KeyValue] = option(default_factory=list, note="block form of `fleet_tags`")
@@ -295,16 +317,19 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     enable_nitro_enclave: bool = option(False, note="RunInstances EnclaveOptions")
     metadata_options: MetadataOptions | None = option(None, note="RunInstances MetadataOptions (IMDSv2)")
     # spot
-    spot_price: Any = unsupported(_SPOT)
-    spot_instance_types: Any = unsupported(_SPOT)
-    spot_allocation_strategy: Any = unsupported(_SPOT)
+    spot_price: str = option("", note="a Spot instance through a temporary launch template and an "
+                             "instant EC2 fleet; \"auto\": up to the on-demand price")
+    spot_instance_types: list[str] = option(
+        default_factory=list, note="instead of instance_type: the fleet picks one of them")
+    spot_allocation_strategy: SpotAllocationStrategy = option(
+        "", note="CreateFleet SpotOptions.AllocationStrategy")
     spot_price_auto_product: str = option("", note="deprecated in Packer; accepted and ignored")
     block_duration_minutes: int = option(0, note="deprecated by AWS; accepted and ignored")
     # IAM
-    skip_profile_validation: bool = option(False, note="accepted; Bakehouse never checks the profile with IAM")
-    temporary_iam_instance_profile_policy_document: Any = unsupported(
-        "temporary IAM roles and instance profiles are not implemented yet; create the profile "
-        "beforehand and set iam_instance_profile")
+    skip_profile_validation: bool = option(
+        False, note="do not check iam_instance_profile with IAM GetInstanceProfile first")
+    temporary_iam_instance_profile_policy_document: PolicyDocument | None = option(
+        None, note="a temporary IAM role with this inline policy and an instance profile for it")
     # what cannot work here
     session_manager_port: Any = unsupported(_SSM)
     pause_before_ssm: Any = unsupported(_SSM)
@@ -355,9 +380,10 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
 
         if not self.region:
             problem("The argument 'region' is required, but no definition was found.", "region")
-        if not self.instance_type:
-            problem("The argument 'instance_type' is required, but no definition was found.",
-                    "instance_type")
+        if not self.instance_type and not self.spot_instance_types:
+            problem("The argument 'instance_type' is required, but no definition was found "
+                    "(or spot_instance_types with spot_price).", "instance_type")
+        self._spot_problems(problem)
         if not self.source_ami and (self.source_ami_filter is None or self.source_ami_filter.is_empty()):
             problem("A source_ami or source_ami_filter must be specified.", "source_ami")
         if self.source_ami_filter is not None and self.source_ami_filter.filters and not self.source_ami_filter.owners:
@@ -415,6 +441,13 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
                     "ssh_interface")
         if self.tenancy and self.placement and self.placement.tenancy and self.tenancy != self.placement.tenancy:
             problem("tenancy conflicts with placement.tenancy: set only one.", "tenancy")
+        if self.iam_instance_profile and self.temporary_iam_instance_profile_policy_document:
+            problem("Only one of iam_instance_profile or temporary_iam_instance_profile_policy_document "
+                    "can be set.", "temporary_iam_instance_profile_policy_document")
+        document = self.temporary_iam_instance_profile_policy_document
+        if document is not None and not document.Statement:
+            problem("temporary_iam_instance_profile_policy_document needs at least one Statement block.",
+                    "temporary_iam_instance_profile_policy_document")
         if self.capacity_reservation_id and self.capacity_reservation_group_arn:
             problem("Only one of capacity_reservation_id or capacity_reservation_group_arn can be set.",
                     "capacity_reservation_group_arn")
@@ -454,6 +487,32 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
                     problem(f"Unknown region {region!r}.", "ami_regions", index)
         return found
 
+    def is_spot(self) -> bool:
+        """Packer's rule: a Spot instance when ``spot_price`` is set and not "0"."""
+        return self.spot_price.strip() not in ("", "0")
+
+    def _spot_problems(self, problem: Any) -> None:
+        price = self.spot_price.strip()
+        if price not in ("", "auto"):
+            try:
+                valid = float(price) >= 0
+            except ValueError:
+                valid = False
+            if not valid:
+                problem(f"spot_price must be \"auto\" or a price in US dollars per hour "
+                        f"(e.g. \"0.05\"), not {self.spot_price!r}.", "spot_price")
+        if self.instance_type and self.spot_instance_types:
+            problem("Set either instance_type or spot_instance_types, not both.", "spot_instance_types")
+        if self.is_spot():
+            if self.enable_unlimited_credits or self.enable_t2_unlimited:
+                problem("Unlimited credits cannot be used in conjunction with Spot instances.",
+                        "enable_unlimited_credits" if self.enable_unlimited_credits else "enable_t2_unlimited")
+            return
+        for name in ("spot_instance_types", "spot_allocation_strategy", "spot_tags", "spot_tag",
+                     "fleet_tags", "fleet_tag"):
+            if getattr(self, name):
+                problem(f"{name} needs a Spot instance: set spot_price (\"auto\" or a price).", name)
+
     def merged_tags(self, name: str) -> dict[str, str]:
         """``NAME_tags`` with the ``NAME_tag`` blocks on top (``tags``/``tag`` for the AMI)."""
         plural, blocks = (("tags", "tag") if name == "" else (f"{name}_tags", f"{name}_tag"))
@@ -479,7 +538,7 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
 #: hands every nested block over as a list of objects.
 SINGLE_BLOCKS = ("source_ami_filter", "subnet_filter", "vpc_filter", "security_group_filter",
                  "aws_polling", "metadata_options", "placement",
-                 "deregistration_protection")
+                 "deregistration_protection", "temporary_iam_instance_profile_policy_document")
 
 
 def unwrap_single_blocks(raw: dict[str, object], names: tuple[str, ...]) -> tuple[dict[str, object], list[ConfigProblem]]:

@@ -25,10 +25,10 @@ from bakehouse_plugin_aws.config import AccessConfig, Polling
 
 T = TypeVar("T")
 
-_CLIENT_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_PROFILE", "AWS_ACCESS_KEY_ID",
+_CLIENT_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_IAM", "AWS_PROFILE", "AWS_ACCESS_KEY_ID",
                        "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE",
                        "AWS_SHARED_CREDENTIALS_FILE")
-_CLIENTS: dict[tuple[Connection, str, tuple[str, ...]], Any] = {}
+_CLIENTS: dict[tuple[Connection, str, str, tuple[str, ...]], Any] = {}
 _SESSIONS: dict[tuple[Connection, tuple[str, ...]], boto3.session.Session] = {}
 _CLIENTS_LOCK = threading.Lock()
 
@@ -57,15 +57,16 @@ class Connection:
         return cls(config.custom_endpoint_ec2, config.profile, config.access_key,
                    config.secret_key, config.token, config.max_retries)
 
-    def client(self, region: str) -> Any:
-        """A boto3 EC2 client for ``region``, made once and reused: creating
+    def client(self, region: str, service: str = "ec2") -> Any:
+        """A boto3 client for ``region`` (EC2's, or ``service``'s: ``iam``),
+        made once and reused: creating
         sessions and clients costs hundreds of milliseconds each (model
         loading); clients are thread-safe, sessions are not, hence the lock."""
         # The environment is part of the key: boto3 reads the endpoint and
         # credentials from it when the client is made.
         environment = tuple(os.environ.get(name, "") for name in _CLIENT_ENVIRONMENT)
         with _CLIENTS_LOCK:
-            key = (self, region, environment)
+            key = (self, region, service, environment)
             if key not in _CLIENTS:
                 # One session per connection: clients made from the same session
                 # share its loaded service models, so a second region is cheap.
@@ -77,17 +78,18 @@ class Connection:
                         aws_session_token=self.token or None,
                         profile_name=self.profile or None,
                     )
-                _CLIENTS[key] = self._new_client(_SESSIONS[session_key], region)
+                _CLIENTS[key] = self._new_client(_SESSIONS[session_key], region, service)
             return _CLIENTS[key]
 
-    def _new_client(self, session: boto3.session.Session, region: str) -> Any:
+    def _new_client(self, session: boto3.session.Session, region: str, service: str) -> Any:
         retries: dict[str, Any] = {"mode": "standard"}
         if self.max_retries:
             retries["max_attempts"] = self.max_retries
         return session.client(
-            "ec2",
+            service,
             region_name=region,
-            endpoint_url=self.endpoint or None,
+            # custom_endpoint_ec2 is EC2's; IAM's comes from AWS_ENDPOINT_URL_IAM & co.
+            endpoint_url=(self.endpoint or None) if service == "ec2" else None,
             config=botocore.config.Config(retries=retries),
         )
 

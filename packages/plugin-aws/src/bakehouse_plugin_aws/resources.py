@@ -27,6 +27,9 @@ KIND_KEY_PAIR = "ec2-key-pair"
 KIND_SECURITY_GROUP = "ec2-security-group"
 KIND_IMAGE = "ec2-image"
 KIND_KEY_DIR = "aws-temporary-key-dir"
+KIND_LAUNCH_TEMPLATE = "ec2-launch-template"
+#: A temporary IAM role and the instance profile of the same name holding it.
+KIND_IAM_INSTANCE_PROFILE = "iam-instance-profile"
 
 #: Tag put on the temporary instance so a leftover is found even when the
 #: run died between RunInstances and recording the instance id.
@@ -61,7 +64,8 @@ def _check_owner(what: str, tags: list[dict[str, Any]] | None, run_id: str) -> N
         raise NotOurs(f"refusing to delete {what}: it does not carry the tag {OWNER_TAG}={run_id} "
                       "that Bakehouse puts on what it creates, so this run did not create it")
 
-_NOT_FOUND = ("NotFound", "InvalidGroup.NotFound", "InvalidKeyPair.NotFound", "InvalidInstanceID")
+_NOT_FOUND = ("NotFound", "InvalidGroup.NotFound", "InvalidKeyPair.NotFound", "InvalidInstanceID",
+              "InvalidLaunchTemplateId", "InvalidLaunchTemplateName", "NoSuchEntity")
 
 
 def _missing(exc: BaseException) -> bool:
@@ -145,6 +149,52 @@ def delete_security_group(ec2: Any, group_name: str, vpc_id: str = "", group_id:
             raise AwsError(f"deleting security group {group_id}: {describe_error(exc)}") from None
 
 
+def delete_launch_template(ec2: Any, template_id: str) -> None:
+    try:
+        ec2.delete_launch_template(LaunchTemplateId=template_id)
+    except botocore.exceptions.ClientError as exc:
+        if not _missing(exc):
+            raise AwsError(f"deleting launch template {template_id}: {describe_error(exc)}") from None
+
+
+def spot_request_ids(ec2: Any, instance: dict[str, Any]) -> list[str]:
+    """The Spot request behind ``instance`` (EC2 names it on the instance;
+    moto does not, so the requests are searched for the instance's id)."""
+    if instance.get("SpotInstanceRequestId"):
+        return [str(instance["SpotInstanceRequestId"])]
+    requests = ec2.describe_spot_instance_requests().get("SpotInstanceRequests", [])
+    return [r["SpotInstanceRequestId"] for r in requests if r.get("InstanceId") == instance["InstanceId"]]
+
+
+def cancel_spot_requests(ec2: Any, request_ids: list[str]) -> None:
+    """Cancel Spot requests (a one-time request of a terminated instance is
+    closed already: cancelling it changes nothing)."""
+    try:
+        ec2.cancel_spot_instance_requests(SpotInstanceRequestIds=request_ids)
+    except botocore.exceptions.ClientError as exc:
+        if not _missing(exc):
+            raise AwsError(f"cancelling spot request {', '.join(request_ids)}: {describe_error(exc)}") from None
+
+
+def delete_temporary_instance_profile(iam: Any, name: str) -> None:
+    """Undo what a temporary instance profile took: the role leaves the
+    profile, the profile goes, the role's inline policy and the role go
+    (each step skipped when already done)."""
+    steps = [
+        ("removing role from instance profile", iam.remove_role_from_instance_profile,
+         {"InstanceProfileName": name, "RoleName": name}),
+        ("deleting instance profile", iam.delete_instance_profile, {"InstanceProfileName": name}),
+        ("deleting role policy", iam.delete_role_policy, {"RoleName": name, "PolicyName": name}),
+        ("deleting role", iam.delete_role, {"RoleName": name}),
+    ]
+    for what, method, params in steps:
+        try:
+            method(**params)
+        except botocore.exceptions.ClientError as exc:
+            if not _missing(exc):
+                raise AwsError(f"{what} {name}: {describe_error(exc)}") from None
+
+
 def image_ids_by_name(ec2: Any, name: str, run_id: str) -> list[str]:
     """AMIs named ``name`` that this run created (its owner tag)."""
     response = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]},
@@ -222,6 +272,41 @@ def clean_image(entry: JournalEntry) -> None:
         delete_image(ec2, image_id)
 
 
+def clean_launch_template(entry: JournalEntry) -> None:
+    ec2 = _client(entry)
+    try:
+        templates = ec2.describe_launch_templates(
+            LaunchTemplateNames=[entry.resource_id]).get("LaunchTemplates", [])
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc):
+            return
+        raise AwsError(f"describing launch template {entry.resource_id}: {describe_error(exc)}") from None
+    for template in templates:
+        _check_owner(f"launch template {template['LaunchTemplateId']} ({entry.resource_id})",
+                     template.get("Tags"), entry.run_id)
+        delete_launch_template(ec2, template["LaunchTemplateId"])
+
+
+def clean_instance_profile(entry: JournalEntry) -> None:
+    iam = Connection.from_journal(entry.details).client(str(entry.details["region"]), "iam")
+    found = False
+    for what, method, params, key in (
+        ("IAM role", iam.get_role, {"RoleName": entry.resource_id}, "Role"),
+        ("IAM instance profile", iam.get_instance_profile,
+         {"InstanceProfileName": entry.resource_id}, "InstanceProfile"),
+    ):
+        try:
+            resource = method(**params)[key]
+        except botocore.exceptions.ClientError as exc:
+            if _missing(exc):
+                continue
+            raise AwsError(f"describing {what} {entry.resource_id}: {describe_error(exc)}") from None
+        found = True
+        _check_owner(f"{what} {entry.resource_id}", resource.get("Tags"), entry.run_id)
+    if found:
+        delete_temporary_instance_profile(iam, entry.resource_id)
+
+
 def owned_key_dir(path: str) -> bool:
     """A temporary key directory as this plugin makes them: an absolute path
     named with its prefix, a real directory (not a link) of this user, holding
@@ -256,3 +341,5 @@ def register_cleaners() -> None:
     register_cleaner(KIND_SECURITY_GROUP, clean_security_group)
     register_cleaner(KIND_IMAGE, clean_image)
     register_cleaner(KIND_KEY_DIR, clean_key_dir)
+    register_cleaner(KIND_LAUNCH_TEMPLATE, clean_launch_template)
+    register_cleaner(KIND_IAM_INSTANCE_PROFILE, clean_instance_profile)

@@ -7,6 +7,8 @@ container to an image, ``CopyImage``/``DeregisterImage`` tag and untag it,
 and instance addresses in moto's answers become the instance's loopback
 address. Key pairs are remembered from ``CreateKeyPair`` answers and
 ``ImportKeyPair`` requests, so the launch key is what the instance accepts.
+``CreateFleet`` (an instant fleet from a launch template, as Spot builds
+make) starts containers like ``RunInstances``.
 Everything else is moto's. It can also inject faults per action.
 """
 
@@ -101,6 +103,7 @@ class LocalEC2:
         self._front: ThreadingHTTPServer | None = None
         self._faults: dict[str, Fault] = {}
         self._keys: dict[tuple[str, str], str] = {}
+        self._templates: dict[tuple[str, str], dict[str, str]] = {}  # (region, id or name) -> data
         self._moto_ips: dict[str, list[str]] = {}  # instance id -> moto's addresses and names
         self._base_amis: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -174,15 +177,18 @@ class LocalEC2:
         """The environment that points boto3 (and so ``amazon-ebs``) here."""
         return {
             "AWS_ENDPOINT_URL_EC2": self.endpoint,
+            # moto's IAM, behind the same front layer (instance profiles)
+            "AWS_ENDPOINT_URL_IAM": self.endpoint,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             **DUMMY_CREDENTIALS,
         }
 
-    def client(self, region: str | None = None):  # type: ignore[no-untyped-def]
+    def client(self, region: str | None = None, service: str = "ec2"):  # type: ignore[no-untyped-def]
+        """A boto3 client of ``service`` (EC2, or moto's IAM...) talking to this local EC2."""
         import boto3
 
-        return boto3.client("ec2", region_name=region or self.region, endpoint_url=self.endpoint,
+        return boto3.client(service, region_name=region or self.region, endpoint_url=self.endpoint,
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
     def base_ami(self, region: str | None = None) -> str:
@@ -236,6 +242,7 @@ class LocalEC2:
         self.instances.remove_all()
         with self._lock:
             self._keys.clear()
+            self._templates.clear()
             self._moto_ips.clear()
             self._base_amis.clear()
         self._register_base_amis()
@@ -333,25 +340,81 @@ class LocalEC2:
 
     def _after_RunInstances(self, region: str, params: dict[str, str], data: bytes) -> bytes:
         root = ET.fromstring(data)
-        public_key = self._keys.get((region, params.get("KeyName", "")), "")
         user_data = base64.b64decode(params["UserData"]) if params.get("UserData") else b""
+        self._start_containers(region, root.findall(".//{*}instancesSet/{*}item"),
+                               key_name=params.get("KeyName", ""), user_data=user_data)
+        return data
+
+    def _start_containers(self, region: str, items: list[ET.Element], *, key_name: str,
+                          user_data: bytes) -> None:
+        """A container for each instance of moto's answer (``instancesSet`` items);
+        if one fails, none is left and moto's instances are terminated."""
+        public_key = self._keys.get((region, key_name), "")
         launched: list[str] = []
         try:
-            for item in root.findall(".//{*}instancesSet/{*}item"):
+            for item in items:
                 instance_id = item.findtext("{*}instanceId") or ""
                 names = [item.findtext(f"{{*}}{tag}") or "" for tag in
                          ("privateIpAddress", "ipAddress", "dnsName", "privateDnsName")]
                 with self._lock:
                     self._moto_ips[instance_id] = ["127.0.0.1"] + [n for n in names if n]
-                self.instances.launch(instance_id, region, params["ImageId"], public_key=public_key,
-                                      user_data=user_data)
+                self.instances.launch(instance_id, region, item.findtext("{*}imageId") or "",
+                                      public_key=public_key, user_data=user_data)
                 launched.append(instance_id)
         except Exception as exc:
-            ids = [i.findtext("{*}instanceId") or "" for i in root.findall(".//{*}instancesSet/{*}item")]
+            ids = [i.findtext("{*}instanceId") or "" for i in items]
             for instance_id in launched:
                 self.instances.terminate(instance_id)
             self._moto_call(region, "TerminateInstances", {f"InstanceId.{n}": i for n, i in enumerate(ids, 1)})
             raise exc if isinstance(exc, InstanceError) else InstanceError(str(exc)) from exc
+
+    # Launch templates and EC2 fleets: an instant fleet's instances are containers too
+    def _after_CreateLaunchTemplate(self, region: str, params: dict[str, str], data: bytes) -> bytes:
+        root = ET.fromstring(data)
+        template = {key: params.get(f"LaunchTemplateData.{key}", "") for key in ("ImageId", "KeyName", "UserData")}
+        with self._lock:
+            for name in (root.findtext(".//{*}launchTemplateId"), root.findtext(".//{*}launchTemplateName")):
+                if name:
+                    self._templates[(region, name)] = template
+        return data
+
+    def _after_DeleteLaunchTemplate(self, region: str, params: dict[str, str], data: bytes) -> bytes:
+        root = ET.fromstring(data)
+        with self._lock:
+            for name in (root.findtext(".//{*}launchTemplateId"), root.findtext(".//{*}launchTemplateName"),
+                         params.get("LaunchTemplateId"), params.get("LaunchTemplateName")):
+                self._templates.pop((region, name or ""), None)
+        return data
+
+    def _fleet_template(self, region: str, params: dict[str, str]) -> dict[str, str]:
+        """The (first) launch template a CreateFleet request names."""
+        spec = "LaunchTemplateConfigs.1.LaunchTemplateSpecification"
+        with self._lock:
+            for key in (f"{spec}.LaunchTemplateId", f"{spec}.LaunchTemplateName"):
+                template = self._templates.get((region, params.get(key, "")))
+                if template is not None:
+                    return template
+        return {}
+
+    def _before_CreateFleet(self, region: str, params: dict[str, str]) -> tuple[int, bytes] | None:
+        amis = {v for k, v in params.items() if re.fullmatch(r"LaunchTemplateConfigs\.\d+\.Overrides\.\d+\.ImageId", k)}
+        amis.add(self._fleet_template(region, params).get("ImageId", ""))
+        for ami in sorted(a for a in amis if a):
+            if not self.instances.has_image(ami):
+                return _error("InvalidAMIID.Unavailable",
+                              f"AMI {ami} has no local image behind it ({ami_image(ami)} is not in Docker)")
+        return None
+
+    def _after_CreateFleet(self, region: str, params: dict[str, str], data: bytes) -> bytes:
+        ids = [e.text or "" for e in ET.fromstring(data).findall(".//{*}instanceIds/{*}item")]
+        if not ids:
+            return data
+        described = ET.fromstring(self._moto_call(
+            region, "DescribeInstances", {f"InstanceId.{n}": i for n, i in enumerate(ids, 1)}))
+        template = self._fleet_template(region, params)
+        user_data = base64.b64decode(template["UserData"]) if template.get("UserData") else b""
+        self._start_containers(region, described.findall(".//{*}instancesSet/{*}item"),
+                               key_name=template.get("KeyName", ""), user_data=user_data)
         return data
 
     def _each_instance(self, params: dict[str, str]) -> list[str]:
@@ -421,14 +484,14 @@ class LocalEC2:
             self._keys.pop((region, params.get("KeyName", "")), None)
         return data
 
-    def _moto_call(self, region: str, action: str, params: dict[str, str]) -> None:
-        """An EC2 call straight to moto (to undo a half-done action)."""
+    def _moto_call(self, region: str, action: str, params: dict[str, str]) -> bytes:
+        """An EC2 call straight to moto (to undo a half-done action, or to look)."""
         from urllib.parse import urlencode
 
         body = urlencode({"Action": action, "Version": "2016-11-15", **params}).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded",
                    "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20240101/{region}/ec2/aws4_request"}
-        self._forward("POST", "/", headers, body)
+        return self._forward("POST", "/", headers, body)[2]
 
 
 def _handler(local: LocalEC2) -> type[BaseHTTPRequestHandler]:

@@ -7,7 +7,8 @@ created, so ``bakehouse cleanup`` can find them even after ``kill -9``.
 State keys: ``config``, ``connection``, ``ec2`` (build region client),
 ``journal``, ``source_image``, ``vpc_id``, ``subnet_id``,
 ``availability_zone``, ``key_pair_name``, ``private_key_pem``,
-``private_key_path``, ``security_group_ids``, ``instance``, ``communicator``,
+``private_key_path``, ``security_group_ids``, ``iam_instance_profile``,
+``instance``, ``communicator``,
 ``amis`` (region -> AMI id), ``snapshots`` (region -> snapshot ids),
 ``generated`` (build variables for provisioners).
 
@@ -22,6 +23,7 @@ from bakehouse_plugin_aws.steps.create_ami import StepCreateAMI
 from bakehouse_plugin_aws.steps.create_tags import StepCreateTags
 from bakehouse_plugin_aws.steps.deregister_ami import StepDeregisterAMI
 from bakehouse_plugin_aws.steps.encrypted_copy import StepEncryptedCopy
+from bakehouse_plugin_aws.steps.iam_instance_profile import StepIamInstanceProfile
 from bakehouse_plugin_aws.steps.key_pair import StepKeyPair
 from bakehouse_plugin_aws.steps.modify_ami import StepModifyAMIAttributes
 from bakehouse_plugin_aws.steps.modify_instance import StepModifyInstance
@@ -34,6 +36,7 @@ from bakehouse_plugin_aws.steps.run_instance import (
     launch_mappings,
     run_instance_options,
 )
+from bakehouse_plugin_aws.steps.run_spot_instance import StepRunSpotInstance
 from bakehouse_plugin_aws.steps.security_group import StepSecurityGroup, public_ip_cidr
 from bakehouse_plugin_aws.steps.snapshot_info import StepSnapshotInfo
 from bakehouse_plugin_aws.steps.source_ami import StepSourceAMIInfo
@@ -46,6 +49,7 @@ __all__ = [
     "StepCreateTags",
     "StepDeregisterAMI",
     "StepEncryptedCopy",
+    "StepIamInstanceProfile",
     "StepKeyPair",
     "StepModifyAMIAttributes",
     "StepModifyInstance",
@@ -53,6 +57,7 @@ __all__ = [
     "StepPreValidate",
     "StepProvision",
     "StepRunSourceInstance",
+    "StepRunSpotInstance",
     "StepSecurityGroup",
     "StepSnapshotInfo",
     "StepSourceAMIInfo",
