@@ -4,8 +4,9 @@ The fast paths stay fast only while they do not import the heavy libraries:
 ``bakehouse version``, ``bakehouse --help`` and a plugin's way to its
 handshake must never load pydantic, lark, the Docker SDK, boto3 or paramiko;
 the supervisor forks with ``os.fork`` (no multiprocess or dill); ``validate``
-and ``build`` of a null template with a plugin provisioner keep pydantic out
-of the core (the plugin's own process validates its configuration).
+and ``build`` of a null template with a plugin provisioner keep pydantic,
+Lark and PyYAML out of the core (the plugin's own process validates its
+configuration).
 Checked with ``python -X importtime`` on the real executables (the forked
 worker inherits the flag, so its imports are listed too; plugin processes do
 not). Speed figures themselves live in bench/ (bench_vs_packer.py, bench_null.py).
@@ -167,8 +168,11 @@ build {
 }
 """
 
-#: What the core must not import for a null template (the parser still may).
-NOT_FOR_NULL = ("pydantic", "docker", "boto3", "botocore", "paramiko", "multiprocess", "dill")
+#: What the core must not import for a null template: the template parses
+#: through the generated LALR tables (Lark only reports syntax errors), and
+#: PyYAML loads with the yaml functions.
+NOT_FOR_NULL = ("pydantic", "lark", "hcl2", "yaml", "docker", "boto3", "botocore", "paramiko",
+                "multiprocess", "dill")
 
 
 @pytest.mark.parametrize("command", ["validate", "build"])
