@@ -170,8 +170,8 @@ build {
 
 #: What the core must not import for a null template: the template parses
 #: through the generated LALR tables (Lark only reports syntax errors), and
-#: PyYAML loads with the yaml functions.
-NOT_FOR_NULL = ("pydantic", "lark", "hcl2", "yaml", "docker", "boto3", "botocore", "paramiko",
+#: PyYAML and regex load with the functions that use them.
+NOT_FOR_NULL = ("pydantic", "lark", "hcl2", "yaml", "regex", "docker", "boto3", "botocore", "paramiko",
                 "multiprocess", "dill")
 
 

@@ -18,12 +18,11 @@ Public API (used by the evaluator and the function library):
 from __future__ import annotations
 
 import decimal
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, ClassVar
-
-import regex
 
 from bakehouse.hcl.diagnostics import SourcePos
 
@@ -360,6 +359,8 @@ class Value:
     def length(self) -> int:
         """Number of elements/attributes, or of grapheme clusters of a string."""
         if self.type == STRING:
+            import regex  # the third-party module is loaded when a string's length is asked
+
             return len(regex.findall(r"\X", self.as_str()))
         if self.type.is_sequence or self.type.is_mapping:
             return len(self._require("a collection"))
@@ -604,7 +605,8 @@ def to_python(value: Value, unknown_as: Any = _RAISE) -> Any:
 
 # --------------------------------------------------------------------------- numbers
 
-_NUMBER_TEXT = regex.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# ASCII only: the standard ``re`` matches it exactly as ``regex`` does.
+_NUMBER_TEXT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
 def parse_number(text: str) -> Decimal | None:

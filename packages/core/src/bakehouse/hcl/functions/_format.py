@@ -7,9 +7,9 @@ Verbs: ``%v %#v %t %b %d %o %x %X %e %E %f %g %G %s %q`` and ``%%``; flags
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-
-import regex
+from typing import TYPE_CHECKING
 
 from bakehouse.hcl.function import FunctionError
 from bakehouse.hcl.functions import _json
@@ -17,9 +17,17 @@ from bakehouse.hcl.functions._gonum import NumberSpec, format_float, format_inte
 from bakehouse.hcl.functions._util import graphemes
 from bakehouse.hcl.values import BOOL, NUMBER, STRING, ConversionError, Value, convert
 
-_VERB = regex.compile(
-    r"%([0#\-+ ]*)(?:\[([1-9][0-9]*)\])?([1-9][0-9]*|\*)?(\.(?:[0-9]*|\*))?([A-Za-z])?"
-)
+if TYPE_CHECKING:
+    import regex
+
+
+@functools.cache
+def _verb() -> regex.Pattern[str]:
+    import regex  # loaded when a template formats, not at start-up
+
+    return regex.compile(
+        r"%([0#\-+ ]*)(?:\[([1-9][0-9]*)\])?([1-9][0-9]*|\*)?(\.(?:[0-9]*|\*))?([A-Za-z])?"
+    )
 
 
 @dataclass
@@ -117,7 +125,7 @@ def format_values(fmt: str, args: list[Value]) -> str:
             out.append("%")
             i += 2
             continue
-        match = _VERB.match(fmt, i)
+        match = _verb().match(fmt, i)
         assert match is not None
         flags, argnum, width, prec, mode = match.groups()
         if mode is None:

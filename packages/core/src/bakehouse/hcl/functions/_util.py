@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import regex
-
 from bakehouse.hcl.function import Function, FunctionContext, FunctionError, Param, ReturnType
 from bakehouse.hcl.values import DYNAMIC, Type, Value, unknown
 
@@ -58,5 +56,7 @@ def whole_number(value: Value, what: str, arg_index: int | None = None) -> int:
 
 def graphemes(text: str) -> list[str]:
     """The grapheme clusters of ``text`` (what HCL counts as characters)."""
+    import regex  # loaded on first use: most commands never count graphemes
+
     clusters: list[str] = regex.findall(r"\X", text)
     return clusters

@@ -7,8 +7,6 @@ import os
 import posixpath
 import stat
 
-import regex
-
 from bakehouse.hcl.function import Function, FunctionContext, FunctionError
 from bakehouse.hcl.functions._util import define, p
 from bakehouse.hcl.limits import MAX_FILE_FUNCTION_BYTES, ReadLimitError, read_regular_file
@@ -89,6 +87,7 @@ def _mode_name(mode: int) -> str:
 
 def glob_to_regex(pattern: str) -> str:
     """A doublestar glob (``**``, ``*``, ``?``, ``[...]``, ``{a,b}``) as a regex over ``/`` paths."""
+    import regex  # loaded on first use, not at start-up
     out: list[str] = []
     i, n = 0, len(pattern)
     depth = 0
@@ -159,6 +158,8 @@ def _fileset(args: list[Value], fctx: FunctionContext) -> Value:
             break
         literal.append(segment)
     walk_root = "/".join(literal) or "/"
+    import regex
+
     try:
         matcher = regex.compile(glob_to_regex(full_pattern))
     except regex.error as exc:

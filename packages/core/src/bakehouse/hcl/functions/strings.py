@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
-
-import regex
+from typing import TYPE_CHECKING
 
 from bakehouse.hcl.function import Function, FunctionContext, FunctionError
-from bakehouse.hcl.functions import _re2
 from bakehouse.hcl.functions._format import format_values
 from bakehouse.hcl.functions._util import define, graphemes, p, whole_number
 from bakehouse.hcl.values import (
@@ -27,6 +25,9 @@ from bakehouse.hcl.values import (
     tuple_value,
     unknown,
 )
+
+if TYPE_CHECKING:
+    import regex
 
 # Go's unicode.IsSpace: these plus every character of category Zs.
 _MAX_INDENT = 1 << 20
@@ -54,6 +55,8 @@ def _lower(args: list[Value], fctx: FunctionContext) -> Value:
 
 
 def _chomp(args: list[Value], fctx: FunctionContext) -> Value:
+    import regex  # the regex module and the RE2 translation load on first use, not at start-up
+
     return string(regex.sub(r"[\r\n]+\Z", "", args[0].as_str()))
 
 
@@ -165,6 +168,8 @@ def _match_value(match: regex.Match[str]) -> Value:
 
 
 def _compile(pattern: str) -> regex.Pattern[str]:
+    from bakehouse.hcl.functions import _re2
+
     try:
         compiled = _re2.compile_re2(pattern)
     except _re2.PatternError as exc:
@@ -179,6 +184,8 @@ def _compile(pattern: str) -> regex.Pattern[str]:
 
 
 def _regex(args: list[Value], fctx: FunctionContext) -> Value:
+    from bakehouse.hcl.functions import _re2
+
     compiled = _compile(args[0].as_str())
     try:
         match = _re2.search(compiled, args[1].as_str())
@@ -190,6 +197,8 @@ def _regex(args: list[Value], fctx: FunctionContext) -> Value:
 
 
 def _regexall(args: list[Value], fctx: FunctionContext) -> Value:
+    from bakehouse.hcl.functions import _re2
+
     compiled = _compile(args[0].as_str())
     try:
         matches = [_match_value(m) for m in _re2.find_all(compiled, args[1].as_str())]
@@ -203,6 +212,8 @@ def _regexall(args: list[Value], fctx: FunctionContext) -> Value:
 
 
 def _regex_replace(args: list[Value], fctx: FunctionContext) -> Value:
+    from bakehouse.hcl.functions import _re2
+
     text, pattern, replacement = args[0].as_str(), args[1].as_str(), args[2].as_str()
     try:
         compiled = _re2.compile_re2(pattern)
