@@ -332,6 +332,12 @@ class PluginProcess:
 
     def _wait_exit(self, timeout: float) -> int | None:
         assert self.proc is not None
+        if isinstance(self.proc, subprocess.Popen) and self.proc.returncode is None:
+            # Popen.wait(timeout) polls with sleeps of up to 50 ms: a plugin's
+            # exit would be seen that much late at the end of every build.
+            # A pidfd becomes readable the moment the process exits.
+            if _wait_pidfd(self.proc.pid, timeout):
+                return self.proc.poll()
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -436,6 +442,20 @@ class PluginProcess:
                 self._handshake_reader.join(1.0)
                 if not self._handshake_reader.is_alive():
                     self._transport.close_read()
+
+
+def _wait_pidfd(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for child ``pid`` to exit, without
+    polling. False (and no wait) where pidfds are not available."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return False
+    try:
+        select.select([fd], [], [], max(timeout, 0.0))
+    finally:
+        os.close(fd)
+    return True
 
 
 class ForkedChild:
