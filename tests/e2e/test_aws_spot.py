@@ -44,8 +44,10 @@ def test_spot_build_provisions_a_fleet_instance_and_makes_an_ami(
         spot_instance_types=["t3.micro", "t3.small"], spot_tags={"Spot": "yes"},
         user_data="#!/bin/sh\necho spot-boot > /tmp/from-user-data\n",
     ))
+    local_ec2_env.inject("CreateFleet", "no-capacity", times=2)  # asked again, as Packer does
     result = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("No Spot capacity yet (InsufficientInstanceCapacity)") == 2
     assert "Creating a Spot fleet launch template: bakehouse-fleet-launch-template-" in result.stdout
     assert "Launching a spot AWS instance (up to the on-demand price)" in result.stdout
     assert "Deleting the Spot fleet launch template lt-" in result.stdout
@@ -70,7 +72,7 @@ def test_spot_build_provisions_a_fleet_instance_and_makes_an_ami(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_failed_spot_build_and_failed_fleet_leave_nothing(
+def test_failed_spot_build_failed_fleet_and_no_capacity_leave_nothing(
     local_ec2_env: LocalEC2, bakehouse, tmp_path: Path, run_id: str, bakehouse_home: Path
 ) -> None:
     ec2 = local_ec2_env.client()
@@ -92,6 +94,14 @@ def test_failed_spot_build_and_failed_fleet_leave_nothing(
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "CreateFleet" in failed.stdout + failed.stderr
     assert "Deleting the Spot fleet launch template lt-" in failed.stdout
+    assert launch_templates(ec2) == []
+    assert_nothing_left(local_ec2_env, ami_name, run_id, bakehouse_home)
+
+    # never any Spot capacity: asked 11 times, then the fleet's error; nothing left either
+    local_ec2_env.inject("CreateFleet", "no-capacity")
+    starved = bakehouse("build", "t.pkr.hcl", cwd=tmp_path)
+    assert starved.returncode == 1, starved.stdout + starved.stderr
+    assert "launched no Spot instance (11 attempts): InsufficientInstanceCapacity" in starved.stdout
     assert launch_templates(ec2) == []
     assert_nothing_left(local_ec2_env, ami_name, run_id, bakehouse_home)
 

@@ -79,6 +79,9 @@ class AmazonEBSBuilder(Builder):
             if ignored:
                 warnings.append(f"{', '.join(ignored)}: not applied to a Spot instance, which is "
                                 "imaged without being stopped (as Packer does)")
+        if self.config.block_duration_minutes:
+            warnings.append("block_duration_minutes is ignored: AWS no longer offers Spot blocks "
+                            "(defined-duration Spot instances)")
         if self.config.spot_price_auto_product:
             warnings.append("spot_price_auto_product is deprecated and ignored: spot_price = \"auto\" "
                             "caps the price at the on-demand price")

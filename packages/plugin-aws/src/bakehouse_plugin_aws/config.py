@@ -324,7 +324,8 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     spot_allocation_strategy: SpotAllocationStrategy = option(
         "", note="CreateFleet SpotOptions.AllocationStrategy")
     spot_price_auto_product: str = option("", note="deprecated in Packer; accepted and ignored")
-    block_duration_minutes: int = option(0, note="deprecated by AWS; accepted and ignored")
+    block_duration_minutes: int = option(0, note="Spot blocks are no longer offered by AWS; "
+                                         "accepted with a warning, ignored")
     # IAM
     skip_profile_validation: bool = option(
         False, note="do not check iam_instance_profile with IAM GetInstanceProfile first")

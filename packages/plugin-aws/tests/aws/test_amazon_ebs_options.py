@@ -127,6 +127,42 @@ def test_tags_blocks_and_run_options_reach_ec2(aws_env: MotoServer, sshd_server:
     assert any(c.get("ImdsSupport.Value") == "v2.0" for c in image_attrs)
 
 
+@pytest.mark.parametrize(("options", "expected"), [
+    ({"placement": {"host_resource_group_arn": "arn:aws:resource-groups:us-east-1:123456789012:group/hosts",
+                    "tenancy": "host"}},
+     {"Placement.HostResourceGroupArn": "arn:aws:resource-groups:us-east-1:123456789012:group/hosts",
+      "Placement.Tenancy": "host"}),
+    ({"placement": {"host_id": "h-0123456789abcdef0"}, "enable_t2_unlimited": True},
+     {"Placement.HostId": "h-0123456789abcdef0", "CreditSpecification.CpuCredits": "unlimited"}),
+    ({"capacity_reservation_id": "cr-0123456789abcdef0"},
+     {"CapacityReservationSpecification.CapacityReservationTarget.CapacityReservationId": "cr-0123456789abcdef0"}),
+    ({"capacity_reservation_group_arn": "arn:aws:resource-groups:us-east-1:123456789012:group/crs"},
+     {"CapacityReservationSpecification.CapacityReservationTarget.CapacityReservationResourceGroupArn":
+      "arn:aws:resource-groups:us-east-1:123456789012:group/crs"}),
+])
+def test_placement_and_capacity_reservation_targets_reach_run_instances(
+        aws_env: MotoServer, sshd_server: SshServer, recorder: Recorder,
+        options: dict[str, Any], expected: dict[str, str]) -> None:
+    ec2 = aws_env.client()
+    config = base_config(sshd_server, register_source_ami(ec2), communicator="none",
+                         skip_create_ami=True, **options)
+    del config["ami_name"]
+    prepared(config).run(RecordingUi(), CommandHook(), Context())
+    (run,) = recorder.calls("RunInstances")
+    assert expected.items() <= run.items(), run
+
+
+def test_block_duration_minutes_is_accepted_with_a_warning() -> None:
+    from bakehouse_plugin_aws.builder import AmazonEBSBuilder
+    from test_amazon_ebs import build_info
+
+    result = AmazonEBSBuilder().prepare({"region": "us-east-1", "instance_type": "t2.micro",
+                                         "source_ami": "ami-12345678", "ami_name": "name-ok",
+                                         "ssh_username": "u", "spot_price": "auto",
+                                         "block_duration_minutes": 60}, build_info())
+    assert any("block_duration_minutes is ignored" in w for w in result.warnings)
+
+
 def test_temporary_resources_carry_run_tags_and_skip_ami_run_tags(
         aws_env: MotoServer, sshd_server: SshServer, recorder: Recorder) -> None:
     ec2 = aws_env.client()

@@ -39,7 +39,7 @@ from bakehouse_plugin_aws.localec2.ssh import public_key_of
 
 #: Name of the Debian base AMI (``amazon-ami`` with ``owners = ["self"]`` finds it).
 DEBIAN_AMI_NAME = "debian-12-bakehouse-local"
-FAULTS = ("throttle", "5xx", "latency", "drop")
+FAULTS = ("throttle", "5xx", "latency", "drop", "no-capacity")
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
@@ -66,6 +66,18 @@ def _error(code: str, message: str, status: int = 400) -> tuple[int, bytes]:
         f"</Error></Errors><RequestID>{uuid.uuid4()}</RequestID></Response>"
     )
     return status, body.encode()
+
+
+def _empty_fleet() -> bytes:
+    """CreateFleet's answer when an instant fleet got no Spot capacity."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<CreateFleetResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+        f"<requestId>{uuid.uuid4()}</requestId><fleetId>fleet-{uuid.uuid4()}</fleetId>"
+        "<errorSet><item><errorCode>InsufficientInstanceCapacity</errorCode>"
+        "<errorMessage>There is no Spot capacity available that matches your request (injected).</errorMessage>"
+        "<lifecycle>spot</lifecycle></item></errorSet><fleetInstanceSet/></CreateFleetResponse>"
+    ).encode()
 
 
 def _escape(text: str) -> str:
@@ -215,8 +227,10 @@ class LocalEC2:
         """Make the next ``times`` calls of ``action`` (every call when None) fail.
 
         ``fault``: ``throttle`` (RequestLimitExceeded), ``5xx`` (``status``),
-        ``latency`` (wait ``seconds``, then answer) or ``drop`` (close the
-        connection without an answer).
+        ``latency`` (wait ``seconds``, then answer), ``drop`` (close the
+        connection without an answer) or ``no-capacity`` (``CreateFleet``
+        only: an instant fleet that launched nothing, with EC2's
+        ``InsufficientInstanceCapacity`` error in its answer).
         """
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
@@ -293,6 +307,8 @@ class LocalEC2:
         if fault is not None:
             if fault.kind == "drop":
                 return None
+            if fault.kind == "no-capacity":
+                return 200, {"Content-Type": "text/xml"}, _empty_fleet()
             if fault.kind == "throttle":
                 status, data = _error("RequestLimitExceeded", "Request limit exceeded.", 503)
                 return status, {"Content-Type": "text/xml"}, data

@@ -78,14 +78,7 @@ class StepRunSpotInstance(StepRunSourceInstance):
                      + ("(up to the on-demand price)..." if price == "auto" else f"(up to ${price}/h)..."))
         # Journal first (by the token tag), as for an on-demand instance.
         self.entries.append(record(state, KIND_INSTANCE, token, config.region))
-        response = launch_call(state, "launching the spot instance (CreateFleet)", ec2.create_fleet, **fleet)
-        ids = [i for item in response.get("Instances", []) for i in item.get("InstanceIds", [])]
-        if not ids:
-            errors = "; ".join(f"{e.get('ErrorCode', '?')}: {e.get('ErrorMessage', '')}"
-                               for e in response.get("Errors", [])) or "no instance and no error"
-            raise AwsError(f"the EC2 fleet {response.get('FleetId', '')} launched no Spot instance: {errors}")
-        instance_id = ids[0]
-        self.launched(state, instance_id)
+        self.launched(state, self._fleet_instance(state, fleet))
         self.spot_requests = spot_request_ids(ec2, state["instance"])
         spot_tags = config.merged_tags("spot")
         if spot_tags and self.spot_requests:
@@ -93,6 +86,32 @@ class StepRunSpotInstance(StepRunSourceInstance):
             call(f"tagging spot request {', '.join(self.spot_requests)}", ec2.create_tags,
                  Resources=self.spot_requests, Tags=tag_list(spot_tags))
         return CONTINUE
+
+    def _fleet_instance(self, state: StateBag, fleet: dict[str, Any]) -> str:
+        """CreateFleet until it launches the instance: an instant fleet without
+        Spot capacity (InsufficientInstanceCapacity) is asked again, as Packer
+        does, up to 11 times with a growing pause (aws_polling.delay_seconds
+        times the attempt, at most 30 s)."""
+        polling = config_of(state).aws_polling
+        tries = 11
+        for attempt in range(1, tries + 1):
+            response = launch_call(state, "launching the spot instance (CreateFleet)",
+                                   state["ec2"].create_fleet, **fleet)
+            ids = [i for item in response.get("Instances", []) for i in item.get("InstanceIds", [])]
+            if ids:
+                return str(ids[0])
+            errors = response.get("Errors", [])
+            codes = {e.get("ErrorCode") for e in errors}
+            if "InsufficientInstanceCapacity" not in codes or attempt == tries:
+                described = "; ".join(f"{e.get('ErrorCode', '?')}: {e.get('ErrorMessage', '')}"
+                                      for e in errors) or "no instance and no error"
+                raise AwsError(f"the EC2 fleet {response.get('FleetId', '')} launched no Spot "
+                               f"instance ({attempt} attempts): {described}")
+            state.ui.message(f"No Spot capacity yet (InsufficientInstanceCapacity): asking again "
+                             f"({attempt}/{tries - 1})...")
+            state.ctx.wait(min(30.0, polling.delay_seconds * attempt))
+            state.ctx.check()
+        raise AssertionError("unreachable")
 
     def cleanup(self, state: StateBag) -> None:
         super().cleanup(state)
