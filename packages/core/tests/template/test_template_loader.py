@@ -4,6 +4,7 @@ positions and diagnostics."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,29 @@ def test_cli_var_beats_every_var_file_whatever_the_order(precedence_dir: Path) -
     f2 = write(precedence_dir, "f2.pkrvars.hcl", 'x = "file2"\n')
     assert value_of_x(precedence_dir, var_files=[str(f1), str(f2)], variables=[("x", "cli")]) == "cli"
     assert value_of_x(precedence_dir, variables=[("x", "a"), ("x", "b")]) == "b"
+
+
+def test_variable_keeps_a_value_per_source_and_picks_by_precedence(precedence_dir: Path) -> None:
+    write(precedence_dir, "z.auto.pkrvars.hcl", 'x = "auto"\n')
+    f1 = write(precedence_dir, "f1.pkrvars.hcl", 'x = "file1"\n')
+    # given out of precedence order: -var first, the environment last
+    loaded, diags = load(str(precedence_dir), variables=[("x", "cli")], var_files=[str(f1)],
+                         environ={"PKR_VAR_x": "env"})
+    assert not diags.has_errors
+    var = loaded.variables["x"]
+    assert [(given.source, given.value.as_str()) for given in var.values] == [
+        ("default", "default"), ("env", "env"), ("varfile", "auto"), ("varfile", "file1"), ("cmd", "cli")]
+    assert var.value is not None and var.value.as_str() == "cli" and var.value_source == "cmd"
+    assert var.default is not None and var.default.as_str() == "default"
+
+
+def test_a_value_that_does_not_convert_is_reported_and_not_kept(tmp_path: Path) -> None:
+    write(tmp_path, "t.pkr.hcl", 'variable "n" {\n  type    = number\n  default = 1\n}\n')
+    loaded, diags = load(str(tmp_path), environ={"PKR_VAR_n": "not a number"})
+    assert [d.summary for d in diags.items if d.is_error] == ["Invalid value for variable"]
+    var = loaded.variables["n"]
+    assert [given.source for given in var.values] == ["default"]
+    assert var.value is not None and var.value.as_number() == 1
 
 
 def test_cli_value_is_literal_for_strings_and_parsed_for_other_types(tmp_path: Path) -> None:
@@ -638,6 +662,28 @@ build {
     template, _ = load_template(str(tmp_path), environ={})
     assert shell_inline(template) == ["ami=<unknown> host=<unknown>"]
     assert shell_inline(template, data={"SourceAMI": "ami-123", "Host": "10.0.0.1"}) == ["ami=ami-123 host=10.0.0.1"]
+
+
+def test_deferred_config_decodes_each_call_with_its_own_data_and_diagnostics(tmp_path: Path) -> None:
+    write(tmp_path, "t.pkr.hcl", """
+source "null" "a" { communicator = "none" }
+build {
+  sources = ["null.a"]
+  provisioner "shell-local" { inline = ["id=${build.ID}", build.Port == "<unknown>" ? 0 : 10 / build.Port] }
+}
+""")
+    template, _ = load_template(str(tmp_path), environ={})
+    spec = template.builds[0].provisioners[0]
+    with pytest.raises(Diagnostics) as excinfo:
+        spec.config({"ID": "bad", "Port": "port"})
+    [problem] = [d for d in excinfo.value.items if d.is_error]
+    assert problem.pos is not None and problem.pos.line == 5
+    # Build threads call the same config at once: each gets its own values, and a
+    # failing call leaves nothing behind for the others.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda i: spec.config({"ID": f"i-{i}", "Port": "5"}), range(16)))
+    assert [r["inline"] for r in results] == [[f"id=i-{i}", 2] for i in range(16)]
+    assert spec.position_of(("inline", 0)).line == 5
 
 
 def test_optional_object_attributes_get_their_defaults(tmp_path: Path) -> None:

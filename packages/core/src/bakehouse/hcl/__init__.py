@@ -13,5 +13,7 @@ Modules (import them directly; this package imports nothing on its own so that
   ``evaluate_type`` (variable type constraints with ``optional`` defaults).
 * :mod:`~bakehouse.hcl.function` -- the function calling convention;
   :mod:`~bakehouse.hcl.functions` -- Packer's function library.
+* :mod:`~bakehouse.hcl.schema` -- ``decode_body``: check a body against the
+  arguments and blocks a block type declares, with uniform diagnostics.
 * :mod:`~bakehouse.hcl.diagnostics` -- errors and warnings with positions.
 """

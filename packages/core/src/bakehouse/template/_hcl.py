@@ -8,11 +8,11 @@ turning a type constraint expression into a type.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from bakehouse.hcl import values as V
 from bakehouse.hcl.diagnostics import Diagnostics, SourcePos
-from bakehouse.hcl.evaluator import EvalContext, evaluate, evaluate_type
+from bakehouse.hcl.evaluator import EvalContext, TypeDefaults, evaluate, evaluate_type
+from bakehouse.hcl.function import Function
 from bakehouse.hcl.parser import (
     Attribute,
     Block,
@@ -24,13 +24,13 @@ from bakehouse.hcl.parser import (
 )
 
 __all__ = [
-    "Attribute", "Block", "Body", "Diagnostics", "EvalContext", "Expression", "SourcePos", "V",
-    "all_functions", "default_value_context", "evaluate", "evaluate_type", "make_context",
+    "Attribute", "Block", "Body", "Diagnostics", "EvalContext", "Expression", "Function", "SourcePos",
+    "TypeDefaults", "V", "all_functions", "default_value_context", "evaluate", "evaluate_type", "make_context",
     "parse_expression", "parse_file", "parse_text",
 ]
 
 
-def all_functions() -> dict[str, Any]:
+def all_functions() -> dict[str, Function]:
     """Packer's function library (everything but ``env``)."""
     from bakehouse.hcl.functions import FUNCTIONS
 
@@ -45,5 +45,5 @@ def default_value_context(environ: Mapping[str, str], base_dir: str) -> EvalCont
                        extra={"environ": dict(environ)})
 
 
-def make_context(variables: dict[str, V.Value], functions: dict[str, Any], base_dir: str) -> EvalContext:
+def make_context(variables: dict[str, V.Value], functions: Mapping[str, Function], base_dir: str) -> EvalContext:
     return EvalContext(variables=variables, functions=functions, base_dir=base_dir)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 _OPERATORS = (">=", "<=", "!=", "~>", ">", "<", "=")
 
+#: Packer version this implementation follows; ``packer.version`` and
+#: ``required_version`` use it so that Packer templates keep working.
+PACKER_COMPAT_VERSION = "1.16.0"
+
 
 def _release(text: str) -> tuple[int, ...]:
     """``v1.2.3-dev+meta`` -> ``(1, 2, 3)``; ValueError if it is not a version."""
@@ -65,3 +69,14 @@ def pip_specifier(constraint: str) -> str:
             continue
         specifiers.append(f"{pip_ops.get(op, op)}{version}")
     return ",".join(specifiers)
+
+
+def check_version_constraint(version: str, constraint: str) -> str:
+    """Check a Go-style version constraint (">= 1.7, < 2"); return a problem or ""."""
+    try:
+        if not satisfies(version, constraint):
+            return (f"This template requires Packer version {constraint}; Bakehouse implements Packer "
+                    f"{version}. Relax required_version.")
+    except (ValueError, IndexError):
+        return f'"{constraint}" is not a valid version constraint (example: ">= 1.7.0").'
+    return ""
