@@ -238,6 +238,8 @@ _SSM = ("Session Manager needs AWS's session-manager-plugin and a real SSM agent
         "connect over SSH (ssh_interface public_ip/private_ip/ipv6 or ssh_host)")
 _WINRM = "Bakehouse has no WinRM communicator (Linux over SSH only)"
 _WINDOWS = "Bakehouse builds Linux instances over SSH only (Windows passwords come from GetPasswordData)"
+_WINDOWS_FAST_LAUNCH = ("fast launch pre-provisions Windows AMIs (EnableFastLaunch); Bakehouse builds "
+                        "Linux instances over SSH only")
 
 
 class AmazonEBSConfig(SSHConfig, AccessConfig):
@@ -332,6 +334,7 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     temporary_iam_instance_profile_policy_document: PolicyDocument | None = option(
         None, note="a temporary IAM role with this inline policy and an instance profile for it")
     # what cannot work here
+    fast_launch: Any = unsupported(_WINDOWS_FAST_LAUNCH)
     session_manager_port: Any = unsupported(_SSM)
     pause_before_ssm: Any = unsupported(_SSM)
     ssm_agent_enable_retries: Any = unsupported(_SSM)
@@ -505,9 +508,13 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
         if self.instance_type and self.spot_instance_types:
             problem("Set either instance_type or spot_instance_types, not both.", "spot_instance_types")
         if self.is_spot():
-            if self.enable_unlimited_credits or self.enable_t2_unlimited:
-                problem("Unlimited credits cannot be used in conjunction with Spot instances.",
-                        "enable_unlimited_credits" if self.enable_unlimited_credits else "enable_t2_unlimited")
+            # Packer's rules: T2 Spot instances cannot run unlimited, no enclave on Spot
+            t2 = any(t.startswith("t2.") for t in [self.instance_type, *self.spot_instance_types])
+            if self.enable_t2_unlimited or (self.enable_unlimited_credits and t2):
+                problem("Unlimited credits cannot be used in conjunction with Spot instances of "
+                        "type t2.", "enable_t2_unlimited" if self.enable_t2_unlimited else "enable_unlimited_credits")
+            if self.enable_nitro_enclave:
+                problem("enable_nitro_enclave is not supported for Spot instances.", "enable_nitro_enclave")
             return
         for name in ("spot_instance_types", "spot_allocation_strategy", "spot_tags", "spot_tag",
                      "fleet_tags", "fleet_tag"):

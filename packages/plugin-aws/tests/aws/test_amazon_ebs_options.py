@@ -260,6 +260,7 @@ def test_deprecate_at_and_deregistration_protection_reach_the_api(
     ({"session_manager_port": 8022}, ("session_manager_port",), "not supported by Bakehouse"),
     ({"vault_aws_engine": [{"name": "x"}]}, ("vault_aws_engine",), "Vault"),
     ({"winrm_username": "a"}, ("winrm_username",), "WinRM"),
+    ({"fast_launch": [{"enable_fast_launch": True}]}, ("fast_launch",), "Windows AMIs"),
     ({"deprecate_at": "soon"}, ("deprecate_at",), "RFC 3339"),
     ({"temporary_key_pair_bits": 1024}, ("temporary_key_pair_bits",), "2048"),
     ({"snapshot_copy_duration_minutes": 20, "ami_regions": ["us-west-2"]},

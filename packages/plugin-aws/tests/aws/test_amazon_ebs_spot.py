@@ -129,6 +129,8 @@ def test_spot_price_auto_sets_no_max_price_and_a_failed_build_leaves_nothing(
      "price-capacity-optimized"),
     ({"spot_price": "auto", "enable_unlimited_credits": True}, ("enable_unlimited_credits",),
      "Unlimited credits cannot be used"),
+    ({"spot_price": "auto", "enable_nitro_enclave": True}, ("enable_nitro_enclave",),
+     "not supported for Spot instances"),
 ])
 def test_spot_mistakes_name_the_option(raw: dict[str, Any], path: tuple[str, ...], words: str) -> None:
     config = {"region": "us-east-1", "instance_type": "t2.micro", "source_ami": "ami-12345678",
@@ -144,6 +146,9 @@ def test_spot_price_zero_is_on_demand_and_deprecated_options_warn() -> None:
     base = {"region": "us-east-1", "instance_type": "t2.micro", "source_ami": "ami-12345678",
             "ami_name": "name-ok", "ssh_username": "u"}
     assert not parse_builder_config({**base, "spot_price": "0"}).is_spot()
+    # unlimited credits are refused for T2 Spot instances only (Packer's rule)
+    parse_builder_config({**base, "instance_type": "t3.micro", "spot_price": "auto",
+                          "enable_unlimited_credits": True})
     assert parse_builder_config({**base, "spot_price": "auto"}).is_spot()
     from bakehouse_plugin_aws.builder import AmazonEBSBuilder
     from test_amazon_ebs import build_info
