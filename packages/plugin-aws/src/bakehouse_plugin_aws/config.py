@@ -304,8 +304,8 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     associate_public_ip_address: bool | None = None
     availability_zone: str = ""
     temporary_security_group_source_public_ip: bool = option(
-        False, note="the temporary group admits only this machine's address (from checkip or "
-        "BAKEHOUSE_PUBLIC_IP)")
+        False, note="the temporary group admits only this machine's address (from "
+        "checkip.amazonaws.com or BAKEHOUSE_CHECKIP_URL), unless temporary_security_group_source_cidrs")
     placement: Placement | None = option(None, note="RunInstances Placement")
     tenancy: Literal["", "default", "dedicated", "host"] = option("", note="RunInstances Placement.Tenancy")
     capacity_reservation_preference: Literal["", "open", "none"] = option(

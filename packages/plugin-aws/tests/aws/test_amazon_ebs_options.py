@@ -207,7 +207,10 @@ def test_temporary_key_pair_bits_imports_a_local_key(aws_env: MotoServer, sshd_s
 
 
 class _CheckIP(http.server.BaseHTTPRequestHandler):
+    asked = 0
+
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        type(self).asked += 1
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"127.0.0.7\n")
@@ -227,10 +230,15 @@ def test_temporary_security_group_source_public_ip(aws_env: MotoServer, sshd_ser
         config = base_config(sshd_server, source, ssh_private_key_file=str(sshd_server.client_key),
                              temporary_security_group_source_public_ip=True, skip_create_ami=True)
         prepared(config).run(RecordingUi(), CommandHook(), Context())
+        # explicit CIDRs win over it, and checkip is not asked (Packer's precedence)
+        config["temporary_security_group_source_cidrs"] = ["10.1.0.0/16"]
+        prepared(config).run(RecordingUi(), CommandHook(), Context())
     finally:
         server.shutdown()
-    (ingress,) = recorder.calls("AuthorizeSecurityGroupIngress")
-    assert ingress["IpPermissions.1.IpRanges.1.CidrIp"] == "127.0.0.7/32"
+    first, second = recorder.calls("AuthorizeSecurityGroupIngress")
+    assert first["IpPermissions.1.IpRanges.1.CidrIp"] == "127.0.0.7/32"
+    assert second["IpPermissions.1.IpRanges.1.CidrIp"] == "10.1.0.0/16"
+    assert _CheckIP.asked == 1
 
 
 def test_deprecate_at_and_deregistration_protection_reach_the_api(

@@ -72,8 +72,9 @@ class StepSecurityGroup(Step):
         # Only now is the group ours to delete.
         self.group_name = name
         if config.communicator == "ssh":
+            # Packer's precedence: explicit CIDRs, else this machine's address, else anyone
             cidrs = config.temporary_security_group_source_cidrs or ["0.0.0.0/0"]
-            if config.temporary_security_group_source_public_ip:
+            if config.temporary_security_group_source_public_ip and not config.temporary_security_group_source_cidrs:
                 cidrs = [public_ip_cidr()]
             state.ui.say(f"Authorizing access to port {config.ssh_port} from {cidrs} in the "
                          "temporary security groups...")
