@@ -20,6 +20,7 @@ from bakehouse.hcl.diagnostics import SourcePos
 #: (``{"ID": ..., "Host": ...}``) right before the component runs. Raises
 #: :class:`~bakehouse.hcl.diagnostics.Diagnostics` (with positions) when an
 #: expression fails with that data. Safe to call from several build threads.
+#: The loader's is a :class:`~bakehouse.template.components.DeferredConfig`.
 ConfigThunk = Callable[[dict[str, Any] | None], dict[str, Any]]
 
 
