@@ -11,9 +11,11 @@ import functools
 import re
 from typing import Any, Literal
 
-from bakehouse.sdk import Config, ConfigError, ConfigProblem, option, parse_config, unsupported
+from bakehouse.sdk import ConfigError, ConfigProblem, option, parse_config, unsupported
 from bakehouse.sdk.ssh import SSHConfig
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bakehouse_plugin_aws.access import AccessConfig
 
 _AMI_NAME = re.compile(r"^[A-Za-z0-9()\[\] ./\-'@_]{3,128}$")
 
@@ -22,32 +24,6 @@ class _Block(BaseModel):
     """A nested block: unknown arguments are errors there too."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-_ACCESS_NOT_YET = ("not implemented yet; use access_key/secret_key/token, profile, or the standard "
-                   "AWS_* environment variables and files")
-_VAULT = "it needs a HashiCorp Vault server; pass credentials with access_key/secret_key, profile or assume_role"
-
-
-class AccessConfig(Config):
-    """Where and as whom to talk to EC2 (shared by builder and data source)."""
-
-    region: str = ""
-    access_key: str = ""
-    secret_key: str = ""
-    token: str = ""
-    profile: str = ""
-    shared_credentials_file: Any = unsupported(_ACCESS_NOT_YET)
-    custom_endpoint_ec2: str = ""
-    skip_region_validation: bool = False
-    skip_credential_validation: bool = False
-    max_retries: int = 0
-    assume_role: Any = unsupported(_ACCESS_NOT_YET)
-    insecure_skip_tls_verify: Any = unsupported(_ACCESS_NOT_YET)
-    skip_metadata_api_check: Any = unsupported(_ACCESS_NOT_YET)
-    mfa_code: Any = unsupported(_ACCESS_NOT_YET)
-    decode_authorization_messages: Any = unsupported(_ACCESS_NOT_YET)
-    vault_aws_engine: Any = unsupported(_VAULT)
 
 
 class AmiFilter(_Block):
@@ -546,7 +522,8 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
 #: hands every nested block over as a list of objects.
 SINGLE_BLOCKS = ("source_ami_filter", "subnet_filter", "vpc_filter", "security_group_filter",
                  "aws_polling", "metadata_options", "placement",
-                 "deregistration_protection", "temporary_iam_instance_profile_policy_document")
+                 "deregistration_protection", "temporary_iam_instance_profile_policy_document",
+                 "assume_role")
 
 
 def unwrap_single_blocks(raw: dict[str, object], names: tuple[str, ...]) -> tuple[dict[str, object], list[ConfigProblem]]:
@@ -585,7 +562,7 @@ def parse_builder_config(raw: dict[str, object]) -> AmazonEBSConfig:
         raise ConfigError(
             [ConfigProblem(_block_path(raw, p.path), p.message) for p in error.problems]
         ) from None
-    problems = config.problems()
+    problems = config.access_problems() + config.problems()
     if problems:
         raise ConfigError([ConfigProblem(_block_path(raw, p.path), p.message) for p in problems])
     return config

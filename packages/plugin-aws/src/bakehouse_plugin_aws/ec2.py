@@ -4,7 +4,7 @@ polling that honours ``aws_polling`` and cancellation.
 Only boto3 is used. The endpoint comes from ``custom_endpoint_ec2`` or, when
 that is empty, from boto3's standard places (``AWS_ENDPOINT_URL_EC2``,
 ``AWS_ENDPOINT_URL``, the config file); credentials from the template's
-``access_key``/``secret_key``/``token``/``profile`` or the standard chain.
+access options (:mod:`bakehouse_plugin_aws.access`) or the standard chain.
 """
 
 from __future__ import annotations
@@ -16,18 +16,28 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
-import botocore.config
 import botocore.exceptions
 import botocore.parsers
 from bakehouse.sdk import Context
 
-from bakehouse_plugin_aws.config import AccessConfig, Polling
+from bakehouse_plugin_aws.access import (
+    Access,
+    AccessConfig,
+    AccessError,
+    check_credentials,
+    client_settings,
+    decode_authorization_failures,
+    new_session,
+)
+from bakehouse_plugin_aws.config import Polling
 
 T = TypeVar("T")
 
-_CLIENT_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_IAM", "AWS_PROFILE", "AWS_ACCESS_KEY_ID",
-                       "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE",
-                       "AWS_SHARED_CREDENTIALS_FILE")
+_CLIENT_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_IAM",
+                       "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_SSM", "AWS_PROFILE",
+                       "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE",
+                       "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED",
+                       "AWS_EC2_METADATA_SERVICE_ENDPOINT")
 _CLIENTS: dict[tuple[Connection, str, str, tuple[str, ...]], Any] = {}
 _SESSIONS: dict[tuple[Connection, tuple[str, ...]], boto3.session.Session] = {}
 _CLIENTS_LOCK = threading.Lock()
@@ -43,25 +53,20 @@ class Connection:
     without secrets, so ``bakehouse cleanup`` can remove leftovers)."""
 
     endpoint: str = ""
-    profile: str = ""
-    access_key: str = ""
-    secret_key: str = ""
-    token: str = ""
+    access: Access = Access()
     max_retries: int = 0
 
     @classmethod
     def from_config(cls, config: AccessConfig) -> Connection:
-        from bakehouse.log import add_sensitive
-
-        add_sensitive([config.secret_key, config.token])  # never in this plugin's log lines
-        return cls(config.custom_endpoint_ec2, config.profile, config.access_key,
-                   config.secret_key, config.token, config.max_retries)
+        return cls(config.custom_endpoint_ec2, Access.from_config(config), config.max_retries)
 
     def client(self, region: str, service: str = "ec2") -> Any:
-        """A boto3 client for ``region`` (EC2's, or ``service``'s: ``iam``),
-        made once and reused: creating
+        """A boto3 client of ``service`` (EC2 by default; ``custom_endpoint_ec2``
+        is EC2's alone; IAM's comes from AWS_ENDPOINT_URL_IAM & co.) for ``region``, made once and reused: creating
         sessions and clients costs hundreds of milliseconds each (model
-        loading); clients are thread-safe, sessions are not, hence the lock."""
+        loading); clients are thread-safe, sessions are not, hence the lock.
+        The first client of a connection checks its credentials (unless
+        skip_credential_validation)."""
         # The environment is part of the key: boto3 reads the endpoint and
         # credentials from it when the client is made.
         environment = tuple(os.environ.get(name, "") for name in _CLIENT_ENVIRONMENT)
@@ -71,35 +76,38 @@ class Connection:
                 # One session per connection: clients made from the same session
                 # share its loaded service models, so a second region is cheap.
                 session_key = (self, environment)
-                if session_key not in _SESSIONS:
-                    _SESSIONS[session_key] = boto3.session.Session(
-                        aws_access_key_id=self.access_key or None,
-                        aws_secret_access_key=self.secret_key or None,
-                        aws_session_token=self.token or None,
-                        profile_name=self.profile or None,
-                    )
-                _CLIENTS[key] = self._new_client(_SESSIONS[session_key], region, service)
+                fresh = session_key not in _SESSIONS
+                if fresh:
+                    try:
+                        _SESSIONS[session_key] = new_session(self.access, region, self.max_retries)
+                    except (AccessError, botocore.exceptions.BotoCoreError) as exc:
+                        raise AwsError(describe_error(exc)) from None
+                session = _SESSIONS[session_key]
+                client = self._new_client(session, region, service)
+                if fresh and self.access.validate_credentials:
+                    try:
+                        check_credentials(session, client, self.access, region, self.max_retries)
+                    except AccessError as exc:
+                        del _SESSIONS[session_key]
+                        raise AwsError(str(exc)) from None
+                _CLIENTS[key] = client
             return _CLIENTS[key]
 
     def _new_client(self, session: boto3.session.Session, region: str, service: str) -> Any:
-        retries: dict[str, Any] = {"mode": "standard"}
-        if self.max_retries:
-            retries["max_attempts"] = self.max_retries
-        return session.client(
-            service,
-            region_name=region,
-            # custom_endpoint_ec2 is EC2's; IAM's comes from AWS_ENDPOINT_URL_IAM & co.
-            endpoint_url=(self.endpoint or None) if service == "ec2" else None,
-            config=botocore.config.Config(retries=retries),
-        )
+        endpoint = self.endpoint if service == "ec2" else ""
+        client = session.client(service, region_name=region, endpoint_url=endpoint or None,
+                                **client_settings(self.access, self.max_retries))
+        if self.access.decode_authorization_messages:
+            decode_authorization_failures(client, session, self.access, region, self.max_retries)
+        return client
 
-    def journal_details(self, region: str) -> dict[str, str]:
+    def journal_details(self, region: str) -> dict[str, Any]:
         """Non-secret connection facts for a journal entry."""
-        return {"region": region, "endpoint": self.endpoint, "profile": self.profile}
+        return {"region": region, "endpoint": self.endpoint, **self.access.journal_details()}
 
     @classmethod
     def from_journal(cls, details: dict[str, Any]) -> Connection:
-        return cls(endpoint=str(details.get("endpoint") or ""), profile=str(details.get("profile") or ""))
+        return cls(endpoint=str(details.get("endpoint") or ""), access=Access.from_journal(details))
 
 
 def error_code(exc: BaseException) -> str:
@@ -116,6 +124,10 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return ("no AWS credentials found (set access_key/secret_key or profile, or the "
                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables)")
+    if isinstance(exc, AccessError):
+        return str(exc)
+    if isinstance(exc, botocore.exceptions.SSLError):
+        return f"{exc} (insecure_skip_tls_verify = true skips the certificate check)"
     if isinstance(exc, botocore.exceptions.EndpointConnectionError):
         return f"cannot reach the EC2 endpoint: {exc}"
     return str(exc) or type(exc).__name__
@@ -125,7 +137,7 @@ def call(what: str, fn: Callable[..., T], **kwargs: Any) -> T:
     """Call an EC2 API, turning failures into :class:`AwsError` naming ``what``."""
     try:
         return fn(**kwargs)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, AccessError) as exc:
         raise AwsError(f"{what}: {describe_error(exc)}") from None
     except botocore.parsers.ResponseParserError as exc:
         # an endpoint that does not implement the call (moto) answers with HTML

@@ -14,7 +14,11 @@ def main() -> None:
         plugin="bakehouse-plugin-aws",
         version=__version__,
         builders={"amazon-ebs": f"{_PACKAGE}.builder:AmazonEBSBuilder"},
-        datasources={"amazon-ami": f"{_PACKAGE}.datasource:AmazonAmiDatasource"},
+        datasources={
+            "amazon-ami": f"{_PACKAGE}.datasource:AmazonAmiDatasource",
+            "amazon-secretsmanager": f"{_PACKAGE}.datasource:SecretsManagerDatasource",
+            "amazon-parameterstore": f"{_PACKAGE}.datasource:ParameterStoreDatasource",
+        },
         cleaners=f"{_PACKAGE}.resources:register_cleaners",
     )
 

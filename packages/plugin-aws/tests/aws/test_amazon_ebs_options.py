@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 from bakehouse.sdk import ConfigError, Context, option_status
+from bakehouse.testing.servers import MotoServer, SshServer
 from bakehouse_plugin_aws.config import AmazonEBSConfig, parse_builder_config
 from test_amazon_ebs import CommandHook, RecordingUi, base_config, prepared, register_source_ami
-
-from tests.fixtures.aws import MotoServer, SshServer
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh]
 
@@ -34,6 +33,10 @@ class Recorder:
         urllib.request.urlopen(request, timeout=10).read()
 
     def calls(self, action: str) -> list[dict[str, str]]:
+        return [entry["params"] for entry in self.entries(action)]
+
+    def entries(self, action: str) -> list[dict[str, Any]]:
+        """The recorded requests of ``action``: moto's entries (``headers``...) with their ``params``."""
         raw = urllib.request.urlopen(f"{self.endpoint}/moto-api/recorder/download-recording", timeout=10).read()
         found = []
         for line in raw.decode().splitlines():
@@ -43,13 +46,21 @@ class Recorder:
                 body = base64.b64decode(body).decode()
             params = {k: v[0] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
             if params.get("Action") == action:
-                found.append(params)
+                found.append({**entry, "params": params})
+        return found
+
+    def signers(self, action: str) -> set[str]:
+        """The access key ids that signed the requests of ``action``."""
+        found = set()
+        for entry in self.entries(action):
+            authorization = entry["headers"].get("Authorization", "")
+            found.add(authorization.split("Credential=", 1)[1].split("/", 1)[0])
         return found
 
 
 @pytest.fixture
-def recorder(aws_env: MotoServer) -> Iterator[Recorder]:
-    rec = Recorder(aws_env.endpoint)
+def recorder(bakehouse_aws_env: MotoServer) -> Iterator[Recorder]:
+    rec = Recorder(bakehouse_aws_env.endpoint)
     rec._post("reset-recording")
     rec._post("start-recording")
     try:
@@ -63,12 +74,12 @@ def _tags(resource: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
 
 
-def test_tags_blocks_and_run_options_reach_ec2(aws_env: MotoServer, sshd_server: SshServer,
+def test_tags_blocks_and_run_options_reach_ec2(bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer,
                                                recorder: Recorder) -> None:
-    ec2 = aws_env.client()
+    ec2 = bakehouse_aws_env.client()
     source = register_source_ami(ec2)
     config = base_config(
-        sshd_server, source, ssh_private_key_file=str(sshd_server.client_key),
+        bakehouse_sshd, source, ssh_private_key_file=str(bakehouse_sshd.client_key),
         ami_regions=["us-west-2"], skip_save_build_region=True, snapshot_copy_duration_minutes=15,
         tags={"App": "demo"}, tag=[{"key": "Team", "value": "bakers"}],
         run_tags={"Run": "yes"}, run_tag=[{"key": "RunBlock", "value": "b"}],
@@ -90,7 +101,7 @@ def test_tags_blocks_and_run_options_reach_ec2(aws_env: MotoServer, sshd_server:
     amis = artifact.amis  # type: ignore[attr-defined]
     assert list(amis) == ["us-west-2"]  # skip_save_build_region: none left in us-east-1
     assert [i for i in ec2.describe_images(Owners=["self"])["Images"] if i["ImageId"] != source] == []
-    west = aws_env.client(region="us-west-2")
+    west = bakehouse_aws_env.client(region="us-west-2")
     image = west.describe_images(ImageIds=[amis["us-west-2"]])["Images"][0]
     assert _tags(image) == {"App": "demo", "Team": "bakers", "Run": "yes", "RunBlock": "b"}
     snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
@@ -164,11 +175,11 @@ def test_block_duration_minutes_is_accepted_with_a_warning() -> None:
 
 
 def test_temporary_resources_carry_run_tags_and_skip_ami_run_tags(
-        aws_env: MotoServer, sshd_server: SshServer, recorder: Recorder) -> None:
-    ec2 = aws_env.client()
+        bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer, recorder: Recorder) -> None:
+    ec2 = bakehouse_aws_env.client()
     source = register_source_ami(ec2)
     # no key file: a temporary key pair (2048+ bits made locally, imported) and a temporary group
-    config = base_config(sshd_server, source, ssh_password="unused", run_tags={"Owner": "ci"},
+    config = base_config(bakehouse_sshd, source, ssh_password="unused", run_tags={"Owner": "ci"},
                          skip_ami_run_tags=True, tags={"Only": "ami"}, communicator="none")
     config.pop("ssh_password")
     builder = prepared(config)
@@ -180,11 +191,11 @@ def test_temporary_resources_carry_run_tags_and_skip_ami_run_tags(
     assert (group["TagSpecification.1.Tag.1.Key"], group["TagSpecification.1.Tag.1.Value"]) == ("Owner", "ci")
 
 
-def test_temporary_key_pair_bits_imports_a_local_key(aws_env: MotoServer, sshd_server: SshServer,
+def test_temporary_key_pair_bits_imports_a_local_key(bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer,
                                                      recorder: Recorder) -> None:
-    ec2 = aws_env.client()
+    ec2 = bakehouse_aws_env.client()
     source = register_source_ami(ec2)
-    config = base_config(sshd_server, source, temporary_key_pair_bits=3072, run_tags={"Owner": "ci"},
+    config = base_config(bakehouse_sshd, source, temporary_key_pair_bits=3072, run_tags={"Owner": "ci"},
                          communicator="none", skip_create_ami=True)
     del config["ami_name"]
     # communicator none makes no key pair; force one the way Packer does for ssh
@@ -219,15 +230,15 @@ class _CheckIP(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_temporary_security_group_source_public_ip(aws_env: MotoServer, sshd_server: SshServer,
+def test_temporary_security_group_source_public_ip(bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer,
                                                    recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
     server = http.server.HTTPServer(("127.0.0.1", 0), _CheckIP)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("BAKEHOUSE_CHECKIP_URL", f"http://127.0.0.1:{server.server_port}/")
     try:
-        ec2 = aws_env.client()
+        ec2 = bakehouse_aws_env.client()
         source = register_source_ami(ec2)
-        config = base_config(sshd_server, source, ssh_private_key_file=str(sshd_server.client_key),
+        config = base_config(bakehouse_sshd, source, ssh_private_key_file=str(bakehouse_sshd.client_key),
                              temporary_security_group_source_public_ip=True, skip_create_ami=True)
         prepared(config).run(RecordingUi(), CommandHook(), Context())
         # explicit CIDRs win over it, and checkip is not asked (Packer's precedence)
@@ -242,12 +253,12 @@ def test_temporary_security_group_source_public_ip(aws_env: MotoServer, sshd_ser
 
 
 def test_deprecate_at_and_deregistration_protection_reach_the_api(
-        aws_env: MotoServer, sshd_server: SshServer, recorder: Recorder) -> None:
+        bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer, recorder: Recorder) -> None:
     """moto has neither EnableImageDeprecation nor EnableImageDeregistrationProtection:
     the request must reach it, and the failure must name the AMI and leave nothing."""
-    ec2 = aws_env.client()
+    ec2 = bakehouse_aws_env.client()
     source = register_source_ami(ec2)
-    config = base_config(sshd_server, source, ssh_private_key_file=str(sshd_server.client_key),
+    config = base_config(bakehouse_sshd, source, ssh_private_key_file=str(bakehouse_sshd.client_key),
                          deprecate_at="2030-01-02T03:04:05Z")
     builder = prepared(config)
     with pytest.raises(Exception, match="enabling deprecation of AMI ami-"):
@@ -255,7 +266,7 @@ def test_deprecate_at_and_deregistration_protection_reach_the_api(
     (call,) = recorder.calls("EnableImageDeprecation")
     assert call["DeprecateAt"].startswith("2030-01-02T03:04:05")
     assert [i for i in ec2.describe_images(Owners=["self"])["Images"] if i["ImageId"] != source] == []
-    config = base_config(sshd_server, source, ssh_private_key_file=str(sshd_server.client_key),
+    config = base_config(bakehouse_sshd, source, ssh_private_key_file=str(bakehouse_sshd.client_key),
                          deregistration_protection={"enabled": True, "with_cooldown": True})
     with pytest.raises(Exception, match="deregistration protection of AMI ami-"):
         prepared(config).run(RecordingUi(), CommandHook(), Context())

@@ -30,6 +30,8 @@ OFFICIAL_COMPONENTS: dict[tuple[str, str], str] = {
     ("post-processor", "docker-push"): "bakehouse-plugin-docker",
     ("builder", "amazon-ebs"): "bakehouse-plugin-aws",
     ("datasource", "amazon-ami"): "bakehouse-plugin-aws",
+    ("datasource", "amazon-secretsmanager"): "bakehouse-plugin-aws",
+    ("datasource", "amazon-parameterstore"): "bakehouse-plugin-aws",
 }
 
 

@@ -8,6 +8,7 @@ turning a type constraint expression into a type.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from bakehouse.hcl import values as V
 from bakehouse.hcl.diagnostics import Diagnostics, SourcePos
@@ -45,5 +46,8 @@ def default_value_context(environ: Mapping[str, str], base_dir: str) -> EvalCont
                        extra={"environ": dict(environ)})
 
 
-def make_context(variables: dict[str, V.Value], functions: Mapping[str, Function], base_dir: str) -> EvalContext:
-    return EvalContext(variables=variables, functions=functions, base_dir=base_dir)
+def make_context(variables: dict[str, V.Value], functions: Mapping[str, Function], base_dir: str,
+                 extra: dict[str, Any] | None = None) -> EvalContext:
+    """``extra`` reaches the functions (``FunctionContext.extra``): the data source
+    runner for ``aws_secretsmanager``, its cache."""
+    return EvalContext(variables=variables, functions=functions, base_dir=base_dir, extra=extra)

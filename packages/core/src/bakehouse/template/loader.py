@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.template import _hcl
@@ -124,6 +125,9 @@ class _Loader:
         self.var_files = var_files
         self.environ = environ
         self.datasource_runner = datasource_runner
+        #: for the functions: aws_secretsmanager runs a data source (and remembers what it read)
+        self.function_extra: dict[str, Any] = (
+            {"datasource_runner": datasource_runner, "aws_secrets": {}} if datasource_runner else {})
         self.diags = Diagnostics()
         self.loaded = LoadedTemplate(template=Template(path=path, root="."))
         self.files = TemplateFiles()
@@ -131,7 +135,8 @@ class _Loader:
 
     def scope(self) -> Scope:
         loaded = self.loaded
-        return Scope(self.files.root, self.functions, loaded.variables, loaded.locals, loaded.data)
+        return Scope(self.files.root, self.functions, loaded.variables, loaded.locals, loaded.data,
+                     self.function_extra)
 
     def run(self, *, syntax_only: bool, stop_on_error: bool) -> None:
         try:

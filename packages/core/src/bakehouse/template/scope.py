@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.template import _hcl
@@ -33,8 +33,11 @@ class Scope:
     """The variables, locals and data sources of one template, and its functions."""
 
     def __init__(self, root: str, functions: Functions, variables: Mapping[str, Variable],
-                 locals_: dict[str, V.Value], data: dict[str, dict[str, V.Value]]) -> None:
+                 locals_: dict[str, V.Value], data: dict[str, dict[str, V.Value]],
+                 function_extra: dict[str, Any] | None = None) -> None:
         self.root = root
+        #: what the functions may use (``FunctionContext.extra``): the data source runner
+        self.function_extra = function_extra
         self.functions = functions
         self.variables = variables
         self.locals = locals_
@@ -68,7 +71,7 @@ class Scope:
         variables.update(self._dynamic[1])
         if extra:
             variables.update(extra)
-        return _hcl.make_context(variables, self.functions, self.root)
+        return _hcl.make_context(variables, self.functions, self.root, self.function_extra)
 
     def dependency_context(self, deps: Sequence[str]) -> _hcl.EvalContext:
         """A context whose ``local`` and ``data`` hold only ``deps`` ("local.x", "data.t.n").
@@ -88,7 +91,7 @@ class Scope:
         variables = self.static_variables()
         variables["local"] = V.object_value(local_values)
         variables["data"] = V.object_value({t: V.object_value(n) for t, n in data_values.items()})
-        return _hcl.make_context(variables, self.functions, self.root)
+        return _hcl.make_context(variables, self.functions, self.root, self.function_extra)
 
     def literal_context(self) -> _hcl.EvalContext:
         """No variables and no functions: var file values, descriptions."""

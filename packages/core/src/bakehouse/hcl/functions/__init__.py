@@ -61,6 +61,6 @@ for _module in (
 FUNCTIONS = dict(sorted(FUNCTIONS.items()))
 
 # Registered so that a call gives a clear "not supported" error, not "unknown function".
-UNSUPPORTED = frozenset({"aws_secretsmanager", "aws_secretsmanager_raw", "vault", "consul_key"})
+UNSUPPORTED = frozenset({"vault", "consul_key"})
 # Implemented by the evaluator because their arguments are unevaluated expressions.
 EVALUATOR_FUNCTIONS = frozenset({"try", "can", "convert"})
