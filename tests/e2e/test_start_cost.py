@@ -253,3 +253,21 @@ def test_builds_of_one_run_start_a_shared_plugin_once(tmp_path: Path) -> None:
     assert len([line for line in spawned if line.endswith(" for fork server")]) == 1, spawned
     forked = [line for line in spawned if line.endswith(" by its fork server")]
     assert len(forked) == 3 and len(spawned) == 4, spawned
+
+
+
+def test_docker_builds_do_not_load_paramiko(tmp_path: Path) -> None:
+    """What a docker build imports in its plugin (the builder, its steps and
+    the post-processors) leaves paramiko out: the SSH communicator loads it
+    when it connects, and the Docker SDK only for an ssh:// DOCKER_HOST."""
+    env = dict(os.environ)
+    env.pop("DOCKER_HOST", None)
+    probe = (
+        "import sys, bakehouse_plugin_docker.builder, bakehouse_plugin_docker.post_processors, "
+        "bakehouse_plugin_docker.steps, bakehouse.sdk.ssh\n"
+        "print(sorted(n for n in ('docker', 'pydantic', 'paramiko') if sys.modules.get(n) is not None))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["['docker',", "'pydantic']"]  # loaded: not vacuous; no paramiko

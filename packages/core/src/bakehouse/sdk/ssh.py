@@ -30,15 +30,19 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-import paramiko
 from pydantic import field_validator, model_validator
 
 from bakehouse.sdk.communicator import EXIT_DISCONNECTED, Communicator, FileInfo, OutputCallback
 from bakehouse.sdk.config import Config, option, parse_duration, unsupported
 from bakehouse.sdk.context import Cancelled, Context
 from bakehouse.sdk.ui import Ui
+
+if TYPE_CHECKING:
+    # Imported where a connection is made, not with the module: builders
+    # import SSHConfig for their schema, and paramiko costs ~110 ms of CPU.
+    import paramiko
 
 log = logging.getLogger("bakehouse.sdk.ssh")
 
@@ -157,6 +161,8 @@ class SSHConfig(Config):
 
 def load_private_key(text: str, password: str | None = None) -> paramiko.PKey:
     """Parse a PEM/OpenSSH private key of any type paramiko knows."""
+    import paramiko
+
     errors = []
     for key_class in (paramiko.Ed25519Key, paramiko.RSAKey, paramiko.ECDSAKey):
         try:
@@ -204,6 +210,8 @@ class SSHCommunicator(Communicator):
     def connect(self, ctx: Context, timeout: float = 300.0, handshake_attempts: int = 10) -> None:
         """Wait up to ``timeout`` seconds for the server; give up after
         ``handshake_attempts`` failed SSH handshakes/authentications."""
+        import paramiko
+
         deadline = time.monotonic() + timeout
         attempts = 0
         last_error = "no attempt made"
@@ -284,6 +292,8 @@ class SSHCommunicator(Communicator):
         return transport
 
     def _sftp_client(self) -> paramiko.SFTPClient:
+        import paramiko
+
         with self._lock:
             if self._sftp is None:
                 self._sftp = paramiko.SFTPClient.from_transport(self._transport())
@@ -493,6 +503,8 @@ def _feed_stdin(channel: paramiko.Channel, stdin: BinaryIO) -> None:
 def _signal_channel(channel: paramiko.Channel, signal_name: str) -> None:
     """Send an RFC 4254 "signal" channel request (OpenSSH delivers it to the
     command's process group); paramiko has no public call for it."""
+    import paramiko
+
     if channel.closed:
         return
     try:
