@@ -6,8 +6,10 @@ Usage: .venv/bin/python bench/bench_hcl.py [--repeat N] [--no-write]
   with templates and heredocs, for expressions, function calls, sources and
   builds). Each size runs in a fresh process (so peak RSS is that size's own),
   with a warm grammar cache; every attribute of every block is evaluated.
-* First use of the parser in a fresh process with a cold cache directory
-  (compiles the LALR tables and writes them) versus a warm one (loads them).
+* First use of the parser in a fresh process: a valid template (the generated
+  LALR tables, no cache involved), and a syntax error, which Lark reports,
+  with a cold cache directory (Lark compiles its tables and writes them)
+  versus a warm one (loads them).
 
 Prints a table and replaces the "## HCL" section of bench/RESULTS.md.
 """
@@ -70,11 +72,11 @@ CHILD = textwrap.dedent(
     import json, resource, sys, time
     t0 = time.perf_counter()
     c0 = time.process_time()
-    from bakehouse.hcl.parser import parse_text, get_parser
+    from bakehouse.hcl.parser import parse_text, fast_tables
     from bakehouse.hcl.evaluator import EvalContext, evaluate, evaluate_type
     from bakehouse.hcl.values import from_python
     t_import = time.perf_counter()
-    get_parser()
+    assert fast_tables() is not None
     t_grammar = time.perf_counter()
     c_grammar = time.process_time()
     text = open(sys.argv[1], encoding="utf-8").read()
@@ -104,6 +106,12 @@ CHILD = textwrap.dedent(
 )
 
 FIRST_USE = "import time; t=time.perf_counter(); from bakehouse.hcl.parser import parse_text; parse_text('a = 1\\n'); print(time.perf_counter()-t)"
+FIRST_ERROR = (
+    "import time; t=time.perf_counter()\n"
+    "from bakehouse.hcl.diagnostics import Diagnostics\n"
+    "from bakehouse.hcl.parser import parse_text\n"
+    "try:\n    parse_text('a = \\n')\nexcept Diagnostics:\n    print(time.perf_counter()-t)\n"
+)
 
 
 def generate(lines: int) -> str:
@@ -120,12 +128,12 @@ def run_child(path: Path, env: dict[str, str]) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def first_use(env: dict[str, str]) -> tuple[float, float]:
+def first_use(env: dict[str, str], code: str = FIRST_USE) -> tuple[float, float]:
     """(whole process wall seconds, in-process import+first parse seconds)."""
     import time
 
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", FIRST_USE], env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
     return time.perf_counter() - start, float(out.stdout.strip())
 
 
@@ -140,7 +148,7 @@ def main() -> int:
         tmpdir = Path(tmp)
         warm_cache = tmpdir / "cache-warm"
         env = dict(os.environ, BAKEHOUSE_CACHE_DIR=str(warm_cache))
-        first_use(env)  # warm it once
+        first_use(env, FIRST_ERROR)  # warm Lark's cache once
 
         print(f"{'lines':>7} {'attrs':>6} {'parse s':>8} {'eval s':>8} {'total s':>8} {'cpu s':>7} {'peak RSS MiB':>13}")
         for lines in (100, 1_000, 10_000):
@@ -159,16 +167,21 @@ def main() -> int:
 
         cold_samples = []
         warm_samples = []
+        valid_samples = []
         for n in range(args.repeat):
             cold_env = dict(os.environ, BAKEHOUSE_CACHE_DIR=str(tmpdir / f"cache-cold-{n}"))
-            cold_samples.append(first_use(cold_env))
-            warm_samples.append(first_use(env))
+            cold_samples.append(first_use(cold_env, FIRST_ERROR))
+            warm_samples.append(first_use(env, FIRST_ERROR))
+            valid_samples.append(first_use(cold_env))
         cold_proc = statistics.median(c[0] for c in cold_samples)
         cold_in = statistics.median(c[1] for c in cold_samples)
         warm_proc = statistics.median(w[0] for w in warm_samples)
         warm_in = statistics.median(w[1] for w in warm_samples)
-        print(f"first use, cold cache: process {cold_proc:.2f} s (import + first parse {cold_in:.2f} s)")
-        print(f"first use, warm cache: process {warm_proc:.2f} s (import + first parse {warm_in:.2f} s)")
+        valid_proc = statistics.median(v[0] for v in valid_samples)
+        valid_in = statistics.median(v[1] for v in valid_samples)
+        print(f"first use, valid text: process {valid_proc:.3f} s (import + first parse {valid_in:.3f} s)")
+        print(f"first syntax error, cold cache: process {cold_proc:.2f} s (import + first parse {cold_in:.2f} s)")
+        print(f"first syntax error, warm cache: process {warm_proc:.2f} s (import + first parse {warm_in:.2f} s)")
 
     section = "\n".join(
         [
@@ -179,22 +192,26 @@ def main() -> int:
             "the 2 cores, so wall times are upper bounds; CPU time is the steadier figure).",
             "",
             "Parse + evaluate every attribute of generated templates (variables, locals with templates, heredocs with",
-            "`%{ for }`, for expressions, function calls, sources, builds), one fresh process per size, warm grammar cache:",
+            "`%{ for }`, for expressions, function calls, sources, builds), one fresh process per size (parsing runs",
+            "the generated LALR tables of `bakehouse/hcl/_lalr_tables.json`; no grammar cache is involved):",
             "",
             "| lines | attributes | parse s | evaluate s | total wall s | total CPU s | peak RSS MiB (whole process) |",
             "|---:|---:|---:|---:|---:|---:|---:|",
             *rows,
             "",
-            "First use of the parser in a new process (`import` + one small parse), grammar cache cold (LALR tables",
-            "compiled and written to `$BAKEHOUSE_CACHE_DIR`) versus warm (tables loaded from it):",
+            "First use of the parser in a new process (`import` + one small parse). Valid text never loads Lark; a",
+            "syntax error is reported by Lark, whose tables are compiled once into `$BAKEHOUSE_CACHE_DIR` (cold) and",
+            "loaded from it afterwards (warm):",
             "",
-            "| cache | whole process s | import + first parse s |",
+            "| first parse | whole process s | import + first parse s |",
             "|---|---:|---:|",
-            f"| cold | {cold_proc:.2f} | {cold_in:.2f} |",
-            f"| warm | {warm_proc:.2f} | {warm_in:.2f} |",
+            f"| valid text (generated tables) | {valid_proc:.3f} | {valid_in:.3f} |",
+            f"| syntax error, Lark cache cold | {cold_proc:.2f} | {cold_in:.2f} |",
+            f"| syntax error, Lark cache warm | {warm_proc:.2f} | {warm_in:.2f} |",
             "",
             "The cache directory is `$BAKEHOUSE_CACHE_DIR`, else `$XDG_CACHE_HOME/bakehouse` (`~/.cache/bakehouse`), else",
-            "`$BAKEHOUSE_HOME/cache`, else the temp dir; the first process that finds it cold pays the compile once.",
+            "`$BAKEHOUSE_HOME/cache`, else the temp dir; the first syntax error (or `fmt`) that finds it cold pays the",
+            "compile once.",
             "",
         ]
     )
