@@ -59,9 +59,9 @@ class AssumeRole(BaseModel):
     @classmethod
     def _role_arn(cls, value: str) -> str:
         if not value:
-            raise ValueError("role_arn is required in an assume_role block")
+            raise ValueError("The role_arn of an assume_role block must not be empty")
         if not _ROLE_ARN.match(value):
-            raise ValueError(f"role_arn {value!r} is not an IAM role ARN "
+            raise ValueError(f"The role_arn {value!r} is not an IAM role ARN "
                              "(arn:aws:iam::123456789012:role/NAME)")
         return value
 
@@ -69,14 +69,14 @@ class AssumeRole(BaseModel):
     @classmethod
     def _session_name(cls, value: str) -> str:
         if value and not _SESSION_NAME.match(value):
-            raise ValueError(f"session_name {value!r} must be 2-64 letters, digits or +=,.@-_")
+            raise ValueError(f"The session_name {value!r} must be 2-64 letters, digits or +=,.@-_")
         return value
 
     @field_validator("duration_seconds")
     @classmethod
     def _duration(cls, value: int) -> int:
         if value and not 900 <= value <= 43200:
-            raise ValueError("duration_seconds must be between 900 (15 minutes) and 43200 (12 hours)")
+            raise ValueError(f"The duration_seconds ({value}) must be between 900 (15 minutes) and 43200 (12 hours)")
         return value
 
     @field_validator("policy")
@@ -86,7 +86,7 @@ class AssumeRole(BaseModel):
             try:
                 json.loads(value)
             except ValueError:
-                raise ValueError("policy must be an IAM policy document in JSON (jsonencode({...}) makes one)") from None
+                raise ValueError("The policy must be an IAM policy document in JSON (jsonencode({...}) makes one)") from None
         return value
 
 
@@ -127,7 +127,7 @@ class AccessConfig(Config):
     @classmethod
     def _retries(cls, value: int) -> int:
         if value < 0:
-            raise ValueError("max_retries must not be negative")
+            raise ValueError("The max_retries must not be negative")
         return value
 
     def access_problems(self) -> list[ConfigProblem]:

@@ -523,7 +523,7 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
 SINGLE_BLOCKS = ("source_ami_filter", "subnet_filter", "vpc_filter", "security_group_filter",
                  "aws_polling", "metadata_options", "placement",
                  "deregistration_protection", "temporary_iam_instance_profile_policy_document",
-                 "assume_role")
+                 "assume_role", "vault_aws_engine")
 
 
 def unwrap_single_blocks(raw: dict[str, object], names: tuple[str, ...]) -> tuple[dict[str, object], list[ConfigProblem]]:

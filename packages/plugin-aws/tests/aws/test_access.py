@@ -11,16 +11,19 @@ import json
 import subprocess
 import threading
 import urllib.parse
+import uuid
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from bakehouse.sdk import ConfigError, Context
+from bakehouse.sdk import ConfigError, Context, JournalEntry
 from bakehouse.testing.servers import MOTO_SERVER, MotoServer, free_port
+from bakehouse_plugin_aws.access import Access, RoleToAssume
 from bakehouse_plugin_aws.config import parse_builder_config
 from bakehouse_plugin_aws.datasource import AmazonAmiDatasource
-from bakehouse_plugin_aws.ec2 import AwsError
+from bakehouse_plugin_aws.ec2 import AwsError, Connection
+from bakehouse_plugin_aws.resources import KIND_INSTANCE, clean_instance, tag_specification
 from test_amazon_ebs import CommandHook, RecordingUi, prepared, register_source_ami
 from test_amazon_ebs_options import Recorder, recorder  # noqa: F401  (the fixture)
 
@@ -86,6 +89,25 @@ def test_assume_role_credentials_make_every_ec2_call_of_a_build(
     for action in ("GetCallerIdentity", "RunInstances", "CreateImage", "TerminateInstances"):
         (signer,) = moto_requests.signers(action)
         assert signer.startswith("ASIA") and signer != assumed["AccessKeyId"], action
+
+
+def test_cleanup_assumes_the_journalled_role_to_remove_what_the_role_made(
+        bakehouse_aws_env: MotoServer) -> None:
+    """bakehouse cleanup after a kill: the journal names the role, never a secret."""
+    creds = bakehouse_aws_env.client("sts").assume_role(RoleArn=ROLE, RoleSessionName="setup")["Credentials"]
+    other = boto3.client("ec2", region_name="us-east-1", endpoint_url=bakehouse_aws_env.endpoint,
+                         aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                         aws_session_token=creds["SessionToken"])
+    run = "run-" + uuid.uuid4().hex[:8]
+    instance = other.run_instances(ImageId=register_source_ami(other), MinCount=1, MaxCount=1,
+                                   InstanceType="t2.micro",
+                                   TagSpecifications=[tag_specification("instance", run)])["Instances"][0]["InstanceId"]
+    details = Connection(access=Access(role=RoleToAssume(ROLE, "build", "ext-1"))).journal_details("us-east-1")
+    assert details["assume_role"] == {"role_arn": ROLE, "session_name": "build", "external_id": "ext-1"}
+    assert "testing" not in json.dumps(details)
+    clean_instance(JournalEntry("bakehouse-plugin-aws", KIND_INSTANCE, instance, details, run_id=run))
+    state = other.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]
+    assert state["Name"] == "terminated"
 
 
 def test_profile_from_a_shared_credentials_file(bakehouse_aws_env: MotoServer, moto_requests: Recorder,
@@ -355,8 +377,22 @@ def test_access_mistakes_are_named_with_their_option(tmp_path: Path) -> None:
     assert problem.startswith("assume_role.0.policy: ") and "JSON" in problem
     (problem,) = _problems(assume_role=[{"role_arn": ROLE}, {"role_arn": ROLE}])
     assert problem == "assume_role.1: Only one assume_role block is allowed."
+    (problem,) = _problems(custom_endpoint_ec2="127.0.0.1:5000")
+    assert problem == "custom_endpoint_ec2: custom_endpoint_ec2 '127.0.0.1:5000' is not an http(s) URL."
     (problem,) = _problems(max_retries=-1)
-    assert problem == "max_retries: Max_retries must not be negative."
+    assert problem == "max_retries: The max_retries must not be negative."
     (problem,) = _problems(vault_aws_engine=[{"name": "builder"}])
-    assert problem.startswith("vault_aws_engine: Option 'vault_aws_engine' is not supported by Bakehouse: "
+    assert problem.startswith("vault_aws_engine.0: Option 'vault_aws_engine' is not supported by Bakehouse: "
                               "it needs a HashiCorp Vault server")
+
+
+@pytest.mark.ssh
+def test_max_retries_bounds_the_retries_of_a_throttled_call(bakehouse_local_ec2: Any) -> None:
+    """The local EC2 answers RequestLimitExceeded twice (moto never throttles)."""
+    bakehouse_local_ec2.inject("DescribeImages", "throttle", times=2)
+    with pytest.raises(AwsError, match="RequestLimitExceeded"):
+        find_ami(max_retries=1)  # the call and one retry: both throttled
+    assert bakehouse_local_ec2.faults_left("DescribeImages") is None
+    bakehouse_local_ec2.inject("DescribeImages", "throttle", times=2)
+    assert find_ami(max_retries=2)["name"] == "debian-12-bakehouse-local"
+    assert bakehouse_local_ec2.faults_left("DescribeImages") is None
