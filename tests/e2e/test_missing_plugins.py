@@ -65,3 +65,21 @@ def test_a_plugin_whose_describe_fails_is_named_not_dropped_silently(bakehouse, 
     assert built.returncode == 1
     assert "unknown provisioner type 'motd'" in built.stdout
     assert f"Plugins that could not be used: plugin {broken}: describe failed" in built.stdout
+
+
+def test_aws_secretsmanager_without_the_aws_plugin_says_what_to_install(tmp_path: Path) -> None:
+    """The function reads secrets through the aws plugin's data source: the core has no boto3."""
+    python = python_without_plugins(tmp_path / "venv")
+    (tmp_path / "t.pkr.hcl").write_text(
+        'locals {\n  password = aws_secretsmanager("app/db", "password")\n}\n' + TEMPLATE % "shell-local")
+    env = dict(os.environ, BAKEHOUSE_PLUGIN_PATH="", PACKER_PLUGIN_PATH="")
+    result = subprocess.run(
+        [python, "-m", "bakehouse.cli.main", "build", "t.pkr.hcl"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    out = result.stderr + result.stdout
+    assert result.returncode == 1, out
+    assert "t.pkr.hcl line 2" in out
+    assert "aws_secretsmanager('app/db') reads the secret through the amazon-secretsmanager data source" in out
+    assert '"pip install bakehouse-plugin-aws"' in out
+    assert "Traceback" not in result.stderr
