@@ -104,6 +104,30 @@ def raw_cli_parallel(workdir: Path, image: str, count: int) -> float:
     return wall
 
 
+def targets(template: dict[str, Series], build_itself: Series,
+            scaling: dict[tuple[str, str, int], Series]) -> list[str]:
+    """Issue 9's targets for this section, each with its figure and whether it is met."""
+    def ratio(kind: str, count: int) -> float:
+        return scaling[("bakehouse", kind, count)].median / scaling[("bakehouse", kind, 1)].median
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "not met"
+
+    wall = template["bakehouse"].median / template["raw"].median
+    itself = build_itself.median / template["raw"].median
+    docker8, null8 = ratio("docker", 8), ratio("null", 8)
+    return [
+        "Issue 9 targets (medians above):",
+        "",
+        "| target | figure | |",
+        "|---|---|---|",
+        f"| docker template <= 1.2x the raw CLI sequence (wall clock) | {wall:.2f}x | {met(wall <= 1.2)} |",
+        f"| the build itself faster than the raw CLI sequence | {itself:.2f}x | {met(itself < 1.0)} |",
+        f"| 8 docker builds <= 3x one | {docker8:.2f}x (32: {ratio('docker', 32):.2f}x) | {met(docker8 <= 3.0)} |",
+        f"| 8 null builds <= 1.5x one | {null8:.2f}x (32: {ratio('null', 32):.2f}x) | {met(null8 <= 1.5)} |",
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="rounds for the template and 1/8 sources")
@@ -202,7 +226,7 @@ def main() -> int:
                 cells.append(series.cell() if series else "-")
                 ratios.append(f"{series.median / one.median:.2f}x" if series and one else "-")
             lines.append(f"| {kind} | {count} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
-    lines.append("")
+    lines += ["", *targets(t, build_itself, scaling), ""]
     section = "\n".join(lines)
     print(section)
     if not args.no_write:
