@@ -7,13 +7,18 @@ Two public names matter to builder authors:
   model; a builder's :class:`~bakehouse.sdk.config.Config` inherits from it.
 - :func:`connect_ssh`: waits for the SSH server (``pause_before_connecting``,
   ``ssh_timeout``, ``ssh_handshake_attempts``) and returns a connected
-  :class:`SSHCommunicator`.
+  :class:`SSHCommunicator` (through a bastion and/or SOCKS5 proxy, with
+  its tunnels open, as the config says).
+- :func:`clear_authorized_keys`: ``ssh_clear_authorized_keys``, for builders
+  that made a temporary key pair.
 
 Commands run through an ``exec`` channel (the login shell runs them, so
 ``/bin/sh -c`` semantics); output is streamed in chunks as it arrives.
 Cancelling the context sends the remote process group ``TERM`` (then
 ``KILL``) and closes the channel, so the remote command stops. Files and
-directories move over SFTP in fixed-size chunks, so memory stays flat.
+directories move over SFTP (or the remote ``scp``, see ``_scp``) in
+fixed-size chunks, so memory stays flat. docs/communicator.md describes
+every option.
 """
 
 from __future__ import annotations
@@ -29,20 +34,30 @@ import socket
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import ValidationInfo, field_validator, model_validator
 
+from bakehouse.sdk import _scp
+from bakehouse.sdk._ssh_net import (
+    ActivitySocket,
+    SocksProxy,
+    Tunnels,
+    TunnelSpec,
+    socks5_connect,
+)
 from bakehouse.sdk.communicator import EXIT_DISCONNECTED, Communicator, FileInfo, OutputCallback
 from bakehouse.sdk.config import Config, option, parse_duration, unsupported
 from bakehouse.sdk.context import Cancelled, Context
 from bakehouse.sdk.ui import Ui
 
 if TYPE_CHECKING:
-    # Imported where a connection is made, not with the module: builders
-    # import SSHConfig for their schema, and paramiko costs ~110 ms of CPU.
     import paramiko
+else:  # imported at first use (see _ssh_net)
+    from bakehouse.sdk._ssh_net import paramiko
 
 log = logging.getLogger("bakehouse.sdk.ssh")
 
@@ -54,12 +69,26 @@ class SSHError(Exception):
     """Connecting to, or talking with, the SSH server failed (the message names host:port)."""
 
 
-_NOT_YET = "not implemented in Bakehouse's SSH communicator yet"
+
+
+def supported_ciphers() -> tuple[str, ...]:
+    """The ciphers paramiko (the SSH library) can negotiate, for ``ssh_ciphers``."""
+    return tuple(paramiko.Transport._preferred_ciphers)
+
+
+def supported_key_exchanges() -> tuple[str, ...]:
+    """The key exchanges paramiko can negotiate, for ``ssh_key_exchange_algorithms``."""
+    return tuple(paramiko.Transport._preferred_kex)
+
+
+_TUNNEL_FORMAT = "\"[bind_address:]port:host:hostport\""
 
 
 class SSHConfig(Config):
     """The ``communicator`` and ``ssh_*`` options, as in Packer's SSH communicator.
 
+    Every builder that reaches its machine over SSH takes these fields (its
+    config inherits from this class), so they mean the same everywhere.
     Durations are Go-style strings (``"5m"``, ``"30s"``); use the ``*_seconds``
     properties. ``communicator = "none"`` means the builder skips provisioning.
     """
@@ -70,37 +99,62 @@ class SSHConfig(Config):
     ssh_username: str = ""
     ssh_password: str = ""
     ssh_private_key_file: str = ""
+    ssh_certificate_file: str = option(
+        "", note="OpenSSH user certificate of ssh_private_key_file's key (the server trusts its CA)")
+    ssh_agent_auth: bool = option(False, note="authenticate with the keys of the agent at SSH_AUTH_SOCK")
     ssh_timeout: str = "5m"
     ssh_wait_timeout: str = option("", note="Packer's older name of ssh_timeout, used when ssh_timeout is not set")
     ssh_handshake_attempts: int = 10
     pause_before_connecting: str = "0s"
-    ssh_agent_auth: bool = False
-    ssh_keep_alive_interval: str = "5s"
+    ssh_keep_alive_interval: str = option("5s", note="0s turns keep-alives off")
+    ssh_read_write_timeout: str = option(
+        "0s", note="close the connection when the server sends nothing for this long (keep-alive "
+        "replies count, so keep it above ssh_keep_alive_interval); 0s: never")
     ssh_pty: bool = False
-    ssh_disable_agent_forwarding: bool = option(False, note="accepted; Bakehouse never forwards an agent")
-    ssh_file_transfer_method: Literal["", "sftp"] = option(
-        "", note="sftp only (scp is not implemented yet)")
-    ssh_bastion_host: Any = unsupported(_NOT_YET)
-    ssh_bastion_port: Any = unsupported(_NOT_YET)
-    ssh_bastion_username: Any = unsupported(_NOT_YET)
-    ssh_bastion_password: Any = unsupported(_NOT_YET)
-    ssh_bastion_private_key_file: Any = unsupported(_NOT_YET)
-    ssh_bastion_certificate_file: Any = unsupported(_NOT_YET)
-    ssh_bastion_agent_auth: Any = unsupported(_NOT_YET)
-    ssh_bastion_interactive: Any = unsupported(_NOT_YET)
-    ssh_proxy_host: Any = unsupported(_NOT_YET)
-    ssh_proxy_port: Any = unsupported(_NOT_YET)
-    ssh_proxy_username: Any = unsupported(_NOT_YET)
-    ssh_proxy_password: Any = unsupported(_NOT_YET)
-    ssh_clear_authorized_keys: Any = unsupported(_NOT_YET)
-    ssh_ciphers: Any = unsupported(_NOT_YET)
-    ssh_key_exchange_algorithms: Any = unsupported(_NOT_YET)
-    ssh_certificate_file: Any = unsupported(_NOT_YET)
-    ssh_read_write_timeout: Any = unsupported(_NOT_YET)
-    ssh_local_tunnels: Any = unsupported(_NOT_YET)
-    ssh_remote_tunnels: Any = unsupported(_NOT_YET)
+    ssh_disable_agent_forwarding: bool = option(
+        False, note="accepted; Bakehouse never forwards the local agent to the machine")
+    ssh_file_transfer_method: Literal["", "sftp", "scp"] = option(
+        "", note="\"scp\" runs scp -t/-f on the machine (it must have scp); empty or \"sftp\": the SFTP "
+        "subsystem (Packer's empty default is scp)")
+    ssh_ciphers: list[str] = option(
+        default_factory=list, note="ciphers to offer, in order (names paramiko does not know are skipped)")
+    ssh_key_exchange_algorithms: list[str] = option(
+        default_factory=list, note="key exchanges to offer, in order (names paramiko does not know are skipped)")
+    ssh_clear_authorized_keys: bool = option(
+        False, note="after provisioning, remove the builder's temporary public key from "
+        "~/.ssh/authorized_keys and /root/.ssh/authorized_keys (needs sed; no effect without a temporary key)")
+    ssh_local_tunnels: list[str] = option(
+        default_factory=list, note=f"{_TUNNEL_FORMAT}: listen here (127.0.0.1 by default), "
+        "connect to host:hostport from the machine")
+    ssh_remote_tunnels: list[str] = option(
+        default_factory=list, note=f"{_TUNNEL_FORMAT}: the machine listens, connections come back to "
+        "host:hostport from here")
+    # (the bastion's credentials come before ssh_bastion_host: its check reads them)
+    ssh_bastion_port: int = 22
+    ssh_bastion_username: str = ""
+    ssh_bastion_password: str = ""
+    ssh_bastion_private_key_file: str = ""
+    ssh_bastion_certificate_file: str = option("", note="certificate of ssh_bastion_private_key_file's key")
+    ssh_bastion_agent_auth: bool = option(False, note="authenticate to the bastion with the agent at SSH_AUTH_SOCK")
+    ssh_bastion_host: str = option("", note="reach the machine through this SSH server (direct-tcpip)")
+    ssh_bastion_interactive: Any = unsupported(
+        "keyboard-interactive prompts need a terminal and plugins run without one; use "
+        "ssh_bastion_password, ssh_bastion_private_key_file or ssh_bastion_agent_auth")
+    ssh_proxy_host: str = option("", note="connect through this SOCKS5 proxy (it resolves the machine's name)")
+    ssh_proxy_port: int = 1080
+    ssh_proxy_username: str = ""
+    ssh_proxy_password: str = ""
 
-    @field_validator("ssh_timeout", "ssh_wait_timeout", "pause_before_connecting", "ssh_keep_alive_interval")
+    @field_validator("communicator", mode="before")
+    @classmethod
+    def _no_winrm(cls, value: Any) -> Any:
+        if value == "winrm":
+            raise ValueError("communicator \"winrm\" is not supported by Bakehouse: there is no WinRM "
+                             "communicator (Linux machines over SSH only); use \"ssh\" or \"none\"")
+        return value
+
+    @field_validator("ssh_timeout", "ssh_wait_timeout", "pause_before_connecting", "ssh_keep_alive_interval",
+                     "ssh_read_write_timeout")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
         parse_duration(value)
@@ -112,11 +166,11 @@ class SSHConfig(Config):
             self.ssh_timeout = self.ssh_wait_timeout
         return self
 
-    @field_validator("ssh_port")
+    @field_validator("ssh_port", "ssh_bastion_port", "ssh_proxy_port")
     @classmethod
-    def _valid_port(cls, value: int) -> int:
+    def _valid_port(cls, value: int, info: ValidationInfo) -> int:
         if not 0 < value < 65536:
-            raise ValueError(f"ssh_port must be between 1 and 65535, got {value}")
+            raise ValueError(f"{info.field_name} must be between 1 and 65535, got {value}")
         return value
 
     @field_validator("ssh_handshake_attempts")
@@ -126,25 +180,50 @@ class SSHConfig(Config):
             raise ValueError("ssh_handshake_attempts must be at least 1")
         return value
 
-    @field_validator("ssh_agent_auth")
+    @field_validator("ssh_ciphers", "ssh_key_exchange_algorithms")
     @classmethod
-    def _no_agent(cls, value: bool) -> bool:
-        if value:
-            # Reaching into the user's agent from a plugin process would make
-            # builds depend on the caller's session; ask for a key file instead.
-            raise ValueError(
-                "ssh_agent_auth is not supported by Bakehouse; use ssh_private_key_file "
-                "or let the builder create a temporary key pair"
-            )
+    def _known_algorithms(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        known = supported_ciphers() if info.field_name == "ssh_ciphers" else supported_key_exchanges()
+        if value and not any(name in known for name in value):
+            raise ValueError(f"{info.field_name}: none of {', '.join(value)} is available "
+                             f"(Bakehouse's SSH library has {', '.join(known)})")
         return value
 
-    @model_validator(mode="after")
-    def _key_file_exists(self) -> SSHConfig:
-        if self.ssh_private_key_file and not os.path.isfile(
-            os.path.expanduser(self.ssh_private_key_file)
-        ):
-            raise ValueError(f"ssh_private_key_file {self.ssh_private_key_file!r} does not exist")
-        return self
+    @field_validator("ssh_local_tunnels", "ssh_remote_tunnels")
+    @classmethod
+    def _valid_tunnels(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        for text in value:
+            try:
+                TunnelSpec.parse(text)
+            except ValueError as exc:
+                raise ValueError(f"{info.field_name}: {exc}") from None
+        return value
+
+    @field_validator("ssh_private_key_file", "ssh_certificate_file",
+                     "ssh_bastion_private_key_file", "ssh_bastion_certificate_file")
+    @classmethod
+    def _file_exists(cls, value: str, info: ValidationInfo) -> str:
+        if value and not os.path.isfile(os.path.expanduser(value)):
+            raise ValueError(f"The file {value!r} given as {info.field_name} does not exist")
+        return value
+
+    @field_validator("ssh_certificate_file", "ssh_bastion_certificate_file")
+    @classmethod
+    def _certificate_needs_its_key(cls, value: str, info: ValidationInfo) -> str:
+        key_field = info.field_name.replace("certificate_file", "private_key_file") if info.field_name else ""
+        if value and not info.data.get(key_field):
+            raise ValueError(f"A certificate ({info.field_name}) needs {key_field}: the key it certifies")
+        return value
+
+    @field_validator("ssh_bastion_host")
+    @classmethod
+    def _bastion_credentials(cls, value: str, info: ValidationInfo) -> str:
+        data = info.data
+        if value and not (data.get("ssh_bastion_agent_auth") or data.get("ssh_bastion_password")
+                          or data.get("ssh_bastion_private_key_file")):
+            raise ValueError("A bastion (ssh_bastion_host) needs ssh_bastion_password, "
+                             "ssh_bastion_private_key_file or ssh_bastion_agent_auth")
+        return value
 
     @property
     def ssh_timeout_seconds(self) -> float:
@@ -158,11 +237,13 @@ class SSHConfig(Config):
     def keep_alive_seconds(self) -> float:
         return parse_duration(self.ssh_keep_alive_interval)
 
+    @property
+    def read_write_timeout_seconds(self) -> float:
+        return parse_duration(self.ssh_read_write_timeout)
+
 
 def load_private_key(text: str, password: str | None = None) -> paramiko.PKey:
     """Parse a PEM/OpenSSH private key of any type paramiko knows."""
-    import paramiko
-
     errors = []
     for key_class in (paramiko.Ed25519Key, paramiko.RSAKey, paramiko.ECDSAKey):
         try:
@@ -170,6 +251,30 @@ def load_private_key(text: str, password: str | None = None) -> paramiko.PKey:
         except (paramiko.SSHException, ValueError) as exc:
             errors.append(str(exc))
     raise SSHError("the private key could not be parsed: " + "; ".join(errors))
+
+
+@dataclass(frozen=True)
+class SSHAuth:
+    """How to log in to one SSH server: a password, a key (with its
+    certificate loaded, if any) and/or the agent at ``SSH_AUTH_SOCK``."""
+
+    username: str
+    password: str = ""
+    private_key: paramiko.PKey | None = None
+    agent: bool = False
+
+
+@dataclass(frozen=True)
+class Bastion:
+    """An SSH server the machine is reached through (a ``direct-tcpip`` channel)."""
+
+    host: str
+    port: int
+    auth: SSHAuth
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
 
 
 class SSHCommunicator(Communicator):
@@ -183,17 +288,36 @@ class SSHCommunicator(Communicator):
         *,
         password: str = "",
         private_key: paramiko.PKey | None = None,
+        agent: bool = False,
         keep_alive_seconds: float = 5.0,
         pty: bool = False,
+        ciphers: Sequence[str] = (),
+        key_exchanges: Sequence[str] = (),
+        read_write_timeout: float = 0.0,
+        bastion: Bastion | None = None,
+        proxy: SocksProxy | None = None,
+        file_transfer: Literal["sftp", "scp"] = "sftp",
+        local_tunnels: Sequence[TunnelSpec] = (),
+        remote_tunnels: Sequence[TunnelSpec] = (),
     ) -> None:
         self.host = host
         self.port = port
         self.username = username
-        self.password = password
-        self.private_key = private_key
+        self.auth = SSHAuth(username, password, private_key, agent)
         self.keep_alive_seconds = keep_alive_seconds
         self.pty = pty
+        self.ciphers = tuple(c for c in ciphers if c in supported_ciphers()) if ciphers else ()
+        self.key_exchanges = tuple(k for k in key_exchanges if k in supported_key_exchanges()) if key_exchanges else ()
+        self.read_write_timeout = read_write_timeout
+        self.bastion = bastion
+        self.proxy = proxy
+        self.file_transfer = file_transfer
+        self.local_tunnels = tuple(local_tunnels)
+        self.remote_tunnels = tuple(remote_tunnels)
         self._client: paramiko.SSHClient | None = None
+        self._bastion_client: paramiko.SSHClient | None = None
+        self._activity: ActivitySocket | None = None
+        self._tunnels: Tunnels | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._lock = threading.Lock()
         # Commands still running (their stop functions) and the threads
@@ -205,56 +329,122 @@ class SSHCommunicator(Communicator):
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def password(self) -> str:
+        return self.auth.password
+
+    @property
+    def private_key(self) -> paramiko.PKey | None:
+        return self.auth.private_key
+
     # -- connection -----------------------------------------------------
+
+    def _dial(self, host: str, port: int, timeout: float) -> socket.socket:
+        """A TCP connection to the first hop, through the SOCKS proxy if set."""
+        if self.proxy is not None:
+            return socks5_connect(self.proxy, host, port, timeout)
+        return socket.create_connection((host, port), timeout=timeout)
+
+    def _transport_factory(self, sock: Any, **kwargs: Any) -> paramiko.Transport:
+        """The target's transport, offering ``ssh_ciphers`` and
+        ``ssh_key_exchange_algorithms`` in the template's order."""
+        transport = paramiko.Transport(sock, **kwargs)
+        options = transport.get_security_options()
+        if self.ciphers:
+            options.ciphers = self.ciphers
+        if self.key_exchanges:
+            options.kex = self.key_exchanges
+        return transport
+
+    def _handshake(self, sock: Any, host: str, port: int, auth: SSHAuth, *, target: bool) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        # The machine is brand new: there is no known host key to check against.
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        try:
+            client.connect(
+                host,
+                port=port,
+                username=auth.username,
+                password=auth.password or None,
+                pkey=auth.private_key,
+                sock=sock,
+                allow_agent=auth.agent,
+                look_for_keys=False,
+                timeout=30,
+                banner_timeout=30,
+                auth_timeout=30,
+                transport_factory=self._transport_factory if target else None,
+            )
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _negotiation_error(self, exc: paramiko.ssh_exception.IncompatiblePeer) -> SSHError:
+        text = str(exc)
+        hint = ""
+        if "cipher" in text and self.ciphers:
+            hint = f" (ssh_ciphers offers {', '.join(self.ciphers)})"
+        elif "kex" in text and self.key_exchanges:
+            hint = f" (ssh_key_exchange_algorithms offers {', '.join(self.key_exchanges)})"
+        return SSHError(f"SSH server {self.address} has no algorithm in common with Bakehouse: {text}{hint}")
 
     def connect(self, ctx: Context, timeout: float = 300.0, handshake_attempts: int = 10) -> None:
         """Wait up to ``timeout`` seconds for the server; give up after
-        ``handshake_attempts`` failed SSH handshakes/authentications."""
-        import paramiko
-
+        ``handshake_attempts`` failed SSH handshakes/authentications (the
+        bastion's and the machine's)."""
+        if (self.auth.agent or (self.bastion is not None and self.bastion.auth.agent)) \
+                and not os.environ.get("SSH_AUTH_SOCK"):
+            raise SSHError("agent authentication was asked for (ssh_agent_auth/ssh_bastion_agent_auth) "
+                           "but SSH_AUTH_SOCK is not set: start ssh-agent and add the key")
         deadline = time.monotonic() + timeout
         attempts = 0
         last_error = "no attempt made"
+        first_hop = self.bastion.address if self.bastion is not None else self.address
         while True:
             ctx.check()
             if time.monotonic() >= deadline:
                 raise SSHError(f"timeout waiting for SSH on {self.address}: {last_error}")
+            bastion_client: paramiko.SSHClient | None = None
+            stage = "connect"
             try:
-                sock = socket.create_connection(
-                    (self.host, self.port), timeout=min(10.0, max(1.0, deadline - time.monotonic()))
-                )
-            except OSError as exc:
-                last_error = str(exc)
-                log.debug("TCP connect to %s failed: %s", self.address, exc)
-                if ctx.wait(min(2.0, max(0.0, deadline - time.monotonic()))):
-                    ctx.check()
-                continue
-            client = paramiko.SSHClient()
-            # The machine is brand new: there is no known host key to check against.
-            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-            try:
-                client.connect(
-                    self.host,
-                    port=self.port,
-                    username=self.username,
-                    password=self.password or None,
-                    pkey=self.private_key,
-                    sock=sock,
-                    allow_agent=False,
-                    look_for_keys=False,
-                    timeout=30,
-                    banner_timeout=30,
-                    auth_timeout=30,
-                )
+                hop_host, hop_port = (self.bastion.host, self.bastion.port) if self.bastion else (self.host, self.port)
+                sock: Any = self._dial(hop_host, hop_port, min(10.0, max(1.0, deadline - time.monotonic())))
+                if self.bastion is not None:
+                    stage = "bastion"
+                    bastion_client = self._handshake(sock, self.bastion.host, self.bastion.port,
+                                                     self.bastion.auth, target=False)
+                    bastion_transport = bastion_client.get_transport()
+                    assert bastion_transport is not None
+                    stage = "connect"
+                    sock = bastion_transport.open_channel("direct-tcpip", (self.host, self.port), ("127.0.0.1", 0))
+                stage = "target"
+                if self.read_write_timeout > 0:
+                    sock = ActivitySocket(sock, self.read_write_timeout)
+                client = self._handshake(sock, self.host, self.port, self.auth, target=True)
+            except paramiko.ssh_exception.IncompatiblePeer as exc:
+                if bastion_client is not None:
+                    bastion_client.close()
+                raise self._negotiation_error(exc) from None
             except (paramiko.SSHException, OSError, EOFError) as exc:
-                client.close()
+                if bastion_client is not None:
+                    bastion_client.close()
+                if stage == "connect":
+                    # nothing answers yet (the machine may still be booting)
+                    via = f" through bastion {first_hop}" if self.bastion is not None else ""
+                    last_error = f"{exc}{via}"
+                    log.debug("TCP connect to %s%s failed: %s", self.address, via, exc)
+                    if ctx.wait(min(2.0, max(0.0, deadline - time.monotonic()))):
+                        ctx.check()
+                    continue
                 attempts += 1
+                who = f"bastion {first_hop}" if stage == "bastion" else self.address
+                user = self.bastion.auth.username if stage == "bastion" and self.bastion else self.username
                 last_error = f"{type(exc).__name__}: {exc}"
-                log.debug("SSH handshake %d with %s failed: %s", attempts, self.address, exc)
+                log.debug("SSH handshake %d with %s failed: %s", attempts, who, exc)
                 if attempts >= handshake_attempts:
                     raise SSHError(
-                        f"SSH handshake with {self.address} as {self.username!r} failed "
-                        f"{attempts} times: {last_error}"
+                        f"SSH handshake with {who} as {user!r} failed {attempts} times: {last_error}"
                     ) from None
                 if ctx.wait(1.0):
                     ctx.check()
@@ -262,14 +452,33 @@ class SSHCommunicator(Communicator):
             transport = client.get_transport()
             assert transport is not None
             if self.keep_alive_seconds > 0:
-                transport.set_keepalive(max(1, int(self.keep_alive_seconds)))
+                _keep_alive(transport, max(1, int(self.keep_alive_seconds)))
             self._client = client
+            self._bastion_client = bastion_client
+            self._activity = sock if isinstance(sock, ActivitySocket) else None
+            break
+        self._open_tunnels(transport)
+
+    def _open_tunnels(self, transport: paramiko.Transport) -> None:
+        if not (self.local_tunnels or self.remote_tunnels):
             return
+        self._tunnels = Tunnels(transport, self.address)
+        try:
+            for spec in self.local_tunnels:
+                self._tunnels.add_local(spec)
+            for spec in self.remote_tunnels:
+                self._tunnels.add_remote(spec)
+        except OSError as exc:
+            self.close()
+            raise SSHError(str(exc)) from None
 
     def close(self, stop_timeout: float = 10.0) -> None:
-        """Stop remote commands still running, then close the SFTP session and
-        the connection. A cancelled command is killed through the connection
-        itself, so closing first would leave it running on the machine."""
+        """Stop the tunnels and the remote commands still running, then close
+        the SFTP session and the connection(s). A cancelled command is killed
+        through the connection itself, so closing first would leave it running."""
+        if self._tunnels is not None:
+            self._tunnels.close()
+            self._tunnels = None
         for stop in list(self._running):
             stop()
         deadline = time.monotonic() + stop_timeout
@@ -282,21 +491,32 @@ class SSHCommunicator(Communicator):
             if self._client is not None:
                 self._client.close()
                 self._client = None
+            if self._bastion_client is not None:
+                self._bastion_client.close()
+                self._bastion_client = None
+
+    def _closed_reason(self) -> str:
+        if self._activity is not None and self._activity.timed_out:
+            return (f"the SSH connection to {self.address} was closed: the server sent nothing for "
+                    f"{self.read_write_timeout:g}s (ssh_read_write_timeout)")
+        return f"the SSH connection to {self.address} is closed"
 
     def _transport(self) -> paramiko.Transport:
         if self._client is None:
             raise SSHError(f"not connected to {self.address}")
         transport = self._client.get_transport()
         if transport is None or not transport.is_active():
-            raise SSHError(f"the SSH connection to {self.address} is closed")
+            raise SSHError(self._closed_reason())
         return transport
 
     def _sftp_client(self) -> paramiko.SFTPClient:
-        import paramiko
-
         with self._lock:
             if self._sftp is None:
-                self._sftp = paramiko.SFTPClient.from_transport(self._transport())
+                try:
+                    self._sftp = paramiko.SFTPClient.from_transport(self._transport())
+                except paramiko.SSHException as exc:
+                    raise SSHError(f"could not open SFTP on {self.address}: {exc} (is its sftp subsystem "
+                                   "enabled? ssh_file_transfer_method = \"scp\" uses scp instead)") from None
                 if self._sftp is None:
                     raise SSHError(f"could not open SFTP on {self.address}")
             return self._sftp
@@ -313,7 +533,10 @@ class SSHCommunicator(Communicator):
         stdin: BinaryIO | None = None,
     ) -> int:
         ctx.check()
-        channel = self._transport().open_session()
+        try:
+            channel = self._transport().open_session()
+        except (paramiko.SSHException, EOFError) as exc:
+            raise SSHError(f"{self._closed_reason()}: {exc}") from None
         stopped = threading.Event()
         finished = threading.Event()
         stop_lock = threading.Lock()
@@ -354,7 +577,14 @@ class SSHCommunicator(Communicator):
                 select.select([channel], [], [], 0.5)
             if stopped.is_set():
                 raise Cancelled(ctx.reason or "context canceled")
+            # output that arrived between the readiness checks and the exit status
+            while channel.recv_ready():
+                on_stdout(channel.recv(CHUNK_SIZE))
+            while channel.recv_stderr_ready():
+                stderr.feed(channel.recv_stderr(CHUNK_SIZE))
             stderr.flush()
+            if self._activity is not None and self._activity.timed_out:
+                raise SSHError(self._closed_reason())
             if not channel.exit_status_ready():
                 return EXIT_DISCONNECTED
             status = channel.recv_exit_status()
@@ -395,7 +625,20 @@ class SSHCommunicator(Communicator):
 
     # -- files ----------------------------------------------------------
 
+    def _file_error(self, what: str, exc: BaseException) -> SSHError:
+        reason = str(exc) or type(exc).__name__
+        if self._activity is not None and self._activity.timed_out:
+            reason = self._closed_reason()
+        via = " (scp)" if self.file_transfer == "scp" else ""
+        return SSHError(f"{what} failed{via}: {reason}")
+
     def upload(self, dst: str, src: BinaryIO, info: FileInfo = FileInfo()) -> None:  # noqa: B008 - the SDK's signature
+        if self.file_transfer == "scp":
+            try:
+                _scp.upload(self._transport(), dst, src, info.size, info.mode)
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                raise self._file_error(f"upload to {self.address}:{dst}", exc) from None
+            return
         sftp = self._sftp_client()
         try:
             with sftp.open(dst, "wb") as remote:
@@ -406,10 +649,16 @@ class SSHCommunicator(Communicator):
                         break
                     remote.write(chunk)
             sftp.chmod(dst, info.mode & 0o7777)
-        except OSError as exc:
-            raise SSHError(f"upload to {self.address}:{dst} failed: {exc}") from None
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise self._file_error(f"upload to {self.address}:{dst}", exc) from None
 
     def download(self, src: str, dst: BinaryIO) -> None:
+        if self.file_transfer == "scp":
+            try:
+                _scp.download(self._transport(), src, dst)
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                raise self._file_error(f"download of {self.address}:{src}", exc) from None
+            return
         sftp = self._sftp_client()
         try:
             with sftp.open(src, "rb") as remote:
@@ -419,10 +668,16 @@ class SSHCommunicator(Communicator):
                     if not chunk:
                         break
                     dst.write(chunk)
-        except OSError as exc:
-            raise SSHError(f"download of {self.address}:{src} failed: {exc}") from None
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise self._file_error(f"download of {self.address}:{src}", exc) from None
 
     def upload_dir(self, dst: str, src: str, exclude: Sequence[str] = ()) -> None:
+        if self.file_transfer == "scp":
+            try:
+                _scp.upload_dir(self._transport(), dst, src, lambda rel: _excluded(rel, exclude))
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                raise self._file_error(f"upload of {src} to {self.address}:{dst}", exc) from None
+            return
         sftp = self._sftp_client()
         root = dst if src.endswith("/") else posixpath.join(dst, os.path.basename(os.path.normpath(src)))
         _sftp_makedirs(sftp, root)
@@ -445,6 +700,12 @@ class SSHCommunicator(Communicator):
                     self.upload(posixpath.join(root, rel.replace(os.sep, "/")), fh, FileInfo(mode=mode))
 
     def download_dir(self, src: str, dst: str, exclude: Sequence[str] = ()) -> None:
+        if self.file_transfer == "scp":
+            try:
+                _scp.download_dir(self._transport(), src, dst, lambda rel: _excluded(rel, exclude))
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                raise self._file_error(f"download of {self.address}:{src}", exc) from None
+            return
         sftp = self._sftp_client()
         base = src.rstrip("/") or "/"
         root = dst if src.endswith("/") else os.path.join(dst, posixpath.basename(base))
@@ -469,6 +730,22 @@ class SSHCommunicator(Communicator):
                         self.download(posixpath.join(base, rel), fh)
                     if entry.st_mode is not None:
                         os.chmod(local, stat.S_IMODE(entry.st_mode))
+
+
+def _keep_alive(transport: paramiko.Transport, interval: int) -> None:
+    """Send ``keepalive@openssh.com`` asking for a reply after ``interval``
+    seconds without traffic (paramiko's own keep-alive asks for none): the
+    reply proves the server is alive, which ``ssh_read_write_timeout`` needs."""
+    proxy = weakref.proxy(transport)
+
+    def request() -> None:
+        message = paramiko.Message()
+        message.add_byte(paramiko.common.cMSG_GLOBAL_REQUEST)
+        message.add_string("keepalive@openssh.com")
+        message.add_boolean(True)
+        proxy._send_user_message(message)
+
+    transport.packetizer.set_keepalive(interval, request)
 
 
 def _excluded(rel_path: str, patterns: Sequence[str]) -> bool:
@@ -503,8 +780,6 @@ def _feed_stdin(channel: paramiko.Channel, stdin: BinaryIO) -> None:
 def _signal_channel(channel: paramiko.Channel, signal_name: str) -> None:
     """Send an RFC 4254 "signal" channel request (OpenSSH delivers it to the
     command's process group); paramiko has no public call for it."""
-    import paramiko
-
     if channel.closed:
         return
     try:
@@ -560,6 +835,66 @@ class _PidMarkerFilter:
         self._head = None
 
 
+def _key_from_file(path: str, certificate: str = "") -> paramiko.PKey:
+    with open(os.path.expanduser(path), encoding="utf-8") as fh:
+        key = load_private_key(fh.read())
+    if certificate:
+        try:
+            key.load_certificate(os.path.expanduser(certificate))
+        except (ValueError, OSError, paramiko.SSHException) as exc:
+            raise SSHError(f"certificate {certificate!r} cannot be used with key {path!r}: {exc}") from None
+    return key
+
+
+def communicator_for(config: SSHConfig, host: str, *, private_key_pem: str = "") -> SSHCommunicator:
+    """An unconnected :class:`SSHCommunicator` set up as ``config`` says
+    (``ssh_host`` wins over ``host``). ``private_key_pem`` is a key the
+    builder made (a temporary key pair); ``ssh_private_key_file`` wins over it,
+    and ``ssh_agent_auth`` uses the agent only, as in Packer."""
+    target = config.ssh_host or host
+    if not target:
+        raise SSHError("no address to connect to: set ssh_host")
+    key: paramiko.PKey | None = None
+    password = config.ssh_password
+    if config.ssh_agent_auth:
+        password = ""
+    elif config.ssh_private_key_file:
+        key = _key_from_file(config.ssh_private_key_file, config.ssh_certificate_file)
+    elif private_key_pem:
+        key = load_private_key(private_key_pem)
+    if key is None and not password and not config.ssh_agent_auth:
+        raise SSHError("no SSH credentials: set ssh_password, ssh_private_key_file or ssh_agent_auth")
+    bastion = None
+    if config.ssh_bastion_host:
+        bastion_key = None
+        if config.ssh_bastion_private_key_file and not config.ssh_bastion_agent_auth:
+            bastion_key = _key_from_file(config.ssh_bastion_private_key_file, config.ssh_bastion_certificate_file)
+        bastion = Bastion(config.ssh_bastion_host, config.ssh_bastion_port, SSHAuth(
+            config.ssh_bastion_username, config.ssh_bastion_password, bastion_key, config.ssh_bastion_agent_auth))
+    proxy = None
+    if config.ssh_proxy_host:
+        proxy = SocksProxy(config.ssh_proxy_host, config.ssh_proxy_port,
+                           config.ssh_proxy_username, config.ssh_proxy_password)
+    return SSHCommunicator(
+        target,
+        config.ssh_port,
+        config.ssh_username,
+        password=password,
+        private_key=key,
+        agent=config.ssh_agent_auth,
+        keep_alive_seconds=config.keep_alive_seconds,
+        pty=config.ssh_pty,
+        ciphers=config.ssh_ciphers,
+        key_exchanges=config.ssh_key_exchange_algorithms,
+        read_write_timeout=config.read_write_timeout_seconds,
+        bastion=bastion,
+        proxy=proxy,
+        file_transfer="scp" if config.ssh_file_transfer_method == "scp" else "sftp",
+        local_tunnels=[TunnelSpec.parse(t) for t in config.ssh_local_tunnels],
+        remote_tunnels=[TunnelSpec.parse(t) for t in config.ssh_remote_tunnels],
+    )
+
+
 def connect_ssh(
     config: SSHConfig,
     host: str,
@@ -568,22 +903,9 @@ def connect_ssh(
     *,
     private_key_pem: str = "",
 ) -> SSHCommunicator:
-    """Connect as ``config`` says to ``host`` (``ssh_host`` wins when set).
-
-    ``private_key_pem`` is a key the builder made (a temporary key pair); an
-    ``ssh_private_key_file`` from the template wins over it.
-    """
-    target = config.ssh_host or host
-    if not target:
-        raise SSHError("no address to connect to: set ssh_host")
-    key: paramiko.PKey | None = None
-    if config.ssh_private_key_file:
-        with open(os.path.expanduser(config.ssh_private_key_file), encoding="utf-8") as fh:
-            key = load_private_key(fh.read())
-    elif private_key_pem:
-        key = load_private_key(private_key_pem)
-    if key is None and not config.ssh_password:
-        raise SSHError("no SSH credentials: set ssh_password or ssh_private_key_file")
+    """Connect as ``config`` says to ``host`` (``ssh_host`` wins when set),
+    after ``pause_before_connecting``; see :func:`communicator_for`."""
+    communicator = communicator_for(config, host, private_key_pem=private_key_pem)
     pause = config.pause_before_connecting_seconds
     if pause > 0:
         if ui is not None:
@@ -591,17 +913,33 @@ def connect_ssh(
         if ctx.wait(pause):
             ctx.check()
     if ui is not None:
-        ui.say(f"Waiting for SSH to become available on {target}:{config.ssh_port}...")
-    communicator = SSHCommunicator(
-        target,
-        config.ssh_port,
-        config.ssh_username,
-        password=config.ssh_password,
-        private_key=key,
-        keep_alive_seconds=config.keep_alive_seconds,
-        pty=config.ssh_pty,
-    )
+        via = f" through bastion {communicator.bastion.address}" if communicator.bastion else ""
+        ui.say(f"Waiting for SSH to become available on {communicator.address}{via}...")
     communicator.connect(ctx, config.ssh_timeout_seconds, config.ssh_handshake_attempts)
     if ui is not None:
         ui.say("Connected to SSH!")
     return communicator
+
+
+def clear_authorized_keys(communicator: Communicator, public_key: str, ctx: Context, ui: Ui | None = None) -> None:
+    """``ssh_clear_authorized_keys``: remove the line holding ``public_key``
+    (``"type base64"``) from the login user's and root's ``authorized_keys``
+    (root's through sudo when not root), with ``sed`` on the machine, as
+    Packer does. Failures are reported, not fatal: the key is temporary."""
+    fields = public_key.split()
+    if len(fields) < 2:
+        return
+    # base64 has no sed-special characters but "/" and "+": match it literally
+    pattern = fields[1].replace("/", "\\/")
+    script = (
+        f"sed -i.bak '/{pattern}/d' ~/.ssh/authorized_keys; rm -f ~/.ssh/authorized_keys.bak; "
+        f"if [ \"$(id -u)\" != 0 ]; then sudo -n sed -i.bak '/{pattern}/d' /root/.ssh/authorized_keys; "
+        f"sudo -n rm -f /root/.ssh/authorized_keys.bak; fi"
+    )
+    if ui is not None:
+        ui.say("Trying to remove ephemeral keys from authorized_keys files")
+    errors = bytearray()
+    status = communicator.execute(script, on_stdout=lambda _: None, on_stderr=errors.extend, ctx=ctx)
+    if status != 0 and ui is not None:
+        ui.say(f"Removing the temporary key from authorized_keys failed (exit {status}): "
+                 f"{errors.decode(errors='replace').strip()}")

@@ -32,7 +32,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,10 +188,19 @@ def _owned_safe_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="sshd-", dir=base))
 
 
+def _sshd_keyword(line: str) -> str:
+    """The keyword of an sshd_config line (with the subsystem's name for ``Subsystem``)."""
+    words = line.lower().split()
+    return " ".join(words[:2]) if words and words[0] == "subsystem" else (words[0] if words else "")
+
+
 @contextmanager
-def openssh_server(moto_endpoint: str | None = None) -> Iterator[SshServer]:
+def openssh_server(moto_endpoint: str | None = None, extra_config: Sequence[str] = ()) -> Iterator[SshServer]:
     """A real OpenSSH server on a free loopback port, running as the current
-    user; with ``moto_endpoint`` (and root) it also accepts moto's key pairs."""
+    user; with ``moto_endpoint`` (and root) it also accepts moto's key pairs.
+    ``extra_config`` lines replace the default lines of the same keywords
+    (``Subsystem sftp ...`` replaces the sftp subsystem); its log is
+    ``workdir/sshd.log``."""
     workdir = _owned_safe_dir()
     os.chmod(workdir, 0o700)
     user = os.environ.get("USER") or __import__("pwd").getpwuid(os.getuid()).pw_name
@@ -221,6 +230,8 @@ def openssh_server(moto_endpoint: str | None = None) -> Iterator[SshServer]:
         "MaxStartups 50",
         "MaxSessions 50",
     ]
+    replaced = {_sshd_keyword(line) for line in extra_config}
+    lines = [line for line in lines if _sshd_keyword(line) not in replaced] + list(extra_config)
     if moto_endpoint and sshd_accepts_moto_keys():
         # sshd can only run the command (as a given user) when it runs as root.
         script = workdir / "moto_keys.py"
