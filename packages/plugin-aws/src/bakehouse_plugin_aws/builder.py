@@ -30,6 +30,7 @@ from bakehouse_plugin_aws.ec2 import Connection
 from bakehouse_plugin_aws.resources import PLUGIN
 from bakehouse_plugin_aws.steps import (
     StepAMIRegionCopy,
+    StepCleanupTempKeys,
     StepConnect,
     StepCreateAMI,
     StepCreateTags,
@@ -100,6 +101,7 @@ class AmazonEBSBuilder(Builder):
             StepRunSpotInstance() if spot else StepRunSourceInstance(),
             StepConnect(),
             StepProvision(),
+            StepCleanupTempKeys(),
         ]
         # As in Packer, a Spot instance is imaged running (one-time Spot
         # instances cannot be stopped; CreateImage reboots it), so neither

@@ -400,8 +400,8 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
         if self.communicator == "ssh":
             if not self.ssh_username:
                 problem("An ssh_username must be specified.", "ssh_username")
-            if self.ssh_keypair_name and not self.ssh_private_key_file:
-                problem("ssh_private_key_file must be provided to use ssh_keypair_name.",
+            if self.ssh_keypair_name and not self.ssh_private_key_file and not self.ssh_agent_auth:
+                problem("ssh_private_key_file or ssh_agent_auth must be provided to use ssh_keypair_name.",
                         "ssh_private_key_file")
         if self.kms_key_id and not self.encrypt_boot:
             problem("kms_key_id requires encrypt_boot = true.", "kms_key_id")
@@ -514,8 +514,9 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
         return self.tenancy or (self.placement.tenancy if self.placement else "")
 
     def temporary_key_pair_wanted(self) -> bool:
-        """Packer's rule: a temporary key pair unless the user brings a key or a password."""
-        return self.communicator == "ssh" and not self.ssh_private_key_file and not self.ssh_password
+        """Packer's rule: a temporary key pair unless the user brings a key, a password or an agent."""
+        return (self.communicator == "ssh" and not self.ssh_private_key_file and not self.ssh_password
+                and not self.ssh_agent_auth)
 
 
 #: Options written as blocks that may appear at most once. The template layer

@@ -29,6 +29,7 @@ from bakehouse.testing import require
 from bakehouse.testing.servers import MotoServer, SshServer, sshd_accepts_moto_keys
 from bakehouse_plugin_aws.artifact import AmiArtifact
 from bakehouse_plugin_aws.builder import AmazonEBSBuilder
+from bakehouse_plugin_aws.config import parse_builder_config
 from bakehouse_plugin_aws.datasource import AmazonAmiDatasource
 from bakehouse_plugin_aws.ec2 import Connection
 from bakehouse_plugin_aws.resources import (
@@ -386,10 +387,10 @@ def test_unknown_and_conflicting_options_name_their_paths(tmp_path: Path) -> Non
     assert "ssh_private_key_file" in messages[("ssh_private_key_file",)]
     assert "encrypt_boot" in messages[("kms_key_id",)]
 
-    with pytest.raises(ConfigError) as info:
-        builder.prepare({"region": "us-east-1", "instance_type": "t", "source_ami": "ami-1",
-                         "ami_name": "ok-name", "ssh_username": "u", "ssh_agent_auth": True}, build_info())
-    assert info.value.problems[0].path == ("ssh_agent_auth",)
+    # ssh_agent_auth works: with it (as in Packer) no temporary key pair is made
+    agent = parse_builder_config({"region": "us-east-1", "instance_type": "t", "source_ami": "ami-1",
+                                  "ami_name": "ok-name", "ssh_username": "u", "ssh_agent_auth": True})
+    assert not agent.temporary_key_pair_wanted()
 
 
 def test_polling_errors_name_the_resource(bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer) -> None:

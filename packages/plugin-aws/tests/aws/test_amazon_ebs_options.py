@@ -277,8 +277,12 @@ def test_deprecate_at_and_deregistration_protection_reach_the_api(
 @pytest.mark.parametrize(("raw", "path", "words"), [
     ({"ssh_interface": "session_manager"}, ("ssh_interface",), "session-manager-plugin"),
     ({"session_manager_port": 8022}, ("session_manager_port",), "not supported by Bakehouse"),
-    ({"vault_aws_engine": [{"name": "x"}]}, ("vault_aws_engine",), "Vault"),
+    ({"vault_aws_engine": [{"name": "x"}]}, ("vault_aws_engine", 0), "Vault"),
     ({"winrm_username": "a"}, ("winrm_username",), "WinRM"),
+    ({"communicator": "winrm"}, ("communicator",), "no WinRM communicator"),
+    ({"ssh_bastion_interactive": True}, ("ssh_bastion_interactive",), "run without one"),
+    ({"ssh_bastion_host": "127.0.0.1"}, ("ssh_bastion_host",), "ssh_bastion_private_key_file"),
+    ({"ssh_keypair_name": "mine"}, ("ssh_private_key_file",), "ssh_agent_auth"),
     ({"fast_launch": [{"enable_fast_launch": True}]}, ("fast_launch",), "Windows AMIs"),
     ({"deprecate_at": "soon"}, ("deprecate_at",), "RFC 3339"),
     ({"temporary_key_pair_bits": 1024}, ("temporary_key_pair_bits",), "2048"),
