@@ -174,6 +174,23 @@ def test_agent_auth_uses_the_keys_of_a_running_agent(bakehouse_sshd: SshServer, 
         comm.close()
 
 
+def test_the_agent_is_forwarded_unless_disabled(bakehouse_sshd: SshServer, agent: Path) -> None:
+    listed = subprocess.run(["ssh-add", "-l"], capture_output=True, text=True, check=True).stdout.strip()
+    comm = connect_ssh(_config(bakehouse_sshd), "127.0.0.1", Context())
+    try:
+        status, out = _run(comm, "ssh-add -l")
+        assert (status, out.decode().strip()) == (0, listed)
+    finally:
+        comm.close()
+    assert not [t for t in threading.enumerate() if "AgentRemoteProxy" in type(t).__name__]
+    comm = connect_ssh(_config(bakehouse_sshd, ssh_disable_agent_forwarding=True), "127.0.0.1", Context())
+    try:
+        status, out = _run(comm, "echo sock=${SSH_AUTH_SOCK:-none}; ssh-add -l")
+        assert status == 2 and out.startswith(b"sock=none\n"), out
+    finally:
+        comm.close()
+
+
 def test_agent_auth_without_an_agent_says_so(bakehouse_sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     with pytest.raises(SSHError, match="SSH_AUTH_SOCK is not set"):

@@ -112,7 +112,8 @@ class SSHConfig(Config):
         "replies count, so keep it above ssh_keep_alive_interval); 0s: never")
     ssh_pty: bool = False
     ssh_disable_agent_forwarding: bool = option(
-        False, note="accepted; Bakehouse never forwards the local agent to the machine")
+        False, note="by default the agent at SSH_AUTH_SOCK (if any) is forwarded to commands on the machine; "
+        "true: never")
     ssh_file_transfer_method: Literal["", "sftp", "scp"] = option(
         "", note="\"scp\" runs scp -t/-f on the machine (it must have scp); empty or \"sftp\": the SFTP "
         "subsystem (Packer's empty default is scp)")
@@ -299,6 +300,7 @@ class SSHCommunicator(Communicator):
         file_transfer: Literal["sftp", "scp"] = "sftp",
         local_tunnels: Sequence[TunnelSpec] = (),
         remote_tunnels: Sequence[TunnelSpec] = (),
+        forward_agent: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -314,6 +316,7 @@ class SSHCommunicator(Communicator):
         self.file_transfer = file_transfer
         self.local_tunnels = tuple(local_tunnels)
         self.remote_tunnels = tuple(remote_tunnels)
+        self.forward_agent = forward_agent
         self._client: paramiko.SSHClient | None = None
         self._bastion_client: paramiko.SSHClient | None = None
         self._activity: ActivitySocket | None = None
@@ -555,9 +558,15 @@ class SSHCommunicator(Communicator):
             stopper.start()
             self._stoppers.append(stopper)
 
+        agent_forward: Any = None
         try:
             if self.pty:
                 channel.get_pty()
+            if self.forward_agent:
+                # the command sees the local agent (SSH_AUTH_SOCK) as its own
+                from paramiko.agent import AgentRequestHandler
+
+                agent_forward = AgentRequestHandler(channel)
             channel.exec_command(_wrap_command(command))
             if stdin is not None:
                 threading.Thread(target=_feed_stdin, args=(channel, stdin), daemon=True).start()
@@ -595,6 +604,8 @@ class SSHCommunicator(Communicator):
             finished.set()
             if not stopped.is_set():
                 channel.close()
+            if agent_forward is not None:
+                agent_forward.close()  # joins its relay threads
 
     def _stop_remote(self, channel: paramiko.Channel, marker: _PidMarkerFilter) -> None:
         """Stop a cancelled command: TERM its process group, KILL it if still
@@ -892,6 +903,8 @@ def communicator_for(config: SSHConfig, host: str, *, private_key_pem: str = "")
         file_transfer="scp" if config.ssh_file_transfer_method == "scp" else "sftp",
         local_tunnels=[TunnelSpec.parse(t) for t in config.ssh_local_tunnels],
         remote_tunnels=[TunnelSpec.parse(t) for t in config.ssh_remote_tunnels],
+        # Packer forwards the agent whenever there is one, unless told not to
+        forward_agent=not config.ssh_disable_agent_forwarding and bool(os.environ.get("SSH_AUTH_SOCK")),
     )
 
 
