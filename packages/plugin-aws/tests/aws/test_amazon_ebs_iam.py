@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from bakehouse.sdk import ConfigError, Context, JournalEntry
 from bakehouse.sdk.journal import journal_root, load_entries
+from bakehouse.testing.servers import MotoServer, SshServer
 from bakehouse_plugin_aws.config import parse_builder_config
 from bakehouse_plugin_aws.ec2 import AwsError
 from bakehouse_plugin_aws.resources import (
@@ -22,8 +23,6 @@ from bakehouse_plugin_aws.resources import (
 )
 from test_amazon_ebs import CommandHook, RecordingUi, base_config, prepared, register_source_ami
 from test_amazon_ebs_options import Recorder, recorder  # noqa: F401 - the fixture
-
-from tests.fixtures.aws import MotoServer, SshServer
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh]
 
@@ -36,11 +35,11 @@ def _config(sshd: SshServer, source: str, **extra: Any) -> dict[str, Any]:
 
 
 def test_temporary_instance_profile_is_made_used_and_removed(
-        aws_env: MotoServer, sshd_server: SshServer, recorder: Recorder) -> None:  # noqa: F811
-    ec2, iam = aws_env.client(), aws_env.client(service="iam")
+        bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer, recorder: Recorder) -> None:  # noqa: F811
+    ec2, iam = bakehouse_aws_env.client(), bakehouse_aws_env.client(service="iam")
     source = register_source_ami(ec2)
     # as HCL blocks arrive: a list of one object, its Statement blocks a list
-    builder = prepared(_config(sshd_server, source, run_tags={"Team": "t"},
+    builder = prepared(_config(bakehouse_sshd, source, run_tags={"Team": "t"},
                                temporary_iam_instance_profile_policy_document=[POLICY]))
     ui = RecordingUi()
     assert builder.run(ui, CommandHook(), Context()) is not None
@@ -63,32 +62,32 @@ def test_temporary_instance_profile_is_made_used_and_removed(
 
 
 def test_iam_instance_profile_is_checked_unless_skip_profile_validation(
-        aws_env: MotoServer, sshd_server: SshServer, recorder: Recorder) -> None:  # noqa: F811
-    ec2, iam = aws_env.client(), aws_env.client(service="iam")
+        bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer, recorder: Recorder) -> None:  # noqa: F811
+    ec2, iam = bakehouse_aws_env.client(), bakehouse_aws_env.client(service="iam")
     source = register_source_ami(ec2)
     with pytest.raises(AwsError, match="Couldn't find specified instance profile: missing-profile"):
-        prepared(_config(sshd_server, source, iam_instance_profile="missing-profile")).run(
+        prepared(_config(bakehouse_sshd, source, iam_instance_profile="missing-profile")).run(
             RecordingUi(), CommandHook(), Context())
     assert recorder.calls("RunInstances") == []  # checked before anything was launched
 
     # skipped: the name goes to RunInstances unchecked (moto then refuses it, as EC2 would)
     with pytest.raises(AwsError, match="missing-profile"):
-        prepared(_config(sshd_server, source, iam_instance_profile="missing-profile",
+        prepared(_config(bakehouse_sshd, source, iam_instance_profile="missing-profile",
                          skip_profile_validation=True)).run(RecordingUi(), CommandHook(), Context())
     assert len(recorder.calls("GetInstanceProfile")) == 1
     assert [c["IamInstanceProfile.Name"] for c in recorder.calls("RunInstances")] == ["missing-profile"]
 
     iam.create_instance_profile(InstanceProfileName="users-profile")
-    builder = prepared(_config(sshd_server, source, iam_instance_profile="users-profile"))
+    builder = prepared(_config(bakehouse_sshd, source, iam_instance_profile="users-profile"))
     assert builder.run(RecordingUi(), CommandHook(), Context()) is not None
     assert [p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]] == ["users-profile"]
 
 
 def test_cleaner_removes_a_kept_temporary_profile_and_refuses_the_users(
-        aws_env: MotoServer, sshd_server: SshServer) -> None:
-    ec2, iam = aws_env.client(), aws_env.client(service="iam")
+        bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer) -> None:
+    ec2, iam = bakehouse_aws_env.client(), bakehouse_aws_env.client(service="iam")
     source = register_source_ami(ec2)
-    builder = prepared(_config(sshd_server, source, temporary_iam_instance_profile_policy_document=[POLICY]),
+    builder = prepared(_config(bakehouse_sshd, source, temporary_iam_instance_profile_policy_document=[POLICY]),
                        on_error="abort")
     with pytest.raises(RuntimeError):
         builder.run(RecordingUi(), CommandHook("exit 5"), Context())

@@ -152,10 +152,10 @@ def test_tags_blocks_and_run_options_reach_ec2(bakehouse_aws_env: MotoServer, ba
       "arn:aws:resource-groups:us-east-1:123456789012:group/crs"}),
 ])
 def test_placement_and_capacity_reservation_targets_reach_run_instances(
-        aws_env: MotoServer, sshd_server: SshServer, recorder: Recorder,
+        bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer, recorder: Recorder,
         options: dict[str, Any], expected: dict[str, str]) -> None:
-    ec2 = aws_env.client()
-    config = base_config(sshd_server, register_source_ami(ec2), communicator="none",
+    ec2 = bakehouse_aws_env.client()
+    config = base_config(bakehouse_sshd, register_source_ami(ec2), communicator="none",
                          skip_create_ami=True, **options)
     del config["ami_name"]
     prepared(config).run(RecordingUi(), CommandHook(), Context())

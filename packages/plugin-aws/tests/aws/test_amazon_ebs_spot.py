@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from bakehouse.sdk import ConfigError, Context
 from bakehouse.sdk.journal import journal_root, load_entries
+from bakehouse.testing.servers import MotoServer, SshServer
 from bakehouse_plugin_aws.config import parse_builder_config
 from test_amazon_ebs import CommandHook, RecordingUi, base_config, prepared, register_source_ami
 from test_amazon_ebs_options import Recorder, recorder  # noqa: F401 - the fixture
-
-from tests.fixtures.aws import MotoServer, SshServer
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh]
 
@@ -32,11 +31,11 @@ def _spot_config(sshd: SshServer, source: str, **extra: Any) -> dict[str, Any]:
 
 
 def test_spot_build_uses_a_launch_template_and_an_instant_fleet(
-        aws_env: MotoServer, sshd_server: SshServer, recorder: Recorder) -> None:  # noqa: F811
-    ec2 = aws_env.client()
+        bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer, recorder: Recorder) -> None:  # noqa: F811
+    ec2 = bakehouse_aws_env.client()
     source = register_source_ami(ec2)
     config = _spot_config(
-        sshd_server, source, spot_price="0.05", spot_instance_types=["t3.micro", "t3.small"],
+        bakehouse_sshd, source, spot_price="0.05", spot_instance_types=["t3.micro", "t3.small"],
         spot_allocation_strategy="price-capacity-optimized", user_data="#!/bin/sh\necho hi\n",
         spot_tags={"Spot": "yes"}, spot_tag=[{"key": "SpotBlock", "value": "b"}],
         fleet_tags={"Fleet": "f"}, run_tags={"Run": "r"}, metadata_options={"http_tokens": "required"},
@@ -94,10 +93,10 @@ def test_spot_build_uses_a_launch_template_and_an_instant_fleet(
 
 
 def test_spot_price_auto_sets_no_max_price_and_a_failed_build_leaves_nothing(
-        aws_env: MotoServer, sshd_server: SshServer, recorder: Recorder) -> None:  # noqa: F811
-    ec2 = aws_env.client()
+        bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer, recorder: Recorder) -> None:  # noqa: F811
+    ec2 = bakehouse_aws_env.client()
     source = register_source_ami(ec2)
-    builder = prepared(_spot_config(sshd_server, source, spot_price="auto"))
+    builder = prepared(_spot_config(bakehouse_sshd, source, spot_price="auto"))
     with pytest.raises(RuntimeError, match="non-zero exit status: 3"):
         builder.run(RecordingUi(), CommandHook("exit 3"), Context())
     (template,) = recorder.calls("CreateLaunchTemplate")
