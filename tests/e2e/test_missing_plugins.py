@@ -31,14 +31,19 @@ def test_a_typo_is_an_unknown_type_with_a_suggestion(bakehouse, tmp_path: Path) 
     assert "Traceback" not in result.stderr
 
 
+def _build_without_plugins(python: str, directory: Path) -> subprocess.CompletedProcess[str]:
+    """``bakehouse build t.pkr.hcl`` with ``python``, no plugin path set."""
+    env = dict(os.environ, BAKEHOUSE_PLUGIN_PATH="", PACKER_PLUGIN_PATH="")
+    return subprocess.run(
+        [python, "-m", "bakehouse.cli.main", "build", "t.pkr.hcl"],
+        cwd=directory, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
 def test_an_official_type_that_is_not_installed_names_its_distribution(tmp_path: Path) -> None:
     python = python_without_plugins(tmp_path / "venv")
     (tmp_path / "t.pkr.hcl").write_text(TEMPLATE % "shell")
-    env = dict(os.environ, BAKEHOUSE_PLUGIN_PATH="", PACKER_PLUGIN_PATH="")
-    result = subprocess.run(
-        [python, "-m", "bakehouse.cli.main", "build", "t.pkr.hcl"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )
+    result = _build_without_plugins(python, tmp_path)
     out = result.stderr + result.stdout
     assert result.returncode == 1, out
     assert "Missing plugin for provisioner \"shell\"" in out
@@ -72,11 +77,7 @@ def test_aws_secretsmanager_without_the_aws_plugin_says_what_to_install(tmp_path
     python = python_without_plugins(tmp_path / "venv")
     (tmp_path / "t.pkr.hcl").write_text(
         'locals {\n  password = aws_secretsmanager("app/db", "password")\n}\n' + TEMPLATE % "shell-local")
-    env = dict(os.environ, BAKEHOUSE_PLUGIN_PATH="", PACKER_PLUGIN_PATH="")
-    result = subprocess.run(
-        [python, "-m", "bakehouse.cli.main", "build", "t.pkr.hcl"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )
+    result = _build_without_plugins(python, tmp_path)
     out = result.stderr + result.stdout
     assert result.returncode == 1, out
     assert "t.pkr.hcl line 2" in out

@@ -290,6 +290,18 @@ def test_deprecate_at_and_deregistration_protection_reach_the_api(
      ("snapshot_copy_duration_minutes",), "multiple of 15"),
 ])
 def test_options_that_cannot_work_say_why(raw: dict[str, Any], path: tuple[str, ...], words: str) -> None:
+    error = assert_problem_at(raw, path, words)
+    assert "not expected here" not in str(error)
+
+
+def test_schema_statuses_are_readable_for_docs() -> None:
+    assert option_status(AmazonEBSConfig, "run_tag")[0] == "supported"
+    assert option_status(AmazonEBSConfig, "winrm_username") == ("unsupported", option_status(
+        AmazonEBSConfig, "winrm_password")[1])
+
+
+def assert_problem_at(raw: dict[str, Any], path: tuple[str, ...], words: str) -> ConfigError:
+    """A minimal valid config plus ``raw`` is refused with ``words`` at ``path``."""
     config = {"region": "us-east-1", "instance_type": "t2.micro", "source_ami": "ami-12345678",
               "ami_name": "name-ok", "ssh_username": "u", **raw}
     with pytest.raises(ConfigError) as error:
@@ -297,10 +309,4 @@ def test_options_that_cannot_work_say_why(raw: dict[str, Any], path: tuple[str, 
     matching = [p for p in error.value.problems if p.path == path]
     assert matching, error.value.problems
     assert words in matching[0].message
-    assert "not expected here" not in str(error.value)
-
-
-def test_schema_statuses_are_readable_for_docs() -> None:
-    assert option_status(AmazonEBSConfig, "run_tag")[0] == "supported"
-    assert option_status(AmazonEBSConfig, "winrm_username") == ("unsupported", option_status(
-        AmazonEBSConfig, "winrm_password")[1])
+    return error.value

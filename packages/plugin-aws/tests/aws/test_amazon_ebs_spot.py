@@ -9,12 +9,12 @@ import base64
 from typing import Any
 
 import pytest
-from bakehouse.sdk import ConfigError, Context
+from bakehouse.sdk import Context
 from bakehouse.sdk.journal import journal_root, load_entries
 from bakehouse.testing.servers import MotoServer, SshServer
 from bakehouse_plugin_aws.config import parse_builder_config
 from test_amazon_ebs import CommandHook, RecordingUi, base_config, prepared, register_source_ami
-from test_amazon_ebs_options import Recorder, recorder  # noqa: F401 - the fixture
+from test_amazon_ebs_options import Recorder, assert_problem_at, recorder  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh]
 
@@ -132,13 +132,7 @@ def test_spot_price_auto_sets_no_max_price_and_a_failed_build_leaves_nothing(
      "not supported for Spot instances"),
 ])
 def test_spot_mistakes_name_the_option(raw: dict[str, Any], path: tuple[str, ...], words: str) -> None:
-    config = {"region": "us-east-1", "instance_type": "t2.micro", "source_ami": "ami-12345678",
-              "ami_name": "name-ok", "ssh_username": "u", **raw}
-    with pytest.raises(ConfigError) as error:
-        parse_builder_config(config)
-    matching = [p for p in error.value.problems if p.path == path]
-    assert matching, error.value.problems
-    assert words in matching[0].message
+    assert_problem_at(raw, path, words)
 
 
 def test_spot_price_zero_is_on_demand_and_deprecated_options_warn() -> None:

@@ -62,11 +62,11 @@ def _add_installed_arguments(parser: argparse.ArgumentParser) -> None:
     add_ui_flags(parser)
 
 
-def _run_installed(args: argparse.Namespace) -> int:
-    from bakehouse.builtin.registry import BUILTINS
+def _installed_plugins(ui: Any) -> list[Any]:
+    """The plugin executables discovery finds; each one that cannot be used
+    is named in a warning (and a ``plugin-error`` machine line)."""
     from bakehouse.plugin.manager import PluginManager
 
-    ui = make_ui(args)
     manager = PluginManager()
     try:
         descriptions, problems = manager.installed(), manager.problems()
@@ -75,6 +75,14 @@ def _run_installed(args: argparse.Namespace) -> int:
     for problem in problems:
         ui.machine("", "plugin-error", problem)
         ui.error(f"Warning: {problem}")
+    return descriptions
+
+
+def _run_installed(args: argparse.Namespace) -> int:
+    from bakehouse.builtin.registry import BUILTINS
+
+    ui = make_ui(args)
+    descriptions = _installed_plugins(ui)
     for description in descriptions:
         ui.machine("", "plugin", description.name, description.version, description.path)
         ui.say(f"{description.path} (v{description.version}, protocol {description.protocol_version})")
@@ -248,16 +256,9 @@ def _run_docs(args: argparse.Namespace) -> int:
         select,
         update_sections,
     )
-    from bakehouse.plugin.manager import PluginManager
 
     ui = make_ui(args)
-    manager = PluginManager()
-    try:
-        descriptions, problems = manager.installed(), manager.problems()
-    finally:
-        manager.shutdown()
-    for problem in problems:
-        ui.error(f"Warning: {problem}")
+    descriptions = _installed_plugins(ui)
     try:
         options = select(all_options(descriptions), args.components)
         if not (args.update or args.check):
