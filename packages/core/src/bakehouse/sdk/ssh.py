@@ -63,6 +63,10 @@ log = logging.getLogger("bakehouse.sdk.ssh")
 
 #: Size of the chunks file contents and command output move in.
 CHUNK_SIZE = 32 * 1024
+# OpenSSH may send a command's exit status before the last of its output:
+# after the status, output is still read until the server's EOF, for at most
+# this long (a background process that keeps stdout open would hold it forever).
+OUTPUT_AFTER_EXIT_GRACE = 2.0
 
 
 class SSHError(Exception):
@@ -574,6 +578,7 @@ class SSHCommunicator(Communicator):
                 channel.shutdown_write()
             self._running.add(stop_remote)
             ctx.on_cancel(stop_remote)
+            exited_at: float | None = None
             while not stopped.is_set():
                 if channel.recv_ready():
                     on_stdout(channel.recv(CHUNK_SIZE))
@@ -581,8 +586,14 @@ class SSHCommunicator(Communicator):
                 if channel.recv_stderr_ready():
                     stderr.feed(channel.recv_stderr(CHUNK_SIZE))
                     continue
-                if channel.exit_status_ready() or channel.closed:
+                if channel.closed or (channel.eof_received and channel.exit_status_ready()):
                     break
+                if channel.exit_status_ready():
+                    exited_at = exited_at or time.monotonic()
+                    if time.monotonic() - exited_at > OUTPUT_AFTER_EXIT_GRACE:
+                        break
+                    select.select([channel], [], [], 0.05)
+                    continue
                 select.select([channel], [], [], 0.5)
             if stopped.is_set():
                 raise Cancelled(ctx.reason or "context canceled")
