@@ -132,6 +132,18 @@ def test_on_error_ask_retries_the_failed_step_on_a_terminal(tmp_path):
     assert not (tmp_path / "cleanup.txt").exists()
 
 
+def test_on_error_ask_answered_abort_on_a_terminal_keeps_everything(tmp_path):
+    # "x" is refused and the question asked again; "a" aborts: no cleanup step
+    # runs, so neither does the error-cleanup provisioner.
+    write(tmp_path, "t.pkr.hcl", FLAKY_PROVISIONER)
+    code, output = run_on_terminal(["build", "-on-error=ask", "t.pkr.hcl"], tmp_path, "x\na\n")
+    assert code == 1, output
+    assert 'Incorrect input: "x"' in output
+    assert "aborted: skipping cleanup of step 'StepProvision'" in output
+    assert "aborted: skipping cleanup of step 'StepConnect'" in output
+    assert not (tmp_path / "cleanup.txt").exists()
+
+
 def test_on_error_ask_without_a_terminal_cleans_up_and_says_so(bakehouse, tmp_path):
     write(tmp_path, "t.pkr.hcl", FLAKY_PROVISIONER)
     result = bakehouse("build", "-on-error=ask", "t.pkr.hcl", input="")

@@ -132,3 +132,39 @@ def test_context_callbacks_children_and_check() -> None:
         assert exc.reason == "stop"
     else:
         raise AssertionError("check() did not raise on a cancelled context")
+
+
+class AnsweringUi(RecordingUi):
+    """A terminal whose user types ``answers`` in turn, recorded with the questions."""
+
+    def __init__(self, answers: list[str]) -> None:
+        super().__init__()
+        self.answers = answers
+
+    def ask(self, question: str) -> str:
+        self.lines.append("ask: " + question)
+        return self.answers.pop(0)
+
+
+def test_debug_pauses_before_cleanup_only_after_a_completed_pause() -> None:
+    # Packer's debug runner puts a pause step after each step: the failed step
+    # is cleaned up, but its pause (and so the pause before its cleanup) never ran.
+    log: list[str] = []
+    ui = AnsweringUi([""] * 3)
+    state = StateBag(ui=ui, ctx=Context())
+    Runner([Recorder("a", log), Recorder("b", log, HALT)], debug=True).run(state)
+    assert log == ["run a", "run b", "cleanup b", "cleanup a"]
+    assert [line for line in ui.lines if line.startswith("ask: ")] == [
+        "ask: Pausing after run of step 'a'. Press enter to continue.",
+        "ask: Pausing before cleanup of step 'a'. Press enter to continue.",
+    ]
+
+
+def test_on_error_ask_repeats_the_question_after_an_incorrect_answer() -> None:
+    log: list[str] = []
+    ui = AnsweringUi(["x", "a"])
+    state = StateBag(ui=ui, ctx=Context())
+    Runner([Recorder("a", log), Recorder("b", log, HALT)], on_error="ask").run(state)
+    assert log == ["run a", "run b"]  # "a": abort, nothing cleaned up
+    assert 'say: Incorrect input: "x"' in ui.lines
+    assert sum(line.startswith("ask: [c] Clean up and exit") for line in ui.lines) == 2

@@ -23,6 +23,7 @@ Packer's debug runner does.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -114,6 +115,10 @@ class Runner:
         if debug is None:
             debug = bool(getattr(state.get("build"), "debug", False))
         ran: list[Step] = []
+        # As Packer's debug runner (a pause step after each step): only a step
+        # that was followed by its "after run" pause gets a pause before its
+        # cleanup, so a failed or cancelled step is cleaned up without one.
+        paused: set[int] = set()  # id() of each such step
         state.setdefault("cancelled", False)
         state.setdefault("halted", False)
         failed_step: Step | None = None
@@ -143,8 +148,9 @@ class Runner:
                     break
                 if debug:
                     _pause(ui, f"Pausing after run of step '{step.display_name()}'. Press enter to continue.")
+                    paused.add(id(step))
         finally:
-            self._cleanup(ran, state, ui, failed_step, mode, debug)
+            self._cleanup(ran, state, ui, failed_step, mode, paused)
 
     @staticmethod
     def _run_step(step: Step, state: StateBag) -> Action:
@@ -192,7 +198,7 @@ class Runner:
             choice = (line.strip().lower() + "c")[0]
             if choice in "car":
                 return choice
-            ui.say(f"Incorrect input: {line!r}")
+            ui.say(f"Incorrect input: {json.dumps(line)}")  # Go's %#v of a string
 
     def _cleanup(
         self,
@@ -201,7 +207,7 @@ class Runner:
         ui: Ui,
         failed_step: Step | None,
         mode: str,
-        debug: bool,
+        paused: set[int],
     ) -> None:
         failed = state.get("error") is not None or state["halted"]
         keep = mode in ("abort", "run-cleanup-provisioner") and (failed or state["cancelled"])
@@ -216,7 +222,7 @@ class Runner:
             if keep and not (mode == "run-cleanup-provisioner" and step.provisioning):
                 ui.error(f"aborted: skipping cleanup of step {step.display_name()!r}")
                 continue
-            if debug:
+            if id(step) in paused:
                 _pause(ui, f"Pausing before cleanup of step '{step.display_name()}'. Press enter to continue.")
             try:
                 step.cleanup(state)
