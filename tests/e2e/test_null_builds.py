@@ -183,6 +183,10 @@ def test_file_builder_with_manifest_and_checksum(bakehouse, tmp_path):
 
     digest = hashlib.sha256(b"baked").hexdigest()
     assert (tmp_path / "out/notes.sha256").read_text() == f"{digest}\tnotes.txt\n"
+    # As Packer: the builder's artifact is kept (checksum forces it) and the
+    # checksum artifact holds the input's files and the checksum file.
+    assert "--> file.notes: Stored file: out/notes.txt" in result.stdout
+    assert "--> file.notes: Created artifact from files: out/notes.txt, out/notes.sha256" in result.stdout
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     (build,) = manifest["builds"]
     assert build["name"] == "notes" and build["builder_type"] == "file"

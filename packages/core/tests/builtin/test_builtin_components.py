@@ -177,17 +177,42 @@ def test_manifest_packer_format_and_append(tmp_path):
     assert build["custom_data"] == {"a": "b"} and isinstance(build["build_time"], int)
 
 
+def test_manifest_strip_time_unset_custom_data_and_force_as_packer(tmp_path):
+    output = tmp_path / "manifest.json"
+    artifact = SimpleArtifact("test", "img-1")
+    options = {"output": str(output), "strip_time": True}
+    make("post-processor", "manifest", options).post_process(NullUi(), artifact, Context())
+    # Packer's JSON: build_time is omitempty, an unset custom_data map is null.
+    (build,) = json.loads(output.read_text())["builds"]
+    assert "build_time" not in build and build["custom_data"] is None
+    # -force: a later run starts the manifest afresh; the same run appends.
+    forced = BuildInfo(name="app", builder_type="null", build_name="null.app", run_id="run-2", force=True)
+    pp = BUILTINS["post-processor"]["manifest"]()
+    pp.prepare(options, forced)
+    pp.post_process(NullUi(), artifact, Context())
+    pp.post_process(NullUi(), artifact, Context())
+    manifest = json.loads(output.read_text())
+    assert [b["packer_run_uuid"] for b in manifest["builds"]] == ["run-2", "run-2"]
+
+
 def test_checksum_writes_digest_lines_with_placeholders(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "f.bin").write_bytes(b"abc")
     artifact = SimpleArtifact("test", "x", files_=[str(tmp_path / "f.bin")])
     pp = make("post-processor", "checksum", {"checksum_types": ["sha256", "md5"]})
-    result, keep, _ = pp.post_process(NullUi(), artifact, Context())
-    assert keep is True
-    assert result.files == ["packer_app_sha256.checksum", "packer_app_md5.checksum"]
+    result, keep, force = pp.post_process(NullUi(), artifact, Context())
+    # As Packer: the input is always kept; the artifact is the input's files plus
+    # the checksum files created (default name with the builder type), no id.
+    assert (keep, force, result.id) == (True, True, "")
+    created = ["packer_app_null_sha256.checksum", "packer_app_null_md5.checksum"]
+    assert result.files == [str(tmp_path / "f.bin"), *created]
+    assert result.string() == "Created artifact from files: " + ", ".join(result.files)
     assert (
-        tmp_path / "packer_app_sha256.checksum"
+        tmp_path / "packer_app_null_sha256.checksum"
     ).read_text() == f"{hashlib.sha256(b'abc').hexdigest()}\tf.bin\n"
+    again, _, _ = pp.post_process(NullUi(), artifact, Context())
+    assert again.files == [str(tmp_path / "f.bin")]  # existing checksum files: appended, not new
+    assert len((tmp_path / "packer_app_null_md5.checksum").read_text().splitlines()) == 2
     with pytest.raises(ConfigError):
         make("post-processor", "checksum", {"checksum_types": ["crc99"]})
     with pytest.raises(ConfigError):
@@ -208,6 +233,23 @@ def test_compress_tar_gz(tmp_path):
         assert sorted(archive.getnames()) == ["a", "b"]
     with pytest.raises(ConfigError):
         make("post-processor", "compress", {"output": "x.rar"})
+
+
+def test_compress_zip_keeps_paths_and_levels_as_packer(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "disk.img").write_text("D")
+    artifact = SimpleArtifact("test", "x", files_=["out/disk.img"])
+    pp = make("post-processor", "compress", {"output": "a.zip", "compression_level": 12})
+    assert pp.config.compression_level == 9  # Packer caps the level at 9
+    pp.post_process(NullUi(), artifact, Context())
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        assert archive.namelist() == ["out/disk.img"]  # Packer's zip keeps the path
+    assert make("post-processor", "compress", {"compression_level": 0}).config.compression_level == 6
+    with pytest.raises(ConfigError, match="compression_level"):
+        make("post-processor", "compress", {"compression_level": -2})
 
 
 @pytest.mark.parametrize(
@@ -278,6 +320,8 @@ def test_artifice_makes_an_artifact_of_files_as_packer_does(tmp_path):
         make("post-processor", "artifice", {"files": [str(tmp_path / "gone")]}).post_process(
             NullUi(), SimpleArtifact("t", "x"), Context()
         )
+    with pytest.raises(ConfigError, match="No files specified in artifice configuration"):
+        make("post-processor", "artifice", {"files": []})
 
 
 def test_sleep_is_cancellable():

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import glob
 import os
+from typing import Any
 
 from bakehouse.builtin._files_artifact import FilesArtifact
 from bakehouse.sdk.artifact import Artifact
-from bakehouse.sdk.components import PostProcessor
-from bakehouse.sdk.config import Config
+from bakehouse.sdk.components import BuildInfo, PostProcessor
+from bakehouse.sdk.config import Config, ConfigError
 from bakehouse.sdk.context import Context
 from bakehouse.sdk.ui import Ui
 
@@ -27,9 +28,12 @@ class ArtificePostProcessor(PostProcessor):
     config_schema = ArtificeConfig
     config: ArtificeConfig
 
+    def prepare(self, config: dict[str, Any], build: BuildInfo) -> None:
+        super().prepare(config, build)
+        if not self.config.files:  # Packer checks it when configuring, too
+            raise ConfigError.single("No files specified in artifice configuration", "files")
+
     def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact, bool, bool]:
-        if not self.config.files:
-            raise RuntimeError("No files specified in artifice configuration")
         if artifact.files:
             ui.say("Discarding files from artifact: " + ", ".join(artifact.files))
         files: list[str] = []

@@ -1,7 +1,9 @@
 """The ``checksum`` post-processor: writes checksums of the artifact's files.
 
 Each checksum type appends ``<hex digest>\t<file name>`` lines to its output
-file (``packer_{{.BuildName}}_{{.ChecksumType}}.checksum`` by default).
+file (``packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.checksum`` by
+default). As Packer's, the artifact it returns holds the input artifact's files
+and the checksum files it created, and the input artifact is always kept.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ _CHUNK = 1024 * 1024
 
 class ChecksumConfig(Config):
     checksum_types: list[str] = ["md5"]
-    output: str = "packer_{{.BuildName}}_{{.ChecksumType}}.checksum"
+    output: str = "packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.checksum"
 
     @field_validator("checksum_types")
     @classmethod
@@ -62,14 +64,17 @@ class ChecksumPostProcessor(PostProcessor):
         )
 
     def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact, bool, bool]:
-        outputs: list[str] = []
+        files = artifact.files
+        created: list[str] = []
         for kind in self.config.checksum_types:
             output = self._output_for(kind)
+            if not os.path.exists(output) and output not in created:
+                created.append(output)
             directory = os.path.dirname(output)
             if directory:
                 os.makedirs(directory, exist_ok=True)
             with open(output, "a", encoding="utf-8") as out:
-                for path in artifact.files:
+                for path in files:
                     ctx.check()
                     digest = hashlib.new(kind)
                     with open(path, "rb") as fh:
@@ -77,8 +82,9 @@ class ChecksumPostProcessor(PostProcessor):
                             digest.update(chunk)
                     out.write(f"{digest.hexdigest()}\t{os.path.basename(path)}\n")
             ui.say(f"Wrote {kind} checksums to {output}")
-            outputs.append(output)
+        everything = [*files, *created]
         result = FilesArtifact(
-            BUILDER_ID, outputs, "Created artifact from files: " + ", ".join(outputs)
+            BUILDER_ID, everything, "Created artifact from files: " + ", ".join(everything)
         )
-        return result, True, False
+        # Packer forces keeping the input: never delete what was just checksummed.
+        return result, True, True

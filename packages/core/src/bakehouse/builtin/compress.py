@@ -40,11 +40,12 @@ class CompressConfig(Config):
     @field_validator("compression_level")
     @classmethod
     def _level(cls, value: int) -> int:
-        if value == -1:
+        # As Packer: 0 and -1 mean the default (6), anything above 9 is 9.
+        if value in (0, -1):
             return 6
-        if not 0 <= value <= 9:
-            raise ValueError("compression_level must be between 0 and 9 (or -1 for the default)")
-        return value
+        if value < -1:
+            raise ValueError("compression_level must be between 1 and 9 (0 or -1: the default, 6)")
+        return min(value, 9)
 
 
 #: Archive containers and single-stream compressions, as Packer combines them:
@@ -94,8 +95,7 @@ def _open_compressed(path: str, compression: str, level: int) -> Any:
     if compression == "xz":
         return lzma.open(path, "wb", preset=level)
     if compression == "bz2":
-        # bzip2 has no level 0; Packer's levels run 0..9.
-        return bz2.open(path, "wb", compresslevel=max(level, 1))
+        return bz2.open(path, "wb", compresslevel=level)
     return open(path, "wb")  # noqa: SIM115
 
 
@@ -139,7 +139,7 @@ class CompressPostProcessor(PostProcessor):
             with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as archive:
                 for path in files:
                     ctx.check()
-                    archive.write(path, os.path.basename(path))
+                    archive.write(path, path)  # as Packer: zip keeps the path, tar the base name
         elif archive_kind == "tar":
             with _open_compressed(output, compression, level) as stream, tarfile.open(
                 fileobj=stream, mode="w"

@@ -1,7 +1,9 @@
 """The ``manifest`` post-processor: records what each build produced, in Packer's JSON format.
 
 The file holds ``{"builds": [...], "last_run_uuid": "..."}``; each run appends
-its builds, so one manifest can describe several runs.
+its builds, so one manifest can describe several runs (with ``-force``, a new
+run starts the file afresh, as Packer). ``strip_time`` leaves ``build_time``
+out, and ``custom_data`` is ``null`` when not set, as Packer's JSON has them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ class ManifestConfig(Config):
     output: str = "packer-manifest.json"
     strip_path: bool = False
     strip_time: bool = False
-    custom_data: dict[str, str] = {}
+    custom_data: dict[str, str] | None = None
 
 
 class ManifestPostProcessor(PostProcessor):
@@ -40,15 +42,17 @@ class ManifestPostProcessor(PostProcessor):
             files.append(
                 {"name": os.path.basename(path) if self.config.strip_path else path, "size": size}
             )
-        return {
-            "name": self.build.name,
-            "builder_type": self.build.builder_type,
-            "build_time": 0 if self.config.strip_time else int(time.time()),
-            "files": files,
-            "artifact_id": artifact.id,
-            "packer_run_uuid": self.build.run_id,
-            "custom_data": dict(self.config.custom_data),
-        }
+        entry: dict[str, Any] = {"name": self.build.name, "builder_type": self.build.builder_type}
+        if not self.config.strip_time:  # Packer's build_time is omitempty
+            entry["build_time"] = int(time.time())
+        custom = self.config.custom_data
+        entry.update(
+            files=files,
+            artifact_id=artifact.id,
+            packer_run_uuid=self.build.run_id,
+            custom_data=None if custom is None else dict(custom),
+        )
+        return entry
 
     def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact, bool, bool]:
         output = self.config.output
@@ -67,7 +71,10 @@ class ManifestPostProcessor(PostProcessor):
                     loaded = json.loads(text)
                 except ValueError as exc:
                     raise RuntimeError(f"manifest {output} is not valid JSON: {exc}") from None
-                if isinstance(loaded, dict):
+                fresh = self.build.force and isinstance(loaded, dict) and (
+                    loaded.get("last_run_uuid") != self.build.run_id
+                )
+                if isinstance(loaded, dict) and not fresh:
                     manifest.update(loaded)
             manifest.setdefault("builds", [])
             manifest["builds"].append(self._entry(artifact))
