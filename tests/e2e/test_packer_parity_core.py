@@ -17,7 +17,12 @@ def write(directory: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_compress_post_processor_writes_xz_and_refuses_lz4(bakehouse, tmp_path):
+def test_compress_post_processor_writes_xz_and_lz4(bakehouse, tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.support import require
+
     write(
         tmp_path,
         "t.pkr.hcl",
@@ -40,9 +45,15 @@ def test_compress_post_processor_writes_xz_and_refuses_lz4(bakehouse, tmp_path):
         member = archive.extractfile("hello.txt")
         assert member is not None and member.read() == b"hello compressed world"
 
-    result = bakehouse("build", "-var", "output=hello.tar.lz4", "t.pkr.hcl")
+    require(shutil.which("lz4") is not None, "the lz4 command (apt package lz4)")
+    result = bakehouse("build", "-var", "output=hello.txt.lz4", "t.pkr.hcl")
+    assert result.returncode == 0, result.stdout + result.stderr
+    decoded = subprocess.run(["lz4", "-d", "-c", str(tmp_path / "hello.txt.lz4")], capture_output=True, check=True)
+    assert decoded.stdout == b"hello compressed world"
+
+    result = bakehouse("build", "-var", "output=hello.rar", "t.pkr.hcl")
     assert result.returncode == 1
-    assert "lz4 compression is not supported" in result.stdout
+    assert "cannot tell the archive format of 'hello.rar'" in result.stdout
     assert "on t.pkr.hcl line 9" in result.stdout  # the diagnostic points at the template
     assert "Traceback" not in result.stdout + result.stderr
 

@@ -297,10 +297,34 @@ def test_compress_single_file_xz_and_bz2_and_format_option(tmp_path):
         )
 
 
-def test_compress_lz4_is_refused_with_the_reason():
-    for options in ({"output": "x.tar.lz4"}, {"output": "x.lz4"}, {"output": "x", "format": "lz4"}):
-        with pytest.raises(ConfigError, match="lz4 compression is not supported: Python's standard library"):
-            make("post-processor", "compress", options)
+def test_compress_lz4_frames_read_by_the_lz4_tool(tmp_path):
+    import random
+    import subprocess
+
+    from bakehouse.testing import require
+
+    require(shutil.which("lz4") is not None, "the lz4 command (apt package lz4)")
+    rng = random.Random(7)
+    # Text-like, repetitive and random parts, across several 64 KiB blocks.
+    data = b"".join(
+        rng.choice([rng.randbytes(40), b"bake" * rng.randint(1, 300), b"house\n"]) for _ in range(4000)
+    )
+    (tmp_path / "disk.img").write_bytes(data)
+    (tmp_path / "b").write_bytes(b"")
+    one = SimpleArtifact("test", "x", files_=[str(tmp_path / "disk.img")])
+    out = tmp_path / "disk.img.lz4"
+    make("post-processor", "compress", {"output": str(out)}).post_process(NullUi(), one, Context())
+    assert out.stat().st_size < len(data) // 2
+    decoded = subprocess.run(["lz4", "-d", "-c", str(out)], capture_output=True, check=True).stdout
+    assert decoded == data
+    two = SimpleArtifact("test", "x", files_=[str(tmp_path / "disk.img"), str(tmp_path / "b")])
+    make("post-processor", "compress", {"output": str(tmp_path / "t"), "format": "tar.lz4"}).post_process(
+        NullUi(), two, Context()
+    )
+    listing = subprocess.run(
+        f"lz4 -d -c {tmp_path / 't'} | tar -t", shell=True, capture_output=True, text=True, check=True
+    ).stdout
+    assert listing.split() == ["disk.img", "b"]
 
 
 def test_artifice_makes_an_artifact_of_files_as_packer_does(tmp_path):

@@ -1,9 +1,10 @@
 """The ``compress`` post-processor: packs the artifact's files into one archive.
 
 The format follows the output's extension (or ``format``): ``.tar``, ``.zip``,
-a tar compressed with gzip, xz or bzip2 (``.tar.gz``/``.tgz``, ``.tar.xz``/``.txz``,
-``.tar.bz2``/``.tbz2``), or one file compressed alone (``.gz``, ``.xz``, ``.bz2``).
-lz4 is refused with the reason (no codec in the standard library or our
+a tar compressed with gzip, xz, bzip2 or lz4 (``.tar.gz``/``.tgz``,
+``.tar.xz``/``.txz``, ``.tar.bz2``/``.tbz2``, ``.tar.lz4``), or one file
+compressed alone (``.gz``, ``.xz``, ``.bz2``, ``.lz4``). lz4 is written by
+:mod:`bakehouse.builtin._lz4` (no lz4 codec in the standard library or our
 dependencies). Files are streamed, never read whole.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 from pydantic import field_validator
 
 from bakehouse.builtin._files_artifact import FilesArtifact
+from bakehouse.builtin._lz4 import LZ4FrameWriter
 from bakehouse.builtin._placeholders import expand
 from bakehouse.sdk.artifact import Artifact
 from bakehouse.sdk.components import BuildInfo, PostProcessor
@@ -56,12 +58,6 @@ _TAR_SHORTHANDS = {".tgz": "tar.gz", ".txz": "tar.xz", ".tbz2": "tar.bz2", ".tbz
 _FORMATS = (
     "tar", "zip", "tar.gz", "gz", "tar.xz", "xz", "tar.bz2", "bz2", "tar.lz4", "lz4",
 )
-#: lz4 is neither in Python's standard library nor among Bakehouse's dependencies.
-_LZ4_UNSUPPORTED = (
-    "lz4 compression is not supported: Python's standard library has no lz4 codec and "
-    "Bakehouse does not depend on the third-party lz4 package; use xz, bzip2 or gzip "
-    "(.tar.xz, .tar.bz2, .tar.gz)"
-)
 
 
 def _format_of(output: str, explicit: str) -> str:
@@ -81,10 +77,8 @@ def _format_of(output: str, explicit: str) -> str:
         if not kind:
             raise ValueError(
                 f"cannot tell the archive format of {output!r}: use .tar, .zip, .tar.gz/.tgz, "
-                ".gz, .tar.xz/.txz, .xz, .tar.bz2/.tbz2 or .bz2"
+                ".gz, .tar.xz/.txz, .xz, .tar.bz2/.tbz2, .bz2, .tar.lz4 or .lz4"
             )
-    if kind.endswith("lz4"):
-        raise ValueError(_LZ4_UNSUPPORTED)
     return kind
 
 
@@ -96,6 +90,8 @@ def _open_compressed(path: str, compression: str, level: int) -> Any:
         return lzma.open(path, "wb", preset=level)
     if compression == "bz2":
         return bz2.open(path, "wb", compresslevel=level)
+    if compression == "lz4":  # one speed: the level does not apply
+        return LZ4FrameWriter(open(path, "wb"))  # noqa: SIM115 (closed by the writer)
     return open(path, "wb")  # noqa: SIM115
 
 
