@@ -78,6 +78,12 @@ def test_packer_log_variables_are_honoured_as_aliases(bakehouse, tmp_path):
     assert to_file.returncode == 0
     assert "[DEBUG] bakehouse: Bakehouse" in log_file.read_text()
     assert "[DEBUG]" not in to_file.stderr
+    # As Packer: with PACKER_LOG too, the log goes to the file instead of stderr.
+    both = bakehouse("build", "t.pkr.hcl", env={"PACKER_LOG": "1", "PACKER_LOG_PATH": str(log_file)})
+    assert both.returncode == 0 and "[DEBUG]" not in both.stderr
+    assert "[DEBUG] bakehouse: Bakehouse" in log_file.read_text()
+    ours = bakehouse("build", "t.pkr.hcl", env={"BAKEHOUSE_LOG": "1", "BAKEHOUSE_LOG_PATH": str(log_file)})
+    assert "[DEBUG] bakehouse: Bakehouse" in ours.stderr  # ours adds the file
     # Ours wins when both are set.
     off = bakehouse("build", "t.pkr.hcl", env={"PACKER_LOG": "1", "BAKEHOUSE_LOG": "0"})
     assert "[DEBUG]" not in off.stderr

@@ -3,7 +3,8 @@
 ``BAKEHOUSE_LOG=1`` (any value but ``""``/``"0"``) sends a debug log to stderr,
 ``BAKEHOUSE_LOG_PATH`` to a file (truncated), with or without
 ``BAKEHOUSE_LOG``. Packer's ``PACKER_LOG`` and ``PACKER_LOG_PATH`` are honoured
-as aliases (a ``BAKEHOUSE_*`` variable that is set wins). The supervisor additionally asks for a private capture
+as aliases (a ``BAKEHOUSE_*`` variable that is set wins); as in Packer, a log
+file named by ``PACKER_LOG_PATH`` replaces stderr rather than adding to it. The supervisor additionally asks for a private capture
 file so a crash report can quote the last lines even when the user did not
 enable logging.
 
@@ -158,9 +159,10 @@ def setup(crash_capture_path: str | None = None) -> None:
     register_secret_environment()
     formatter = RedactingFormatter(_FORMAT)
     handlers: list[logging.Handler] = []
-    if log_enabled():
-        handlers.append(logging.StreamHandler(sys.stderr))
     log_variable, log_path = log_path_setting()
+    # Packer's PACKER_LOG_PATH takes the log off stderr; ours adds a file.
+    if log_enabled() and not (log_path and log_variable == "PACKER_LOG_PATH"):
+        handlers.append(logging.StreamHandler(sys.stderr))
     if log_path:
         try:
             handlers.append(PrivateFileHandler(log_path))
