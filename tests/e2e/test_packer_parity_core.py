@@ -458,9 +458,10 @@ def test_hcl2_upgrade_writes_an_equivalent_template_that_validates_and_builds(ba
 
 
 def test_build_name_variables_of_a_source_renamed_in_a_build_block(bakehouse, tmp_path):
-    # As Packer: the build is app.null.renamed; source.name, PACKER_BUILD_NAME,
-    # {{.BuildName}} and the manifest's "name" are the new name; build.name is
-    # the build block's name.
+    # As Packer 1.16: the build is app.null.renamed and source.name is the new
+    # name, build.name the build block's name; but packer_build_name (hence
+    # PACKER_BUILD_NAME, {{.BuildName}} and the manifest's "name") stays the
+    # source block's own name, "base" (hashicorp/packer#12482, still open).
     write(
         tmp_path,
         "t.pkr.hcl",
@@ -484,10 +485,11 @@ def test_build_name_variables_of_a_source_renamed_in_a_build_block(bakehouse, tm
     )
     result = bakehouse("build", "-only=app.null.renamed", "t.pkr.hcl")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "app.null.renamed: src=renamed/null build=app env=renamed/null" in result.stdout
+    assert "app.null.renamed: src=renamed/null build=app env=base/null" in result.stdout
     manifest = json.loads((tmp_path / "m.json").read_text())
-    assert manifest["builds"][0]["name"] == "renamed"
-    assert (tmp_path / "renamed-null.sum").exists()
+    assert manifest["builds"][0]["name"] == "base"
+    assert (tmp_path / "base-null.sum").exists()
+    assert "==> app.null.renamed: Build 'app.null.renamed' finished" in result.stdout
 
 
 def test_docker_builder_asks_over_rpc_and_pauses_at_its_steps(

@@ -140,7 +140,7 @@ class Orchestrator:
 
     def _build_info(self, plan: BuildPlan) -> BuildInfo:
         return BuildInfo(
-            name=plan.source_name,
+            name=plan.source_label or plan.source_name,
             builder_type=plan.source_type,
             build_name=plan.name,
             core_version=__version__,

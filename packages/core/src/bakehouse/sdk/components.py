@@ -29,7 +29,10 @@ HOOK_CLEANUP_PROVISION = "packer_cleanup_provision"
 class BuildInfo:
     """Facts about the build a component takes part in (Packer's ``packer_*`` keys)."""
 
-    name: str  #: source name as seen by the build (``source.name``)
+    #: Packer's ``packer_build_name``: the source block's name (PACKER_BUILD_NAME,
+    #: ``{{.BuildName}}``). As in Packer it stays the block's own name when a build
+    #: renames the source (``source.name`` and the build name use the new one).
+    name: str
     builder_type: str  #: source type (``source.type``), e.g. ``docker``
     build_name: str = ""  #: full build name, e.g. ``app.docker.ubuntu``
     core_version: str = ""

@@ -131,7 +131,7 @@ def _plan(full: str, build: _BuildBlock, use: SourceUse, scope: Scope, diags: Di
     builder = component("builder", use.type, use.bodies, build_scope, BUILDER_META, use.bodies[0].pos, diags)
     builder.name = use.name
     plan = BuildPlan(name=full, build_block_name=build.name, source_type=use.type, source_name=use.name,
-                     builder=builder, build_block_index=build.index)
+                     builder=builder, build_block_index=build.index, source_label=use.label)
     for scoped in build.provisioners:
         spec = provisioner(scoped, build_scope, diags)
         if selected(spec, build_scope.source_ref):

@@ -70,6 +70,10 @@ class BuildPlan:
     post_processor_chains: list[list[ComponentSpec]] = field(default_factory=list)
     #: position of the build block in the template (0-based), to group builds by block
     build_block_index: int = 0
+    #: the source block's own name, which Packer passes as ``packer_build_name``
+    #: (PACKER_BUILD_NAME, {{.BuildName}}, the manifest's name) even when the
+    #: build renames the source; "" means the same as ``source_name``
+    source_label: str = ""
 
 
 @dataclass

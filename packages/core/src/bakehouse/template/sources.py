@@ -20,6 +20,9 @@ class SourceUse:
     name: str  #: the effective name (``name = ...`` inside the build renames it)
     bodies: list[Scoped]
     pos: SourcePos
+    #: the name on the source block itself: Packer's ``packer_build_name`` keeps it
+    #: when a build renames the source (hashicorp/packer#12482)
+    label: str = ""
 
 
 def collect_sources(blocks: Sequence[_hcl.Block], diags: Diagnostics) -> dict[str, Scoped]:
@@ -55,7 +58,7 @@ def source_key(ref: str, pos: SourcePos, sources: dict[str, Scoped], diags: Diag
 
 def source_use(key: str, pos: SourcePos, sources: dict[str, Scoped]) -> SourceUse:
     source_type, source_name = key.split(".", 1)
-    return SourceUse(source_type, source_name, [sources[key]], pos)
+    return SourceUse(source_type, source_name, [sources[key]], pos, source_name)
 
 
 def source_override(scoped: Scoped, ctx: _hcl.EvalContext, sources: dict[str, Scoped],
