@@ -2,7 +2,8 @@
 
 Wheels of the core and of the shell plugin are built from packages/ into a
 local directory; a fresh venv gets the core wheel, and `init` installs the
-plugin with pip, offline (--find-links, so pip's --no-index). The venv reuses
+plugin with pip, offline (--find-links, so pip's --no-index; later from an
+index URL: a PEP 503 index served on loopback). The venv reuses
 the third-party dependencies of the test environment through a .pth file
 pointing at a directory of links to them (never at the Bakehouse
 distributions), so nothing is downloaded and the test stays short.
@@ -10,11 +11,15 @@ distributions), so nothing is downloaded and the test stays short.
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
 import textwrap
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -122,10 +127,24 @@ def test_init_installs_the_required_plugin_offline_and_build_says_when_it_is_mis
     assert not plugin_exe.exists()
     assert _run([bakehouse, "plugins", "remove", "pypi/bakehouse-plugin-shell"], env, tmp_path).returncode == 1
 
-    reinstalled = _run(
-        [bakehouse, "plugins", "install", "--find-links", str(wheels), "pypi/bakehouse-plugin-shell", "~> 0.1"],
-        env, tmp_path,
-    )
+    # An index URL: a PEP 503 "simple" index served on loopback.
+    project = tmp_path / "index" / "simple" / "bakehouse-plugin-shell"
+    project.mkdir(parents=True)
+    wheel = next(wheels.glob("bakehouse_plugin_shell-*.whl"))
+    shutil.copy(wheel, project / wheel.name)
+    (project / "index.html").write_text(f'<a href="{wheel.name}">{wheel.name}</a>\n', encoding="utf-8")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path / "index"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        index_url = f"http://127.0.0.1:{server.server_address[1]}/simple"
+        reinstalled = _run(
+            [bakehouse, "plugins", "install", "--index-url", index_url, "pypi/bakehouse-plugin-shell", "~> 0.1"],
+            env, tmp_path,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
     assert reinstalled.returncode == 0, reinstalled.stdout + reinstalled.stderr
     assert plugin_exe.exists()
 
