@@ -13,7 +13,12 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import docker
 
 #: The image that backs the Debian base AMI.
 DEBIAN_IMAGE = "bakehouse-local-ec2/debian:bookworm"
@@ -49,7 +54,7 @@ def apt_mirror_and_suite() -> tuple[str, str]:
     return mirror or _FALLBACK_MIRROR, suite or "bookworm"
 
 
-def _docker():  # type: ignore[no-untyped-def]
+def _docker() -> docker.DockerClient:
     import docker
 
     return docker.from_env(timeout=600)
@@ -72,7 +77,7 @@ def _run(argv: list[str], what: str) -> None:
         raise BaseImageError(f"{what} failed (exit {result.returncode}):\n{tail}")
 
 
-def build_debian_image(*, force: bool = False, log=print) -> str:  # type: ignore[no-untyped-def]
+def build_debian_image(*, force: bool = False, log: Callable[[str], object] = print) -> str:
     """Build and import :data:`DEBIAN_IMAGE` unless it exists; return its name."""
     if not force and debian_image_present():
         return DEBIAN_IMAGE
