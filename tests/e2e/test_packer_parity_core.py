@@ -412,6 +412,49 @@ def test_legacy_json_template_builds(bakehouse, tmp_path):
     assert missing.returncode == 1 and 'Unset variable "token"' in missing.stdout
 
 
+LEGACY_JSON_OPTIONS = """
+{
+  "variables": {"name": "default"},
+  "builders": [{"type": "null", "name": "a"}, {"type": "null", "name": "b"}],
+  "provisioners": [
+    {"type": "shell-local", "inline": ["echo default {{user `name`}}"],
+     "override": {"b": {"inline": ["echo overridden for b"]}}, "max_retries": 1, "timeout": "1m"},
+    {"type": "shell-local", "except": ["a"],
+     "inline": ["echo on b dir={{template_dir}} uuid={{uuid}} {{lower `ABC`}} {{user `name` | upper}}"]}
+  ],
+  "post-processors": [
+    "manifest",
+    {"type": "checksum", "only": ["a"], "output": "{{user `name`}}.sum"}
+  ]
+}
+"""
+
+
+def test_legacy_json_overrides_only_except_var_files_and_functions(bakehouse, tmp_path):
+    write(tmp_path, "t.json", LEGACY_JSON_OPTIONS)
+    write(tmp_path, "v.json", '{"name": "fromfile"}')
+    result = bakehouse("build", "-var-file=v.json", "t.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "null.a: default fromfile" in out and "null.b: overridden for b" in out
+    assert "null.b: default" not in out and "null.a: on b" not in out
+    line = re.search(r"null\.b: on b dir=(\S+) uuid=(\S+) abc FROMFILE", out)
+    assert line is not None, out
+    assert line.group(1) == str(tmp_path)  # Packer's template_dir is absolute
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", line.group(2))
+    manifest = json.loads((tmp_path / "packer-manifest.json").read_text())
+    assert sorted(build["name"] for build in manifest["builds"]) == ["a", "b"]  # "manifest": a string
+    assert (tmp_path / "fromfile.sum").exists()  # only on a; {{user}} in the output
+
+    upgraded = bakehouse("hcl2_upgrade", "t.json")
+    assert upgraded.returncode == 0, upgraded.stdout
+    hcl = (tmp_path / "t.json.pkr.hcl").read_text()
+    assert "uuidv4()" in hcl and 'lower("ABC")' in hcl and "${path.root}" in hcl
+    rebuilt = bakehouse("build", "-var-file=v.json", "t.json.pkr.hcl")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert "null.b: overridden for b" in rebuilt.stdout and "abc FROMFILE" in rebuilt.stdout
+
+
 def test_legacy_json_unsupported_function_is_a_clear_error(bakehouse, tmp_path):
     write(
         tmp_path,

@@ -223,6 +223,10 @@ class _Converter:
         rest = rest.strip()
         if name in ("lower", "upper") and rest:
             inner = rest[1:-1] if rest.startswith("(") and rest.endswith(")") else rest
+            literal = re.fullmatch(_ARG, inner.strip())
+            if literal is not None:  # {{lower `ABC`}}
+                text_arg = literal.group(1) if literal.group(1) is not None else json.loads(f'"{literal.group(2)}"')
+                return f"{name}({hcl_quote(text_arg)})"
             return f"{name}({self._call(inner.strip(), in_variables, action)})"
         argument: str | None = None
         if rest:
@@ -263,10 +267,12 @@ class _Converter:
                 "build_type": "source.type",
                 "template_dir": "path.root",
                 "pwd": "path.cwd",
-                "uuid": "uuid()",
+                "uuid": "uuidv4()",
                 "packer_version": "packer.version",
                 "isotime": "timestamp()",
             }
+            if name == "template_dir" and not self.upgrade:
+                return "abspath(path.root)"  # Packer's template_dir is absolute
             if name in simple:
                 return simple[name]
             if name == "timestamp":
