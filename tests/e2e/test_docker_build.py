@@ -201,6 +201,45 @@ build {
     assert docker_resources.build_containers(run_id) == []
 
 
+def test_build_docker_packer_options_that_cannot_work_are_refused_by_name_with_the_reason(
+    bakehouse, tmp_path: Path, busybox_image: str, docker_resources, run_id: str, cli_env: dict[str, str],
+) -> None:
+    """Packer options Bakehouse knows but cannot honour: each is an error at its
+    line naming the option and why (never "unknown argument"), and nothing starts."""
+    write_template(tmp_path, '''
+source "docker" "packer" {
+  image                    = "@IMAGE@"
+  pull                     = false
+  commit                   = true
+  windows_container        = true
+  aws_force_use_public_ecr = true
+  temporary_key_pair_type  = "ed25519"
+  winrm_username           = "Administrator"
+}
+build {
+  sources = ["source.docker.packer"]
+  post-processor "docker-push" {
+    aws_force_use_public_ecr = true
+  }
+}
+''', image=busybox_image)
+    result = bakehouse("build", "t.pkr.hcl", env=cli_env)
+    assert result.returncode == 1, show(result)
+    output = result.stdout + result.stderr
+    for line, option, reason in [
+        (6, "windows_container", "Bakehouse builds Linux containers only"),
+        (7, "aws_force_use_public_ecr", "Amazon ECR Public login is not implemented"),
+        (8, "temporary_key_pair_type", "the docker builder makes and names no key pair"),
+        (9, "winrm_username", "WinRM serves Windows containers"),
+        (14, "aws_force_use_public_ecr", "Amazon ECR Public login is not implemented"),
+    ]:
+        assert re.search(rf"on t\.pkr\.hcl line {line}, column \d+:\n +{line} \| +{option} +=", output), show(result)
+        assert f"{option}: Option '{option}' is not supported by Bakehouse: {reason}" in output, show(result)
+    assert "not expected here" not in output and "Unsupported argument" not in output
+    assert "Traceback" not in output
+    assert docker_resources.build_containers(run_id) == []
+
+
 def test_build_docker_invalid_change_is_reported_at_its_line(
     bakehouse, tmp_path: Path, busybox_image: str, run_id: str, cli_env: dict[str, str],
 ) -> None:

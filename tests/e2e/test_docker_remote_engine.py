@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 import re
+import signal
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +25,9 @@ import docker
 import pytest
 from bakehouse.testing.servers import EngineRelay, docker_engine_relay
 
-from tests.fixtures.docker import show, wait_for_nothing_left, write_template
+from tests.e2e.test_docker_lifecycle import SLEEPING_TEMPLATE, RunningBuild, core_pids
+from tests.fixtures.docker import leftover_temp_dirs, show, wait_for_nothing_left, write_template
+from tests.fixtures.processes import run_processes, wait_until_gone
 
 pytestmark = pytest.mark.docker
 
@@ -98,7 +102,9 @@ def tls_engine(docker_client, tmp_path: Path) -> Iterator[tuple[EngineRelay, Pat
 
 REMOTE_TEMPLATE = '''
 source "docker" "remote" {
-  commit = true
+  commit      = true
+  docker_path = "/nonexistent/docker"
+  aws_profile = "unused"
   build {
     path     = "Dockerfile"
     compress = true
@@ -146,6 +152,9 @@ def test_build_against_an_engine_over_tcp_uses_no_host_directory(
     assert result.returncode == 0, show(result)
     assert built and committed, show(result)
     assert "the temporary directory is not mounted at /packer-files" in output
+    # Packer's docker_path and aws_* keys are accepted; the notes say why they change nothing.
+    assert "docker_path = '/nonexistent/docker' is not run: bakehouse-plugin-docker talks to the Docker Engine API" in output
+    assert "aws_profile is only used with ecr_login = true; it is ignored here" in output
 
     # Everything went through the relay: the gzip-compressed build context,
     # the upload and the download as archive calls.
@@ -198,3 +207,33 @@ def test_build_against_an_engine_over_tls_with_client_certificates(
     assert f"Cannot connect to the Docker engine at {relay.docker_host}" in result.stdout + result.stderr, show(result)
     assert "Traceback" not in result.stdout + result.stderr
     wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
+
+
+def test_bakehouse_cleanup_after_kill_9_reaches_the_remote_engine(
+    bakehouse, tmp_path: Path, tcp_engine: EngineRelay, busybox_image: str, docker_resources,
+    run_id: str, cli_env: dict[str, str], docker_tmpdir: Path,
+) -> None:
+    """kill -9 of the core and the plugins of a build on DOCKER_HOST=tcp://...:
+    `bakehouse cleanup` run where DOCKER_HOST names no engine removes the build
+    container through the engine the journal names (the relay sees the DELETE)."""
+    write_template(tmp_path, SLEEPING_TEMPLATE, image=busybox_image)
+    build = RunningBuild(["build", "t.pkr.hcl"], tmp_path, {**cli_env, "DOCKER_HOST": tcp_engine.docker_host})
+    build.wait_for("provisioning-started")
+    everything = set(run_processes(run_id)) | set(core_pids(build))
+    for pid in everything:
+        os.kill(pid, signal.SIGKILL)
+    build.finish(timeout=30)
+    assert wait_until_gone(everything, 10) == []
+    [left] = docker_resources.build_containers(run_id)
+    docker_resources.container(left.id)
+    assert tcp_engine.saw(r"^POST /v[\d.]+/containers/create"), "the build did not use the TCP engine"
+    assert not tcp_engine.saw(r"^DELETE "), "something was removed before the cleanup"
+
+    result = bakehouse("cleanup", run_id, env={"TMPDIR": str(docker_tmpdir), "BAKEHOUSE_RUN_ID": run_id + "-cleanup",
+                                                "DOCKER_HOST": "tcp://127.0.0.1:9"})
+    assert result.returncode == 0, show(result)
+    assert left.name in result.stdout + result.stderr, show(result)
+    assert tcp_engine.saw(rf"^DELETE /v[\d.]+/containers/{left.id}"), tcp_engine.saw("DELETE")
+    assert docker_resources.build_containers(run_id) == []
+    assert leftover_temp_dirs(docker_tmpdir) == []
+    assert run_processes(run_id) == []

@@ -25,7 +25,7 @@ from bakehouse_plugin_docker import cleanup
 from bakehouse_plugin_docker.artifact import BUILDER_ID, IMPORT_BUILDER_ID
 from bakehouse_plugin_docker.builder import DockerBuilder
 from bakehouse_plugin_docker.engine import DockerEngineError
-from bakehouse_plugin_docker.steps import StepRunContainer, StepTempDir
+from bakehouse_plugin_docker.steps import StepCommit, StepRunContainer, StepTempDir
 from dockerplugin_support import FunctionHook, RecordingUi, build_info, run_shell
 
 
@@ -341,9 +341,10 @@ def test_journal_cleaners_remove_what_a_killed_build_left(
 def test_journal_cleaners_reach_the_engine_the_build_used(
     bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A build against DOCKER_HOST=tcp://... killed mid-way: `bakehouse cleanup`
-    run where DOCKER_HOST names another engine still removes the container from
-    the engine that has it (the journal keeps the DOCKER_* variables)."""
+    """A build against DOCKER_HOST=tcp://... killed after its commit: `bakehouse
+    cleanup` run where DOCKER_HOST names no engine still removes the container and
+    the committed image from the engine that has them (the journal keeps the
+    DOCKER_* variables), and the temporary directory from this machine."""
     from bakehouse.testing.servers import docker_engine_relay
     from bakehouse_plugin_docker import engine
 
@@ -357,21 +358,29 @@ def test_journal_cleaners_reach_the_engine_the_build_used(
             journal=Journal(run_id=run_id, plugin="bakehouse-plugin-docker"), image=bakehouse_base_image,
             client=client,
         )
+        # The resource-creating steps and never their cleanups, as if killed.
         StepTempDir().run(state)
         StepRunContainer().run(state)
+        StepCommit().run(state)
         client.close()
+        image_id = bakehouse_docker_resources.image(state["image_id"])
         assert len(bakehouse_docker_resources.build_containers(run_id)) == 1
 
         monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")  # nothing there
         cleanup.register()
         entries = {entry.kind: entry for entry in load_entries(journal_root() / run_id)}
-        assert entries["docker-container"].details["engine"] == {"DOCKER_HOST": relay.docker_host}
+        assert sorted(entries) == ["docker-committed-image", "docker-container", "docker-temp-dir"]
+        for kind in ("docker-container", "docker-committed-image"):
+            assert entries[kind].details["engine"] == {"DOCKER_HOST": relay.docker_host}
         for entry in entries.values():
             cleaner = cleaner_for(entry.kind)
             assert cleaner is not None
             cleaner(entry)
+        assert relay.saw(rf"^DELETE /v[\d.]+/images/{image_id}"), "the image was not removed through its engine"
         assert relay.saw(r"^DELETE /v[\d.]+/containers/"), "the container was not removed through its engine"
     assert bakehouse_docker_resources.build_containers(run_id) == []
+    with pytest.raises(docker.errors.ImageNotFound):
+        bakehouse_docker_resources.client.images.get(image_id)
     assert leftover_temp_dirs(bakehouse_tmpdir) == []
 
 
