@@ -51,11 +51,12 @@ def test_compress_post_processor_writes_xz_and_lz4(bakehouse, tmp_path):
     decoded = subprocess.run(["lz4", "-d", "-c", str(tmp_path / "hello.txt.lz4")], capture_output=True, check=True)
     assert decoded.stdout == b"hello compressed world"
 
-    result = bakehouse("build", "-var", "output=hello.rar", "t.pkr.hcl")
-    assert result.returncode == 1
-    assert "cannot tell the archive format of 'hello.rar'" in result.stdout
-    assert "on t.pkr.hcl line 9" in result.stdout  # the diagnostic points at the template
-    assert "Traceback" not in result.stdout + result.stderr
+    # As Packer: an extension naming no format gets a tar compressed with gzip.
+    result = bakehouse("build", "-var", "output=hello.box", "t.pkr.hcl")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hello.box names no archive format: writing a tar compressed with gzip" in result.stdout
+    with tarfile.open(tmp_path / "hello.box", "r:gz") as archive:
+        assert archive.getnames() == ["hello.txt"]
 
 
 NULL_BUILD = """

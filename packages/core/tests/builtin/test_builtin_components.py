@@ -231,8 +231,33 @@ def test_compress_tar_gz(tmp_path):
     assert (result.id, result.string()) == ("", f"compressed artifacts in: {out}")
     with tarfile.open(out) as archive:
         assert sorted(archive.getnames()) == ["a", "b"]
-    with pytest.raises(ConfigError):
-        make("post-processor", "compress", {"output": "x.rar"})
+    # As Packer: an output naming no format gets a tar compressed with gzip.
+    box = tmp_path / "vm.box"
+    make("post-processor", "compress", {"output": str(box)}).post_process(NullUi(), artifact, Context())
+    with tarfile.open(box, "r:gz") as archive:
+        assert sorted(archive.getnames()) == ["a", "b"]
+    with pytest.raises(ConfigError, match="unknown format 'rar'"):
+        make("post-processor", "compress", {"output": "x", "format": "rar"})
+
+
+def test_compress_bgzf_blocks_as_the_specification(tmp_path):
+    import gzip
+    import struct
+
+    data = bytes(range(256)) * 1000  # several 64 KiB blocks
+    (tmp_path / "disk.img").write_bytes(data)
+    one = SimpleArtifact("test", "x", files_=[str(tmp_path / "disk.img")])
+    out = tmp_path / "disk.img.bgzf"
+    make("post-processor", "compress", {"output": str(out)}).post_process(NullUi(), one, Context())
+    raw = out.read_bytes()
+    assert gzip.decompress(raw) == data  # any gzip reader reads it
+    offset, sizes = 0, []
+    while offset < len(raw):  # every member: FEXTRA with BC = its size - 1
+        assert raw[offset : offset + 4] == b"\x1f\x8b\x08\x04" and raw[offset + 12 : offset + 16] == b"BC\x02\x00"
+        (bsize,) = struct.unpack_from("<H", raw, offset + 16)
+        sizes.append(struct.unpack_from("<I", raw, offset + bsize + 1 - 4)[0])
+        offset += bsize + 1
+    assert offset == len(raw) and sum(sizes) == len(data) and sizes[-1] == 0  # the EOF block ends it
 
 
 def test_compress_zip_keeps_paths_and_levels_as_packer(tmp_path, monkeypatch):

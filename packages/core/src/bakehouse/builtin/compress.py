@@ -1,9 +1,11 @@
 """The ``compress`` post-processor: packs the artifact's files into one archive.
 
 The format follows the output's extension (or ``format``): ``.tar``, ``.zip``,
-a tar compressed with gzip, xz, bzip2 or lz4 (``.tar.gz``/``.tgz``,
-``.tar.xz``/``.txz``, ``.tar.bz2``/``.tbz2``, ``.tar.lz4``), or one file
-compressed alone (``.gz``, ``.xz``, ``.bz2``, ``.lz4``). lz4 is written by
+a tar compressed with gzip, BGZF, xz, bzip2 or lz4 (``.tar.gz``/``.tgz``,
+``.tar.bgzf``, ``.tar.xz``/``.txz``, ``.tar.bz2``/``.tbz2``, ``.tar.lz4``), or
+one file compressed alone (``.gz``, ``.bgzf``, ``.xz``, ``.bz2``, ``.lz4``). As
+in Packer, an output with no such extension (``box.img``, ``artifact.box``)
+gets a tar compressed with gzip. lz4 is written by
 :mod:`bakehouse.builtin._lz4` (no lz4 codec in the standard library or our
 dependencies). Files are streamed, never read whole.
 """
@@ -15,8 +17,10 @@ import gzip
 import lzma
 import os
 import shutil
+import struct
 import tarfile
 import zipfile
+import zlib
 from typing import Any
 
 from pydantic import field_validator
@@ -56,8 +60,11 @@ _ARCHIVES = ("tar", "zip")
 #: Shorthand suffixes for a compressed tar archive.
 _TAR_SHORTHANDS = {".tgz": "tar.gz", ".txz": "tar.xz", ".tbz2": "tar.bz2", ".tbz": "tar.bz2"}
 _FORMATS = (
-    "tar", "zip", "tar.gz", "gz", "tar.xz", "xz", "tar.bz2", "bz2", "tar.lz4", "lz4",
+    "tar", "zip", "tar.gz", "gz", "tar.bgzf", "bgzf", "tar.xz", "xz", "tar.bz2", "bz2",
+    "tar.lz4", "lz4",
 )
+#: Packer's choice for an output whose extension names no format.
+_DEFAULT_FORMAT = "tar.gz"
 
 
 def _format_of(output: str, explicit: str) -> str:
@@ -75,17 +82,65 @@ def _format_of(output: str, explicit: str) -> str:
             if not kind and output.endswith("." + candidate):
                 kind = candidate
         if not kind:
-            raise ValueError(
-                f"cannot tell the archive format of {output!r}: use .tar, .zip, .tar.gz/.tgz, "
-                ".gz, .tar.xz/.txz, .xz, .tar.bz2/.tbz2, .bz2, .tar.lz4 or .lz4"
-            )
+            kind = _DEFAULT_FORMAT
     return kind
+
+
+class _BGZFWriter:
+    """Blocked gzip (BGZF, the SAM/BAM specification's format, Packer's ``.bgzf``):
+    gzip members of at most 64 KiB, each with a ``BC`` extra field holding its
+    size, then the specification's empty end-of-file member. Any gzip reader
+    reads it as one stream."""
+
+    _DATA = 0xFF00  # uncompressed bytes per block: its deflate output always fits
+    _EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+    def __init__(self, raw: Any, level: int) -> None:
+        self._raw = raw
+        self._level = level
+        self._pending = bytearray()
+        self._written = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._pending += data
+        self._written += len(data)
+        while len(self._pending) >= self._DATA:
+            self._block(bytes(self._pending[: self._DATA]))
+            del self._pending[: self._DATA]
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def _block(self, data: bytes) -> None:
+        deflate = zlib.compressobj(self._level, zlib.DEFLATED, -15)
+        body = deflate.compress(data) + deflate.flush()
+        size = 18 + len(body) + 8  # header with the extra field, body, CRC and length
+        header = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x06\x00BC\x02\x00" + struct.pack("<H", size - 1)
+        self._raw.write(header + body + struct.pack("<II", zlib.crc32(data), len(data)))
+
+    def close(self) -> None:
+        try:
+            if self._pending:
+                self._block(bytes(self._pending))
+                self._pending.clear()
+            self._raw.write(self._EOF)
+        finally:
+            self._raw.close()
+
+    def __enter__(self) -> _BGZFWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _open_compressed(path: str, compression: str, level: int) -> Any:
     """A binary file object writing ``path`` through ``compression``."""
     if compression == "gz":
         return gzip.open(path, "wb", compresslevel=level)
+    if compression == "bgzf":
+        return _BGZFWriter(open(path, "wb"), level)  # noqa: SIM115 (closed by the writer)
     if compression == "xz":
         return lzma.open(path, "wb", preset=level)
     if compression == "bz2":
@@ -121,6 +176,8 @@ class CompressPostProcessor(PostProcessor):
         directory = os.path.dirname(output)
         if directory:
             os.makedirs(directory, exist_ok=True)
+        if not self.config.format and not output.endswith(("." + kind, *_TAR_SHORTHANDS)):
+            ui.say(f"{output} names no archive format: writing a tar compressed with gzip, as Packer")
         ui.say(f"Compressing {len(files)} file(s) into {output}")
         level = self.config.compression_level
         archive_kind, _, compression = kind.partition(".")
