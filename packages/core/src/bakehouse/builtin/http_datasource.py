@@ -56,7 +56,7 @@ class HttpDatasourceConfig(Config):
 def _is_text(content_type: str) -> bool:
     media, _, params = content_type.partition(";")
     media = media.strip().lower()
-    if not (media.startswith("text/") or media == "application/json"):
+    if not (media.startswith(("text/", "application/samlmetadata+xml")) or media == "application/json"):
         return False
     charset = ""
     for param in params.split(";"):
@@ -64,6 +64,14 @@ def _is_text(content_type: str) -> bool:
         if key.lower() == "charset":
             charset = value.strip().strip('"').lower()
     return charset in ("", "utf-8", "us-ascii")
+
+
+def _canonical_header(name: str) -> str:
+    """Go's canonical form of a header name, the keys Packer's output has:
+    ``x-tag`` -> ``X-Tag`` (a name with a character outside a token stays as it is)."""
+    if not name or any(not (ch.isascii() and (ch.isalnum() or ch in "!#$%&'*+-.^_`|~")) for ch in name):
+        return name
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
 class HttpDatasource(Datasource):
@@ -103,8 +111,9 @@ class HttpDatasource(Datasource):
             )
         joined: dict[str, str] = {}
         for name in headers.keys():  # noqa: SIM118 (Message.keys() keeps repeats)
-            if name not in joined:
-                joined[name] = ", ".join(headers.get_all(name) or [])
+            key = _canonical_header(name)
+            if key not in joined:
+                joined[key] = ", ".join(headers.get_all(name) or [])
         return {
             "url": config.url,
             "body": data.decode("utf-8", errors="replace"),
