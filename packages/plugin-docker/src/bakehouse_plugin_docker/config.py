@@ -41,10 +41,11 @@ class DockerfileBuild(Config):
     """The ``build`` block: make the base image from a Dockerfile first."""
 
     path: str = Field(description="Path of the Dockerfile.")
-    build_dir: str = Field("", description="Build context directory (default: the Dockerfile's directory).")
+    build_dir: str = Field("", description=(
+        "Build context directory (default: the current directory, where bakehouse runs, as in Packer)."))
     arguments: dict[str, str] = Field(default_factory=dict, description="Build arguments (--build-arg).")
     pull: bool = Field(True, description="Pull newer versions of the FROM images (Packer's default: true).")
-    platform: str = ""
+    platform: str = Field("", description="Platform to build for (os/arch[/variant]); also the container's.")
     compress: bool = Field(False, description="Send the build context gzip-compressed.")
 
 
@@ -140,6 +141,9 @@ def validate(config: DockerBuilderConfig) -> list[str]:
     if config.build is not None:
         if config.image:
             problem("Only one of image and a build block may be set.", "image")
+        if config.platform:
+            # Packer's rule: the Dockerfile's image is built for build.platform.
+            problem("platform cannot be set with a build block: set build.platform instead.", "platform")
     elif not config.image:
         problem("The argument 'image' is required (the base image to start from).", "image")
 

@@ -86,9 +86,12 @@ class StepBuildImage(Step):
         config = _config(state)
         assert config.build is not None
         dockerfile = os.path.abspath(config.build.path)
-        context_dir = os.path.abspath(config.build.build_dir or os.path.dirname(dockerfile))
+        # As `docker build -f PATH .` in Packer: the context is the current directory.
+        context_dir = os.path.abspath(config.build.build_dir or ".")
         if not os.path.isfile(dockerfile):
             raise DockerEngineError(f"build: the Dockerfile {config.build.path} does not exist")
+        if not os.path.isdir(context_dir):
+            raise DockerEngineError(f"build: build_dir {config.build.build_dir} is not a directory")
         state.ui.say(f"Building the base image from {config.build.path}")
         # The FROM images' registry may need the login (sent as X-Registry-Config).
         registry_auth(_client(state), config, state.ui)
@@ -96,14 +99,15 @@ class StepBuildImage(Step):
         try:
             events = _client(state).api.build(
                 path=context_dir,
-                dockerfile=os.path.relpath(dockerfile, context_dir),
+                # Absolute: the SDK sends a Dockerfile outside the context along with it.
+                dockerfile=dockerfile,
                 buildargs=config.build.arguments or None,
                 pull=config.build.pull,
                 gzip=config.build.compress,
                 rm=True,
                 forcerm=True,
                 decode=True,
-                platform=config.build.platform or config.platform or None,
+                platform=config.build.platform or None,
             )
             for event in engine.follow_progress(events, "building the image"):
                 state.ctx.check()
@@ -497,7 +501,8 @@ def container_spec(config: DockerBuilderConfig, image: str, temp_dir: str | None
     for entry in config.tmpfs:
         spec.add_tmpfs(entry)
     spec.devices = list(config.device) + spec.devices
-    spec.platform = spec.platform or config.platform
+    # With a build block the container runs on the platform it was built for (Packer).
+    spec.platform = spec.platform or (config.build.platform if config.build is not None else config.platform)
     spec.runtime = spec.runtime or config.runtime
     return spec
 

@@ -408,19 +408,22 @@ def test_builder_reads_environment_independent_temp_dir(bakehouse_tmpdir: Path) 
 
 
 def test_build_block_makes_the_base_image_from_a_dockerfile(
-    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path, tmp_path: Path
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run_id = "t-" + uuid.uuid4().hex[:10]
-    context = tmp_path / "context"
-    context.mkdir()
-    (context / "note.txt").write_text("from the build context\n")
-    (context / "Dockerfile").write_text(
+    # As Packer's `docker build -f PATH .`: without build_dir the context is the
+    # current directory, not the Dockerfile's.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "note.txt").write_text("from the build context\n")
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "Dockerfile").write_text(
         f"FROM {bakehouse_base_image}\nARG FLAVOUR=plain\nCOPY note.txt /note.txt\nRUN echo $FLAVOUR > /flavour\n"
     )
     builder = make_builder(
         # as the template hands over `build { ... }`: a list of one object
         run_id, commit=True,
-        build=[{"path": str(context / "Dockerfile"), "arguments": {"FLAVOUR": "spicy"}, "pull": False}],
+        build=[{"path": "docker/Dockerfile", "arguments": {"FLAVOUR": "spicy"}, "pull": False}],
     )
     seen: list[str] = []
 
@@ -443,7 +446,7 @@ def test_build_only_makes_the_image_from_the_dockerfile_alone_and_discard_remove
     bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_tmpdir: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "Dockerfile").write_text(f"FROM {bakehouse_base_image}\nRUN echo only > /only\n")
-    build = {"path": str(tmp_path / "Dockerfile"), "pull": False}
+    build = {"path": str(tmp_path / "Dockerfile"), "build_dir": str(tmp_path), "pull": False}
     run_id = "t-" + uuid.uuid4().hex[:10]
     hook = FunctionHook()
     ui = RecordingUi()

@@ -131,6 +131,15 @@ def test_build_block_pulls_by_default_and_top_level_pull_is_replaced() -> None:
     assert any("replaced by `build.pull`" in w for w in result.warnings)
 
 
+def test_platform_with_a_build_block_is_build_platform() -> None:
+    # Packer's rule: the Dockerfile's image is built for build.platform, and the
+    # container runs on it.
+    found = problems(build={"path": "Dockerfile"}, commit=True, platform="linux/amd64")
+    assert found == [(("platform",), "platform cannot be set with a build block: set build.platform instead.")]
+    config = prepare(build={"path": "Dockerfile", "platform": "linux/arm64"}, commit=True).config
+    assert container_spec(config, "sha256:x", None).platform == "linux/arm64"
+
+
 def test_build_only_needs_a_build_block_and_no_export() -> None:
     assert problems(image="alpine", commit=True, build_only=True)[0][0] == ("build_only",)
     found = problems(build={"path": "Dockerfile"}, export_path="x.tar", build_only=True)

@@ -225,7 +225,7 @@ def test_docker_push_and_pull_with_login_options(
     # needs the login too, sent with the build request.
     bakehouse_docker.images.remove(reference)
     (tmp_path / "Dockerfile").write_text(f"FROM {reference}\nRUN echo built > /built\n")
-    options = {"build": {"path": str(tmp_path / "Dockerfile")}, "discard": True}
+    options = {"build": {"path": str(tmp_path / "Dockerfile"), "build_dir": str(tmp_path)}, "discard": True}
     builder = DockerBuilder()
     builder.prepare(options, build_info("t-" + uuid.uuid4().hex[:8]))
     with pytest.raises(DockerEngineError, match="Error building the image"):
