@@ -448,6 +448,10 @@ def test_legacy_json_overrides_only_except_var_files_and_functions(bakehouse, tm
     manifest = json.loads((tmp_path / "packer-manifest.json").read_text())
     assert sorted(build["name"] for build in manifest["builds"]) == ["a", "b"]  # "manifest": a string
     assert (tmp_path / "fromfile.sum").exists()  # only on a; {{user}} in the output
+    # Packer names JSON builds by builder name: -only=b works as with Packer.
+    only_b = bakehouse("build", "-only=b", "-var-file=v.json", "t.json")
+    assert only_b.returncode == 0, only_b.stdout
+    assert "null.b: overridden for b" in only_b.stdout and "null.a:" not in only_b.stdout
 
     upgraded = bakehouse("hcl2_upgrade", "t.json")
     assert upgraded.returncode == 0, upgraded.stdout

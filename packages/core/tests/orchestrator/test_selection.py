@@ -61,3 +61,13 @@ def test_except_applies_to_post_processors_of_selected_builds():
     assert selection.warnings == []
     # the original plan is not modified
     assert len(build.post_processor_chains) == 1
+
+
+def test_legacy_json_builds_also_answer_to_their_builder_name_exactly():
+    builds = [null_build("a"), null_build("b")]
+    for build in builds:
+        build.aliases = (build.name.split(".", 1)[1],)
+    only = select_builds(builds, ["b"], [])
+    assert _names(only) == ["null.b"] and only.warnings == []
+    assert _names(select_builds(builds, [], ["a"])) == ["null.b"]
+    assert _names(select_builds(builds, ["?"], [])) == []  # an alias is matched exactly, not as a glob

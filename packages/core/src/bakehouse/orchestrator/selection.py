@@ -1,7 +1,8 @@
 """``-only`` / ``-except``: glob selection on full build names, as Packer does.
 
 Patterns are shell globs where ``*`` also spans dots (``*.basic`` matches
-``app.null.basic``). ``-except`` additionally drops every post-processor whose
+``app.null.basic``); a build of a legacy JSON template also answers to its
+builder's name (``-only=b``), exactly, as Packer's JSON mode. ``-except`` additionally drops every post-processor whose
 name (or, when unnamed, type) matches, together with the rest of its chain.
 """
 
@@ -24,8 +25,14 @@ def _matches(name: str, patterns: Sequence[str]) -> bool:
     return any(fnmatchcase(name, pattern) for pattern in patterns)
 
 
-def _unmatched_warning(flag: str, patterns: Sequence[str], names: Sequence[str]) -> str | None:
-    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
+def _selects(build: BuildPlan, patterns: Sequence[str]) -> bool:
+    return _matches(build.name, patterns) or any(alias in patterns for alias in build.aliases)
+
+
+def _unmatched_warning(
+    flag: str, patterns: Sequence[str], names: Sequence[str], aliases: Sequence[str] = ()
+) -> str | None:
+    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names) and p not in aliases]
     if not unmatched:
         return None
     possible = "\n".join(f"  * {name}" for name in names) or "  (none)"
@@ -63,15 +70,16 @@ def select_builds(
 ) -> Selection:
     """The builds to run, in template order, and warnings for patterns that matched nothing."""
     names = [build.name for build in builds]
+    aliases = [alias for build in builds for alias in build.aliases]
     warnings: list[str] = []
     selected = list(builds)
     if only:
-        selected = [b for b in selected if _matches(b.name, only)]
-        warning = _unmatched_warning("-only", only, names)
+        selected = [b for b in selected if _selects(b, only)]
+        warning = _unmatched_warning("-only", only, names, aliases)
         if warning:
             warnings.append(warning)
     if except_:
-        selected = [b for b in selected if not _matches(b.name, except_)]
+        selected = [b for b in selected if not _selects(b, except_)]
         pp_labels = [
             post_processor_label(s) for b in builds for c in b.post_processor_chains for s in c
         ]
@@ -79,7 +87,7 @@ def select_builds(
         unmatched = [
             p
             for p in except_
-            if not any(fnmatchcase(n, p) for n in [*names, *pp_labels, *pp_types])
+            if not any(fnmatchcase(n, p) for n in [*names, *pp_labels, *pp_types]) and p not in aliases
         ]
         if unmatched:
             warning = _unmatched_warning("-except", unmatched, names)

@@ -38,7 +38,7 @@ class BuildInfo:
     core_version: str = ""
     debug: bool = False
     force: bool = False
-    on_error: str = "cleanup"  #: ``cleanup`` or ``abort``
+    on_error: str = "cleanup"  #: ``cleanup``, ``abort``, ``ask`` or ``run-cleanup-provisioner``
     run_id: str = ""  #: unique per ``bakehouse build`` run; used by the journal
     sensitive_variables: tuple[str, ...] = ()
     template_dir: str = ""  #: ``path.root``

@@ -179,3 +179,6 @@ class _Loader:
         loaded.sources = collect_sources(found.of_type("source"), diags)
         loaded.build_blocks = found.of_type("build")
         decode_builds(loaded.build_blocks, scope, loaded.sources, loaded.template, diags)
+        if found.converted:  # a legacy JSON template: Packer's -only=NAME names a builder
+            for plan in loaded.template.builds:
+                plan.aliases = (plan.source_name,)

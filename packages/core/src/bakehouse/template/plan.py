@@ -74,6 +74,9 @@ class BuildPlan:
     #: (PACKER_BUILD_NAME, {{.BuildName}}, the manifest's name) even when the
     #: build renames the source; "" means the same as ``source_name``
     source_label: str = ""
+    #: other names -only/-except select this build by, exactly: a legacy JSON
+    #: template's builder name (``b`` for build ``null.b``), as Packer names it
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass
