@@ -156,3 +156,26 @@ def test_init_installs_the_required_plugin_offline_and_build_says_when_it_is_mis
     assert 'Failed getting the "pypi/bakehouse-plugin-shell" plugin: pip could not install' in unmet.stdout
     assert "bakehouse-plugin-shell>=2" in unmet.stdout
     assert "Traceback" not in unmet.stdout + unmet.stderr
+
+
+def test_init_maps_packer_sources_and_says_when_nothing_is_required(fresh_venv, tmp_path):
+    venv, wheels, env = fresh_venv
+    bakehouse = str(venv / "bin" / "bakehouse")
+    (tmp_path / "none.pkr.hcl").write_text('source "null" "n" {}\nbuild { sources = ["source.null.n"] }\n')
+    nothing = _run([bakehouse, "init", "none.pkr.hcl"], env, tmp_path)
+    assert nothing.returncode == 0 and "No plugins requirement found" in nothing.stdout
+
+    # Packer's docker plugin maps to bakehouse-plugin-docker; its version numbers
+    # Packer's releases, so it is not handed to pip. (The wheel directory has no
+    # docker plugin: init fails naming what it asked pip for.)
+    (tmp_path / "docker.pkr.hcl").write_text(textwrap.dedent("""
+        packer {
+          required_plugins {
+            docker = { source = "github.com/hashicorp/docker", version = ">= 1.0.8" }
+          }
+        }
+        """), encoding="utf-8")
+    docker = _run([bakehouse, "init", "--find-links", str(wheels), "docker.pkr.hcl"], env, tmp_path)
+    assert docker.returncode == 1, docker.stdout + docker.stderr
+    assert 'Note: github.com/hashicorp/docker is Packer\'s plugin; its version ">= 1.0.8"' in docker.stdout
+    assert 'Failed getting the "github.com/hashicorp/docker" plugin: pip could not install bakehouse-plugin-docker:' in docker.stdout
