@@ -38,6 +38,9 @@ def test_rows_name_type_default_status_and_note_of_every_option() -> None:
     assert (rows["mode"]["type"], rows["mode"]["default"]) == ('"ssh" | "none"', '"ssh"')
     assert (rows["retries"]["type"], rows["retries"]["default"]) == ("number", "3")
     assert rows["build"]["type"] == "block"
+    # a block's own options follow it, named as a template nests them
+    assert (rows["build.path"]["type"], rows["build.path"]["default"]) == ("string", "required")
+    assert list(rows).index("build.path") == list(rows).index("build") + 1
     assert (rows["windows_container"]["status"], rows["windows_container"]["note"]) == (
         "unsupported", "Linux containers only.")
     assert "tag_name" in rows and "tag" not in rows  # templates spell the alias

@@ -1,5 +1,5 @@
 """Every option of Packer's docker builder (``builder/docker/config.go`` with the
-communicator options it embeds) is known to the schema: it works, or it is
+communicator options it embeds, and its ``build`` block's) is known to the schema: it works, or it is
 refused with its reason, never "unknown argument". docs/docker.md's table of
 them is generated (``bakehouse plugins docs -update docs/docker.md``) and
 checked by tests/e2e/test_plugin_docs_command.py."""
@@ -10,7 +10,7 @@ import pytest
 from bakehouse.sdk import BuildInfo, ConfigError, option_status
 from bakehouse.testing import options_without_a_status
 from bakehouse_plugin_docker.builder import DockerBuilder
-from bakehouse_plugin_docker.config import DockerBuilderConfig
+from bakehouse_plugin_docker.config import DockerBuilderConfig, DockerfileBuild
 
 #: Packer's docker builder options (the docker plugin's Config, its embedded
 #: AWS access config, and the SDK communicator config), Packer's internal
@@ -35,9 +35,14 @@ winrm_insecure winrm_use_ntlm
 """.split()
 
 
+#: The options of Packer's ``build { }`` block (``DockerfileBootstrapConfig``).
+PACKER_BUILD_BLOCK_OPTIONS = "path build_dir arguments platform pull compress".split()
+
+
 def test_every_packer_option_is_known_to_the_schema() -> None:
     assert len(PACKER_DOCKER_OPTIONS) == len(set(PACKER_DOCKER_OPTIONS)) == 84
     assert options_without_a_status(DockerBuilderConfig, PACKER_DOCKER_OPTIONS) == []
+    assert options_without_a_status(DockerfileBuild, PACKER_BUILD_BLOCK_OPTIONS) == []
 
 
 @pytest.mark.parametrize(

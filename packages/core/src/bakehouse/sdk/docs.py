@@ -21,7 +21,7 @@ from typing import Any
 import pydantic
 from pydantic_core import PydanticUndefined
 
-from bakehouse.sdk.config import SUPPORTED
+from bakehouse.sdk.config import SUPPORTED, _models_in
 
 __all__ = ["documented_schema", "option_rows", "markdown_table", "type_name"]
 
@@ -96,20 +96,25 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def option_rows(schema: type[pydantic.BaseModel]) -> list[dict[str, Any]]:
+def option_rows(schema: type[pydantic.BaseModel], prefix: str = "") -> list[dict[str, Any]]:
     """One dict per option of ``schema``, sorted by name: ``name``, ``type``,
-    ``required``, ``default``, ``status``, ``note`` (plain data: it crosses as JSON)."""
+    ``required``, ``default``, ``status``, ``note`` (plain data: it crosses as JSON).
+    The options of a nested block follow its row as ``block.option``."""
     rows = []
     for field_name, info in schema.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        name = prefix + (info.alias or field_name)
         rows.append({
-            "name": info.alias or field_name,
+            "name": name,
             "type": type_name(info.annotation),
             "required": info.is_required(),
             "default": _default(info),
             "status": str(extra.get("status", SUPPORTED)),
             "note": _one_line(str(extra.get("note", "") or info.description or "")),
         })
+        for model in dict.fromkeys(_models_in(info.annotation)):
+            if model is not schema:
+                rows.extend(option_rows(model, name + "."))
     return sorted(rows, key=lambda row: row["name"])
 
 
