@@ -47,8 +47,9 @@ class RegistryLoginOptions(Config):
     aws_token: str = Field("", description="AWS session token for ecr_login.")
     aws_profile: str = Field("", description="AWS shared-config profile for ecr_login.")
     aws_force_use_public_ecr: Any = unsupported(
-        "Amazon ECR Public login is not implemented (moto has no ecr-public to test it against): "
-        "use login = true with the password from `aws ecr-public get-login-password`.")
+        "Amazon ECR Public login is not implemented (only private ECR registries, through ecr_login): "
+        "use login = true, login_server = \"public.ecr.aws\", login_username = \"AWS\" and the "
+        "password from `aws ecr-public get-login-password`.")
 
 
 def login_problems(options: RegistryLoginOptions, problem: Callable[[str, str], None]) -> None:
