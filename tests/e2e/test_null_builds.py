@@ -190,7 +190,8 @@ def test_file_builder_with_manifest_and_checksum(bakehouse, tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     (build,) = manifest["builds"]
     assert build["name"] == "notes" and build["builder_type"] == "file"
-    assert build["files"][0]["name"] == "out/notes.txt" and build["files"][0]["size"] == 5
+    assert build["files"] == [{"name": "out/notes.txt", "size": 5}]
+    assert build["artifact_id"] == "File"  # Packer's file builder artifact id
     assert build["custom_data"] == {"team": "bakers"}
     assert manifest["last_run_uuid"] == build["packer_run_uuid"] != ""
 

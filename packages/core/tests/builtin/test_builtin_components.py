@@ -184,7 +184,7 @@ def test_manifest_strip_time_unset_custom_data_and_force_as_packer(tmp_path):
     make("post-processor", "manifest", options).post_process(NullUi(), artifact, Context())
     # Packer's JSON: build_time is omitempty, an unset custom_data map is null.
     (build,) = json.loads(output.read_text())["builds"]
-    assert "build_time" not in build and build["custom_data"] is None
+    assert "build_time" not in build and build["custom_data"] is None and build["files"] is None
     # -force: a later run starts the manifest afresh; the same run appends.
     forced = BuildInfo(name="app", builder_type="null", build_name="null.app", run_id="run-2", force=True)
     pp = BUILTINS["post-processor"]["manifest"]()

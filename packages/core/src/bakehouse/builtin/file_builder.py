@@ -68,4 +68,5 @@ class FileBuilder(Builder):
             with open(target, "w", encoding="utf-8") as fh:
                 fh.write(self.config.content or "")
         ctx.check()
-        return FileArtifact(BUILDER_ID, target, f"Stored file: {target}", [target])
+        # As Packer's: the id is the word "File", the target is the artifact's file.
+        return FileArtifact(BUILDER_ID, "File", f"Stored file: {target}", [target])

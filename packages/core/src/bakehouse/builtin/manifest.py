@@ -3,7 +3,8 @@
 The file holds ``{"builds": [...], "last_run_uuid": "..."}``; each run appends
 its builds, so one manifest can describe several runs (with ``-force``, a new
 run starts the file afresh, as Packer). ``strip_time`` leaves ``build_time``
-out, and ``custom_data`` is ``null`` when not set, as Packer's JSON has them.
+out, and ``custom_data`` (when not set) and ``files`` (an artifact without
+files, e.g. the null builder's) are ``null``, as Packer's JSON has them.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class ManifestPostProcessor(PostProcessor):
             entry["build_time"] = int(time.time())
         custom = self.config.custom_data
         entry.update(
-            files=files,
+            files=files or None,  # Go's nil slice: null for an artifact without files
             artifact_id=artifact.id,
             packer_run_uuid=self.build.run_id,
             custom_data=None if custom is None else dict(custom),
