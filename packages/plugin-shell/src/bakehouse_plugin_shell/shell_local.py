@@ -12,21 +12,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from bakehouse.sdk import (
-    Artifact,
-    BuildInfo,
-    Communicator,
-    Config,
-    ConfigError,
-    ConfigProblem,
-    Context,
-    PostProcessor,
-    Provisioner,
-    Ui,
-)
-from pydantic import Field, field_validator
+from bakehouse.sdk.artifact import Artifact
+from bakehouse.sdk.communicator import Communicator
+from bakehouse.sdk.components import BuildInfo, PostProcessor, Provisioner
+from bakehouse.sdk.context import Context
+from bakehouse.sdk.plain import parse_plain
+from bakehouse.sdk.problems import ConfigError, ConfigProblem
+from bakehouse.sdk.ui import Ui
 
 from bakehouse_plugin_shell import _checks
 from bakehouse_plugin_shell._local_process import CommandStartError, run_local_command
@@ -38,6 +33,9 @@ from bakehouse_plugin_shell._text import (
     inline_script,
     render_placeholders,
 )
+
+if TYPE_CHECKING:
+    from bakehouse_plugin_shell._shell_local_config import ShellLocalConfig
 
 DEFAULT_EXECUTE_COMMAND = ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]
 DEFAULT_ENV_VAR_FORMAT = "%s='%s' "
@@ -56,35 +54,43 @@ def current_os() -> str:
     return sys.platform.rstrip("0123456789")
 
 
-class ShellLocalConfig(Config):
-    """Options shared by the ``shell-local`` provisioner and post-processor."""
+@dataclass
+class ShellLocalOptions:
+    """Options shared by the ``shell-local`` provisioner and post-processor,
+    checked without pydantic when they are plainly valid (see
+    :func:`bakehouse.sdk.plain.parse_plain`): a null build with one
+    ``shell-local`` is the commonest quick test.
+    :class:`~bakehouse_plugin_shell._shell_local_config.ShellLocalConfig`
+    documents them, reports mistakes, and must stay in step (tests compare)."""
 
     command: str | None = None
     inline: list[str] | None = None
     script: str | None = None
-    scripts: list[str] = Field(default_factory=list)
-    environment_vars: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
+    scripts: list[str] = field(default_factory=list)
+    environment_vars: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
     env_var_format: str = DEFAULT_ENV_VAR_FORMAT
-    execute_command: list[str] = Field(default_factory=lambda: list(DEFAULT_EXECUTE_COMMAND))
+    execute_command: list[str] = field(default_factory=lambda: list(DEFAULT_EXECUTE_COMMAND))
     inline_shebang: str = "/bin/sh -e"
     tempfile_extension: str = ""
-    valid_exit_codes: list[int] = Field(default_factory=lambda: [0])
-    only_on: list[str] = Field(default_factory=list)
+    valid_exit_codes: list[int] = field(default_factory=lambda: [0])
+    only_on: list[str] = field(default_factory=list)
     #: Windows Subsystem for Linux path translation; accepted, nothing to translate on POSIX.
     use_linux_pathing: bool = False
 
-    @field_validator("execute_command", mode="before")
-    @classmethod
-    def _command_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            raise ValueError(
-                'execute_command must be a list of strings, e.g. ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]'
-            )
-        return value
+
+def _documented() -> type[ShellLocalConfig]:
+    from bakehouse_plugin_shell._shell_local_config import ShellLocalConfig
+
+    return ShellLocalConfig
 
 
-def validate_shell_local(config: ShellLocalConfig) -> list[str]:
+def parse_shell_local(raw: dict[str, Any]) -> ShellLocalOptions:
+    """The options of a ``shell-local`` block; :class:`ConfigError` for mistakes."""
+    return parse_plain(ShellLocalOptions, raw, _documented)
+
+
+def validate_shell_local(config: ShellLocalOptions) -> list[str]:
     """Check what the schema cannot; return the script paths to run (absolute).
 
     Inline commands are not a path yet: the returned list is empty for them.
@@ -112,9 +118,9 @@ def validate_shell_local(config: ShellLocalConfig) -> list[str]:
 
 
 class LocalShellRunner:
-    """Runs a validated :class:`ShellLocalConfig` the way Packer's shell-local does."""
+    """Runs validated :class:`ShellLocalOptions` the way Packer's shell-local does."""
 
-    def __init__(self, config: ShellLocalConfig, scripts: list[str], build: BuildInfo) -> None:
+    def __init__(self, config: ShellLocalOptions, scripts: list[str], build: BuildInfo) -> None:
         self.config = config
         self.scripts = scripts
         self.build = build
@@ -171,7 +177,15 @@ class LocalShellRunner:
 class ShellLocalProvisioner(Provisioner):
     """``provisioner "shell-local"``: run a script on this machine during the build."""
 
-    config_schema = ShellLocalConfig
+    config: ShellLocalOptions
+
+    @classmethod
+    def documented_schema(cls) -> type[ShellLocalConfig]:
+        return _documented()
+
+    def _parse(self, raw: dict[str, Any]) -> ShellLocalOptions:
+        self.config = parse_shell_local(raw)
+        return self.config
 
     def prepare(self, config: dict[str, Any], build: BuildInfo) -> None:
         super().prepare(config, build)
@@ -191,7 +205,15 @@ class ShellLocalPostProcessor(PostProcessor):
     """``post-processor "shell-local"``: run a script after the build; the
     artifact passes through unchanged and is kept."""
 
-    config_schema = ShellLocalConfig
+    config: ShellLocalOptions
+
+    @classmethod
+    def documented_schema(cls) -> type[ShellLocalConfig]:
+        return _documented()
+
+    def _parse(self, raw: dict[str, Any]) -> ShellLocalOptions:
+        self.config = parse_shell_local(raw)
+        return self.config
 
     def prepare(self, config: dict[str, Any], build: BuildInfo) -> None:
         super().prepare(config, build)

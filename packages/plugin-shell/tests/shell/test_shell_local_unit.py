@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -251,6 +252,49 @@ def test_config_mistakes_point_at_the_option(config: dict[str, Any], path: tuple
     problems = info.value.problems
     assert [p.path for p in problems] == [path], problems
     assert message in problems[0].message
+
+
+def test_options_checked_without_pydantic_match_the_documented_model() -> None:
+    """shell-local runs with a dataclass (no pydantic on a null build's path);
+    the model ``plugins docs`` shows and mistakes are reported with is the same."""
+    from bakehouse.sdk.plain import plain_mismatches
+    from bakehouse_plugin_shell._shell_local_config import ShellLocalConfig
+    from bakehouse_plugin_shell.shell_local import ShellLocalOptions
+
+    assert plain_mismatches(ShellLocalOptions, ShellLocalConfig) == []
+    assert ShellLocalProvisioner.documented_schema() is ShellLocalConfig
+    assert ShellLocalPostProcessor.documented_schema() is ShellLocalConfig
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"inline": ["echo hi"]},
+        {"command": "echo", "env": {"A": "b"}, "valid_exit_codes": [0, 3], "use_linux_pathing": True},
+        {"inline": ["a"], "valid_exit_codes": ["3"]},  # the model converts: both ways give 3
+        {"inline": ["a"], "valid_exit_codes": [True]},
+        {"inline": ["a"], "only_on": "linux"},
+        {"inline": ["a"], "execute_command": "sh {{.Script}}"},
+        {"inline": ["a"], "env": {"A": 1}},
+        {"inline": None, "command": None, "script": "/etc/hostname"},
+        {"inline": ["a"], "tempfile_extension": 1.5},
+        {"inline": ["a"], "no_such_option": 1},
+    ],
+)
+def test_plain_options_and_the_model_agree(raw: dict[str, Any]) -> None:
+    from bakehouse.sdk.config import parse_config
+    from bakehouse_plugin_shell._shell_local_config import ShellLocalConfig
+    from bakehouse_plugin_shell.shell_local import parse_shell_local
+
+    try:
+        expected: Any = parse_config(ShellLocalConfig, dict(raw)).model_dump()
+    except ConfigError as exc:
+        expected = exc.problems
+    try:
+        got: Any = dataclasses.asdict(parse_shell_local(dict(raw)))
+    except ConfigError as exc:
+        got = exc.problems
+    assert got == expected
 
 
 def test_post_processor_passes_the_artifact_on_kept(tmp_path: Path) -> None:
