@@ -192,6 +192,28 @@ def test_null_template_keeps_pydantic_out_of_the_core(command: str, tmp_path: Pa
     assert heavy_in(result.stderr, NOT_FOR_NULL) == []
 
 
+def test_shell_local_prepares_without_pydantic(tmp_path: Path) -> None:
+    """What the shell plugin imports to create and prepare a plainly valid
+    ``shell-local`` (the null build's provisioner) leaves pydantic out; a
+    mistake still goes through the documented model (it says what is wrong)."""
+    probe = (
+        "import sys\n"
+        "from bakehouse.sdk import BuildInfo, ConfigError\n"
+        "from bakehouse.rpc.server import resolve\n"
+        "cls = resolve('bakehouse_plugin_shell.shell_local:ShellLocalProvisioner')\n"
+        "cls().prepare({'inline': ['echo hi'], 'env': {'A': 'b'}}, BuildInfo(name='n', builder_type='null'))\n"
+        "print('pydantic' in sys.modules)\n"
+        "try:\n"
+        "    cls().prepare({'inline': 'echo hi'}, BuildInfo(name='n', builder_type='null'))\n"
+        "except ConfigError as exc:\n"
+        "    print('pydantic' in sys.modules, exc.problems[0].path)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["False", "True ('inline',)"]
+
+
 def test_null_builder_documents_the_options_it_checks() -> None:
     """The null builder checks its arguments by hand (no pydantic on that path);
     the model ``plugins docs`` shows must accept and refuse the same ones."""
