@@ -37,6 +37,7 @@ from bakehouse_plugin_docker.engine import (
     DockerPermanentError,
     engine_error,
     explain,
+    shares_host_filesystem,
 )
 from bakehouse_plugin_docker.tarstream import (
     CHUNK_SIZE,
@@ -248,7 +249,12 @@ class DockerCommunicator(Communicator):
 
     def _kill_from_host(self, exec_id: str) -> None:
         # Backstop for images without tr/grep/kill: the exec's host pid, which
-        # we may signal when we share the engine's pid namespace and user.
+        # we may signal when we share the engine's pid namespace and user. An
+        # engine reached over TCP (DOCKER_HOST) reports pids of its own machine:
+        # here that number may be any process of ours, so it is never signalled.
+        if not shares_host_filesystem(self.client):
+            log.debug("exec %s not killed from the host: the engine is remote", exec_id)
+            return
         try:
             pid = int(self.client.api.exec_inspect(exec_id).get("Pid") or 0)
             if pid > 0:

@@ -102,6 +102,44 @@ def test_cancel_kills_the_command_inside_the_container(comm: DockerCommunicator)
     assert "sleep 300" not in processes
 
 
+def test_host_kill_backstop_only_signals_pids_of_a_local_engine(
+    bakehouse_docker: docker.DockerClient, container: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exec's Pid is a pid on the engine's machine: over DOCKER_HOST=tcp://...
+    it may name any process here, so the backstop kill must not send it."""
+    from bakehouse.testing.servers import docker_engine_relay
+    from bakehouse_plugin_docker import engine
+
+    def sleeping_exec(client: docker.DockerClient) -> str:
+        exec_id: str = client.api.exec_create(container, ["sleep", "300"])["Id"]
+        client.api.exec_start(exec_id, detach=True)
+        deadline = time.monotonic() + 10
+        while not client.api.exec_inspect(exec_id).get("Pid"):
+            assert time.monotonic() < deadline, "the exec never started"
+            time.sleep(0.05)
+        return exec_id
+
+    def running(client: docker.DockerClient, exec_id: str) -> bool:
+        for _ in range(40):
+            if not client.api.exec_inspect(exec_id)["Running"]:
+                return False
+            time.sleep(0.05)
+        return True
+
+    with docker_engine_relay() as relay:
+        monkeypatch.setenv("DOCKER_HOST", relay.docker_host)
+        remote = engine.connect()
+        try:
+            exec_id = sleeping_exec(remote)
+            DockerCommunicator(remote, container)._kill_from_host(exec_id)
+            assert running(remote, exec_id), "a remote engine's pid was signalled on this machine"
+        finally:
+            remote.close()
+    # The same exec through the local socket: the backstop does kill it.
+    DockerCommunicator(bakehouse_docker, container)._kill_from_host(exec_id)
+    assert not running(bakehouse_docker, exec_id)
+
+
 def test_upload_streams_a_large_file_without_holding_it(comm: DockerCommunicator) -> None:
     size = 96 * 1024 * 1024
     source = PatternStream(size)
