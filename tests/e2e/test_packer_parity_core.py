@@ -503,6 +503,13 @@ def test_hcl2_upgrade_writes_an_equivalent_template_that_validates_and_builds(ba
     assert (tmp_path / "out-file.txt").read_text() == "hello again"
     assert re.search(r"hello on first at \d{14} token=<sensitive>", built.stdout), built.stdout
 
+    annotated = bakehouse("hcl2_upgrade", "-with-annotations", "-output-file=ann.pkr.hcl", "t.json")
+    assert annotated.returncode == 0, annotated.stdout
+    text = (tmp_path / "ann.pkr.hcl").read_text()
+    assert text.count("\n# Input variables") == 1 and text.count("\n# Each source block") == 1
+    assert text.replace("\n", " ").count("# The build block runs") == 1
+    assert bakehouse("validate", "-var", "token=x", "ann.pkr.hcl").returncode == 0
+
     not_json = bakehouse("hcl2_upgrade", "t.json.pkr.hcl")
     assert not_json.returncode == 1 and "is not a legacy JSON template" in not_json.stdout
 

@@ -1,5 +1,7 @@
-"""``bakehouse hcl2_upgrade [-output-file PATH] TEMPLATE.json``: write a legacy JSON
-template as HCL2 (``TEMPLATE.json.pkr.hcl`` by default, as Packer names it).
+"""``bakehouse hcl2_upgrade [-output-file PATH] [-with-annotations] TEMPLATE.json``:
+write a legacy JSON template as HCL2 (``TEMPLATE.json.pkr.hcl`` by default, as
+Packer names it). ``-with-annotations`` adds a comment before the first block of
+each kind saying what it is for, as Packer's flag of that name does.
 
 The conversion is the one ``build`` uses to run JSON templates
 (:mod:`bakehouse.template.legacy_json`), except that ``{{timestamp}}``
@@ -11,8 +13,48 @@ from __future__ import annotations
 
 import argparse
 
-from bakehouse.cli.common import add_target, add_ui_flags, flag, make_ui
+from bakehouse.cli.common import add_ui_flags, bool_flag, flag, make_ui
 from bakehouse.ui.diagnostics import print_diagnostics
+
+#: ``-with-annotations``: what each kind of block is for, above the first of its kind.
+ANNOTATIONS = {
+    "packer": (
+        "The packer block holds requirements: required_version (the Packer version the",
+        "template needs) and required_plugins (the plugins `bakehouse init` installs).",
+    ),
+    "variable": (
+        "Input variables, the JSON template's \"variables\". Set them with -var NAME=VALUE,",
+        "-var-file FILE or the PKR_VAR_NAME environment variable; one without a default",
+        "must be set. Expressions read them as var.NAME.",
+    ),
+    "locals": (
+        "Locals are named expressions evaluated once per run; expressions read them as",
+        "local.NAME.",
+    ),
+    "source": (
+        "Each source block configures a builder, one per entry of the JSON template's",
+        "\"builders\": source \"TYPE\" \"NAME\". Builds refer to it as source.TYPE.NAME.",
+    ),
+    "build": (
+        "The build block runs each of its sources (the build named TYPE.NAME), then the",
+        "provisioners in order, then each post-processor chain on the artifact. Inside it",
+        "source.name and source.type are the builder's name and type ({{build_name}},",
+        "{{build_type}} in JSON).",
+    ),
+}
+
+
+def annotate(text: str) -> str:
+    """``text`` with the annotation of each block kind above its first block."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for line in text.splitlines(keepends=True):
+        kind = line.split(" ", 1)[0].split("{", 1)[0] if line[:1].isalpha() else ""
+        if kind in ANNOTATIONS and kind not in seen:
+            seen.add(kind)
+            out += [f"# {comment}\n" for comment in ANNOTATIONS[kind]]
+        out.append(line)
+    return "".join(out)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,8 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="where to write the HCL2 template (default: TEMPLATE.pkr.hcl next to the input)",
     )
+    bool_flag(parser, "with-annotations", "add comments saying what each kind of block is for")
     add_ui_flags(parser)
-    add_target(parser)
+    parser.add_argument("target", metavar="TEMPLATE", help="a legacy JSON template (*.json)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         text = format_text(text, output)
     except Diagnostics:  # the canonical layout is a nicety; the text itself is valid
         pass
+    if args.with_annotations:
+        text = annotate(text)
     try:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text)
