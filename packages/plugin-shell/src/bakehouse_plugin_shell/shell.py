@@ -17,6 +17,7 @@ import logging
 import random
 import shlex
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -53,6 +54,10 @@ DEFAULT_ENV_FILE_EXECUTE_COMMAND = "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.
 DEFAULT_ENV_VAR_FORMAT = "%s='%s' "
 ENV_FILE_VAR_FORMAT = "export %s='%s'\n"
 _PLACEHOLDERS = ("Vars", "Path", "EnvVarFile")
+#: Connection types whose communicator runs a command with ``/bin/sh -c`` on
+#: the machine (the docker communicator's exec). An SSH command goes to the
+#: user's login shell, which need not be a POSIX shell: not listed.
+_POSIX_SH_CONNECTIONS = frozenset({"docker"})
 
 T = TypeVar("T")
 
@@ -157,9 +162,10 @@ class ShellProvisioner(Provisioner):
         scripts: list[tuple[str, bytes | None]] = [(path, None) for path in self._scripts] or [
             ("inline commands", inline_script(config.inline or [], config.inline_shebang))
         ]
+        remove_in_command = not config.skip_clean and generated.get("ConnType") in _POSIX_SH_CONNECTIONS
         for name, content in scripts:
             ctx.check()
-            self._run_script(ui, communicator, name, content, flattened, ctx)
+            self._run_script(ui, communicator, name, content, flattened, ctx, remove_in_command)
         if config.pause_after > 0:
             ui.say(f"Pausing {_format_seconds(config.pause_after)} after this provisioner...")
             if ctx.wait(config.pause_after):
@@ -173,6 +179,7 @@ class ShellProvisioner(Provisioner):
         content: bytes | None,
         flattened: str,
         ctx: Context,
+        remove_in_command: bool = False,
     ) -> None:
         """Run one script: ``content`` is None for a local file named ``script``."""
         config = self.config
@@ -196,6 +203,8 @@ class ShellProvisioner(Provisioner):
             config.execute_command,
             {"Vars": flattened, "Path": config.remote_path, "EnvVarFile": env_file},
         )
+        temporary = [path for path in (config.remote_path, env_file) if path]
+        removed = _RemovalMarker(command, temporary, config.valid_exit_codes, remove_in_command)
 
         output_seen = False
 
@@ -214,7 +223,8 @@ class ShellProvisioner(Provisioner):
             stdout, stderr = LineSplitter(ui.message), LineSplitter(ui.error)
             try:
                 status: int = comm.execute(
-                    command, on_stdout=on_output(stdout), on_stderr=on_output(stderr), ctx=ctx
+                    removed.command, on_stdout=removed.filter(on_output(stdout)), on_stderr=on_output(stderr),
+                    ctx=ctx,
                 )
                 return status
             except Cancelled:
@@ -227,6 +237,7 @@ class ShellProvisioner(Provisioner):
                     return EXIT_DISCONNECTED
                 raise
             finally:
+                removed.flush()
                 stdout.close()
                 stderr.close()
 
@@ -250,10 +261,9 @@ class ShellProvisioner(Provisioner):
                 f"Allowed exit codes are: {config.valid_exit_codes}"
             )
 
-        if not config.skip_clean:
-            for path in (config.remote_path, env_file):
-                if path:
-                    self._remove_remote(comm, path, ctx)
+        if not config.skip_clean and not removed.seen:
+            for path in temporary:
+                self._remove_remote(comm, path, ctx)
 
     def _remove_remote(self, comm: Communicator, path: str, ctx: Context) -> None:
         def remove() -> int:
@@ -297,6 +307,71 @@ class ShellProvisioner(Provisioner):
                 if ctx.wait(min(delay, remaining)):
                     raise Cancelled(ctx.reason or "context canceled") from None
                 delay = min(delay * 2, self.RETRY_MAX_DELAY)
+
+
+class _RemovalMarker:
+    """The script's command with its removal appended, for a ``/bin/sh -c`` communicator.
+
+    Packer removes the script with a second command (``rm -f PATH``) once the
+    first exited with a valid status. Where the command is known to run under
+    ``/bin/sh -c``, the same removal runs at the end of the first command
+    instead, which saves a whole exec (about 50 ms of the engine's time per
+    script): the command runs in a subshell (an ``exit`` in it still ends
+    only the command), and after it, for a valid status only, ``rm -f`` the
+    temporary files; a success prints a random marker line on stdout, which is
+    taken out of the output. The command's exit status is passed on unchanged.
+    Without the marker (the removal failed, the connection dropped, any other
+    status) the provisioner removes the files as before, with its own errors.
+    """
+
+    def __init__(self, command: str, paths: list[str], valid_exit_codes: list[int], enabled: bool) -> None:
+        codes = sorted({code for code in valid_exit_codes if 0 <= code <= 255})
+        self.seen = False
+        self.command = command
+        self._line = b""
+        self._held = b""
+        self._feed: Callable[[bytes], None] = lambda _chunk: None
+        if enabled and codes and paths:
+            marker = f"bakehouse-removed-{uuid.uuid4().hex}"
+            self._line = marker.encode() + b"\n"
+            self.command = _remove_after(command, paths, codes, marker)
+
+    def filter(self, feed: Callable[[bytes], None]) -> Callable[[bytes], None]:
+        """``feed`` without the marker line (noted in :attr:`seen`), whatever the
+        chunking; :meth:`flush` passes on what was held back once output ends."""
+        self.seen = False
+        self._held = b""
+        self._feed = feed
+        return feed if not self._line else self._on_chunk
+
+    def _on_chunk(self, chunk: bytes) -> None:
+        data = self._held + chunk
+        if self._line in data:
+            self.seen = True
+            data = data.replace(self._line, b"", 1)
+        # Hold back only a tail that may be the start of the marker line:
+        # ordinary output is passed on at once.
+        keep = next((n for n in range(min(len(data), len(self._line) - 1), 0, -1)
+                     if self._line.startswith(data[-n:])), 0)
+        self._held = data[len(data) - keep:]
+        if len(data) > keep:
+            self._feed(data[:len(data) - keep])
+
+    def flush(self) -> None:
+        held, self._held = self._held, b""
+        if held:
+            self._feed(held)
+
+
+def _remove_after(command: str, paths: list[str], codes: list[int], marker: str) -> str:
+    """``command``, then ``rm -f PATHS`` when its status is one of ``codes``;
+    the exit status stays the command's. The newline before ``)`` ends a
+    comment the command may finish with."""
+    quoted = " ".join(shlex.quote(path) for path in paths)
+    pattern = "|".join(str(code) for code in codes)
+    return (
+        f"(\n{command}\n); s=$?; case $s in {pattern}) rm -f {quoted} 2>/dev/null && echo {marker};; esac; exit $s"
+    )
 
 
 def _validate(config: ShellConfig) -> list[str]:

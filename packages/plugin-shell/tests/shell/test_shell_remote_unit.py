@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from bakehouse.sdk import EXIT_DISCONNECTED, BuildInfo, Cancelled, ConfigError, Context
-from bakehouse_plugin_shell.shell import ShellProvisioner
+from bakehouse_plugin_shell.shell import ShellProvisioner, _RemovalMarker
 from shell_plugin_helpers import DirCommunicator, RecordingUi
 
 BUILD = BuildInfo(name="box", builder_type="localdir")
@@ -205,3 +205,72 @@ def test_config_mistakes_point_at_the_option(config: dict[str, Any], path: tuple
     problems = info.value.problems
     assert [p.path for p in problems] == [path], problems
     assert message in problems[0].message
+
+
+# On the docker communicator (ConnType "docker": commands run with /bin/sh -c) the
+# script is removed by the command that ran it; DirCommunicator runs /bin/sh -c too.
+DOCKER = {"ConnType": "docker"}
+
+
+def test_docker_connection_removes_the_script_in_the_same_command(machine: DirCommunicator) -> None:
+    ui = RecordingUi()
+    provisioner(inline=["echo hello", "printf 'no newline'"], remote_folder=".").provision(
+        ui, machine, dict(DOCKER), Context())
+    assert ui.of("message") == ["hello", "no newline"], "the removal's marker is not output"
+    assert len(machine.commands) == 1, machine.commands
+    assert list(machine.root.iterdir()) == [], "skip_clean is false: the script must be removed"
+
+
+def test_docker_connection_keeps_exit_status_and_packer_cleanup_rules(machine: DirCommunicator) -> None:
+    provisioner(inline=["exit 7"], valid_exit_codes=[0, 7], remote_folder=".",
+                use_env_var_file=True).provision(RecordingUi(), machine, dict(DOCKER), Context())
+    assert len(machine.commands) == 1 and list(machine.root.iterdir()) == []
+    # As in Packer, an invalid status fails before the cleanup: the script stays.
+    with pytest.raises(RuntimeError, match=r"non-zero exit status: 3\. Allowed exit codes are: \[0\]"):
+        provisioner(inline=["exit 3"], remote_folder=".", remote_file="kept.sh").provision(
+            RecordingUi(), machine, dict(DOCKER), Context())
+    assert [p.name for p in machine.root.iterdir()] == ["kept.sh"]
+
+
+@pytest.mark.parametrize("execute_command", ["sh {{.Path}} # a trailing comment", "{{.Path}}; exit 0",
+                                             "(sh {{.Path}})"])
+def test_docker_connection_removal_survives_the_execute_command(machine: DirCommunicator,
+                                                                execute_command: str) -> None:
+    ui = RecordingUi()
+    provisioner(inline=["echo ran"], remote_folder=".", execute_command=execute_command).provision(
+        ui, machine, dict(DOCKER), Context())
+    assert ui.of("message") == ["ran"]
+    assert len(machine.commands) == 1 and list(machine.root.iterdir()) == []
+
+
+def test_docker_connection_failed_removal_is_reported_as_before(machine: DirCommunicator) -> None:
+    # The script leaves a non-empty directory in its own place: rm -f fails.
+    with pytest.raises(RuntimeError, match=r"Error removing temporary script at \./s\.sh: exit status 1"):
+        provisioner(inline=['rm -f "$0"; mkdir "$0"; touch "$0/x"'], remote_folder=".",
+                    remote_file="s.sh").provision(RecordingUi(), machine, dict(DOCKER), Context())
+    assert machine.commands[-1] == "rm -f ./s.sh", "the separate removal ran, as on any communicator"
+
+
+def test_skip_clean_on_docker_connection_runs_the_command_as_is(machine: DirCommunicator) -> None:
+    provisioner(inline=["true"], remote_folder=".", remote_file="k.sh", skip_clean=True).provision(
+        RecordingUi(), machine, dict(DOCKER), Context())
+    assert machine.commands == ["chmod +x ./k.sh; PACKER_BUILDER_TYPE='localdir' PACKER_BUILD_NAME='box'  ./k.sh"]
+
+
+def test_removal_marker_is_taken_out_whatever_the_chunking() -> None:
+    marker = _RemovalMarker("true", ["/tmp/s.sh"], [0], enabled=True)
+    line = marker.command.rsplit("echo ", 1)[1].split(";", 1)[0].encode() + b"\n"
+    stream = b"out\npartial bakehouse-rem" + line + b"tail"
+    for size in (1, 2, 7, len(stream)):
+        seen: list[bytes] = []
+        feed = marker.filter(seen.append)
+        for start in range(0, len(stream), size):
+            feed(stream[start:start + size])
+        marker.flush()
+        assert b"".join(seen) == b"out\npartial bakehouse-remtail", size
+        assert marker.seen
+    seen = []
+    feed = marker.filter(seen.append)
+    feed(b"no marker\n")
+    assert seen == [b"no marker\n"], "ordinary output is passed on at once"
+    assert not marker.seen
