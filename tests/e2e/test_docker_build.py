@@ -144,6 +144,9 @@ build {
         marker = tar.extractfile("etc/app/marker")
         assert marker is not None and marker.read() == b"exported\n"
         assert "bin/busybox" in tar.getnames()
+        # The script was removed by the exec that ran it; its marker is not output.
+        assert [name for name in tar.getnames() if name.startswith("tmp/")] == [], tar.getnames()
+    assert "bakehouse-removed" not in result.stdout + result.stderr
     wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
 
 
