@@ -417,9 +417,11 @@ def test_legacy_json_template_builds(bakehouse, tmp_path):
 
 LEGACY_JSON_OPTIONS = """
 {
-  "variables": {"name": "default"},
+  "variables": {"name": "default", "ami": "My AMI: v1+2"},
   "builders": [{"type": "null", "name": "a"}, {"type": "null", "name": "b"}],
   "provisioners": [
+    {"type": "shell-local", "only": ["a"],
+     "inline": ["echo 'run={{build `PackerRunUUID`}} ami={{user `ami` | clean_resource_name}}'"]},
     {"type": "shell-local", "inline": ["echo default {{user `name`}}"],
      "override": {"b": {"inline": ["echo overridden for b"]}}, "max_retries": 1, "timeout": "1m"},
     {"type": "shell-local", "except": ["a"],
@@ -440,6 +442,7 @@ def test_legacy_json_overrides_only_except_var_files_and_functions(bakehouse, tm
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "null.a: default fromfile" in out and "null.b: overridden for b" in out
+    assert re.search(r"null\.a: run=[0-9a-f-]{36} ami=My AMI- v1-2\n", out), out
     assert "null.b: default" not in out and "null.a: on b" not in out
     line = re.search(r"null\.b: on b dir=(\S+) uuid=(\S+) abc FROMFILE", out)
     assert line is not None, out

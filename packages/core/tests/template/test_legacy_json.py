@@ -68,7 +68,7 @@ def test_problems_are_diagnostics_naming_the_cause(tmp_path, template, message):
 
 
 def test_upgrade_keeps_unsupported_calls_with_a_warning(tmp_path):
-    path = _write(tmp_path, {"builders": [{"type": "null", "x": "{{clean_resource_name `a b`}}"}]})
+    path = _write(tmp_path, {"builders": [{"type": "null", "x": "{{replace_all `a` `b` `c`}}"}]})
     text, warnings = upgrade_json_template(path)
-    assert 'x = "{{clean_resource_name `a b`}}"' in text
+    assert 'x = "{{replace_all `a` `b` `c`}}"' in text
     assert [w.summary for w in warnings.items] == ["Template function left as it is"]

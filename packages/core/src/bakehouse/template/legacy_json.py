@@ -22,7 +22,8 @@ What maps, and to what:
   ``{{isotime}}`` / ``{{isotime "2006-01-02"}}`` -> ``timestamp()`` /
   ``formatdate()``, ``{{build_name}}`` / ``{{build_type}}`` -> ``source.name`` /
   ``source.type``, ``{{template_dir}}``, ``{{pwd}}``, ``{{uuid}}``,
-  ``{{packer_version}}``, and ``lower``/``upper`` of those. Component
+  ``{{packer_version}}``, ``{{build `ID`}}`` -> ``build.ID``, and
+  ``lower``/``upper``/``clean_resource_name`` of those. Component
   placeholders (``{{ .Vars }}``, ``{{.Path}}``) are left for the component.
 
 Any other template function is an error that names it, with the JSON line.
@@ -83,7 +84,18 @@ SUPPORTED_FUNCTIONS = (
     "packer_version",
     "lower",
     "upper",
+    "build (in provisioners and post-processors)",
+    "clean_resource_name",
 )
+
+#: Functions of one string, as a pipeline stage or with one argument -> HCL2.
+#: ``clean_resource_name`` is the amazon plugin's (AMI names): anything but
+#: letters, digits and ``( ) [ ] . / - ' @ _`` and spaces becomes ``-``.
+_STRING_FUNCTIONS = {
+    "lower": "lower({})",
+    "upper": "upper({})",
+    "clean_resource_name": 'regex_replace({}, "[^-a-zA-Z0-9()\\\\[\\\\] ./\'@_]", "-")',
+}
 
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -203,8 +215,8 @@ class _Converter:
         stages = [stage.strip() for stage in text.split("|")]
         expression = self._call(stages[0], in_variables, action)
         for stage in stages[1:]:
-            if stage in ("lower", "upper"):
-                expression = f"{stage}({expression})"
+            if stage in _STRING_FUNCTIONS:
+                expression = _STRING_FUNCTIONS[stage].format(expression)
             else:
                 raise self._unsupported(stage.split()[0] if stage else stage, action)
         return expression
@@ -221,13 +233,13 @@ class _Converter:
     def _call(self, text: str, in_variables: bool, action: str) -> str:
         name, _, rest = text.partition(" ")
         rest = rest.strip()
-        if name in ("lower", "upper") and rest:
+        if name in _STRING_FUNCTIONS and rest:
             inner = rest[1:-1] if rest.startswith("(") and rest.endswith(")") else rest
             literal = re.fullmatch(_ARG, inner.strip())
             if literal is not None:  # {{lower `ABC`}}
                 text_arg = literal.group(1) if literal.group(1) is not None else json.loads(f'"{literal.group(2)}"')
-                return f"{name}({hcl_quote(text_arg)})"
-            return f"{name}({self._call(inner.strip(), in_variables, action)})"
+                return _STRING_FUNCTIONS[name].format(hcl_quote(text_arg))
+            return _STRING_FUNCTIONS[name].format(self._call(inner.strip(), in_variables, action))
         argument: str | None = None
         if rest:
             match = re.fullmatch(_ARG, rest)
@@ -261,6 +273,8 @@ class _Converter:
             return f"env({hcl_quote(argument)})"
         if in_variables:
             raise self._unsupported(name, action)
+        if name == "build" and argument is not None and _IDENTIFIER.match(argument):
+            return f"build.{argument}"  # {{build `ID`}}: the builder's generated value
         if argument is None:
             simple = {
                 "build_name": "source.name",
