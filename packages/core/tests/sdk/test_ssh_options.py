@@ -66,8 +66,9 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def bastion_sshd(ca: Path) -> Iterator[SshServer]:
-    """A second sshd: trusts the CA, logs forwarded connections (DEBUG)."""
-    with openssh_server(extra_config=[f"TrustedUserCAKeys {ca / 'ca.pub'}", "LogLevel DEBUG1"]) as server:
+    """A second sshd: trusts the CA, logs forwarded connections (DEBUG), listens on ::1 too."""
+    with openssh_server(extra_config=[f"TrustedUserCAKeys {ca / 'ca.pub'}", "LogLevel DEBUG1",
+                                      "ListenAddress 127.0.0.1", "ListenAddress ::1"]) as server:
         yield server
 
 
@@ -195,6 +196,18 @@ def test_agent_auth_without_an_agent_says_so(bakehouse_sshd: SshServer, monkeypa
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     with pytest.raises(SSHError, match="SSH_AUTH_SOCK is not set"):
         connect_ssh(_config(bakehouse_sshd, ssh_agent_auth=True), "127.0.0.1", Context())
+
+
+def test_an_ipv6_address_is_reached_as_given(bastion_sshd: SshServer) -> None:
+    """What ssh_interface = "ipv6" hands over: a bare IPv6 address (here the loopback one)."""
+    comm = connect_ssh(_config(bastion_sshd), "::1", Context())
+    out = bytearray()  # stdout only: this sshd's debug lines come on stderr
+    try:
+        status = comm.execute('echo "$SSH_CONNECTION"', on_stdout=out.extend, on_stderr=lambda _: None, ctx=Context())
+    finally:
+        comm.close()
+    client, _, server, _ = out.decode().split()
+    assert (status, client, server) == (0, "::1", "::1")
 
 
 # -- bastion and proxy ------------------------------------------------------------

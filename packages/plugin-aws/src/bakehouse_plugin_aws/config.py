@@ -231,8 +231,9 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     ami_virtualization_type: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
     tag: list[KeyValue] = option(default_factory=list, note="block form of `tags`")
-    run_tags: dict[str, str] = option(default_factory=dict, note="on the instance, key pair and "
-                                      "security group, and the AMI unless skip_ami_run_tags")
+    run_tags: dict[str, str] = option(default_factory=dict, note="on the instance, key pair, security "
+                                      "group and temporary IAM role; on the AMI and its snapshots "
+                                      "unless skip_ami_run_tags")
     run_tag: list[KeyValue] = option(default_factory=list, note="block form of `run_tags`")
     run_volume_tags: dict[str, str] = Field(default_factory=dict)
     run_volume_tag: list[KeyValue] = option(default_factory=list, note="block form of `run_volume_tags`")
@@ -242,8 +243,8 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     spot_tag: list[KeyValue] = option(default_factory=list, note="block form of `spot_tags`")
     fleet_tags: dict[str, str] = option(default_factory=dict, note="on the EC2 fleet of a spot build")
     fleet_tag: list[KeyValue] = option(default_factory=list, note="block form of `fleet_tags`")
-    skip_ami_run_tags: bool = option(False, note="do not copy run_tags onto the AMI")
-    ena_support: bool | None = option(None, note="RegisterImage/ModifyInstanceAttribute EnaSupport")
+    skip_ami_run_tags: bool = option(False, note="do not copy run_tags onto the AMI and its snapshots")
+    ena_support: bool | None = option(None, note="ModifyInstanceAttribute EnaSupport before imaging")
     sriov_support: bool = option(False, note="ModifyInstanceAttribute SriovNetSupport=simple before imaging")
     ami_product_codes: list[str] = option(default_factory=list, note="ModifyImageAttribute ProductCodes")
     no_ephemeral: bool = option(False, note="NoDevice for /dev/sd[b-z] in the launch mappings")
@@ -254,7 +255,7 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     ami_ou_arns: list[str] = option(default_factory=list, note="launch permission for OUs")
     skip_save_build_region: bool = option(False, note="the AMI only in ami_regions")
     snapshot_copy_duration_minutes: int = option(0, note="CopyImage SnapshotCopyCompletionDurationMinutes")
-    imds_support: Literal["", "v2.0"] = option("", note="RegisterImage/CreateImage ImdsSupport")
+    imds_support: Literal["", "v2.0"] = option("", note="ModifyImageAttribute ImdsSupport on every AMI")
     ami_regions: list[str] = Field(default_factory=list)
     ami_users: list[str] = Field(default_factory=list)
     ami_groups: list[str] = Field(default_factory=list)

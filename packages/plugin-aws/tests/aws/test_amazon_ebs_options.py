@@ -83,10 +83,9 @@ def test_tags_blocks_and_run_options_reach_ec2(bakehouse_aws_env: MotoServer, ba
         ami_regions=["us-west-2"], skip_save_build_region=True, snapshot_copy_duration_minutes=15,
         tags={"App": "demo"}, tag=[{"key": "Team", "value": "bakers"}],
         run_tags={"Run": "yes"}, run_tag=[{"key": "RunBlock", "value": "b"}],
-        run_volume_tag=[{"key": "Vol", "value": "v"}],
-        snapshot_tag=[{"key": "Snap", "value": "s"}],
-        metadata_options={"http_tokens": "required", "http_put_response_hop_limit": 2,
-                          "instance_metadata_tags": "enabled"},
+        snapshot_tags={"SnapMap": "m"}, snapshot_tag=[{"key": "Snap", "value": "s"}],
+        metadata_options={"http_endpoint": "disabled", "http_tokens": "required",
+                          "http_put_response_hop_limit": 2, "instance_metadata_tags": "enabled"},
         tenancy="dedicated", enable_unlimited_credits=True, enable_nitro_enclave=True,
         capacity_reservation_preference="none", no_ephemeral=True,
         license_specifications=[{"license_configuration_request": {
@@ -106,15 +105,17 @@ def test_tags_blocks_and_run_options_reach_ec2(bakehouse_aws_env: MotoServer, ba
     assert _tags(image) == {"App": "demo", "Team": "bakers", "Run": "yes", "RunBlock": "b"}
     snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
     for snapshot in west.describe_snapshots(SnapshotIds=snapshots)["Snapshots"]:
-        assert _tags(snapshot) == {"Snap": "s"}
+        assert _tags(snapshot) == {"Snap": "s", "SnapMap": "m"}  # a copy's snapshots: no run tags
     perms = west.describe_image_attribute(ImageId=image["ImageId"], Attribute="launchPermission")
     assert {"OrganizationArn": "arn:aws:organizations::123456789012:organization/o-abc"} in perms["LaunchPermissions"]
     assert {"OrganizationalUnitArn": "arn:aws:organizations::123456789012:ou/o-abc/ou-1"} in perms["LaunchPermissions"]
 
     instance = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]][0]
     assert {"Run": "yes", "RunBlock": "b", "Name": "Bakehouse Builder"}.items() <= _tags(instance).items()
-    assert instance["MetadataOptions"]["HttpTokens"] == "required"
-    assert instance["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+    assert {"HttpEndpoint": "disabled", "HttpTokens": "required", "HttpPutResponseHopLimit": 2,
+            "InstanceMetadataTags": "enabled"}.items() <= instance["MetadataOptions"].items()
+    sriov = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="sriovNetSupport")
+    assert sriov["SriovNetSupport"] == {"Value": "simple"}
     # moto keeps neither tenancy, credits, enclaves nor licenses: the request shows them
     (run,) = recorder.calls("RunInstances")
     assert run["Placement.Tenancy"] == "dedicated"
@@ -122,14 +123,10 @@ def test_tags_blocks_and_run_options_reach_ec2(bakehouse_aws_env: MotoServer, ba
     assert run["EnclaveOptions.Enabled"] == "true"
     assert run["CapacityReservationSpecification.CapacityReservationPreference"] == "none"
     assert run["LicenseSpecification.1.LicenseConfigurationArn"].endswith("lic-1")
-    assert run["MetadataOptions.InstanceMetadataTags"] == "enabled"
-    volume_tags = {run[k]: run[k.replace(".Key", ".Value")] for k in run
-                   if k.startswith("TagSpecification.2.Tag.") and k.endswith(".Key")}
-    assert volume_tags == {"Vol": "v"}
     devices = {run[k]: k for k in run if k.endswith(".DeviceName")}
     assert "/dev/sdb" in devices and run[devices["/dev/sdb"].replace("DeviceName", "NoDevice")] == ""
+    # moto keeps SR-IOV (above) but has no enaSupport attribute, nor any on images
     modified = recorder.calls("ModifyInstanceAttribute")
-    assert {"SriovNetSupport.Value": "simple"}.items() <= modified[0].items()
     assert {"EnaSupport.Value": "true"}.items() <= modified[1].items()
     (copy,) = recorder.calls("CopyImage")
     assert copy["SnapshotCopyCompletionDurationMinutes"] == "15"
@@ -174,18 +171,30 @@ def test_block_duration_minutes_is_accepted_with_a_warning() -> None:
     assert any("block_duration_minutes is ignored" in w for w in result.warnings)
 
 
-def test_temporary_resources_carry_run_tags_and_skip_ami_run_tags(
-        bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer, recorder: Recorder) -> None:
+@pytest.mark.parametrize("skip_ami_run_tags", [False, True])
+def test_run_tags_on_the_ami_its_snapshots_and_temporary_resources_unless_skip_ami_run_tags(
+        bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer, recorder: Recorder,
+        skip_ami_run_tags: bool) -> None:
     ec2 = bakehouse_aws_env.client()
     source = register_source_ami(ec2)
-    # no key file: a temporary key pair (2048+ bits made locally, imported) and a temporary group
-    config = base_config(bakehouse_sshd, source, ssh_password="unused", run_tags={"Owner": "ci"},
-                         skip_ami_run_tags=True, tags={"Only": "ami"}, communicator="none")
-    config.pop("ssh_password")
+    config = base_config(bakehouse_sshd, source, run_tags={"Owner": "ci", "Shared": "run"},
+                         skip_ami_run_tags=skip_ami_run_tags, tags={"Only": "ami", "Shared": "ami"},
+                         snapshot_tags={"Shared": "snapshot"}, communicator="none",
+                         run_volume_tags={"VolMap": "m"}, run_volume_tag=[{"key": "Vol", "value": "v"}])
     builder = prepared(config)
-    artifact = builder.run(RecordingUi(), CommandHook(), Context())
+    volumes: list[dict[str, Any]] = []  # while the instance runs (its volume goes with it)
+    hook = CommandHook(check=lambda *_: volumes.extend(ec2.describe_volumes()["Volumes"]))
+    artifact = builder.run(RecordingUi(), hook, Context())
+    assert [_tags(v) for v in volumes] == [{"Vol": "v", "VolMap": "m"}]  # run_volume_tags only
     image = ec2.describe_images(ImageIds=[artifact.amis["us-east-1"]])["Images"][0]  # type: ignore[union-attr]
-    assert _tags(image) == {"Only": "ami"}
+    [snapshot] = ec2.describe_snapshots(SnapshotIds=[m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"]
+                                                     if "Ebs" in m])["Snapshots"]
+    # Packer's order: run tags at CreateImage (AMI and snapshots), then tags/snapshot_tags win
+    if skip_ami_run_tags:
+        assert (_tags(image), _tags(snapshot)) == ({"Only": "ami", "Shared": "ami"}, {"Shared": "snapshot"})
+    else:
+        assert _tags(image) == {"Owner": "ci", "Only": "ami", "Shared": "ami"}
+        assert _tags(snapshot) == {"Owner": "ci", "Shared": "snapshot"}
     (group,) = recorder.calls("CreateSecurityGroup")
     assert group["TagSpecification.1.ResourceType"] == "security-group"
     assert (group["TagSpecification.1.Tag.1.Key"], group["TagSpecification.1.Tag.1.Value"]) == ("Owner", "ci")
@@ -272,6 +281,27 @@ def test_deprecate_at_and_deregistration_protection_reach_the_api(
         prepared(config).run(RecordingUi(), CommandHook(), Context())
     (call,) = recorder.calls("EnableImageDeregistrationProtection")
     assert call["WithCooldown"] == "true"
+
+
+def test_ssh_interface_ipv6_takes_the_address_ec2_gives_the_instance(bakehouse_aws_env: MotoServer) -> None:
+    """moto assigns IPv6 addresses only when RunInstances asks (docs/aws.md); the address
+    it reports is the one connected to (tests/sdk/test_ssh_options.py connects over ::1)."""
+    import ipaddress
+
+    from bakehouse_plugin_aws.steps import instance_address
+
+    ec2 = bakehouse_aws_env.client()
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
+    [association] = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"]
+    block = str(next(ipaddress.ip_network(association["Ipv6CidrBlock"]).subnets(new_prefix=64)))
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24", Ipv6CidrBlock=block)["Subnet"]["SubnetId"]
+    launched = ec2.run_instances(ImageId=register_source_ami(ec2), InstanceType="t2.micro", MinCount=1,
+                                 MaxCount=1, SubnetId=subnet, Ipv6AddressCount=1)["Instances"][0]["InstanceId"]
+    [instance] = ec2.describe_instances(InstanceIds=[launched])["Reservations"][0]["Instances"]
+    [address] = [a["Ipv6Address"] for n in instance["NetworkInterfaces"] for a in n["Ipv6Addresses"]]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(block)
+    assert instance_address(instance, "ipv6") == address
+    assert instance_address(instance, "") == instance["PrivateIpAddress"]  # IPv4 unless asked
 
 
 @pytest.mark.parametrize(("raw", "path", "words"), [

@@ -13,6 +13,11 @@ from bakehouse.sdk import (
 
 from bakehouse_plugin_aws.ec2 import (
     call,
+    tag_list,
+)
+from bakehouse_plugin_aws.images import (
+    describe_image,
+    image_snapshots,
 )
 from bakehouse_plugin_aws.resources import (
     tag_specification,
@@ -54,7 +59,27 @@ class StepCreateAMI(Step):
         state.ui.say("Waiting for AMI to become ready...")
         wait_image(state, ec2, image_id, config.region)
         state["amis"] = {config.region: image_id}
+        self._tag_snapshots_with_run_tags(state, image_id)
         return CONTINUE
+
+    @staticmethod
+    def _tag_snapshots_with_run_tags(state: StateBag, image_id: str) -> None:
+        """Packer gives the new AMI's snapshots the run tags (CreateImage's
+        snapshot TagSpecification) unless ``skip_ami_run_tags``; they are tagged
+        right after instead, as EC2 emulators refuse that TagSpecification. The
+        AMI's own run tags come with ``tags`` (StepCreateTags); copies in other
+        regions keep the AMI's tags but their snapshots get none, as in Packer."""
+        config = config_of(state)
+        run_tags = config.merged_tags("run")
+        if config.skip_ami_run_tags or not run_tags:
+            return
+        ec2 = state["ec2"]
+        image = describe_image(ec2, image_id)
+        snapshots = image_snapshots(image) if image else []
+        if snapshots:
+            state.ui.say("Attaching run tags to the AMI's snapshots...")
+            call(f"tagging snapshots {', '.join(snapshots)} of AMI {image_id}", ec2.create_tags,
+                 Resources=snapshots, Tags=tag_list(run_tags))
 
     def cleanup(self, state: StateBag) -> None:
         self.tracker.cleanup(state, "created")
