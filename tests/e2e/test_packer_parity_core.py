@@ -533,7 +533,7 @@ def test_build_name_variables_of_a_source_renamed_in_a_build_block(bakehouse, tm
             name = "renamed"
           }
           provisioner "shell-local" {
-            inline = ["echo src=${source.name}/${source.type} build=${build.name} env=$PACKER_BUILD_NAME/$PACKER_BUILDER_TYPE"]
+            inline = ["echo src=${source.name}/${source.type} build=${build.name} env=$PACKER_BUILD_NAME/$PACKER_BUILDER_TYPE id=${build.ID}"]
           }
           post-processor "manifest" { output = "m.json" }
           post-processor "checksum" {
@@ -545,7 +545,8 @@ def test_build_name_variables_of_a_source_renamed_in_a_build_block(bakehouse, tm
     )
     result = bakehouse("build", "-only=app.null.renamed", "t.pkr.hcl")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "app.null.renamed: src=renamed/null build=app env=base/null" in result.stdout
+    # (build.ID: the null builder has no instance, Packer's hook data says so)
+    assert "app.null.renamed: src=renamed/null build=app env=base/null id=ERR_ID_NOT_IMPLEMENTED_BY_BUILDER" in result.stdout
     manifest = json.loads((tmp_path / "m.json").read_text())
     assert manifest["builds"][0]["name"] == "base"
     assert (tmp_path / "base-null.sum").exists()

@@ -180,6 +180,8 @@ class ProvisionHook(Hook):
             return
         generated = dict(data or {})
         generated.setdefault("PackerRunUUID", self.run_id)
+        # Packer's provisioning hook data says so when a builder has no instance id.
+        generated.setdefault("ID", "ERR_ID_NOT_IMPLEMENTED_BY_BUILDER")
         # Our own build UI, not the one passed in: for a builder in a plugin
         # process that would be a proxy of this very object, one RPC away.
         for component in components:
