@@ -17,8 +17,9 @@ every step that ran, in reverse order.
   error-cleanup provisioner does.
 
 With the build's ``debug`` flag (``bakehouse build -debug``) the runner pauses
-after each step and before each cleanup until the user presses enter, as
-Packer's debug runner does.
+after each step that succeeded and before that step's cleanup until the user
+presses enter, as Packer's debug runner does (a failed step is cleaned up
+without a pause).
 """
 
 from __future__ import annotations
