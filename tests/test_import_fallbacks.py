@@ -15,11 +15,6 @@ import pytest
 
 PACKAGES = Path(__file__).resolve().parent.parent / "packages"
 
-#: Fallbacks the template package split removes (issue 12, template half).
-PENDING = {
-    "core/src/bakehouse/hcl/evaluator.py",
-    "core/src/bakehouse/template/_hcl.py",
-}
 
 IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
 
@@ -66,7 +61,6 @@ def test_no_import_fallback_for_a_module_of_the_same_distribution(distribution: 
     offenders = [
         f"{path.relative_to(PACKAGES)}:{where}"
         for path in sorted(src.rglob("*.py"))
-        if str(path.relative_to(PACKAGES)) not in PENDING
         for where in own_module_fallbacks(path, own)
     ]
     assert offenders == []
