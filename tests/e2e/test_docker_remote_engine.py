@@ -88,14 +88,16 @@ def _certificates(directory: Path, common_name: str) -> dict[str, Path]:
 
 
 @pytest.fixture
-def tls_engine(docker_client, tmp_path: Path) -> Iterator[tuple[EngineRelay, Path]]:  # type: ignore[no-untyped-def]
-    """The engine behind TLS that requires a client certificate of the test CA;
+def tls_engine(docker_client, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[EngineRelay, Path]]:  # type: ignore[no-untyped-def]
+    """The engine behind TLS that requires a client certificate of the test CA
+    (unless the test is parametrized with ``client_certificates=False``);
     yields the relay and the DOCKER_CERT_PATH directory for a client."""
     files = _certificates(tmp_path / "certs", "bakehouse test CA")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(files["server"], files["server_key"])
-    context.load_verify_locations(files["ca"])
-    context.verify_mode = ssl.CERT_REQUIRED
+    if getattr(request, "param", {}).get("client_certificates", True):
+        context.load_verify_locations(files["ca"])
+        context.verify_mode = ssl.CERT_REQUIRED
     with docker_engine_relay(tls=context) as relay:
         yield relay, tmp_path / "certs"
 
@@ -208,6 +210,23 @@ def test_build_against_an_engine_over_tls_with_client_certificates(
     assert "Traceback" not in result.stdout + result.stderr
     wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
 
+
+@pytest.mark.parametrize("tls_engine", [{"client_certificates": False}], indirect=True)
+def test_docker_tls_alone_speaks_tls_without_verifying_as_the_docker_cli(
+    bakehouse, tmp_path: Path, tls_engine: tuple[EngineRelay, Path], busybox_image: str,
+    docker_resources, run_id: str, cli_env: dict[str, str], docker_tmpdir: Path,
+) -> None:
+    """DOCKER_TLS=1 (the docker CLI's --tls): TLS to the engine, its certificate not
+    checked; the Docker SDK alone would speak plain HTTP to the TLS port."""
+    relay, _ = tls_engine
+    write_template(tmp_path, TLS_TEMPLATE, image=busybox_image)
+    env = {**cli_env, "DOCKER_HOST": relay.docker_host, "DOCKER_TLS": "1", "HOME": str(tmp_path)}
+    result = bakehouse("build", "t.pkr.hcl", env=env, timeout=600)
+    assert result.returncode == 0, show(result)
+    assert "provisioned-over-tls" in result.stdout, show(result)
+    assert "InsecureRequestWarning" not in result.stdout + result.stderr, show(result)
+    assert relay.saw(r"^POST /v[\d.]+/containers/create"), "the build did not go through the TLS listener"
+    wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
 
 def test_bakehouse_cleanup_after_kill_9_reaches_the_remote_engine(
     bakehouse, tmp_path: Path, tcp_engine: EngineRelay, busybox_image: str, docker_resources,

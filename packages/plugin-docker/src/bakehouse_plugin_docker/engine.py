@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,10 @@ from typing import Any
 import docker
 import docker.constants
 import docker.errors
+import docker.tls
+import docker.utils
 import requests.exceptions
+import urllib3.exceptions
 from bakehouse.sdk import PermanentError
 from docker.utils import parse_repository_tag
 
@@ -50,7 +54,7 @@ def engine_error(message: str, exc: BaseException | None = None) -> DockerEngine
 
 
 #: The environment variables that choose the engine (as for the docker CLI).
-ENGINE_VARIABLES = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+ENGINE_VARIABLES = ("DOCKER_HOST", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
 
 
 def engine_environment() -> dict[str, str]:
@@ -58,6 +62,19 @@ def engine_environment() -> dict[str, str]:
     entries keep it, so that ``bakehouse cleanup`` reaches the same engine even
     from a shell whose ``DOCKER_HOST`` differs."""
     return {name: os.environ[name] for name in ENGINE_VARIABLES if os.environ.get(name)}
+
+
+def client_arguments(environment: dict[str, str]) -> dict[str, Any]:
+    """The Docker SDK's reading of the ``DOCKER_*`` variables, plus ``DOCKER_TLS``
+    as the docker CLI reads it (the SDK ignores it): TLS without checking the
+    engine's certificate, with ``~/.docker``'s client certificate if there is one.
+    (``DOCKER_TLS_VERIFY`` or ``DOCKER_CERT_PATH`` turn TLS on by themselves.)"""
+    arguments: dict[str, Any] = docker.utils.kwargs_from_env(environment=environment)
+    if environment.get("DOCKER_TLS") and "tls" not in arguments:
+        cert, key = (os.path.join(os.path.expanduser("~"), ".docker", name) for name in ("cert.pem", "key.pem"))
+        client_cert = (cert, key) if os.path.isfile(cert) and os.path.isfile(key) else None
+        arguments["tls"] = docker.tls.TLSConfig(client_cert=client_cert, verify=False)
+    return arguments
 
 
 def connect(environment: dict[str, str] | None = None) -> docker.DockerClient:
@@ -69,15 +86,19 @@ def connect(environment: dict[str, str] | None = None) -> docker.DockerClient:
     try:
         # A fixed version first, so that nothing is sent before the TLS fix below;
         # then the engine's own API version, as the SDK's "auto" would pick.
-        client = docker.from_env(
+        client = docker.DockerClient(
             version=docker.constants.MINIMUM_DOCKER_API_VERSION, timeout=API_TIMEOUT_SECONDS,
-            environment=chosen,
+            **client_arguments(chosen),
         )
-        if isinstance(client.api.verify, str):
-            # DOCKER_TLS_VERIFY with DOCKER_CERT_PATH's ca.pem: requests would let
-            # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment replace that
-            # CA, and an engine certificate signed by a private CA would be refused.
+        if str(client.api.base_url).startswith("https://"):
+            # DOCKER_TLS_VERIFY with DOCKER_CERT_PATH's ca.pem, or TLS without
+            # verification: requests would let REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
+            # from the environment replace that choice, and an engine certificate
+            # signed by a private CA (or not checked at all) would be refused.
             client.api.trust_env = False
+            if client.api.verify is False:
+                # Asked for (DOCKER_TLS): the docker CLI does not warn either.
+                warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         client.api._version = str(client.api.version(api_version=False)["ApiVersion"])
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
