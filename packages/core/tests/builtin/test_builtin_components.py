@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from bakehouse.builtin.registry import BUILTINS
 from bakehouse.sdk import BuildInfo, Communicator, ConfigError, Context, NullUi, SimpleArtifact
+from bakehouse.testing import FakeUi
 
 INFO = BuildInfo(name="app", builder_type="null", build_name="null.app", run_id="run-1")
 
@@ -91,9 +92,11 @@ def test_file_provisioner_uploads_file_content_sources_and_directories(tmp_path)
     (local / "two.txt").write_text("2")
     (local / "dir" / "sub" / "deep.txt").write_text("deep")
 
+    ui = FakeUi()
     make(
         "provisioner", "file", {"source": str(local / "one.txt"), "destination": "/etc/one"}
-    ).provision(NullUi(), comm, {}, Context())
+    ).provision(ui, comm, {}, Context())
+    assert ui.transfers == {"Uploading one.txt": (1, 1)}  # byte progress, ending complete
     make("provisioner", "file", {"content": "inline", "destination": "/etc/c"}).provision(
         NullUi(), comm, {}, Context()
     )
@@ -124,12 +127,14 @@ def test_file_provisioner_downloads(tmp_path):
     (machine / "var/log/app.log").write_text("log")
     comm = DirectoryCommunicator(machine)
     dest = tmp_path / "got"
+    ui = FakeUi()
     make(
         "provisioner",
         "file",
         {"source": "/var/log/app.log", "destination": str(dest) + "/", "direction": "download"},
-    ).provision(NullUi(), comm, {}, Context())
+    ).provision(ui, comm, {}, Context())
     assert (dest / "app.log").read_text() == "log"
+    assert ui.transfers == {"Downloading app.log": (3, 3)}  # byte progress, ending complete
     make(
         "provisioner",
         "file",

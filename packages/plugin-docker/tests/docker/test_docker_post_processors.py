@@ -75,9 +75,12 @@ def test_docker_save_writes_a_loadable_archive_and_hands_the_image_on(
     reference = bakehouse_docker_resources.image(f"{bakehouse_docker_resources.name('saved')}:v1")
     bakehouse_docker.images.get(bakehouse_base_image).tag(reference)
     path = tmp_path / "out" / "image.tar"
+    ui = RecordingUi()
     result, keep, force = configured(DockerSavePostProcessor(), path=str(path)).post_process(
-        RecordingUi(), ImageArtifact(reference, TAG_BUILDER_ID, {"docker_tags": [reference]}), Context()
+        ui, ImageArtifact(reference, TAG_BUILDER_ID, {"docker_tags": [reference]}), Context()
     )
+    size = path.stat().st_size
+    assert ui.transfers == {f"Saving {reference}": (size, size)}  # byte progress, ending complete
     assert (keep, force) == (True, False)
     assert result is not None and result.id == reference and result.builder_id == TAG_BUILDER_ID
     assert result.state("docker_tags") == [reference]
@@ -93,10 +96,13 @@ def test_docker_import_makes_an_image_from_an_exported_tar_with_changes(
     tarball.write_bytes(busybox_rootfs_tar())
     repository = bakehouse_docker_resources.name("imported")
     bakehouse_docker_resources.image(f"{repository}:base")
+    ui = RecordingUi()
     result, keep, force = configured(
         DockerImportPostProcessor(), repository=repository, tag="base",
         changes=['CMD ["/bin/echo", "imported"]', "ENV FROM_IMPORT=1"],
-    ).post_process(RecordingUi(), ExportArtifact(str(tarball)), Context())
+    ).post_process(ui, ExportArtifact(str(tarball)), Context())
+    size = tarball.stat().st_size
+    assert ui.transfers == {"Importing rootfs.tar": (size, size)}
     assert (keep, force) == (False, False)
     assert result is not None and result.builder_id == IMPORT_BUILDER_ID
     assert result.id == f"{repository}:base"
@@ -131,6 +137,34 @@ def test_docker_push_pushes_every_tag_to_a_local_registry(
     with urllib.request.urlopen(f"http://{bakehouse_registry}/v2/{name}/tags/list", timeout=10) as response:
         assert sorted(json.load(response)["tags"]) == ["1", "2"]
     assert f"Pushing: {references[0]}" in ui.text("message")
+
+
+def test_push_and_pull_report_their_bytes(
+    bakehouse_docker: docker.DockerClient, bakehouse_base_image: str, bakehouse_docker_resources, bakehouse_registry: str
+) -> None:
+    """A layer of random bytes neither the registry nor the engine has yet: the
+    push uploads it and the builder's pull downloads it, both as byte progress."""
+    from bakehouse_plugin_docker.builder import DockerBuilder
+    from dockerplugin_support import FunctionHook, build_info
+
+    container = bakehouse_docker.containers.run(
+        bakehouse_base_image, ["sh", "-c", "head -c 2000000 /dev/urandom > /blob"], detach=True)
+    bakehouse_docker_resources.container(container.id)
+    assert container.wait(timeout=60)["StatusCode"] == 0
+    reference = bakehouse_docker_resources.image(f"{bakehouse_registry}/bakehouse-test/bytes-{uuid.uuid4().hex[:6]}:1")
+    image = container.commit(*reference.rsplit(":", 1))
+    ui = RecordingUi()
+    configured(DockerPushPostProcessor()).post_process(ui, ImageArtifact(reference, TAG_BUILDER_ID), Context())
+    done, total = ui.transfers[f"Pushing {reference}"]
+    assert done == total >= 2_000_000, ui.transfers
+
+    bakehouse_docker.images.remove(image.id, force=True)
+    builder = DockerBuilder()
+    builder.prepare({"image": reference, "pull": True, "discard": True}, build_info("t-" + uuid.uuid4().hex[:8]))
+    ui = RecordingUi()
+    assert builder.run(ui, FunctionHook(), Context()) is None
+    done, total = ui.transfers[f"Pulling {reference}"]
+    assert done == total >= 2_000_000, ui.transfers
 
 
 def test_docker_push_of_a_bare_image_id_says_to_tag_first(bakehouse_docker: docker.DockerClient, bakehouse_base_image: str) -> None:

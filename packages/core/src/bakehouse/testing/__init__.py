@@ -102,10 +102,13 @@ class FakeUi(Ui):
     """A Ui that records what a component said: ``lines`` holds
     ``(kind, text)`` pairs, kind being ``say``, ``message``, ``error``,
     ``machine`` or ``ask``; a multi-line message is several lines, as on the
-    terminal. ``answers`` are handed out by :meth:`ask` in order. Thread-safe."""
+    terminal. ``transfers`` maps each :meth:`progress` task to its last
+    ``(done, total)``. ``answers`` are handed out by :meth:`ask` in order.
+    Thread-safe."""
 
     def __init__(self, answers: Sequence[str] = ()) -> None:
         self.lines: list[tuple[str, str]] = []
+        self.transfers: dict[str, tuple[int, int]] = {}
         self.answers = list(answers)
         self.lock = threading.Lock()
 
@@ -124,6 +127,10 @@ class FakeUi(Ui):
 
     def machine(self, category: str, *args: str) -> None:
         self._add("machine", ",".join((category, *args)))
+
+    def progress(self, task: str, done: int, total: int = 0) -> None:
+        with self.lock:
+            self.transfers[task] = (done, total)
 
     def ask(self, question: str) -> str:
         self._add("ask", question)
