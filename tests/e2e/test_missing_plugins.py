@@ -31,6 +31,16 @@ def test_a_typo_is_an_unknown_type_with_a_suggestion(bakehouse, tmp_path: Path) 
     assert "Traceback" not in result.stderr
 
 
+def test_a_builder_typo_is_an_unknown_builder_type_not_a_failed_start(bakehouse, tmp_path: Path) -> None:
+    (tmp_path / "t.pkr.hcl").write_text(TEMPLATE.replace('"null"', '"dokcer"').replace(".null.", ".dokcer.") % "shell")
+    result = bakehouse("build", "t.pkr.hcl")
+    assert result.returncode == 1
+    assert "Error: Unknown builder type 'dokcer' in build 'dokcer.n'" in result.stdout, result.stdout
+    assert "unknown builder type 'dokcer'. Did you mean 'docker'?" in result.stdout
+    assert "t.pkr.hcl line 2" in result.stdout
+    assert "Failed to start" not in result.stdout and "Traceback" not in result.stderr
+
+
 def _build_without_plugins(python: str, directory: Path) -> subprocess.CompletedProcess[str]:
     """``bakehouse build t.pkr.hcl`` with ``python``, no plugin path set."""
     env = dict(os.environ, BAKEHOUSE_PLUGIN_PATH="", PACKER_PLUGIN_PATH="")
