@@ -33,7 +33,8 @@ HERE = "tests/e2e/test_doc_examples.py"
 CATALOG: dict[str, list[tuple[str, str, str]]] = {
     "README.md": [
         ("sh", "bash scripts/demo",
-         "tests/e2e/test_docker_examples.py::test_docker_base_then_docker_hello_examples_build_and_run"),
+         "not run: it runs scripts/setup (apt, dockerd) and tags fixed names on the shared engine; "
+         "test_docker_examples.py makes the same two builds with names of its own"),
         ("sh", "bash scripts/test", "not run: the test command itself (.ci/run runs it in CI)"),
         ("", "bakehouse build [flags] TEMPLATE", f"{HERE}::test_readme_command_list_matches_the_cli"),
         ("", "packages/core           bakehouse:", "reference: the repository's layout"),
@@ -107,7 +108,7 @@ CATALOG: dict[str, list[tuple[str, str, str]]] = {
     ],
     "examples/docker-hello/README.md": [
         ("sh", "bash examples/docker-hello/run.sh",
-         "tests/e2e/test_docker_examples.py::test_docker_base_then_docker_hello_examples_build_and_run"),
+         "not run: scripts/demo runs it (see README.md above)"),
         ("sh", ".venv/bin/bakehouse build examples/docker-base",
          "tests/e2e/test_docker_examples.py::test_docker_base_then_docker_hello_examples_build_and_run"),
     ],

@@ -45,6 +45,8 @@ def test_new_plugin_installs_tests_green_and_builds(bakehouse, busybox_image: st
         "src/bakehouse_plugin_hello_world/provisioner.py",
         "tests/test_bakehouse_plugin_hello_world.py",
     ]
+    # the README is the package's PyPI page: no link to a page that may not exist
+    assert "](" not in (project / "README.md").read_text()
 
     python = python_without_plugins(tmp_path / "venv")
     installed = run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",

@@ -124,7 +124,7 @@ def test_the_command_is_required():
 _README = """\
 # {dist}
 
-A [Bakehouse](https://pypi.org/project/bakehouse/) plugin with one provisioner,
+A plugin for Bakehouse (the `bakehouse` distribution) with one provisioner,
 `{name}`, which runs a command on the machine being built and shows its output.
 
 ```hcl
