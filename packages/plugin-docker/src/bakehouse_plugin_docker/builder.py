@@ -103,19 +103,15 @@ class DockerBuilder(Builder):
         )
         state["client"] = engine.connect()
         steps = self.steps()
-        # run-cleanup-provisioner: keep everything like abort, but still let
-        # the provisioning step run the error-cleanup provisioner.
-        runner = Runner(steps, on_error="abort" if on_error in ("abort", "run-cleanup-provisioner") else on_error)
+        # run-cleanup-provisioner: the runner keeps everything as for abort but
+        # still cleans up the provisioning step, which runs the error-cleanup provisioner.
+        runner = Runner(steps, on_error=on_error)
         try:
             runner.run(state)
         finally:
             state["client"].close()
         failed = state.get("error") is not None or state["halted"] or state["cancelled"]
         if failed and on_error in ("abort", "run-cleanup-provisioner"):
-            if on_error == "run-cleanup-provisioner":
-                for step in steps:
-                    if isinstance(step, StepProvision):
-                        step.cleanup(state)
             _explain_kept_resources(ui, state)
         # A cancel during the last step (the commit) is seen here: the step's
         # cleanup has removed the image, so there is no artifact to return.

@@ -331,6 +331,7 @@ class StepProvision(Step):
     """Run the provision hook; on errors, the error-cleanup provisioner."""
 
     name = "StepProvision"
+    provisioning = True  # -on-error=run-cleanup-provisioner still cleans it up
 
     def run(self, state: StateBag) -> Action:
         build: BuildInfo = state["build"]
