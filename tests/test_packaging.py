@@ -113,3 +113,7 @@ def test_package_tests_run_from_the_sdist_alone(package: str, tmp_path: Path) ->
     assert planned.returncode == 0, planned.stdout[-3000:] + planned.stderr[-2000:]
     assert "SETUP" in planned.stdout or "no tests ran" in planned.stdout, planned.stdout[-500:]
     assert "error" not in planned.stdout.strip().rsplit("\n", 1)[-1].lower(), planned.stdout[-3000:]
+    if package == "plugin-shell":  # small and in-process: run them, not only plan them (~10 s)
+        ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+                             cwd=unpacked, capture_output=True, text=True, timeout=300)
+        assert ran.returncode == 0 and " passed" in ran.stdout, ran.stdout[-3000:] + ran.stderr[-2000:]
