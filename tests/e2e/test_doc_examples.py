@@ -16,6 +16,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import textwrap
 import urllib.request
 from pathlib import Path
@@ -61,8 +62,7 @@ CATALOG: dict[str, list[tuple[str, str, str]]] = {
         ("", "$ bakehouse-ec2-local", "output: what bakehouse-ec2-local prints"),
         ("", "python examples/aws-ebs/run_on_local_ec2.py",
          "tests/e2e/test_aws_example.py::test_aws_ebs_example_builds_on_the_local_ec2_and_launches_the_ami"),
-        ("python", "from bakehouse_plugin_aws.localec2 import LocalEC2, run_over_ssh",
-         "not run: an outline with '...' (bakehouse.testing's bakehouse_local_ec2 fixture does it)"),
+        ("python", "import os", f"{HERE}::test_local_ec2_python_example_runs"),
         ("", "moto_server -H 127.0.0.1 -p 5000 &", "not run: a shell outline for a template of yours"),
         ("hcl", 'source "amazon-ebs" "app" {', f"{HERE}::test_aws_examples_validate"),
         ("", "--> amazon-ebs.app: AMIs were created:", "output: a build's artifact"),
@@ -377,3 +377,20 @@ def test_aws_secret_data_sources_example(bakehouse_cli, bakehouse_aws_env, tmp_p
     result = bakehouse_cli("build", "t.pkr.hcl")
     assert result.returncode == 0, show(result)
     assert (tmp_path / "data.txt").read_text() == "s3cret debian-12"
+
+
+@pytest.mark.docker
+def test_local_ec2_python_example_runs(bakehouse_docker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """As printed, in a Python of its own (it changes os.environ); it starts and
+    stops its own local EC2, so the faults it injects touch no other test."""
+    from bakehouse.testing import require
+    from bakehouse_plugin_aws.localec2.base_image import DEBIAN_IMAGE, debian_image_present
+
+    require(debian_image_present(), f"the local EC2's base image {DEBIAN_IMAGE} (bakehouse-ec2-local setup)")
+    program = block("docs/aws.md", "import os") + (
+        "    print(os.environ['AWS_ENDPOINT_URL_EC2'], ec2.faults_left('RunInstances'), ec2.faults_left('CreateFleet'))\n")
+    result = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, show(result)
+    endpoint, throttles, no_capacity = result.stdout.split()
+    assert endpoint.startswith("http://127.0.0.1:") and (throttles, no_capacity) == ("2", "2"), show(result)
