@@ -5,9 +5,8 @@ a tar compressed with gzip, BGZF, xz, bzip2 or lz4 (``.tar.gz``/``.tgz``,
 ``.tar.bgzf``, ``.tar.xz``/``.txz``, ``.tar.bz2``/``.tbz2``, ``.tar.lz4``), or
 one file compressed alone (``.gz``, ``.bgzf``, ``.xz``, ``.bz2``, ``.lz4``). As
 in Packer, an output with no such extension (``box.img``, ``artifact.box``)
-gets a tar compressed with gzip. lz4 is written by
-:mod:`bakehouse.builtin._lz4` (no lz4 codec in the standard library or our
-dependencies). Files are streamed, never read whole.
+gets a tar compressed with gzip. lz4 is an LZ4 frame written by the ``lz4``
+package (imported when used). Files are streamed, never read whole.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from typing import Any
 from pydantic import field_validator
 
 from bakehouse.builtin._files_artifact import FilesArtifact
-from bakehouse.builtin._lz4 import LZ4FrameWriter
 from bakehouse.builtin._placeholders import expand
 from bakehouse.sdk.artifact import Artifact
 from bakehouse.sdk.components import BuildInfo, PostProcessor
@@ -145,8 +143,11 @@ def _open_compressed(path: str, compression: str, level: int) -> Any:
         return lzma.open(path, "wb", preset=level)
     if compression == "bz2":
         return bz2.open(path, "wb", compresslevel=level)
-    if compression == "lz4":  # one speed: the level does not apply
-        return LZ4FrameWriter(open(path, "wb"))  # noqa: SIM115 (closed by the writer)
+    if compression == "lz4":
+        import lz4.frame
+
+        # Levels below 3 are LZ4's fast mode, 3 and above its high-compression mode.
+        return lz4.frame.open(path, "wb", compression_level=level)
     return open(path, "wb")  # noqa: SIM115
 
 
