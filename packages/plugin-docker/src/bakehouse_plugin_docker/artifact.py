@@ -44,7 +44,7 @@ class ImageArtifact(Artifact):
         return self._state.get(name)
 
     def destroy(self) -> None:
-        engine.remove_image(engine.connect(), self._image)
+        engine.remove_image(engine.shared_client(), self._image)
 
 
 class ExportArtifact(Artifact):

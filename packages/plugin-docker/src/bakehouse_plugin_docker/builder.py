@@ -101,7 +101,10 @@ class DockerBuilder(Builder):
             journal=Journal(run_id=self.build.run_id or None, plugin=PLUGIN_NAME),
             image=config.image,
         )
-        state["client"] = engine.connect()
+        # A registry login stays in the client that made it (pulls and Dockerfile
+        # builds send it): such a build gets a client of its own, closed after.
+        own_client = config.login or config.ecr_login
+        state["client"] = engine.connect() if own_client else engine.shared_client()
         steps = self.steps()
         # run-cleanup-provisioner: the runner keeps everything as for abort but
         # still cleans up the provisioning step, which runs the error-cleanup provisioner.
@@ -109,7 +112,8 @@ class DockerBuilder(Builder):
         try:
             runner.run(state)
         finally:
-            state["client"].close()
+            if own_client:
+                state["client"].close()
         failed = state.get("error") is not None or state["halted"] or state["cancelled"]
         if failed and on_error in ("abort", "run-cleanup-provisioner"):
             _explain_kept_resources(ui, state)

@@ -22,6 +22,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, BinaryIO
@@ -77,6 +78,8 @@ _DEFAULT_INFO = FileInfo()
 #: SIGKILL before the output stream is simply closed.
 TERM_GRACE_SECONDS = 3.0
 KILL_GRACE_SECONDS = 3.0
+#: How long the engine gets to report a command's exit status once its output ended.
+EXIT_STATUS_WAIT_SECONDS = 5.0
 
 
 class DockerCommunicator(Communicator):
@@ -211,15 +214,21 @@ class DockerCommunicator(Communicator):
         )
 
     def _exit_code(self, exec_id: str) -> int:
-        for _ in range(100):
+        # The engine may still call the exec running for a moment after its
+        # output ended: ask again at once, then less and less often (5 s in all).
+        deadline = time.monotonic() + EXIT_STATUS_WAIT_SECONDS
+        delay = 0.002
+        while True:
             try:
                 info = self.client.api.exec_inspect(exec_id)
             except docker.errors.APIError as exc:
                 raise DockerEngineError(f"Error reading the exit status of a command: {explain(exc)}") from None
             if not info.get("Running") and info.get("ExitCode") is not None:
                 return int(info["ExitCode"])
-            threading.Event().wait(0.05)
-        raise DockerEngineError("the command's output ended but the engine never reported its exit status")
+            if time.monotonic() >= deadline:
+                raise DockerEngineError("the command's output ended but the engine never reported its exit status")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _stop_exec(self, exec_id: str, marker: str, raw: socket.socket, finished: threading.Event) -> None:
         """Stop a cancelled command: SIGTERM, then SIGKILL, then drop the stream."""

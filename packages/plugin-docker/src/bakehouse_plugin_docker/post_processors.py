@@ -139,7 +139,7 @@ class DockerTagPostProcessor(PostProcessor):
     def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact | None, bool, bool]:
         _require_image_artifact(artifact, "tag")
         config = self.config
-        client = engine.connect()
+        client = engine.shared_client()  # the build's connection: tagging needs no login
         source = artifact.id
         references = [f"{config.repository}:{tag}" for tag in [*config.tags, *config.tag]] or [config.repository]
         created: list[str] = []
@@ -153,8 +153,6 @@ class DockerTagPostProcessor(PostProcessor):
                 created.append(_created_reference(client, source, reference))
         except docker.errors.APIError as exc:
             raise DockerEngineError(f"Error tagging image {source}: {explain(exc)}") from None
-        finally:
-            client.close()
         state = _copied_state(artifact)
         state["docker_tags"] = created
         tagged = ImageArtifact(created[-1], TAG_BUILDER_ID, state)

@@ -1,0 +1,52 @@
+"""The engine connection a build shares between its steps and post-processors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import docker
+import pytest
+from bakehouse.testing.servers import ENGINE_SOCKET
+from bakehouse_plugin_docker import engine
+from bakehouse_plugin_docker.engine import DockerEngineError
+
+pytestmark = pytest.mark.docker
+
+
+def test_shared_client_is_reused_while_the_engine_answers(
+    bakehouse_docker: docker.DockerClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    socket_path = tmp_path / "engine.sock"
+    socket_path.symlink_to(ENGINE_SOCKET)
+    docker_host = f"unix://{socket_path}"
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    first = engine.shared_client()
+    assert engine.shared_client() is first, "one connection per engine in a process"
+    # The engine goes away (its socket, and the connection the client holds):
+    # the next user gets the error of a first connect, not a dead client.
+    socket_path.unlink()
+    first.api.close()
+    with pytest.raises(DockerEngineError, match=f"Cannot connect to the Docker engine at {docker_host}"):
+        engine.shared_client()
+    socket_path.symlink_to(ENGINE_SOCKET)
+    again = engine.shared_client()
+    assert again is not first and again.ping()
+
+
+def test_a_forked_child_opens_its_own_connection(bakehouse_docker: docker.DockerClient) -> None:
+    parent = engine.shared_client()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether it got a client of its own that works
+        try:
+            child = engine.shared_client()
+            os.write(write, b"own" if child is not parent and child.ping() else b"inherited")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 16)
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert answer == b"own"
+    assert engine.shared_client() is parent
