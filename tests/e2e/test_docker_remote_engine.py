@@ -228,6 +228,37 @@ def test_docker_tls_alone_speaks_tls_without_verifying_as_the_docker_cli(
     assert relay.saw(r"^POST /v[\d.]+/containers/create"), "the build did not go through the TLS listener"
     wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
 
+def test_the_current_docker_context_chooses_the_engine_as_for_the_docker_cli(
+    bakehouse, tmp_path: Path, tcp_engine: EngineRelay, busybox_image: str,
+    docker_resources, run_id: str, cli_env: dict[str, str], docker_tmpdir: Path,
+) -> None:
+    """`docker context use relay` (the config's currentContext) without DOCKER_HOST:
+    the build runs on the context's engine, as Packer's docker CLI would; a
+    DOCKER_CONTEXT naming no context is an error that names it."""
+    import hashlib
+    import json
+
+    config_dir = tmp_path / "docker-config"
+    meta = config_dir / "contexts" / "meta" / hashlib.sha256(b"relay").hexdigest() / "meta.json"
+    meta.parent.mkdir(parents=True)
+    # The docker CLI's own layout (`docker context create relay --docker host=...`).
+    meta.write_text(json.dumps({"Name": "relay", "Metadata": {}, "Endpoints": {
+        "docker": {"Host": tcp_engine.docker_host, "SkipTLSVerify": False}}}))
+    (config_dir / "config.json").write_text(json.dumps({"auths": {}, "currentContext": "relay"}))
+    write_template(tmp_path, TLS_TEMPLATE, image=busybox_image)
+    env = {**cli_env, "DOCKER_CONFIG": str(config_dir), "DOCKER_HOST": "", "DOCKER_CONTEXT": ""}
+    result = bakehouse("build", "t.pkr.hcl", env=env, timeout=600)
+    assert result.returncode == 0, show(result)
+    assert "provisioned-over-tls" in result.stdout, show(result)
+    assert tcp_engine.saw(r"^POST /v[\d.]+/containers/create"), "the build did not use the context's engine"
+    assert tcp_engine.saw(r"^DELETE /v[\d.]+/containers/"), "the container was not removed through it"
+    wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
+
+    result = bakehouse("build", "t.pkr.hcl", env={**env, "DOCKER_CONTEXT": "no-such-context"}, timeout=300)
+    assert result.returncode == 1, show(result)
+    assert "The docker context 'no-such-context' (from DOCKER_CONTEXT) does not exist" in result.stdout, show(result)
+    assert "Traceback" not in result.stdout + result.stderr
+
 def test_bakehouse_cleanup_after_kill_9_reaches_the_remote_engine(
     bakehouse, tmp_path: Path, tcp_engine: EngineRelay, busybox_image: str, docker_resources,
     run_id: str, cli_env: dict[str, str], docker_tmpdir: Path,

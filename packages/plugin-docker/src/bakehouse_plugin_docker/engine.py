@@ -7,6 +7,7 @@ Everything the plugin does to Docker goes through the Docker SDK for Python
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -19,7 +20,6 @@ import docker
 import docker.constants
 import docker.errors
 import docker.tls
-import docker.utils
 import requests.exceptions
 import urllib3.exceptions
 from bakehouse.sdk import PermanentError
@@ -61,20 +61,75 @@ ENGINE_VARIABLES = ("DOCKER_HOST", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CE
 def engine_environment() -> dict[str, str]:
     """The engine this process talks to, as the variables that chose it: journal
     entries keep it, so that ``bakehouse cleanup`` reaches the same engine even
-    from a shell whose ``DOCKER_HOST`` differs."""
-    return {name: os.environ[name] for name in ENGINE_VARIABLES if os.environ.get(name)}
+    from a shell whose ``DOCKER_HOST`` (or docker context) differs.
+
+    As for the docker CLI, ``DOCKER_HOST`` wins; without it the docker context
+    named by ``DOCKER_CONTEXT``, else the config's ``currentContext``, is used
+    (see :func:`context_environment`)."""
+    chosen = {name: os.environ[name] for name in ENGINE_VARIABLES if os.environ.get(name)}
+    if "DOCKER_HOST" in chosen:
+        return chosen
+    return context_environment() or chosen
+
+
+def context_environment() -> dict[str, str]:
+    """The docker CLI's current context (``docker context use``, ``DOCKER_CONTEXT``)
+    as the variables that name its engine; ``{}`` for the default context.
+
+    The Docker SDK's ``from_env`` ignores contexts, so a Packer user whose CLI
+    builds on a context's engine would otherwise build on the local one."""
+    config_dir = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    name = os.environ.get("DOCKER_CONTEXT", "")
+    source = "DOCKER_CONTEXT"
+    if not name:
+        source = os.path.join(config_dir, "config.json")
+        try:
+            with open(source, encoding="utf-8") as config_file:
+                name = str(json.load(config_file).get("currentContext") or "")
+        except (OSError, ValueError, AttributeError):
+            return {}
+    if not name or name == "default":
+        return {}
+    context_id = hashlib.sha256(name.encode("utf-8")).hexdigest()
+    meta = os.path.join(config_dir, "contexts", "meta", context_id, "meta.json")
+    try:
+        with open(meta, encoding="utf-8") as meta_file:
+            endpoint = json.load(meta_file)["Endpoints"]["docker"]
+        host = str(endpoint["Host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DockerEngineError(
+            f"The docker context {name!r} (from {source}) does not exist or has no docker endpoint: "
+            f"cannot read {meta}"
+        ) from None
+    environment = {"DOCKER_HOST": host}
+    tls = os.path.join(config_dir, "contexts", "tls", context_id, "docker")
+    if os.path.isdir(tls):
+        environment["DOCKER_CERT_PATH"] = tls
+        if not endpoint.get("SkipTLSVerify"):
+            environment["DOCKER_TLS_VERIFY"] = "1"
+    return environment
 
 
 def client_arguments(environment: dict[str, str]) -> dict[str, Any]:
-    """The Docker SDK's reading of the ``DOCKER_*`` variables, plus ``DOCKER_TLS``
-    as the docker CLI reads it (the SDK ignores it): TLS without checking the
-    engine's certificate, with ``~/.docker``'s client certificate if there is one.
-    (``DOCKER_TLS_VERIFY`` or ``DOCKER_CERT_PATH`` turn TLS on by themselves.)"""
-    arguments: dict[str, Any] = docker.utils.kwargs_from_env(environment=environment)
-    if environment.get("DOCKER_TLS") and "tls" not in arguments:
-        cert, key = (os.path.join(os.path.expanduser("~"), ".docker", name) for name in ("cert.pem", "key.pem"))
-        client_cert = (cert, key) if os.path.isfile(cert) and os.path.isfile(key) else None
-        arguments["tls"] = docker.tls.TLSConfig(client_cert=client_cert, verify=False)
+    """Docker SDK client arguments from the ``DOCKER_*`` variables, read as the
+    docker CLI reads them (the SDK's ``from_env`` differs): ``DOCKER_TLS_VERIFY``
+    checks the engine's certificate against ``ca.pem`` (else the usual CAs);
+    ``DOCKER_TLS`` or ``DOCKER_CERT_PATH`` alone mean TLS without that check; the
+    client certificate (``cert.pem``/``key.pem`` in ``DOCKER_CERT_PATH``, default
+    ``~/.docker``) is sent when it exists."""
+    arguments: dict[str, Any] = {}
+    if environment.get("DOCKER_HOST"):
+        arguments["base_url"] = environment["DOCKER_HOST"]
+    verify = bool(environment.get("DOCKER_TLS_VERIFY"))
+    cert_dir = environment.get("DOCKER_CERT_PATH") or ""
+    if verify or cert_dir or environment.get("DOCKER_TLS"):
+        cert_dir = cert_dir or os.path.join(os.path.expanduser("~"), ".docker")
+        cert, key, ca = (os.path.join(cert_dir, name) for name in ("cert.pem", "key.pem", "ca.pem"))
+        arguments["tls"] = docker.tls.TLSConfig(
+            client_cert=(cert, key) if os.path.isfile(cert) and os.path.isfile(key) else None,
+            ca_cert=ca if verify and os.path.isfile(ca) else None,
+            verify=verify,
+        )
     return arguments
 
 
@@ -82,7 +137,7 @@ def connect(environment: dict[str, str] | None = None) -> docker.DockerClient:
     """A client for the engine ``environment`` names (default: this process's
     ``DOCKER_*`` variables), or a clear error when it is not reachable."""
     environment = engine_environment() if environment is None else environment
-    # The SDK reads os.environ when handed an empty mapping: name the default.
+    # Nothing chosen: the local socket, named so that an error says where.
     chosen = dict(environment) or {"DOCKER_HOST": "unix:///var/run/docker.sock"}
     try:
         # A fixed version first, so that nothing is sent before the TLS fix below;
