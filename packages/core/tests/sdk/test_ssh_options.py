@@ -24,7 +24,7 @@ from bakehouse.sdk.ssh import (
     clear_authorized_keys,
     connect_ssh,
 )
-from bakehouse.testing.servers import SSH_KEYGEN, SshServer, free_port, openssh_server
+from bakehouse.testing.servers import SSH_KEYGEN, SshServer, free_port, openssh_server, ssh_agent
 
 pytestmark = [pytest.mark.ssh]
 
@@ -82,20 +82,9 @@ def narrow_sshd() -> Iterator[SshServer]:
 @pytest.fixture
 def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bakehouse_sshd: SshServer) -> Iterator[Path]:
     """A real ssh-agent on a socket of this test, holding the loopback sshd's client key."""
-    sock = tmp_path / "agent.sock"
-    process = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
-        subprocess.run(["ssh-add", "-q", str(bakehouse_sshd.client_key)], env=env, check=True,
-                       stderr=subprocess.DEVNULL)
+    with ssh_agent(tmp_path / "agent.sock", bakehouse_sshd.client_key) as sock:
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
         yield sock
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def _forwards_in_log(server: SshServer) -> list[str]:

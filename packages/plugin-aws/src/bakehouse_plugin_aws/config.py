@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bakehouse_plugin_aws.access import AccessConfig
 
 _AMI_NAME = re.compile(r"^[A-Za-z0-9()\[\] ./\-'@_]{3,128}$")
+#: Burstable instance types (CPU credits): Packer launches them "standard" unless unlimited.
+_BURSTABLE = re.compile(r"^t(2|3a?|4g)\.")
 
 
 class _Block(BaseModel):
@@ -137,21 +139,27 @@ class KeyValue(_Block):
 
 
 class MetadataOptions(_Block):
-    """``metadata_options { ... }``: the instance's IMDS settings (IMDSv2)."""
+    """``metadata_options { ... }``: the instance's IMDS settings (IMDSv2).
+    Packer's defaults are sent without the block too (IMDSv1 allowed, one hop)."""
 
     http_endpoint: Literal["enabled", "disabled"] = "enabled"
-    http_tokens: Literal["", "optional", "required"] = ""
-    http_put_response_hop_limit: int = 0
-    instance_metadata_tags: Literal["", "enabled", "disabled"] = ""
+    http_tokens: Literal["", "optional", "required"] = "optional"
+    http_put_response_hop_limit: int = 1
+    instance_metadata_tags: Literal["", "enabled", "disabled"] = "disabled"
+
+    @field_validator("http_put_response_hop_limit")
+    @classmethod
+    def _hop_limit(cls, value: int) -> int:
+        if not 0 <= value <= 64:
+            raise ValueError("http_put_response_hop_limit requires a number between 1 and 64")
+        return value or 1
 
     def to_api(self) -> dict[str, object]:
-        api: dict[str, object] = {"HttpEndpoint": self.http_endpoint}
-        if self.http_tokens:
-            api["HttpTokens"] = self.http_tokens
-        if self.http_put_response_hop_limit:
-            api["HttpPutResponseHopLimit"] = self.http_put_response_hop_limit
-        if self.instance_metadata_tags:
-            api["InstanceMetadataTags"] = self.instance_metadata_tags
+        api: dict[str, object] = {"HttpEndpoint": self.http_endpoint,
+                                  "HttpTokens": self.http_tokens or "optional",
+                                  "HttpPutResponseHopLimit": self.http_put_response_hop_limit}
+        if self.instance_metadata_tags == "enabled":
+            api["InstanceMetadataTags"] = "enabled"
         return api
 
 
@@ -247,7 +255,8 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     ena_support: bool | None = option(None, note="ModifyInstanceAttribute EnaSupport before imaging")
     sriov_support: bool = option(False, note="ModifyInstanceAttribute SriovNetSupport=simple before imaging")
     ami_product_codes: list[str] = option(default_factory=list, note="ModifyImageAttribute ProductCodes")
-    no_ephemeral: bool = option(False, note="NoDevice for /dev/sd[b-z] in the launch mappings")
+    no_ephemeral: bool = option(False, note="NoDevice for the ephemeral drives xvdca-xvdcz in the launch "
+                                "mappings (Windows' drive names, as Packer)")
     deprecate_at: str = option("", note="EnableImageDeprecation (RFC 3339 UTC time)")
     deregistration_protection: DeregistrationProtection | None = option(
         None, note="EnableImageDeregistrationProtection")
@@ -277,7 +286,9 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     security_group_id: str = ""
     security_group_ids: list[str] = Field(default_factory=list)
     security_group_filter: SecurityGroupFilter | None = None
-    temporary_security_group_source_cidrs: list[str] = Field(default_factory=list)
+    temporary_security_group_source_cidrs: list[str] = option(
+        default_factory=list, note="default 0.0.0.0/0, or ::/0 with ssh_interface \"ipv6\"; IPv6 blocks "
+        "go to the rule's Ipv6Ranges")
     associate_public_ip_address: bool | None = None
     availability_zone: str = ""
     temporary_security_group_source_public_ip: bool = option(
@@ -291,10 +302,13 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
     capacity_reservation_group_arn: str = option("", note="RunInstances CapacityReservationSpecification")
     license_specifications: list[LicenseSpecification] = option(
         default_factory=list, note="RunInstances LicenseSpecifications")
-    enable_unlimited_credits: bool = option(False, note="CreditSpecification unlimited (t2/t3/t4g)")
+    enable_unlimited_credits: bool = option(False, note="CreditSpecification unlimited (t2/t3/t3a/t4g); "
+                                            "without it those types launch standard, as in Packer")
     enable_t2_unlimited: bool = option(False, note="deprecated alias of enable_unlimited_credits")
     enable_nitro_enclave: bool = option(False, note="RunInstances EnclaveOptions")
-    metadata_options: MetadataOptions | None = option(None, note="RunInstances MetadataOptions (IMDSv2)")
+    metadata_options: MetadataOptions = option(
+        default_factory=MetadataOptions, note="RunInstances MetadataOptions (IMDSv2); Packer's defaults "
+        "(enabled, optional, 1 hop) are sent without the block too")
     # spot
     spot_price: str = option("", note="a Spot instance through a temporary launch template and an "
                              "instant EC2 fleet; \"auto\": up to the on-demand price")
@@ -422,6 +436,24 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
                     "ssh_interface")
         if self.tenancy and self.placement and self.placement.tenancy and self.tenancy != self.placement.tenancy:
             problem("tenancy conflicts with placement.tenancy: set only one.", "tenancy")
+        if self.placement is not None and (self.placement.host_id or self.placement.host_resource_group_arn):
+            if self.placement.host_id and self.placement.host_resource_group_arn:
+                problem("placement.host_id and placement.host_resource_group_arn cannot be set together.",
+                        "placement", "host_resource_group_arn")
+            if self.tenancy_value() not in ("", "host"):
+                problem("The tenancy must be \"host\" with placement.host_id or "
+                        "placement.host_resource_group_arn.", "placement", "tenancy")
+        types = [self.instance_type] if self.instance_type else self.spot_instance_types
+        if (self.enable_unlimited_credits or self.enable_t2_unlimited) and types and \
+                not all(_BURSTABLE.match(t) for t in types):
+            problem(f"Unlimited credits need a burstable instance type (T2, T3, T3a, T4g), not "
+                    f"{', '.join(t for t in types if not _BURSTABLE.match(t))}.",
+                    "enable_t2_unlimited" if self.enable_t2_unlimited else "enable_unlimited_credits")
+        if self.enable_nitro_enclave and any(t.startswith("t") for t in types):
+            problem(f"Nitro Enclaves cannot be used with burstable instance types ({', '.join(types)}).",
+                    "enable_nitro_enclave")
+        if self.block_duration_minutes % 60:
+            problem("block_duration_minutes must be a multiple of 60.", "block_duration_minutes")
         if self.iam_instance_profile and self.temporary_iam_instance_profile_policy_document:
             problem("Only one of iam_instance_profile or temporary_iam_instance_profile_policy_document "
                     "can be set.", "temporary_iam_instance_profile_policy_document")
@@ -445,8 +477,9 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
                 problem("deprecate_at must be an RFC 3339 time, e.g. 2030-01-01T00:00:00Z.", "deprecate_at")
         if self.temporary_key_pair_bits and self.temporary_key_pair_type != "rsa":
             problem("temporary_key_pair_bits only applies to rsa keys.", "temporary_key_pair_bits")
-        if self.temporary_key_pair_bits and self.temporary_key_pair_bits < 2048:
-            problem("temporary_key_pair_bits must be at least 2048.", "temporary_key_pair_bits")
+        if self.temporary_key_pair_bits and self.temporary_key_pair_bits < 1024:
+            problem("temporary_key_pair_bits must be at least 1024 (Packer's minimum for RSA).",
+                    "temporary_key_pair_bits")
         if self.skip_save_build_region and not self.ami_regions:
             problem("skip_save_build_region needs ami_regions (the AMI would exist nowhere).",
                     "skip_save_build_region")
@@ -513,6 +546,13 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
 
     def tenancy_value(self) -> str:
         return self.tenancy or (self.placement.tenancy if self.placement else "")
+
+    def cpu_credits(self) -> str:
+        """CreditSpecification.CpuCredits: "unlimited" when asked, "standard" for a
+        burstable ``instance_type`` otherwise (Packer's rule), else nothing."""
+        if self.enable_unlimited_credits or self.enable_t2_unlimited:
+            return "unlimited"
+        return "standard" if _BURSTABLE.match(self.instance_type) else ""
 
     def temporary_key_pair_wanted(self) -> bool:
         """Packer's rule: a temporary key pair unless the user brings a key, a password or an agent."""

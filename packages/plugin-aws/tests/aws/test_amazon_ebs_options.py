@@ -11,11 +11,12 @@ import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from bakehouse.sdk import ConfigError, Context, option_status
-from bakehouse.testing.servers import MotoServer, SshServer
+from bakehouse.testing.servers import MotoServer, SshServer, ssh_agent
 from bakehouse_plugin_aws.config import AmazonEBSConfig, parse_builder_config
 from test_amazon_ebs import CommandHook, RecordingUi, base_config, prepared, register_source_ami
 
@@ -86,8 +87,8 @@ def test_tags_blocks_and_run_options_reach_ec2(bakehouse_aws_env: MotoServer, ba
         snapshot_tags={"SnapMap": "m"}, snapshot_tag=[{"key": "Snap", "value": "s"}],
         metadata_options={"http_endpoint": "disabled", "http_tokens": "required",
                           "http_put_response_hop_limit": 2, "instance_metadata_tags": "enabled"},
-        tenancy="dedicated", enable_unlimited_credits=True, enable_nitro_enclave=True,
-        capacity_reservation_preference="none", no_ephemeral=True,
+        tenancy="dedicated", enable_unlimited_credits=True, capacity_reservation_preference="open",
+        no_ephemeral=True,
         license_specifications=[{"license_configuration_request": {
             "license_configuration_arn": "arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-1"}}],
         ena_support=True, sriov_support=True, imds_support="v2.0", ami_product_codes=["code1"],
@@ -116,15 +117,18 @@ def test_tags_blocks_and_run_options_reach_ec2(bakehouse_aws_env: MotoServer, ba
             "InstanceMetadataTags": "enabled"}.items() <= instance["MetadataOptions"].items()
     sriov = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="sriovNetSupport")
     assert sriov["SriovNetSupport"] == {"Value": "simple"}
-    # moto keeps neither tenancy, credits, enclaves nor licenses: the request shows them
+    # moto keeps neither tenancy, credits, licenses nor network interface tags: the request shows them
     (run,) = recorder.calls("RunInstances")
     assert run["Placement.Tenancy"] == "dedicated"
     assert run["CreditSpecification.CpuCredits"] == "unlimited"
-    assert run["EnclaveOptions.Enabled"] == "true"
-    assert run["CapacityReservationSpecification.CapacityReservationPreference"] == "none"
+    assert run["CapacityReservationSpecification.CapacityReservationPreference"] == "open"
     assert run["LicenseSpecification.1.LicenseConfigurationArn"].endswith("lic-1")
-    devices = {run[k]: k for k in run if k.endswith(".DeviceName")}
-    assert "/dev/sdb" in devices and run[devices["/dev/sdb"].replace("DeviceName", "NoDevice")] == ""
+    assert run["TagSpecification.2.ResourceType"] == "network-interface"
+    assert {run[k]: run[k.replace(".Key", ".Value")] for k in run
+            if k.startswith("TagSpecification.2.Tag.") and k.endswith(".Key")} == {
+        "Run": "yes", "RunBlock": "b", "Name": "Bakehouse Builder"}
+    no_device = sorted(run[k.replace("NoDevice", "DeviceName")] for k in run if k.endswith(".NoDevice"))
+    assert no_device == [f"xvdc{letter}" for letter in "abcdefghijklmnopqrstuvwxyz"]  # Packer's names
     # moto keeps SR-IOV (above) but has no enaSupport attribute, nor any on images
     modified = recorder.calls("ModifyInstanceAttribute")
     assert {"EnaSupport.Value": "true"}.items() <= modified[1].items()
@@ -135,7 +139,19 @@ def test_tags_blocks_and_run_options_reach_ec2(bakehouse_aws_env: MotoServer, ba
     assert any(c.get("ImdsSupport.Value") == "v2.0" for c in image_attrs)
 
 
+#: Packer's defaults reach RunInstances without any option (moto keeps only the metadata ones).
+_RUN_DEFAULTS = {"MetadataOptions.HttpEndpoint": "enabled", "MetadataOptions.HttpTokens": "optional",
+                 "MetadataOptions.HttpPutResponseHopLimit": "1", "MetadataOptions.InstanceMetadataTags": None,
+                 "CreditSpecification.CpuCredits": "standard",
+                 "CapacityReservationSpecification.CapacityReservationPreference": "none",
+                 "EnclaveOptions.Enabled": None}
+
+
 @pytest.mark.parametrize(("options", "expected"), [
+    ({}, _RUN_DEFAULTS),
+    ({"instance_type": "m5.large", "enable_nitro_enclave": True, "metadata_options": {"http_tokens": "required"}},
+     {"CreditSpecification.CpuCredits": None, "EnclaveOptions.Enabled": "true",
+      "MetadataOptions.HttpTokens": "required", "MetadataOptions.HttpPutResponseHopLimit": "1"}),
     ({"placement": {"host_resource_group_arn": "arn:aws:resource-groups:us-east-1:123456789012:group/hosts",
                     "tenancy": "host"}},
      {"Placement.HostResourceGroupArn": "arn:aws:resource-groups:us-east-1:123456789012:group/hosts",
@@ -143,21 +159,23 @@ def test_tags_blocks_and_run_options_reach_ec2(bakehouse_aws_env: MotoServer, ba
     ({"placement": {"host_id": "h-0123456789abcdef0"}, "enable_t2_unlimited": True},
      {"Placement.HostId": "h-0123456789abcdef0", "CreditSpecification.CpuCredits": "unlimited"}),
     ({"capacity_reservation_id": "cr-0123456789abcdef0"},
-     {"CapacityReservationSpecification.CapacityReservationTarget.CapacityReservationId": "cr-0123456789abcdef0"}),
+     {"CapacityReservationSpecification.CapacityReservationTarget.CapacityReservationId": "cr-0123456789abcdef0",
+      "CapacityReservationSpecification.CapacityReservationPreference": None}),
     ({"capacity_reservation_group_arn": "arn:aws:resource-groups:us-east-1:123456789012:group/crs"},
      {"CapacityReservationSpecification.CapacityReservationTarget.CapacityReservationResourceGroupArn":
       "arn:aws:resource-groups:us-east-1:123456789012:group/crs"}),
 ])
-def test_placement_and_capacity_reservation_targets_reach_run_instances(
+def test_run_options_and_packers_defaults_reach_run_instances(
         bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer, recorder: Recorder,
-        options: dict[str, Any], expected: dict[str, str]) -> None:
+        options: dict[str, Any], expected: dict[str, str | None]) -> None:
+    """``expected``: the request's parameters; None: the parameter is not sent."""
     ec2 = bakehouse_aws_env.client()
     config = base_config(bakehouse_sshd, register_source_ami(ec2), communicator="none",
                          skip_create_ami=True, **options)
     del config["ami_name"]
     prepared(config).run(RecordingUi(), CommandHook(), Context())
     (run,) = recorder.calls("RunInstances")
-    assert expected.items() <= run.items(), run
+    assert {key: run.get(key) for key in expected} == expected, run
 
 
 def test_block_duration_minutes_is_accepted_with_a_warning() -> None:
@@ -315,13 +333,65 @@ def test_ssh_interface_ipv6_takes_the_address_ec2_gives_the_instance(bakehouse_a
     ({"ssh_keypair_name": "mine"}, ("ssh_private_key_file",), "ssh_agent_auth"),
     ({"fast_launch": [{"enable_fast_launch": True}]}, ("fast_launch",), "Windows AMIs"),
     ({"deprecate_at": "soon"}, ("deprecate_at",), "RFC 3339"),
-    ({"temporary_key_pair_bits": 1024}, ("temporary_key_pair_bits",), "2048"),
+    ({"temporary_key_pair_bits": 512}, ("temporary_key_pair_bits",), "at least 1024"),
     ({"snapshot_copy_duration_minutes": 20, "ami_regions": ["us-west-2"]},
      ("snapshot_copy_duration_minutes",), "multiple of 15"),
 ])
 def test_options_that_cannot_work_say_why(raw: dict[str, Any], path: tuple[str, ...], words: str) -> None:
     error = assert_problem_at(raw, path, words)
     assert "not expected here" not in str(error)
+
+
+@pytest.mark.parametrize(("raw", "path", "words"), [
+    ({"instance_type": "m5.large", "enable_unlimited_credits": True}, ("enable_unlimited_credits",),
+     "burstable instance type (T2, T3, T3a, T4g), not m5.large"),
+    ({"instance_type": "t3.micro", "enable_nitro_enclave": True}, ("enable_nitro_enclave",),
+     "burstable instance types (t3.micro)"),
+    ({"placement": {"host_id": "h-1", "host_resource_group_arn": "arn:g"}},
+     ("placement", "host_resource_group_arn"), "cannot be set together"),
+    ({"placement": {"host_id": "h-1", "tenancy": "dedicated"}}, ("placement", "tenancy"), "must be \"host\""),
+    ({"metadata_options": {"http_put_response_hop_limit": 65}}, ("metadata_options", "http_put_response_hop_limit"),
+     "between 1 and 64"),
+    ({"block_duration_minutes": 45, "spot_price": "auto"}, ("block_duration_minutes",), "multiple of 60"),
+])
+def test_run_option_mistakes_name_the_option(raw: dict[str, Any], path: tuple[str, ...], words: str) -> None:
+    assert_problem_at(raw, path, words)
+
+
+@pytest.mark.parametrize(("options", "ipv4", "ipv6"), [
+    ({"ssh_interface": "ipv6"}, [], ["::/0"]),
+    ({"temporary_security_group_source_cidrs": ["10.0.0.0/8", "2001:db8::/32"]}, ["10.0.0.0/8"], ["2001:db8::/32"]),
+])
+def test_temporary_security_group_admits_ipv6_blocks(bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer,
+                                                     options: dict[str, Any], ipv4: list[str],
+                                                     ipv6: list[str]) -> None:
+    """With ssh_interface = "ipv6" the group admits anyone over IPv6 (Packer's default);
+    an IPv6 block goes to the rule's Ipv6Ranges. (ssh_host reaches the loopback sshd.)"""
+    ec2 = bakehouse_aws_env.client()
+    groups: list[dict[str, Any]] = []  # while the build runs (the group goes with it)
+    hook = CommandHook(check=lambda *_: groups.extend(
+        g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"].startswith("bakehouse_")))
+    config = base_config(bakehouse_sshd, register_source_ami(ec2), skip_create_ami=True,
+                         ssh_private_key_file=str(bakehouse_sshd.client_key), **options)
+    prepared(config).run(RecordingUi(), hook, Context())
+    [group] = groups
+    [rule] = group["IpPermissions"]
+    assert [r["CidrIp"] for r in rule["IpRanges"]] == ipv4
+    assert [r["CidrIpv6"] for r in rule["Ipv6Ranges"]] == ipv6
+
+
+def test_ssh_agent_auth_logs_in_with_the_agents_key_and_makes_no_key_pair(
+        bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer, recorder: Recorder, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ec2 = bakehouse_aws_env.client()
+    config = base_config(bakehouse_sshd, register_source_ami(ec2), ssh_agent_auth=True, skip_create_ami=True)
+    hook = CommandHook("echo by-agent")
+    with ssh_agent(tmp_path / "agent.sock", bakehouse_sshd.client_key) as sock:
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        prepared(config).run(RecordingUi(), hook, Context())
+    assert bytes(hook.output) == b"by-agent\n"
+    assert recorder.calls("CreateKeyPair") == recorder.calls("ImportKeyPair") == []
+    assert "KeyName" not in recorder.calls("RunInstances")[0]
 
 
 def test_schema_statuses_are_readable_for_docs() -> None:

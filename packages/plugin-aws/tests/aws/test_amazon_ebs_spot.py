@@ -101,6 +101,8 @@ def test_spot_price_auto_sets_no_max_price_and_a_failed_build_leaves_nothing(
         builder.run(RecordingUi(), CommandHook("exit 3"), Context())
     (template,) = recorder.calls("CreateLaunchTemplate")
     assert template["LaunchTemplateData.InstanceType"] == "t2.micro"
+    assert template["LaunchTemplateData.CreditSpecification.CpuCredits"] == "standard"  # Packer's default
+    assert template["LaunchTemplateData.TagSpecification.2.ResourceType"] == "network-interface"
     assert template["LaunchTemplateData.InstanceMarketOptions.MarketType"] == "spot"
     assert not [k for k in template if k.endswith("MaxPrice")]  # "auto": EC2 caps at the on-demand price
     (fleet,) = recorder.calls("CreateFleet")

@@ -59,6 +59,7 @@ __all__ = [
     "free_port",
     "moto_server",
     "openssh_server",
+    "ssh_agent",
     "sshd_accepts_moto_keys",
 ]
 
@@ -173,6 +174,24 @@ class SshServer:
     client_public_key: str
     workdir: Path
     process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def ssh_agent(socket_path: Path, *keys: Path) -> Iterator[Path]:
+    """A real ``ssh-agent`` listening on ``socket_path`` and holding ``keys``;
+    stopped on exit. Point ``SSH_AUTH_SOCK`` at the path to use it."""
+    process = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not socket_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(socket_path)}
+        for key in keys:
+            subprocess.run(["ssh-add", "-q", str(key)], env=env, check=True, stderr=subprocess.DEVNULL)
+        yield socket_path
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def sshd_accepts_moto_keys() -> bool:

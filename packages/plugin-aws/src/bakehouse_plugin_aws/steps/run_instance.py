@@ -51,6 +51,8 @@ class StepRunSourceInstance(Step):
         params = instance_parameters(state, token)
         params.update(MinCount=1, MaxCount=1, ClientToken=token,
                       InstanceInitiatedShutdownBehavior=config.shutdown_behavior)
+        # Packer's default for on-demand instances: no open capacity reservation is used
+        params.setdefault("CapacityReservationSpecification", {"CapacityReservationPreference": "none"})
         state.ui.say("Launching a source AWS instance...")
         # Journal first (by the token tag): a kill between RunInstances and the
         # next line still leaves a findable record.
@@ -114,7 +116,9 @@ def instance_parameters(state: StateBag, token: str) -> dict[str, Any]:
     instance_tags = {**run_tags, INSTANCE_TOKEN_TAG: token, OWNER_TAG: run_id_of(state)}
     params: dict[str, Any] = {
         "ImageId": state["source_image"]["ImageId"],
-        "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list(instance_tags)}],
+        # the run tags go on the network interface too, as in Packer
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list(instance_tags)},
+                              {"ResourceType": "network-interface", "Tags": tag_list(run_tags)}],
     }
     if config.instance_type:
         params["InstanceType"] = config.instance_type
@@ -162,8 +166,7 @@ def run_instance_options(config: AmazonEBSConfig) -> dict[str, Any]:
     """RunInstances parameters of the run options (metadata, placement,
     capacity reservation, licenses, credits, enclaves)."""
     params: dict[str, Any] = {}
-    if config.metadata_options is not None:
-        params["MetadataOptions"] = config.metadata_options.to_api()
+    params["MetadataOptions"] = config.metadata_options.to_api()
     placement: dict[str, Any] = {}
     if config.tenancy_value():
         placement["Tenancy"] = config.tenancy_value()
@@ -187,8 +190,8 @@ def run_instance_options(config: AmazonEBSConfig) -> dict[str, Any]:
     arns = [arn for spec in config.license_specifications for arn in spec.arns()]
     if arns:
         params["LicenseSpecifications"] = [{"LicenseConfigurationArn": arn} for arn in arns]
-    if config.enable_unlimited_credits or config.enable_t2_unlimited:
-        params["CreditSpecification"] = {"CpuCredits": "unlimited"}
+    if config.cpu_credits():
+        params["CreditSpecification"] = {"CpuCredits": config.cpu_credits()}
     if config.enable_nitro_enclave:
         params["EnclaveOptions"] = {"Enabled": True}
     return params
@@ -196,12 +199,13 @@ def run_instance_options(config: AmazonEBSConfig) -> dict[str, Any]:
 
 def launch_mappings(config: AmazonEBSConfig) -> list[dict[str, object]]:
     """``launch_block_device_mappings``, plus with ``no_ephemeral`` a NoDevice
-    entry for every /dev/sd[b-z] the user did not map (Packer's rule)."""
+    entry for every ephemeral drive name xvdca-xvdcz the user did not map
+    (Packer's rule: where Windows instances get their ephemeral drives)."""
     mappings = [m.to_api() for m in config.launch_block_device_mappings]
     if config.no_ephemeral:
         used = {str(m["DeviceName"]) for m in mappings}
-        for letter in "bcdefghijklmnopqrstuvwxyz":
-            device = f"/dev/sd{letter}"
+        for letter in "abcdefghijklmnopqrstuvwxyz":
+            device = f"xvdc{letter}"
             if device not in used:
                 mappings.append({"DeviceName": device, "NoDevice": ""})
     return mappings

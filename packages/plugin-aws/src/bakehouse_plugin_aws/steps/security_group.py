@@ -73,7 +73,8 @@ class StepSecurityGroup(Step):
         self.group_name = name
         if config.communicator == "ssh":
             # Packer's precedence: explicit CIDRs, else this machine's address, else anyone
-            cidrs = config.temporary_security_group_source_cidrs or ["0.0.0.0/0"]
+            anyone = "::/0" if config.ssh_interface == "ipv6" else "0.0.0.0/0"
+            cidrs = config.temporary_security_group_source_cidrs or [anyone]
             if config.temporary_security_group_source_public_ip and not config.temporary_security_group_source_cidrs:
                 cidrs = [public_ip_cidr()]
             state.ui.say(f"Authorizing access to port {config.ssh_port} from {cidrs} in the "
@@ -86,7 +87,8 @@ class StepSecurityGroup(Step):
                     "IpProtocol": "tcp",
                     "FromPort": config.ssh_port,
                     "ToPort": config.ssh_port,
-                    "IpRanges": [{"CidrIp": cidr} for cidr in cidrs],
+                    "IpRanges": [{"CidrIp": c} for c in cidrs if ":" not in c],
+                    "Ipv6Ranges": [{"CidrIpv6": c} for c in cidrs if ":" in c],
                 }],
             )
         state["security_group_ids"] = [self.group_id]
