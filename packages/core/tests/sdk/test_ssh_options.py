@@ -320,12 +320,20 @@ def no_sftp_sshd() -> Iterator[SshServer]:
 
 
 def test_scp_moves_files_and_directories_where_sftp_cannot(no_sftp_sshd: SshServer, tmp_path: Path) -> None:
-    sftp = connect_ssh(_config(no_sftp_sshd), "127.0.0.1", Context())
+    sftp = connect_ssh(_config(no_sftp_sshd, ssh_file_transfer_method="sftp"), "127.0.0.1", Context())
     try:
         with pytest.raises(SSHError, match="scp"):
             sftp.upload(str(tmp_path / "x"), io.BytesIO(b"x"))
     finally:
         sftp.close()
+    # without the option, as Packer (whose default is scp), a machine without SFTP still gets the file
+    default = connect_ssh(_config(no_sftp_sshd), "127.0.0.1", Context())
+    try:
+        default.upload(str(tmp_path / "by-default"), io.BytesIO(b"d"), FileInfo(size=1))
+        assert (tmp_path / "by-default").read_bytes() == b"d"
+        assert default.file_transfer == "scp"
+    finally:
+        default.close()
     comm = connect_ssh(_config(no_sftp_sshd, ssh_file_transfer_method="scp"), "127.0.0.1", Context())
     try:
         payload = os.urandom(300_000)

@@ -119,8 +119,8 @@ class SSHConfig(Config):
         False, note="by default the agent at SSH_AUTH_SOCK (if any) is forwarded to commands on the machine; "
         "true: never")
     ssh_file_transfer_method: Literal["", "sftp", "scp"] = option(
-        "", note="\"scp\" runs scp -t/-f on the machine (it must have scp); empty or \"sftp\": the SFTP "
-        "subsystem (Packer's empty default is scp)")
+        "", note="\"scp\" runs scp -t/-f on the machine (it must have scp); \"sftp\": the SFTP subsystem; "
+        "empty: SFTP when the machine offers it, else scp (Packer's default)")
     ssh_ciphers: list[str] = option(
         default_factory=list, note="ciphers to offer, in order (names paramiko does not know are skipped)")
     ssh_key_exchange_algorithms: list[str] = option(
@@ -301,7 +301,7 @@ class SSHCommunicator(Communicator):
         read_write_timeout: float = 0.0,
         bastion: Bastion | None = None,
         proxy: SocksProxy | None = None,
-        file_transfer: Literal["sftp", "scp"] = "sftp",
+        file_transfer: Literal["sftp", "scp", "auto"] = "sftp",
         local_tunnels: Sequence[TunnelSpec] = (),
         remote_tunnels: Sequence[TunnelSpec] = (),
         forward_agent: bool = False,
@@ -516,6 +516,18 @@ class SSHCommunicator(Communicator):
             raise SSHError(self._closed_reason())
         return transport
 
+    def _via_scp(self) -> bool:
+        """scp when asked; "auto" (the default) settles on SFTP when the machine
+        offers the subsystem, else on scp, which Packer uses by default."""
+        if self.file_transfer == "auto":
+            try:
+                self._sftp_client()
+                self.file_transfer = "sftp"
+            except SSHError as exc:
+                log.info("no SFTP on %s (%s): files move with scp", self.address, exc)
+                self.file_transfer = "scp"
+        return self.file_transfer == "scp"
+
     def _sftp_client(self) -> paramiko.SFTPClient:
         with self._lock:
             if self._sftp is None:
@@ -655,7 +667,7 @@ class SSHCommunicator(Communicator):
         return SSHError(f"{what} failed{via}: {reason}")
 
     def upload(self, dst: str, src: BinaryIO, info: FileInfo = FileInfo()) -> None:  # noqa: B008 - the SDK's signature
-        if self.file_transfer == "scp":
+        if self._via_scp():
             try:
                 _scp.upload(self._transport(), dst, src, info.size, info.mode)
             except (OSError, EOFError, paramiko.SSHException) as exc:
@@ -675,7 +687,7 @@ class SSHCommunicator(Communicator):
             raise self._file_error(f"upload to {self.address}:{dst}", exc) from None
 
     def download(self, src: str, dst: BinaryIO) -> None:
-        if self.file_transfer == "scp":
+        if self._via_scp():
             try:
                 _scp.download(self._transport(), src, dst)
             except (OSError, EOFError, paramiko.SSHException) as exc:
@@ -694,7 +706,7 @@ class SSHCommunicator(Communicator):
             raise self._file_error(f"download of {self.address}:{src}", exc) from None
 
     def upload_dir(self, dst: str, src: str, exclude: Sequence[str] = ()) -> None:
-        if self.file_transfer == "scp":
+        if self._via_scp():
             try:
                 _scp.upload_dir(self._transport(), dst, src, lambda rel: _excluded(rel, exclude))
             except (OSError, EOFError, paramiko.SSHException) as exc:
@@ -722,7 +734,7 @@ class SSHCommunicator(Communicator):
                     self.upload(posixpath.join(root, rel.replace(os.sep, "/")), fh, FileInfo(mode=mode))
 
     def download_dir(self, src: str, dst: str, exclude: Sequence[str] = ()) -> None:
-        if self.file_transfer == "scp":
+        if self._via_scp():
             try:
                 _scp.download_dir(self._transport(), src, dst, lambda rel: _excluded(rel, exclude))
             except (OSError, EOFError, paramiko.SSHException) as exc:
@@ -911,7 +923,7 @@ def communicator_for(config: SSHConfig, host: str, *, private_key_pem: str = "")
         read_write_timeout=config.read_write_timeout_seconds,
         bastion=bastion,
         proxy=proxy,
-        file_transfer="scp" if config.ssh_file_transfer_method == "scp" else "sftp",
+        file_transfer=config.ssh_file_transfer_method or "auto",
         local_tunnels=[TunnelSpec.parse(t) for t in config.ssh_local_tunnels],
         remote_tunnels=[TunnelSpec.parse(t) for t in config.ssh_remote_tunnels],
         # Packer forwards the agent whenever there is one, unless told not to
