@@ -213,20 +213,30 @@ def test_build_against_an_engine_over_tls_with_client_certificates(
 
 @pytest.mark.parametrize("tls_engine", [{"client_certificates": False}], indirect=True)
 def test_docker_tls_alone_speaks_tls_without_verifying_as_the_docker_cli(
-    bakehouse, tmp_path: Path, tls_engine: tuple[EngineRelay, Path], busybox_image: str,
-    docker_resources, run_id: str, cli_env: dict[str, str], docker_tmpdir: Path,
+    tls_engine: tuple[EngineRelay, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """DOCKER_TLS=1 (the docker CLI's --tls): TLS to the engine, its certificate not
-    checked; the Docker SDK alone would speak plain HTTP to the TLS port."""
-    relay, _ = tls_engine
-    write_template(tmp_path, TLS_TEMPLATE, image=busybox_image)
-    env = {**cli_env, "DOCKER_HOST": relay.docker_host, "DOCKER_TLS": "1", "HOME": str(tmp_path)}
-    result = bakehouse("build", "t.pkr.hcl", env=env, timeout=600)
-    assert result.returncode == 0, show(result)
-    assert "provisioned-over-tls" in result.stdout, show(result)
-    assert "InsecureRequestWarning" not in result.stdout + result.stderr, show(result)
-    assert relay.saw(r"^POST /v[\d.]+/containers/create"), "the build did not go through the TLS listener"
-    wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
+    checked, even with a CA bundle in REQUESTS_CA_BUNDLE; the Docker SDK alone
+    would speak plain HTTP to the TLS port. (The plugin's own connection, in-process.)"""
+    import warnings
+
+    from bakehouse_plugin_docker import engine
+
+    relay, cert_path = tls_engine
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.docker client certificate
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_path / "ca.pem"))  # would verify (and fail: wrong name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = engine.connect({"DOCKER_HOST": relay.docker_host, "DOCKER_TLS": "1"})
+        try:
+            client.containers.list(limit=1)
+        finally:
+            client.close()
+    assert relay.saw(r"^GET /v[\d.]+/containers/json"), "the request did not go through the TLS listener"
+    assert not [w for w in caught if "InsecureRequestWarning" in repr(w.category)], caught
+    with pytest.raises(engine.DockerEngineError, match=f"Cannot connect to the Docker engine at {relay.docker_host}"):
+        engine.connect({"DOCKER_HOST": relay.docker_host})  # plain HTTP to a TLS port
+
 
 def test_the_current_docker_context_chooses_the_engine_as_for_the_docker_cli(
     bakehouse, tmp_path: Path, tcp_engine: EngineRelay, busybox_image: str,

@@ -444,6 +444,12 @@ class EngineRelay:
                     pass
 
     def close(self) -> None:
+        # close() alone does not wake a thread blocked in accept() on Linux
+        # (the join below then waited its full 10 s): shutdown() does.
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._listener.close()
         with self._lock:
             sockets, threads = list(self._open), list(self._threads)
