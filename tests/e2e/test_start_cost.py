@@ -18,12 +18,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bakehouse.rpc.codec import Hello, decode_message
 from bakehouse.rpc.server import CORE_PID_ENV
 from bakehouse.rpc.transport import FDS_ENV, PipeTransport
 
+from tests.fixtures.processes import PluginDir, pid_alive, run_processes
 from tests.support import bakehouse_exe
 
 HEAVY = ("pydantic", "lark", "docker", "boto3", "botocore", "paramiko", "multiprocess", "dill")
@@ -39,6 +41,12 @@ def imported(importtime_stderr: str) -> set[str]:
             if name != "imported package":
                 names.add(name.split(".")[0])
     return names
+
+
+def modules(importtime_stderr: str) -> set[str]:
+    """Full module names in ``-X importtime`` output."""
+    return {line.rsplit("|", 1)[1].strip() for line in importtime_stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
 
 
 def heavy_in(importtime_stderr: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
@@ -67,9 +75,9 @@ def _plugin_exe(name: str) -> str:
     return str(exe)
 
 
-@pytest.mark.parametrize("plugin", PLUGINS)
-def test_plugin_handshake_imports_no_heavy_library(plugin: str, tmp_path: Path) -> None:
-    """Start the plugin as the core does (RPC pipes), read its hello, hang up."""
+def _serve_until_hello(plugin: str, cwd: Path, extra_env: dict[str, str] | None = None) -> str:
+    """Start the plugin as the core does (RPC pipes), read its hello, hang up;
+    its ``-X importtime`` output."""
     core_to_plugin_r, core_to_plugin_w = os.pipe()
     plugin_to_core_r, plugin_to_core_w = os.pipe()
     env = dict(os.environ)
@@ -77,6 +85,7 @@ def test_plugin_handshake_imports_no_heavy_library(plugin: str, tmp_path: Path) 
     env[CORE_PID_ENV] = str(os.getpid())
     env["PYTHONPROFILEIMPORTTIME"] = "1"
     env.pop("BAKEHOUSE_LOG", None)
+    env.update(extra_env or {})
     proc = subprocess.Popen(
         [_plugin_exe(plugin), "serve"],
         env=env,
@@ -84,7 +93,7 @@ def test_plugin_handshake_imports_no_heavy_library(plugin: str, tmp_path: Path) 
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        cwd=tmp_path,
+        cwd=cwd,
     )
     os.close(core_to_plugin_r)
     os.close(plugin_to_core_w)
@@ -97,7 +106,29 @@ def test_plugin_handshake_imports_no_heavy_library(plugin: str, tmp_path: Path) 
         transport.close()  # EOF: the plugin stops
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr.decode(errors="replace")[-2000:]
-    assert heavy_in(stderr.decode(errors="replace")) == []
+    return stderr.decode(errors="replace")
+
+
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_plugin_handshake_imports_no_heavy_library(plugin: str, tmp_path: Path) -> None:
+    assert heavy_in(_serve_until_hello(plugin, tmp_path)) == []
+
+
+def test_a_plugin_started_early_imports_its_components_after_the_hello(tmp_path: Path) -> None:
+    """The core names the components it will create (BAKEHOUSE_PLUGIN_PRELOAD):
+    the plugin imports them once it has answered, before the core asks;
+    without the variable it does not. shell-local's way still has no pydantic."""
+    from bakehouse.rpc.server import PRELOAD_ENV
+
+    # importlib.import_module (how components are loaded) leaves the module
+    # itself out of -X importtime; what it imports with `import` is listed.
+    module = "bakehouse_plugin_shell._local_process"
+    plain = _serve_until_hello("bakehouse-plugin-shell", tmp_path)
+    assert "bakehouse.rpc.server" in modules(plain) and module not in modules(plain)
+    asked = _serve_until_hello("bakehouse-plugin-shell", tmp_path,
+                               {PRELOAD_ENV: '[["provisioner", "shell-local"]]'})
+    assert module in modules(asked)
+    assert heavy_in(asked) == []
 
 
 TWO_PLUGINS = """
@@ -293,3 +324,103 @@ def test_docker_builds_do_not_load_paramiko(tmp_path: Path) -> None:
                             cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["['docker',", "'pydantic']"]  # loaded: not vacuous; no paramiko
+
+
+PROBED = """
+data "http" "probe" {
+  url = "http://127.0.0.1:%(port)d/probe"
+}
+source "testkit" "a" {
+  workdir = "%(root)s/machine"
+}
+build {
+  sources = ["source.testkit.a"]
+  provisioner "shell-local" {
+    inline = ["echo plugin-${data.http.probe.body}"]
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("argv", [["build"], ["validate", "-evaluate-datasources"]])
+def test_plugins_start_while_the_template_is_evaluated(
+    argv: list[str], bakehouse: Any, plugin_dir: PluginDir, run_id: str, tmp_path: Path
+) -> None:
+    """The template's builds name their plugins in its syntax: those start
+    before it is evaluated. A data source evaluated on the way answers only
+    once the builder's plugin process runs (or says "late" after 30 s)."""
+    import http.server
+    import threading
+    import time
+
+    plugin_dir.add("bakehouse-plugin-testkit")
+    answers: list[str] = []
+
+    class Probe(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            deadline = time.monotonic() + 30
+            while "bakehouse-plugin-testkit" not in plugin_dir.served() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            answer = "early" if "bakehouse-plugin-testkit" in plugin_dir.served() else "late"
+            answers.append(answer)
+            body = answer.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Probe)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        (tmp_path / "t.pkr.hcl").write_text(
+            PROBED % {"port": server.server_address[1], "root": tmp_path}, encoding="utf-8")
+        done = bakehouse(*argv, "t.pkr.hcl", cwd=tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert answers == ["early"]
+    if argv == ["build"]:
+        assert "plugin-early" in done.stdout
+    assert plugin_dir.served() == ["bakehouse-plugin-testkit"]  # one process, taken by the build
+
+
+BROKEN_LATER = """
+source "testkit" "a" {
+  workdir = "%(root)s/machine-a"
+}
+source "testkit" "b" {
+  workdir = "%(root)s/machine-b"
+}
+build {
+  sources = [%(sources)s]
+  provisioner "shell-local" {
+    inline = [var.nowhere]
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("command", ["build", "validate"])
+@pytest.mark.parametrize("sources", ['"source.testkit.a"', '"source.testkit.a", "source.testkit.b"'],
+                         ids=["plugin process", "fork server"])
+def test_plugins_started_early_stop_when_the_template_fails_to_evaluate(
+    command: str, sources: str, bakehouse: Any, plugin_dir: PluginDir, run_id: str, tmp_path: Path
+) -> None:
+    """One build of a plugin starts its process early, two start its fork
+    server early; either is stopped when the evaluation then fails."""
+    plugin_dir.add("bakehouse-plugin-testkit")
+    (tmp_path / "t.pkr.hcl").write_text(BROKEN_LATER % {"root": tmp_path, "sources": sources},
+                                        encoding="utf-8")
+    done = bakehouse(command, "t.pkr.hcl", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "nowhere" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    served = [pid for name, command_name, pid in plugin_dir.spawns() if command_name == "serve"]
+    assert len(served) == 1  # started before the evaluation failed...
+    assert not any(pid_alive(pid) for pid in served)  # ...and stopped before the command ended
+    if command == "build":  # the shell plugin too (validate gives its plugins a run id of its own)
+        assert run_processes(run_id) == []

@@ -22,6 +22,7 @@ from bakehouse.cli.common import (
     flag,
     load_template,
     make_ui,
+    start_plugins_early,
 )
 
 ON_ERROR_CHOICES = ("cleanup", "abort", "ask", "run-cleanup-provisioner")
@@ -174,9 +175,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bakehouse.cli.cleanup import remove_journal_if_done
     from bakehouse.cli.main import redact_argv
-    from bakehouse.orchestrator.runner import BuildOptions, Orchestrator
     from bakehouse.plugin.manager import PluginManager
     from bakehouse.sdk.journal import RUN_ID_ENV
 
@@ -212,11 +211,14 @@ def _run(args: argparse.Namespace) -> int:
     # processes; all of them are stopped in the finally below.
     factory = PluginManager(run_id=run_id)
     try:
-        template, _warnings = load_template(args, ui, components=factory)
+        parsed = start_plugins_early(args, factory)
+        template, _warnings = load_template(args, ui, components=factory, parsed=parsed)
         if template is None:
             return 1
         if not check_required_plugins(template, ui, args.target):
             return 1
+        from bakehouse.orchestrator.runner import BuildOptions, Orchestrator
+
         options = BuildOptions(
             only=list(args.only),
             except_=list(args.except_),
@@ -242,6 +244,8 @@ def _run(args: argparse.Namespace) -> int:
         # processes half-way (that is what would leave some behind).
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
+            from bakehouse.cli.cleanup import remove_journal_if_done
+
             factory.shutdown()
             # abort, run-cleanup-provisioner and an "abort" answer to ask keep
             # temporary resources on purpose.

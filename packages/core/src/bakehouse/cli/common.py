@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from bakehouse.hcl.diagnostics import Diagnostics, SourcePos
+    from bakehouse.hcl.parser import Body
     from bakehouse.orchestrator.components import ComponentFactory
+    from bakehouse.plugin.manager import PluginManager
     from bakehouse.template.plan import Template
     from bakehouse.ui import RootUi
 
@@ -280,17 +282,33 @@ def kept_until_exit() -> Iterator[None]:
             gc.enable()
 
 
+def start_plugins_early(args: argparse.Namespace, manager: PluginManager) -> dict[str, Body] | None:
+    """Parse the template's files and start the plugin processes its builds
+    name (:mod:`bakehouse.template.prescan`) before it is evaluated: their
+    start-up overlaps the core's. Not with ``-only``/``-except`` (a build
+    left out must not start a plugin). Returns the parsed files for
+    :func:`load_template` (None: the loader parses, and reports, as usual)."""
+    from bakehouse.template.prescan import parse_target, used_components
+
+    with kept_until_exit():  # as load_template's: collections do not walk the syntax tree
+        parsed = parse_target(getattr(args, "target", None) or ".")
+    if parsed is not None and not getattr(args, "only", None) and not getattr(args, "except_", None):
+        manager.start_early(used_components(parsed))
+    return parsed
+
+
 def load_template(
     args: argparse.Namespace,
     ui: RootUi | None = None,
     *,
     syntax_only: bool = False,
     components: ComponentFactory | None = None,
+    parsed: dict[str, Body] | None = None,
 ) -> tuple[Template | None, Diagnostics | None]:
     """Load ``args.target`` with ``args.vars``/``args.var_files``; print diagnostics.
 
     Data sources run through ``components`` (the command's component factory);
-    without one they are not run.
+    without one they are not run. ``parsed``: the files already parsed.
 
     Returns ``(template, warnings)``; the template is None when loading failed
     (the errors have then been printed on ``ui``, or stdout when ``ui`` is None).
@@ -319,6 +337,7 @@ def load_template(
                 environ=os.environ,
                 datasource_runner=datasource_runner(components) if components is not None else None,
                 syntax_only=syntax_only,
+                parsed=parsed,
             )
     except Diagnostics as diagnostics:
         print_diagnostics(ui, diagnostics)

@@ -24,11 +24,13 @@ from bakehouse.cli.common import (
     drop_undeclared_var_warnings,
     kept_until_exit,
     make_ui,
+    start_plugins_early,
 )
 from bakehouse.ui.diagnostics import print_diagnostics
 
 if TYPE_CHECKING:
     from bakehouse.orchestrator.components import ComponentFactory
+    from bakehouse.plugin.manager import PluginManager
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,9 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace, ui: Any, *, syntax_only: bool,
-          factory: ComponentFactory | None = None) -> Any:
+          factory: ComponentFactory | None = None, parsed: dict[str, Any] | None = None) -> Any:
     """Load the template, print its diagnostics; None when it has errors.
-    Data sources run through ``factory``; without one they are not run."""
+    Data sources run through ``factory``; without one they are not run.
+    ``parsed``: the files already parsed."""
     import os
 
     from bakehouse import log
@@ -59,6 +62,7 @@ def _load(args: argparse.Namespace, ui: Any, *, syntax_only: bool,
                 environ=os.environ,
                 datasource_runner=datasource_runner(factory) if factory is not None else None,
                 syntax_only=syntax_only,
+                parsed=parsed,
             )
     except Diagnostics as diagnostics:
         print_diagnostics(ui, diagnostics)
@@ -92,18 +96,20 @@ def run(args: argparse.Namespace) -> int:
         factory.shutdown()
 
 
-def _validate(args: argparse.Namespace, ui: Any, factory: ComponentFactory, run_id: str) -> int:
-    from bakehouse.hcl.diagnostics import Diagnostics
-    from bakehouse.orchestrator.runner import BuildOptions, Orchestrator
-    from bakehouse.orchestrator.selection import select_builds
-
+def _validate(args: argparse.Namespace, ui: Any, factory: PluginManager, run_id: str) -> int:
+    parsed = start_plugins_early(args, factory)
     template = _load(
-        args, ui, syntax_only=False, factory=factory if args.evaluate_datasources else None
+        args, ui, syntax_only=False, factory=factory if args.evaluate_datasources else None,
+        parsed=parsed,
     )
     if template is None:
         return 1
     if not check_required_plugins(template, ui, args.target):
         return 1
+    from bakehouse.hcl.diagnostics import Diagnostics
+    from bakehouse.orchestrator.runner import BuildOptions, Orchestrator
+    from bakehouse.orchestrator.selection import select_builds
+
 
     selection = select_builds(template.builds, list(args.only), list(args.except_))
     for warning in selection.warnings:

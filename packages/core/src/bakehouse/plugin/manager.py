@@ -55,6 +55,10 @@ class PluginManager:
         self._processes: dict[_ProcessKey, PluginProcess] = {}
         self._starting: dict[_ProcessKey, threading.Lock] = {}
         self._prestarting: dict[str, list[threading.Thread]] = {}
+        # Started by start_early (plugin processes or fork servers), until a build takes them.
+        self._early: dict[str, PluginProcess] = {}
+        self._early_starting: dict[str, threading.Thread] = {}
+        self._early_gates: dict[str, threading.Lock] = {}
         # Executables that failed to start: later components fail at once
         # instead of waiting out the handshake timeout again.
         self._broken: dict[str, PluginError] = {}
@@ -141,6 +145,76 @@ class PluginManager:
         for thread in threads:
             thread.start()
 
+    def start_early(self, components_by_build: Mapping[str, Sequence[tuple[str, str]]]) -> None:
+        """Start, in the background, the plugin processes of the components
+        (kind, type) each build will use, before the builds are known: the
+        template's syntax names them (:mod:`bakehouse.template.prescan`)
+        while the core still imports and evaluates it. Still lazy: only the
+        executables named here. One that a single build uses starts as a
+        plugin process, which the first build that needs it takes; one that
+        two or more builds use starts as their fork server (as
+        :meth:`expect_builds` would). What no build takes stops with
+        :meth:`shutdown`."""
+        users, preload = self._users(components_by_build)
+        for index, path in enumerate(users):
+            shared = len(users[path]) >= 2
+            thread = threading.Thread(target=self._start_early, args=(path, shared, preload[path]),
+                                      name=f"plugin-early-{index}", daemon=True)
+            with self._lock:
+                if self._closed or path in self._early_gates:
+                    continue
+                self._early_gates[path] = threading.Lock()
+                self._early_starting[path] = thread
+            thread.start()
+
+    def _start_early(self, path: str, shared: bool, preload: list[tuple[str, str]]) -> None:
+        process: PluginProcess
+        if shared:
+            process = ForkServer(path, run_id=self.run_id, preload=preload)
+        else:
+            process = PluginProcess(path, build_key="the first build that needs it", run_id=self.run_id,
+                                    preload=preload)
+        try:
+            process.start()
+        except PluginError as exc:
+            with self._lock:
+                self._broken.setdefault(path, exc)
+            return
+        if isinstance(process, ForkServer) and not process.supported:
+            process.stop()  # an older SDK: the builds start their own processes
+            return
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._early[path] = process
+        if closed:
+            process.stop()
+
+    def _take_early(self, path: str) -> PluginProcess | None:
+        """What :meth:`start_early` started for ``path``, once its start is
+        over: a fork server joins the running ones (None is returned), a
+        plugin process is returned to the first caller. None when there is
+        nothing (left)."""
+        with self._lock:
+            gate = self._early_gates.get(path)
+        if gate is None:
+            return None
+        with gate:  # a second build of the same executable waits for the first to settle it
+            with self._lock:
+                thread = self._early_starting.pop(path, None)
+            if thread is not None:
+                thread.join()
+            with self._lock:
+                started = self._early.pop(path, None)
+                if (isinstance(started, ForkServer) and not self._closed and started.alive
+                        and path not in self._fork_servers):
+                    self._fork_servers[path] = started
+                    return None
+            if started is not None and (isinstance(started, ForkServer) or not started.alive):
+                started.stop()
+                return None
+            return started
+
     def _plugin_components(self, components: Sequence[tuple[str, str]]) -> list[tuple[str, str, str]]:
         """(executable, kind, type) of the components that come from a usable plugin."""
         found = []
@@ -158,6 +232,16 @@ class PluginManager:
         An executable needed by two or more builds is then started once, as a
         fork server (with those components imported), and forks each build's
         process; it stops when the last of those builds is released."""
+        users, preload = self._users(components_by_build)
+        with self._lock:
+            for path, keys in users.items():
+                if len(keys) >= 2:
+                    self._shared_by[path] = keys
+                    self._preload[path] = preload[path]
+
+    def _users(self, components_by_build: Mapping[str, Sequence[tuple[str, str]]]
+               ) -> tuple[dict[str, set[str]], dict[str, list[tuple[str, str]]]]:
+        """Per plugin executable: the builds that use it, and its components they use."""
         users: dict[str, set[str]] = {}
         preload: dict[str, list[tuple[str, str]]] = {}
         for build_key, components in components_by_build.items():
@@ -165,11 +249,7 @@ class PluginManager:
                 users.setdefault(path, set()).add(build_key)
                 if (kind, type) not in preload.setdefault(path, []):
                     preload[path].append((kind, type))
-        with self._lock:
-            for path, keys in users.items():
-                if len(keys) >= 2:
-                    self._shared_by[path] = keys
-                    self._preload[path] = preload[path]
+        return users, preload
 
     def _fork_server_for(self, path: str) -> ForkServer | None:
         """The running fork server of ``path``, started if needed; None when
@@ -220,9 +300,18 @@ class PluginManager:
             if process is not None:
                 log.debug("%s for %s is gone; starting a new one", process.name, build_key)
             try:
-                fork_server = self._fork_server_for(path)
-                process = PluginProcess(path, build_key=build_key, run_id=self.run_id, fork_server=fork_server)
-                process.start()
+                process = self._take_early(path)
+                if process is not None:
+                    process.build_key = build_key
+                    log.debug("%s (pid %d) goes to build %s", process.name, process.pid, build_key)
+                else:
+                    with self._lock:
+                        broken = self._broken.get(path)  # its early start failed
+                    if broken is not None:
+                        raise PluginError(str(broken))
+                    fork_server = self._fork_server_for(path)
+                    process = PluginProcess(path, build_key=build_key, run_id=self.run_id, fork_server=fork_server)
+                    process.start()
             except PluginError as exc:
                 with self._lock:
                     self._broken[path] = exc
@@ -276,9 +365,17 @@ class PluginManager:
         servers last (their children get SIGTERM when they exit)."""
         with self._lock:
             self._closed = True
+            early = list(self._early_starting.values())
+            self._early_starting.clear()
+        for thread in early:
+            thread.join()  # it sees _closed and stops what it started
+        with self._lock:
             victims = list(self._processes.values())
+            victims += [p for p in self._early.values() if not isinstance(p, ForkServer)]
+            early_servers = [p for p in self._early.values() if isinstance(p, ForkServer)]
             self._processes.clear()
-            servers = list(self._fork_servers.values())
+            self._early.clear()
+            servers = list(self._fork_servers.values()) + early_servers
             self._fork_servers.clear()
         _stop_all(victims)
         _stop_all(servers)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import fcntl
+import json
 import logging
 import os
 import queue
@@ -32,7 +33,7 @@ from bakehouse.rpc.codec import (
     compatible,
     decode_message,
 )
-from bakehouse.rpc.server import CORE_PID_ENV
+from bakehouse.rpc.server import CORE_PID_ENV, PRELOAD_ENV
 from bakehouse.rpc.session import ROOT_HANDLE, Session
 from bakehouse.rpc.transport import FDS_ENV, PipeTransport
 
@@ -126,8 +127,10 @@ class PluginProcess:
     """A started plugin process and its RPC session."""
 
     def __init__(self, path: str, *, build_key: str, run_id: str, environ: Mapping[str, str] | None = None,
-                 fork_server: ForkServer | None = None) -> None:
+                 fork_server: ForkServer | None = None, preload: Sequence[tuple[str, str]] = ()) -> None:
         self.path = path
+        #: Components the plugin imports right after its handshake (spawned processes).
+        self.preload_after_hello = [list(item) for item in preload]
         self.name = Path(path).name
         self.build_key = build_key
         self.run_id = run_id
@@ -213,6 +216,8 @@ class PluginProcess:
         env[CORE_PID_ENV] = str(os.getpid())
         if self.run_id:
             env["BAKEHOUSE_RUN_ID"] = self.run_id
+        if self.preload_after_hello:
+            env[PRELOAD_ENV] = json.dumps(self.preload_after_hello)
         env.update(self._extra_env)
         try:
             self.proc = subprocess.Popen(

@@ -36,6 +36,9 @@ log = logging.getLogger("bakehouse.rpc.server")
 #: Env var with the core's pid, so a plugin can tell it was orphaned before
 #: ``PR_SET_PDEATHSIG`` took effect.
 CORE_PID_ENV = "BAKEHOUSE_CORE_PID"
+#: Env var: JSON list of [kind, type] the plugin imports right after its
+#: handshake (the core knows them when it starts the plugin early).
+PRELOAD_ENV = "BAKEHOUSE_PLUGIN_PRELOAD"
 #: How long in-flight calls may spend on their cleanups once the core is gone.
 CLEANUP_GRACE_SECONDS = float(os.environ.get("BAKEHOUSE_PLUGIN_CLEANUP_GRACE", "120"))
 
@@ -248,6 +251,7 @@ def _hello(components: PluginComponents) -> Hello:
 
 def _serve(components: PluginComponents, transport: PipeTransport, *, forked_from: int | None = None) -> NoReturn:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    preload = _preload_requested()
     if forked_from is None:
         _configure_logging()  # a forked child has its fork server's logging
     _die_with_parent(forked_from)
@@ -286,6 +290,9 @@ def _serve(components: PluginComponents, transport: PipeTransport, *, forked_fro
     except OSError:
         os._exit(1)
     session.start()
+    # While the core is still busy (it started this process early): import
+    # the components it is going to create, instead of when it asks.
+    _preload(components, preload)
 
     # Wait in short slices so the main thread keeps handling signals.
     while not select.select([wake_read], [], [], 0.5)[0]:
@@ -378,18 +385,32 @@ def _report_exits(sock: socket.socket, children: set[int]) -> None:
             return
 
 
-def _fork_child(components: PluginComponents, request: dict[str, Any], fds: list[int],
-                sock: socket.socket, keep_out: tuple[int, ...]) -> int:
-    """Fork one plugin process serving RPC on ``fds``; return its pid."""
-    for kind, type_name in request.get("preload") or []:
-        # Imported here once, before forking: every child starts warm. A
-        # failure is left for the child's ``create`` to report.
+def _preload(components: PluginComponents, items: Any) -> None:
+    """Import the modules of the components ``items`` ([kind, type] pairs)
+    names. A failure is left for the ``create`` of that component to report."""
+    for kind, type_name in items or []:
         try:
             ref = components.by_kind(kind).get(type_name)
             if ref is not None:
                 resolve(ref)
         except Exception:
             log.debug("preloading %s %s failed", kind, type_name, exc_info=True)
+
+
+def _preload_requested() -> Any:
+    """The components the core asked this process to import once it has
+    answered (:data:`PRELOAD_ENV`, JSON); the variable is not passed on."""
+    try:
+        return json.loads(os.environ.pop(PRELOAD_ENV, "") or "[]")
+    except ValueError:
+        return []
+
+
+def _fork_child(components: PluginComponents, request: dict[str, Any], fds: list[int],
+                sock: socket.socket, keep_out: tuple[int, ...]) -> int:
+    """Fork one plugin process serving RPC on ``fds``; return its pid."""
+    # Imported here once, before forking: every child starts warm.
+    _preload(components, request.get("preload"))
     sys.stdout.flush()
     sys.stderr.flush()
     server_pid = os.getpid()

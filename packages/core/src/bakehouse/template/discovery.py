@@ -8,6 +8,7 @@ file, a legacy JSON template being read as the HCL2 it converts to.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,10 +82,13 @@ def find_files(path: str, diags: Diagnostics) -> TemplateFiles | None:
     return found
 
 
-def parse_files(found: TemplateFiles, diags: Diagnostics) -> None:
+def parse_files(found: TemplateFiles, diags: Diagnostics, parsed: Mapping[str, _hcl.Body] | None = None) -> None:
+    """Parse each file; one in ``parsed`` (by name) is taken from there."""
     for filename in found.files:
         try:
-            if filename in found.converted:
+            if parsed and filename in parsed and filename not in found.converted:
+                found.bodies.append((filename, parsed[filename]))
+            elif filename in found.converted:
                 found.bodies.append((filename, _hcl.parse_text(found.converted[filename], f"{filename} (as HCL2)")))
             else:
                 found.bodies.append((filename, _hcl.parse_file(filename)))

@@ -77,13 +77,15 @@ def load_template(
     environ: Mapping[str, str] | None = None,
     datasource_runner: DatasourceRunner | None = None,
     syntax_only: bool = False,
+    parsed: Mapping[str, _hcl.Body] | None = None,
 ) -> tuple[Template, Diagnostics]:
     """Load and evaluate a template; raise :class:`Diagnostics` if there are errors.
 
+    ``parsed``: files already parsed (by name), not parsed again.
     Returns the template and the warnings.
     """
     loaded, diags = load(path, variables=variables, var_files=var_files, environ=environ,
-                         datasource_runner=datasource_runner, syntax_only=syntax_only)
+                         datasource_runner=datasource_runner, syntax_only=syntax_only, parsed=parsed)
     if diags.has_errors:
         raise diags
     return loaded.template, diags
@@ -98,6 +100,7 @@ def load(
     datasource_runner: DatasourceRunner | None = None,
     syntax_only: bool = False,
     stop_on_error: bool = True,
+    parsed: Mapping[str, _hcl.Body] | None = None,
 ) -> tuple[LoadedTemplate, Diagnostics]:
     """Like :func:`load_template` but never raises; returns everything computed.
 
@@ -105,7 +108,7 @@ def load(
     console show what they can even when a part of the template is broken).
     """
     loader = _Loader(path, list(variables), list(var_files), dict(os.environ if environ is None else environ),
-                     datasource_runner)
+                     datasource_runner, parsed)
     loader.run(syntax_only=syntax_only, stop_on_error=stop_on_error)
     return loader.loaded, loader.diags
 
@@ -119,8 +122,10 @@ class _Loader:
     """Runs the stages in order over one template."""
 
     def __init__(self, path: str, cli_vars: list[tuple[str, str]], var_files: list[str],
-                 environ: dict[str, str], datasource_runner: DatasourceRunner | None) -> None:
+                 environ: dict[str, str], datasource_runner: DatasourceRunner | None,
+                 parsed: Mapping[str, _hcl.Body] | None = None) -> None:
         self.path = path
+        self.parsed = parsed or {}
         self.cli_vars = cli_vars
         self.var_files = var_files
         self.environ = environ
@@ -153,7 +158,7 @@ class _Loader:
         self.files = found
         loaded.files = found.files
         loaded.template.root = found.root
-        parse_files(found, diags)
+        parse_files(found, diags, self.parsed)
         self.functions = _hcl.all_functions()
         if stop_on_error and diags.has_errors:
             return  # a file that does not parse would only cause follow-up errors
