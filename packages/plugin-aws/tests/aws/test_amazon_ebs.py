@@ -459,7 +459,9 @@ def test_instance_address_follows_ssh_interface() -> None:
 
     instance = {"PublicIpAddress": "203.0.113.5", "PrivateIpAddress": "10.0.0.5",
                 "PublicDnsName": "ec2-203-0-113-5.example", "PrivateDnsName": "ip-10-0-0-5.internal"}
-    assert instance_address(instance, "") == "ec2-203-0-113-5.example"
+    assert instance_address(instance, "") == "ec2-203-0-113-5.example"  # EC2-Classic: the public name
+    assert instance_address({**instance, "VpcId": "vpc-1"}, "") == "203.0.113.5"  # in a VPC: the public IP
+    assert instance_address({"VpcId": "vpc-1", "PrivateIpAddress": "10.0.0.5"}, "") == "10.0.0.5"
     assert instance_address(instance, "public_ip") == "203.0.113.5"
     assert instance_address(instance, "private_ip") == "10.0.0.5"
     assert instance_address(instance, "private_dns") == "ip-10-0-0-5.internal"

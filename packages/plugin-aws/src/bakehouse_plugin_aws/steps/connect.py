@@ -21,15 +21,18 @@ from bakehouse_plugin_aws.steps._common import (
 
 
 def instance_address(instance: dict[str, Any], interface: str) -> str:
-    """The address to connect to, per ``ssh_interface`` (Packer's default
-    preference when empty: public DNS, public IP, private IP)."""
+    """The address to connect to, per ``ssh_interface``. Packer's default when
+    empty: in a VPC the public IP, else the private IP; outside one the public
+    DNS name (then the addresses)."""
+    in_vpc = bool(instance.get("VpcId"))
     fields = {
         "public_ip": ["PublicIpAddress"],
         "private_ip": ["PrivateIpAddress"],
         "public_dns": ["PublicDnsName"],
         "private_dns": ["PrivateDnsName"],
         "ipv6": ["Ipv6Address"],
-        "": ["PublicDnsName", "PublicIpAddress", "PrivateIpAddress"],
+        "": (["PublicIpAddress", "PrivateIpAddress"] if in_vpc
+             else ["PublicDnsName", "PublicIpAddress", "PrivateIpAddress"]),
     }[interface]
     for name in fields:
         if instance.get(name):
