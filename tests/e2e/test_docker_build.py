@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import tarfile
+import time
 from pathlib import Path
 
 import docker
@@ -121,7 +122,7 @@ def test_build_docker_image_with_shell_and_file_provisioners_and_changes(
 
 def test_build_docker_export_path_writes_a_tar_of_the_provisioned_filesystem(
     bakehouse, tmp_path: Path, busybox_image: str, docker_resources, run_id: str,
-    cli_env: dict[str, str], docker_tmpdir: Path,
+    cli_env: dict[str, str], docker_tmpdir: Path, docker_client: docker.DockerClient,
 ) -> None:
     write_template(tmp_path, '''
 source "docker" "export" {
@@ -136,6 +137,7 @@ build {
   }
 }
 ''', image=busybox_image)
+    since = int(time.time()) - 1
     result = bakehouse("build", "t.pkr.hcl", env=cli_env)
     assert result.returncode == 0, show(result)
     tarball = tmp_path / "out" / "rootfs.tar"
@@ -147,6 +149,13 @@ build {
         # The script was removed by the exec that ran it; its marker is not output.
         assert [name for name in tar.getnames() if name.startswith("tmp/")] == [], tar.getnames()
     assert "bakehouse-removed" not in result.stdout + result.stderr
+    # One exec ran the script and removed it (Packer's separate `rm -f` is not a second one).
+    container = re.search(r"Container ID: ([0-9a-f]{64})", result.stdout)
+    assert container, show(result)
+    events = docker_client.events(since=since, until=int(time.time()) + 1, decode=True,
+                                  filters={"container": container.group(1)})
+    execs = [event for event in events if str(event.get("status", "")).startswith("exec_create")]
+    assert len(execs) == 1, execs
     wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
 
 
