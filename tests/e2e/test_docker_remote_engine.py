@@ -269,6 +269,44 @@ def test_the_current_docker_context_chooses_the_engine_as_for_the_docker_cli(
     assert "The docker context 'no-such-context' (from DOCKER_CONTEXT) does not exist" in result.stdout, show(result)
     assert "Traceback" not in result.stdout + result.stderr
 
+def test_a_docker_context_over_ssh_reaches_the_engine_through_sshd(
+    bakehouse, tmp_path: Path, busybox_image: str, docker_resources, run_id: str,
+    cli_env: dict[str, str], docker_tmpdir: Path,
+) -> None:
+    """The common remote set-up, `docker context create remote --docker
+    host=ssh://user@host`: the Docker SDK's ssh transport (paramiko, running `docker
+    system dial-stdio` on the far side) must be there although the plugin imports
+    the SDK without paramiko when DOCKER_HOST is not ssh://. A real sshd on loopback."""
+    import hashlib
+    import json
+    import shutil
+
+    from bakehouse.testing.servers import openssh_server
+
+    from tests.support import require
+
+    require(shutil.which("docker") is not None, "the docker CLI (sshd runs `docker system dial-stdio`)")
+    require(Path("/usr/sbin/sshd").exists(), "an OpenSSH server (/usr/sbin/sshd)")
+    with openssh_server(extra_config=["LogLevel VERBOSE"]) as sshd:
+        home = tmp_path / "home"
+        (home / ".ssh").mkdir(parents=True)
+        (home / ".ssh" / "config").write_text(f"Host 127.0.0.1\n  IdentityFile {sshd.client_key}\n")
+        host_key = (sshd.workdir / "host_ed25519.pub").read_text().split()
+        (home / ".ssh" / "known_hosts").write_text(f"[127.0.0.1]:{sshd.port} {host_key[0]} {host_key[1]}\n")
+        config_dir = home / ".docker"
+        meta = config_dir / "contexts" / "meta" / hashlib.sha256(b"over-ssh").hexdigest() / "meta.json"
+        meta.parent.mkdir(parents=True)
+        meta.write_text(json.dumps({"Name": "over-ssh", "Metadata": {}, "Endpoints": {
+            "docker": {"Host": f"ssh://{sshd.user}@127.0.0.1:{sshd.port}", "SkipTLSVerify": False}}}))
+        write_template(tmp_path, TLS_TEMPLATE, image=busybox_image)
+        env = {**cli_env, "HOME": str(home), "DOCKER_HOST": "", "DOCKER_CONTEXT": "over-ssh", "DOCKER_CONFIG": ""}
+        result = bakehouse("build", "t.pkr.hcl", env=env, timeout=600)
+        assert result.returncode == 0, show(result)
+        assert "provisioned-over-tls" in result.stdout, show(result)
+        assert "The Docker engine is remote (DOCKER_HOST)" in result.stdout, show(result)
+        assert "Accepted publickey for " in (sshd.workdir / "sshd.log").read_text(), "nothing came through sshd"
+    wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
+
 def test_bakehouse_cleanup_after_kill_9_reaches_the_remote_engine(
     bakehouse, tmp_path: Path, tcp_engine: EngineRelay, busybox_image: str, docker_resources,
     run_id: str, cli_env: dict[str, str], docker_tmpdir: Path,

@@ -133,6 +133,19 @@ def client_arguments(environment: dict[str, str]) -> dict[str, Any]:
     return arguments
 
 
+def _load_ssh_transport() -> None:
+    """The SDK's ssh:// transport (paramiko), for an engine that a docker context or
+    a journal entry names: the plugin imports the SDK without paramiko unless
+    DOCKER_HOST itself is ssh:// (see the package's ``__init__``), and the SDK then
+    says "Install paramiko package"."""
+    import docker.api.client
+
+    if not hasattr(docker.api.client, "SSHHTTPAdapter"):
+        from docker.transport.sshconn import SSHHTTPAdapter
+
+        docker.api.client.SSHHTTPAdapter = SSHHTTPAdapter  # type: ignore[attr-defined]
+
+
 def connect(environment: dict[str, str] | None = None) -> docker.DockerClient:
     """A client for the engine ``environment`` names (default: this process's
     ``DOCKER_*`` variables), or a clear error when it is not reachable."""
@@ -140,11 +153,14 @@ def connect(environment: dict[str, str] | None = None) -> docker.DockerClient:
     # Nothing chosen: the local socket, named so that an error says where.
     chosen = dict(environment) or {"DOCKER_HOST": "unix:///var/run/docker.sock"}
     try:
+        arguments = client_arguments(chosen)
+        if str(arguments.get("base_url", "")).startswith("ssh://"):
+            _load_ssh_transport()
         # A fixed version first, so that nothing is sent before the TLS fix below;
         # then the engine's own API version, as the SDK's "auto" would pick.
         client = docker.DockerClient(
             version=docker.constants.MINIMUM_DOCKER_API_VERSION, timeout=API_TIMEOUT_SECONDS,
-            **client_arguments(chosen),
+            **arguments,
         )
         if str(client.api.base_url).startswith("https://"):
             # DOCKER_TLS_VERIFY with DOCKER_CERT_PATH's ca.pem, or TLS without
