@@ -30,6 +30,7 @@ from bakehouse_plugin_aws.ec2 import Connection
 from bakehouse_plugin_aws.resources import PLUGIN
 from bakehouse_plugin_aws.steps import (
     StepAMIRegionCopy,
+    StepAssociateEIP,
     StepCleanupTempKeys,
     StepConnect,
     StepCreateAMI,
@@ -99,6 +100,7 @@ class AmazonEBSBuilder(Builder):
             StepSecurityGroup(),
             StepIamInstanceProfile(),
             StepRunSpotInstance() if spot else StepRunSourceInstance(),
+            StepAssociateEIP(),
             StepConnect(),
             StepProvision(),
             StepCleanupTempKeys(),

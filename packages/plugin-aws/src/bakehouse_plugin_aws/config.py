@@ -290,6 +290,9 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
         default_factory=list, note="default 0.0.0.0/0, or ::/0 with ssh_interface \"ipv6\"; IPv6 blocks "
         "go to the rule's Ipv6Ranges")
     associate_public_ip_address: bool | None = None
+    elastic_ip_allocation_id: str = option(
+        "", note="an Elastic IP of yours (eipalloc-...) on the instance while it builds: disassociated "
+        "afterwards, never released")
     availability_zone: str = ""
     temporary_security_group_source_public_ip: bool = option(
         False, note="the temporary group admits only this machine's address (from "
@@ -452,6 +455,13 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
         if self.enable_nitro_enclave and any(t.startswith("t") for t in types):
             problem(f"Nitro Enclaves cannot be used with burstable instance types ({', '.join(types)}).",
                     "enable_nitro_enclave")
+        if self.elastic_ip_allocation_id:
+            if not re.match(r"^eipalloc-[0-9a-f]+$", self.elastic_ip_allocation_id):
+                problem(f"elastic_ip_allocation_id must be an allocation id like eipalloc-0123456789abcdef0, "
+                        f"not {self.elastic_ip_allocation_id!r}.", "elastic_ip_allocation_id")
+            if self.associate_public_ip_address is not None:
+                problem("associate_public_ip_address must not be set with elastic_ip_allocation_id.",
+                        "associate_public_ip_address")
         if self.block_duration_minutes % 60:
             problem("block_duration_minutes must be a multiple of 60.", "block_duration_minutes")
         if self.iam_instance_profile and self.temporary_iam_instance_profile_policy_document:

@@ -353,6 +353,9 @@ def test_options_that_cannot_work_say_why(raw: dict[str, Any], path: tuple[str, 
     ({"metadata_options": {"http_put_response_hop_limit": 65}}, ("metadata_options", "http_put_response_hop_limit"),
      "between 1 and 64"),
     ({"block_duration_minutes": 45, "spot_price": "auto"}, ("block_duration_minutes",), "multiple of 60"),
+    ({"elastic_ip_allocation_id": "my-eip"}, ("elastic_ip_allocation_id",), "like eipalloc-"),
+    ({"elastic_ip_allocation_id": "eipalloc-0a1b", "associate_public_ip_address": True},
+     ("associate_public_ip_address",), "must not be set with elastic_ip_allocation_id"),
 ])
 def test_run_option_mistakes_name_the_option(raw: dict[str, Any], path: tuple[str, ...], words: str) -> None:
     assert_problem_at(raw, path, words)
@@ -378,6 +381,29 @@ def test_temporary_security_group_admits_ipv6_blocks(bakehouse_aws_env: MotoServ
     [rule] = group["IpPermissions"]
     assert [r["CidrIp"] for r in rule["IpRanges"]] == ipv4
     assert [r["CidrIpv6"] for r in rule["Ipv6Ranges"]] == ipv6
+
+
+def test_elastic_ip_is_associated_while_building_and_kept_afterwards(
+        bakehouse_aws_env: MotoServer, bakehouse_sshd: SshServer, recorder: Recorder) -> None:
+    ec2 = bakehouse_aws_env.client()
+    allocation = ec2.allocate_address(Domain="vpc")
+    seen: list[dict[str, Any]] = []  # while the build runs
+    hook = CommandHook(check=lambda *_: seen.extend(
+        ec2.describe_addresses(AllocationIds=[allocation["AllocationId"]])["Addresses"]))
+    config = base_config(bakehouse_sshd, register_source_ami(ec2), skip_create_ami=True,
+                         ssh_private_key_file=str(bakehouse_sshd.client_key),
+                         elastic_ip_allocation_id=allocation["AllocationId"])
+    ui = RecordingUi()
+    prepared(config).run(ui, hook, Context())
+    [instance] = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    [during] = seen
+    assert during["InstanceId"] == instance["InstanceId"]
+    assert f"Associating Elastic IP {allocation['AllocationId']} with instance {instance['InstanceId']}..." in ui.lines
+    [after] = ec2.describe_addresses(AllocationIds=[allocation["AllocationId"]])["Addresses"]
+    assert after["PublicIp"] == allocation["PublicIp"]  # the user's address: not released,
+    assert "AssociationId" not in after  # only disassociated, before the instance went
+    assert [c["AssociationId"] for c in recorder.calls("DisassociateAddress")] == [during["AssociationId"]]
+    assert recorder.calls("ReleaseAddress") == []
 
 
 def test_ssh_agent_auth_logs_in_with_the_agents_key_and_makes_no_key_pair(

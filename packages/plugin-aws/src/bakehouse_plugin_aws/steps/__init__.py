@@ -18,6 +18,7 @@ the builder imports them all from here.
 
 from __future__ import annotations
 
+from bakehouse_plugin_aws.steps.associate_eip import StepAssociateEIP
 from bakehouse_plugin_aws.steps.clear_authorized_keys import StepCleanupTempKeys
 from bakehouse_plugin_aws.steps.connect import StepConnect, instance_address
 from bakehouse_plugin_aws.steps.create_ami import StepCreateAMI
@@ -45,6 +46,7 @@ from bakehouse_plugin_aws.steps.stop_instance import StepStopInstance
 
 __all__ = [
     "StepAMIRegionCopy",
+    "StepAssociateEIP",
     "StepCleanupTempKeys",
     "StepConnect",
     "StepCreateAMI",
