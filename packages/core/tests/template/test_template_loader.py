@@ -567,6 +567,8 @@ build {
     assert builder.position_of(("changes", 1)).line == 3
     assert builder.position_of(("launch_block_device_mappings", 1, "volume_size")).line == 9
     assert builder.position_of(("launch_block_device_mappings", 0)).line == 4
+    # a component reading a single block as an object names its options without the index
+    assert builder.position_of(("launch_block_device_mappings", "device_name")).line == 5
     assert builder.position_of(("nothing",)).line == 1
     assert builder.pos.filename == str(path)
 

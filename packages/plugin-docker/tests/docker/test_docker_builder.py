@@ -485,9 +485,15 @@ def test_build_block_form_is_what_templates_write(tmp_path: Path) -> None:
 
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     block = '  build {\n    path = "Dockerfile"\n  }\n'
-    for count, expected in ((1, "The configuration is valid."), (2, "Only one build block is allowed, not 2.")):
+    wrong = '  build {\n    path      = "Dockerfile"\n    arguments = "x"\n  }\n'
+    for blocks, expected in (
+        (block, "The configuration is valid."),
+        (block * 2, "Only one build block is allowed, not 2."),
+        # a mistake inside the block is reported at its own line
+        (wrong, "on t.pkr.hcl line 4, column 5:\n   4 |     arguments = \"x\"\n"),
+    ):
         (tmp_path / "t.pkr.hcl").write_text(
-            'source "docker" "d" {\n' + block * count + '  discard = true\n}\nbuild { sources = ["source.docker.d"] }\n'
+            'source "docker" "d" {\n' + blocks + '  discard = true\n}\nbuild { sources = ["source.docker.d"] }\n'
         )
         result = subprocess.run([bakehouse_executable(), "validate", "t.pkr.hcl"], cwd=tmp_path,
                                 capture_output=True, text=True, timeout=120)

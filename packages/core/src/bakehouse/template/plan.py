@@ -45,14 +45,28 @@ class ComponentSpec:
     keep_input_artifact: bool | None = None
 
     def position_of(self, path: tuple[str | int, ...]) -> SourcePos:
-        """The closest known position for a config attribute path."""
+        """The closest known position for a config attribute path. A component
+        that takes a nested block as one object (``build { ... }`` read as
+        ``build``, not ``build[0]``) names ``build.path``: the first block of
+        that type is where it is."""
         parts = [str(p) for p in path]
         while parts:
-            found = self.positions.get(".".join(parts))
-            if found is not None:
-                return found
+            for candidate in (parts, _first_blocks(parts)):
+                found = self.positions.get(".".join(candidate))
+                if found is not None:
+                    return found
             parts.pop()
         return self.pos
+
+
+def _first_blocks(parts: list[str]) -> list[str]:
+    """``build.path`` -> ``build.0.path``: an index after every name followed by a name."""
+    out: list[str] = []
+    for index, part in enumerate(parts):
+        out.append(part)
+        if index + 1 < len(parts) and not part.isdigit() and not parts[index + 1].isdigit():
+            out.append("0")
+    return out
 
 
 @dataclass
