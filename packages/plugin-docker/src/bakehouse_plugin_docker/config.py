@@ -144,6 +144,12 @@ def validate(config: DockerBuilderConfig) -> list[str]:
         if config.platform:
             # Packer's rule: the Dockerfile's image is built for build.platform.
             problem("platform cannot be set with a build block: set build.platform instead.", "platform")
+        # Checked when the template is prepared, as Packer does (relative to the
+        # current directory, where the build runs too).
+        if not os.path.isfile(config.build.path):
+            problem(f"The Dockerfile {config.build.path!r} does not exist or is not a file.", "build", "path")
+        if config.build.build_dir and not os.path.isdir(config.build.build_dir):
+            problem(f"build_dir {config.build.build_dir!r} is not a directory.", "build", "build_dir")
     elif not config.image:
         problem("The argument 'image' is required (the base image to start from).", "image")
 

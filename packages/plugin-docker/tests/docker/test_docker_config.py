@@ -123,7 +123,26 @@ def test_docker_path_and_aws_keys_are_accepted_with_a_note() -> None:
     assert problems(image="alpine", commit=True, aws_access_key="AKIA")[0][0] == ("aws_secret_key",)
 
 
-def test_build_block_pulls_by_default_and_top_level_pull_is_replaced() -> None:
+@pytest.fixture
+def dockerfile(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:  # type: ignore[no-untyped-def]
+    """``Dockerfile`` in the current directory (a temporary one)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    return "Dockerfile"
+
+
+def test_build_block_paths_are_checked_when_the_template_is_prepared(dockerfile: str) -> None:
+    # As Packer's prepare: a missing Dockerfile or build_dir is named at its line.
+    found = problems(build={"path": "missing/Dockerfile", "build_dir": "no-such-dir"}, commit=True)
+    assert found == [
+        (("build", "path"), "The Dockerfile 'missing/Dockerfile' does not exist or is not a file."),
+        (("build", "build_dir"), "build_dir 'no-such-dir' is not a directory."),
+    ]
+    assert problems(build={"path": "."}, commit=True)[0][0] == ("build", "path")
+    prepare(build={"path": dockerfile, "build_dir": "."}, commit=True)
+
+
+def test_build_block_pulls_by_default_and_top_level_pull_is_replaced(dockerfile: str) -> None:
     builder = DockerBuilder()
     result = builder.prepare({"build": {"path": "Dockerfile", "compress": True}, "commit": True, "pull": True}, BUILD)
     assert builder.config.build is not None
@@ -131,7 +150,7 @@ def test_build_block_pulls_by_default_and_top_level_pull_is_replaced() -> None:
     assert any("replaced by `build.pull`" in w for w in result.warnings)
 
 
-def test_platform_with_a_build_block_is_build_platform() -> None:
+def test_platform_with_a_build_block_is_build_platform(dockerfile: str) -> None:
     # Packer's rule: the Dockerfile's image is built for build.platform, and the
     # container runs on it.
     found = problems(build={"path": "Dockerfile"}, commit=True, platform="linux/amd64")
@@ -140,7 +159,7 @@ def test_platform_with_a_build_block_is_build_platform() -> None:
     assert container_spec(config, "sha256:x", None).platform == "linux/arm64"
 
 
-def test_build_only_needs_a_build_block_and_no_export() -> None:
+def test_build_only_needs_a_build_block_and_no_export(dockerfile: str) -> None:
     assert problems(image="alpine", commit=True, build_only=True)[0][0] == ("build_only",)
     found = problems(build={"path": "Dockerfile"}, export_path="x.tar", build_only=True)
     assert found[0][0] == ("export_path",)
