@@ -212,6 +212,9 @@ def _run(args: argparse.Namespace) -> int:
     factory = PluginManager(run_id=run_id)
     try:
         parsed = start_plugins_early(args, factory)
+        # Needed at the end; imported now, while the plugins start.
+        from bakehouse.cli.cleanup import remove_journal_if_done
+
         template, _warnings = load_template(args, ui, components=factory, parsed=parsed)
         if template is None:
             return 1

@@ -15,7 +15,6 @@ from pathlib import Path
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.hcl.schema import BlockSpec, BodySchema, decode_body
 from bakehouse.template import _hcl
-from bakehouse.template.legacy_json import convert_json_template, is_legacy_json
 from bakehouse.template.scope import slash
 
 TOP_LEVEL_SCHEMA = BodySchema(
@@ -66,8 +65,11 @@ def find_files(path: str, diags: Diagnostics) -> TemplateFiles | None:
                         f"{path} is in HCL2's JSON syntax; Bakehouse reads HCL2 native syntax "
                         "(*.pkr.hcl) and legacy JSON templates (*.json).")
             return None
-        if is_legacy_json(path):
-            # Legacy JSON: read as the HCL2 it converts to (see legacy_json).
+        if path.endswith(".json"):  # *.pkr.json is refused above
+            # Legacy JSON: read as the HCL2 it converts to (see legacy_json,
+            # imported only for these).
+            from bakehouse.template.legacy_json import convert_json_template
+
             try:
                 hcl_text = convert_json_template(path)
             except Diagnostics as exc:
