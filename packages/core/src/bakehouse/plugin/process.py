@@ -16,13 +16,12 @@ import os
 import queue
 import select
 import signal
-import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from bakehouse.plugin.errors import PluginError
 from bakehouse.rpc import forks
@@ -36,6 +35,9 @@ from bakehouse.rpc.codec import (
 from bakehouse.rpc.server import CORE_PID_ENV, PRELOAD_ENV
 from bakehouse.rpc.session import ROOT_HANDLE, Session
 from bakehouse.rpc.transport import FDS_ENV, PipeTransport
+
+if TYPE_CHECKING:
+    import socket
 
 log = logging.getLogger("bakehouse.plugin")
 
@@ -617,6 +619,8 @@ class ForkServer(PluginProcess):
         super().stop(grace)
         if self._socket is not None:
             if self._socket_reader is not None:
+                import socket
+
                 try:
                     self._socket.shutdown(socket.SHUT_RDWR)
                 except OSError:

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # socket is imported when a fork server is used, not by every plugin start
+    import socket
 
 #: Environment variable naming the fork server's end of the socket. A plugin
 #: whose SDK predates fork servers ignores it and serves as a plain process.
@@ -38,10 +40,14 @@ _MAX_MESSAGE = 64 * 1024
 
 def socket_pair() -> tuple[socket.socket, socket.socket]:
     """(core end, server end); neither is inherited by accident."""
+    import socket
+
     return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
 
 def send(sock: socket.socket, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
+    import socket
+
     data = json.dumps(message).encode()
     if fds:
         socket.send_fds(sock, [data], list(fds))
@@ -51,6 +57,8 @@ def send(sock: socket.socket, message: dict[str, Any], fds: Sequence[int] = ()) 
 
 def recv(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
     """The next message and the descriptors that came with it; (None, []) at EOF."""
+    import socket
+
     data, fds, _flags, _address = socket.recv_fds(sock, _MAX_MESSAGE, FORK_FDS)
     if not data:
         for fd in fds:

@@ -16,7 +16,6 @@ import logging
 import os
 import select
 import signal
-import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ from bakehouse.rpc.transport import FDS_ENV, PipeTransport, transport_from_env
 from bakehouse.sdk.journal import JournalEntry, cleaner_for
 
 if TYPE_CHECKING:
+    import socket
+
     from bakehouse.sdk.components import Builder, Datasource, PostProcessor, Provisioner
 
 log = logging.getLogger("bakehouse.rpc.server")
@@ -320,6 +321,8 @@ def _serve_forks(components: PluginComponents, transport: PipeTransport, socket_
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _configure_logging()
     _die_with_parent()
+    import socket
+
     sock = socket.socket(fileno=socket_fd)
     wake_read, wake_write = os.pipe()
     for fd in (wake_read, wake_write):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +28,12 @@ RUN_ID_ENV = "BAKEHOUSE_RUN_ID"
 
 Cleaner = Callable[["JournalEntry"], None]
 _CLEANERS: dict[str, Cleaner] = {}
+
+
+def _random_hex(digits: int) -> str:
+    """Random lowercase hex digits (as ``uuid.uuid4().hex``, without importing uuid
+    and platform into every plugin's start-up)."""
+    return os.urandom((digits + 1) // 2).hex()[:digits]
 
 
 def home() -> Path:
@@ -47,7 +52,7 @@ class JournalEntry:
     kind: str  #: e.g. ``docker-container``, ``ec2-instance``
     resource_id: str
     details: dict[str, Any] = field(default_factory=dict)
-    entry_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    entry_id: str = field(default_factory=lambda: _random_hex(32))
     run_id: str = ""
 
 
@@ -55,7 +60,7 @@ class Journal:
     """Records and forgets temporary resources of one run."""
 
     def __init__(self, run_id: str | None = None, plugin: str = "builtin") -> None:
-        self.run_id = run_id or os.environ.get(RUN_ID_ENV, "") or "norun-" + uuid.uuid4().hex[:12]
+        self.run_id = run_id or os.environ.get(RUN_ID_ENV, "") or "norun-" + _random_hex(12)
         self.plugin = plugin
         self.directory = journal_root() / self.run_id
 
