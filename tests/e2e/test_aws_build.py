@@ -435,12 +435,12 @@ def test_mistakes_in_the_source_block_point_at_the_template_line(
 
     # conflicting options: each problem names its own line
     text = template(source='source_ami = "ami-12345678"',
-                    options={"ami_name": "ok-name", "ami_regions": ["us-east-1"], "kms_key_id": "k"})
+                    options={"ami_name": "ok-name", "ami_regions": ["mars-north-1"], "kms_key_id": "k"})
     (tmp_path / "t.pkr.hcl").write_text(text)
     result = bakehouse("validate", "t.pkr.hcl", cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 1
-    for option, message in (("ami_regions", "build region"), ("kms_key_id", "encrypt_boot")):
+    for option, message in (("ami_regions", "Unknown region 'mars-north-1'"), ("kms_key_id", "encrypt_boot")):
         line = next(n for n, text_line in enumerate(text.splitlines(), 1)
                     if text_line.strip().startswith(option))
         assert f"t.pkr.hcl line {line}" in output and message in output, output

@@ -73,6 +73,9 @@ class AmazonEBSBuilder(Builder):
 
         add_sensitive([self.config.secret_key, self.config.token, self.config.ssh_password])
         warnings = []
+        if self.config.region in (config.get("ami_regions") or []):
+            warnings.append(f"ami_regions: the build region {self.config.region} is left out: the AMI "
+                            "is made there (as Packer does)")
         if self.config.communicator == "none":
             warnings.append("communicator = \"none\": provisioners that need a connection will fail")
         if self.config.is_spot():

@@ -177,6 +177,10 @@ class DeregistrationProtection(_Block):
     enabled: bool = False
     with_cooldown: bool = False
 
+    def wanted(self) -> bool:
+        """Packer's rule: ``with_cooldown`` turns protection on by itself."""
+        return self.enabled or self.with_cooldown
+
 
 class LicenseSpecification(_Block):
     """``license_specifications { license_configuration_request { license_configuration_arn = ... } }``."""
@@ -490,17 +494,15 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
         if self.temporary_key_pair_bits and self.temporary_key_pair_bits < 1024:
             problem("temporary_key_pair_bits must be at least 1024 (Packer's minimum for RSA).",
                     "temporary_key_pair_bits")
-        if self.skip_save_build_region and not self.ami_regions:
+        if self.skip_save_build_region and not [r for r in self.ami_regions if r != self.region]:
             problem("skip_save_build_region needs ami_regions (the AMI would exist nowhere).",
                     "skip_save_build_region")
-        if self.snapshot_copy_duration_minutes and self.snapshot_copy_duration_minutes % 15:
-            problem("snapshot_copy_duration_minutes must be a multiple of 15.", "snapshot_copy_duration_minutes")
+        if self.snapshot_copy_duration_minutes and (self.snapshot_copy_duration_minutes < 15
+                                                    or self.snapshot_copy_duration_minutes % 15):
+            problem("snapshot_copy_duration_minutes must be a multiple of 15 (at least 15).",
+                    "snapshot_copy_duration_minutes")
         if self.force_delete_snapshot and not self.force_deregister:
             problem("force_delete_snapshot requires force_deregister = true.", "force_delete_snapshot")
-        for index, region in enumerate(self.ami_regions):
-            if region == self.region:
-                problem(f"ami_regions must not contain the build region {region!r}.",
-                        "ami_regions", index)
         if not self.skip_region_validation:
             known = known_regions()
             if self.region and known and self.region not in known:
@@ -617,6 +619,9 @@ def parse_builder_config(raw: dict[str, object]) -> AmazonEBSConfig:
     problems = config.access_problems() + config.problems()
     if problems:
         raise ConfigError([ConfigProblem(_block_path(raw, p.path), p.message) for p in problems])
+    # Packer's rule: the AMI is made in the build region, so ami_regions without it (and
+    # without repeats) are the regions it is copied to
+    config.ami_regions = [r for r in dict.fromkeys(config.ami_regions) if r != config.region]
     return config
 
 

@@ -381,11 +381,17 @@ def test_unknown_and_conflicting_options_name_their_paths(tmp_path: Path) -> Non
     assert "ami_name" in messages[("ami_name",)]
     assert "owners" in messages[("source_ami_filter", "owners")]
     assert "Only one of user_data" in messages[("user_data_file",)]
-    assert "build region" in messages[("ami_regions", 0)]
     assert "mars-north-1" in messages[("ami_regions", 1)]
     assert "ssh_username" in messages[("ssh_username",)]
     assert "ssh_private_key_file" in messages[("ssh_private_key_file",)]
     assert "encrypt_boot" in messages[("kms_key_id",)]
+
+    # as in Packer, the build region in ami_regions (and a repeat) is left out, with a warning
+    result = builder.prepare({"region": "us-east-1", "instance_type": "t2.micro", "source_ami": "ami-1",
+                              "ami_name": "x-name", "ssh_username": "u",
+                              "ami_regions": ["us-east-1", "us-west-2", "us-west-2"]}, build_info())
+    assert builder.config.ami_regions == ["us-west-2"]
+    assert any("build region us-east-1 is left out" in w for w in result.warnings)
 
     # ssh_agent_auth works: with it (as in Packer) no temporary key pair is made
     agent = parse_builder_config({"region": "us-east-1", "instance_type": "t", "source_ami": "ami-1",

@@ -81,7 +81,7 @@ def test_tags_blocks_and_run_options_reach_ec2(bakehouse_aws_env: MotoServer, ba
     source = register_source_ami(ec2)
     config = base_config(
         bakehouse_sshd, source, ssh_private_key_file=str(bakehouse_sshd.client_key),
-        ami_regions=["us-west-2"], skip_save_build_region=True, snapshot_copy_duration_minutes=15,
+        ami_regions=["us-east-1", "us-west-2"], skip_save_build_region=True, snapshot_copy_duration_minutes=15,
         tags={"App": "demo"}, tag=[{"key": "Team", "value": "bakers"}],
         run_tags={"Run": "yes"}, run_tag=[{"key": "RunBlock", "value": "b"}],
         snapshot_tags={"SnapMap": "m"}, snapshot_tag=[{"key": "Snap", "value": "s"}],
@@ -294,7 +294,7 @@ def test_deprecate_at_and_deregistration_protection_reach_the_api(
     assert call["DeprecateAt"].startswith("2030-01-02T03:04:05")
     assert [i for i in ec2.describe_images(Owners=["self"])["Images"] if i["ImageId"] != source] == []
     config = base_config(bakehouse_sshd, source, ssh_private_key_file=str(bakehouse_sshd.client_key),
-                         deregistration_protection={"enabled": True, "with_cooldown": True})
+                         deregistration_protection={"with_cooldown": True})  # turns it on (Packer)
     with pytest.raises(Exception, match="deregistration protection of AMI ami-"):
         prepared(config).run(RecordingUi(), CommandHook(), Context())
     (call,) = recorder.calls("EnableImageDeregistrationProtection")

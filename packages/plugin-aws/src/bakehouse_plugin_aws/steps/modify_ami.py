@@ -76,7 +76,7 @@ def _image_options(state: StateBag, ec2: Any, image_id: str, region: str) -> Non
         call(f"enabling deprecation of {where}", ec2.enable_image_deprecation, ImageId=image_id,
              DeprecateAt=when)
     protection = config.deregistration_protection
-    if protection is not None and protection.enabled:
+    if protection is not None and protection.wanted():
         state.ui.say(f"Enabling deregistration protection on {where}...")
         call(f"enabling deregistration protection of {where}",
              ec2.enable_image_deregistration_protection, ImageId=image_id,
