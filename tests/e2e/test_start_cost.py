@@ -223,6 +223,36 @@ def test_null_template_keeps_pydantic_out_of_the_core(command: str, tmp_path: Pa
     assert heavy_in(result.stderr, NOT_FOR_NULL) == []
 
 
+def test_the_core_spawns_its_first_plugin_before_importing_the_rpc_session(tmp_path: Path) -> None:
+    """What the core imports on its way to the first plugin spawn (the
+    template's syntax, plugin discovery, the spawn itself) leaves out what is
+    needed only once the plugin answers (the RPC session) or later (the
+    evaluator, the orchestrator): those imports overlap the plugin's start."""
+    probe = (
+        "import subprocess, sys\n"
+        "seen = []\n"
+        "real = subprocess.Popen.__init__\n"
+        "def spawn(self, args, *a, **k):\n"
+        "    if 'serve' in list(args):\n"
+        "        seen.append(sorted(m for m in ('bakehouse.rpc.session', 'bakehouse.hcl.evaluator',\n"
+        "                                       'bakehouse.orchestrator.runner', 'uuid', 'socket')\n"
+        "                           if m in sys.modules))\n"
+        "    real(self, args, *a, **k)\n"
+        "subprocess.Popen.__init__ = spawn\n"
+        "sys.argv = ['bakehouse', 'build', 'quick.pkr.hcl']\n"
+        "from bakehouse.cli.main import dispatch\n"
+        "code = dispatch(sys.argv[1:])\n"
+        "print(code, seen)\n"
+    )
+    (tmp_path / "quick.pkr.hcl").write_text(NULL_WITH_PLUGIN, encoding="utf-8")
+    env = dict(os.environ)
+    env.pop("BAKEHOUSE_LOG", None)
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "0 [[]]", result.stdout[-2000:]
+
+
 def test_shell_local_prepares_without_pydantic(tmp_path: Path) -> None:
     """What the shell plugin imports to create and prepare a plainly valid
     ``shell-local`` (the null build's provisioner) leaves pydantic out; a

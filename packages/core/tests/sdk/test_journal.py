@@ -54,3 +54,15 @@ def test_journal_is_private_files_0600_in_0700_directories(bakehouse_home: Path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(journal.directory.stat().st_mode) == 0o700
     assert stat.S_IMODE(journal.directory.parent.stat().st_mode) == 0o700
+
+
+def test_run_ids_are_version_4_uuids_in_their_text_form() -> None:
+    import uuid
+
+    from bakehouse.sdk.journal import new_run_id
+
+    ids = {new_run_id() for _ in range(200)}
+    assert len(ids) == 200
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -177,11 +176,11 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from bakehouse.cli.main import redact_argv
     from bakehouse.plugin.manager import PluginManager
-    from bakehouse.sdk.journal import RUN_ID_ENV
+    from bakehouse.sdk.journal import RUN_ID_ENV, new_run_id
 
     # A run id given by the caller (CI wrappers, tests) is kept so they can
     # find this run's processes and journal; otherwise a fresh one.
-    run_id = os.environ.get(RUN_ID_ENV) or str(uuid.uuid4())
+    run_id = os.environ.get(RUN_ID_ENV) or new_run_id()
     # Plugins inherit the environment: they learn the run id (journal) from it.
     os.environ[RUN_ID_ENV] = run_id
     os.environ.setdefault("PACKER_RUN_UUID", run_id)

@@ -11,7 +11,6 @@ outputs are unknown, as in Packer.
 from __future__ import annotations
 
 import argparse
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from bakehouse.cli.common import (
@@ -85,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from bakehouse.plugin.manager import PluginManager
+    from bakehouse.sdk.journal import new_run_id
 
-    run_id = str(uuid.uuid4())
+    run_id = new_run_id()
     # This command's component factory: runs the data sources (when asked)
     # and prepares the components; every plugin it started stops at the end.
     factory = PluginManager(run_id=run_id)

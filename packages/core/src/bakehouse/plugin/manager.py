@@ -15,7 +15,6 @@ import atexit
 import logging
 import os
 import threading
-import uuid
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,7 +31,7 @@ from bakehouse.plugin.errors import PluginError, UnknownComponentError
 from bakehouse.plugin.process import ForkServer, PluginProcess, handshake_timeout
 from bakehouse.rpc.errors import ConnectionLost, RemoteError
 from bakehouse.sdk import events
-from bakehouse.sdk.journal import RUN_ID_ENV, JournalEntry, cleaner_for
+from bakehouse.sdk.journal import RUN_ID_ENV, JournalEntry, cleaner_for, new_run_id
 
 log = logging.getLogger("bakehouse.plugin")
 
@@ -48,7 +47,7 @@ class PluginManager:
     """Discovers plugins and runs their processes for the core."""
 
     def __init__(self, *, run_id: str = "", extra_dirs: Sequence[str] = ()) -> None:
-        self.run_id = run_id or os.environ.get(RUN_ID_ENV, "") or uuid.uuid4().hex
+        self.run_id = run_id or os.environ.get(RUN_ID_ENV, "") or new_run_id()
         self.extra_dirs = tuple(extra_dirs)
         self._lock = threading.Lock()
         self._catalog: Catalog | None = None
@@ -156,9 +155,11 @@ class PluginManager:
         :meth:`expect_builds` would). What no build takes stops with
         :meth:`shutdown`."""
         users, preload = self._users(components_by_build)
+        spawned: list[threading.Event] = []
         for index, path in enumerate(users):
             shared = len(users[path]) >= 2
-            thread = threading.Thread(target=self._start_early, args=(path, shared, preload[path]),
+            event = threading.Event()
+            thread = threading.Thread(target=self._start_early, args=(path, shared, preload[path], event),
                                       name=f"plugin-early-{index}", daemon=True)
             with self._lock:
                 if self._closed or path in self._early_gates:
@@ -166,8 +167,21 @@ class PluginManager:
                 self._early_gates[path] = threading.Lock()
                 self._early_starting[path] = thread
             thread.start()
+            spawned.append(event)
+        # Back to the caller once the processes exist: it would otherwise keep
+        # the GIL (importing, evaluating) while their spawn waits for it.
+        for event in spawned:
+            event.wait(handshake_timeout())
 
-    def _start_early(self, path: str, shared: bool, preload: list[tuple[str, str]]) -> None:
+    def _start_early(self, path: str, shared: bool, preload: list[tuple[str, str]],
+                     spawned: threading.Event) -> None:
+        try:
+            self._start_early_process(path, shared, preload, spawned)
+        finally:
+            spawned.set()  # also when it failed before spawning
+
+    def _start_early_process(self, path: str, shared: bool, preload: list[tuple[str, str]],
+                             spawned: threading.Event) -> None:
         process: PluginProcess
         if shared:
             process = ForkServer(path, run_id=self.run_id, preload=preload)
@@ -175,7 +189,7 @@ class PluginManager:
             process = PluginProcess(path, build_key="the first build that needs it", run_id=self.run_id,
                                     preload=preload)
         try:
-            process.start()
+            process.start(spawned=spawned.set)
         except PluginError as exc:
             with self._lock:
                 self._broken.setdefault(path, exc)

@@ -32,12 +32,12 @@ from bakehouse.rpc.codec import (
     compatible,
     decode_message,
 )
-from bakehouse.rpc.server import CORE_PID_ENV, PRELOAD_ENV
-from bakehouse.rpc.session import ROOT_HANDLE, Session
-from bakehouse.rpc.transport import FDS_ENV, PipeTransport
+from bakehouse.rpc.transport import CORE_PID_ENV, FDS_ENV, PRELOAD_ENV, PipeTransport
 
 if TYPE_CHECKING:
     import socket
+
+    from bakehouse.rpc.session import Session
 
 log = logging.getLogger("bakehouse.plugin")
 
@@ -165,15 +165,20 @@ class PluginProcess:
 
     # -- start -------------------------------------------------------------
 
-    def start(self, timeout: float | None = None) -> None:
+    def start(self, timeout: float | None = None, spawned: Callable[[], None] | None = None) -> None:
         """Start the process and complete the handshake, or raise a one-line
-        :class:`PluginError` (the process is then killed and reaped)."""
+        :class:`PluginError` (the process is then killed and reaped).
+        ``spawned`` is called once the process exists (or could not be made)."""
         timeout = handshake_timeout() if timeout is None else timeout
         started = time.monotonic()
-        if self.fork_server is not None:
-            self._fork(self.fork_server)
-        else:
-            _Spawner.get().run(self._spawn)
+        try:
+            if self.fork_server is not None:
+                self._fork(self.fork_server)
+            else:
+                _Spawner.get().run(self._spawn)
+        finally:
+            if spawned is not None:
+                spawned()
         log.debug("spawned %s (pid %d) for %s%s", self.name, self.pid, self.build_key,
                   " by its fork server" if self.fork_server is not None else "")
         try:
@@ -326,6 +331,10 @@ class PluginProcess:
 
     def _connect(self, transport: PipeTransport) -> None:
         """After the handshake: the RPC session with the plugin."""
+        # Imported here, not with the module: the core spawns its first
+        # plugin before it needs the RPC session machinery.
+        from bakehouse.rpc.session import Session
+
         self.session = Session(transport, initiator=True, name=self.name, lost_error=self._lost_error)
         self.session.start()
 
@@ -377,11 +386,15 @@ class PluginProcess:
         """A remote proxy for a fresh component instance in this process."""
         if self.session is None:
             raise PluginError(f"plugin {self.name} is not running")
+        from bakehouse.rpc.session import ROOT_HANDLE
+
         return self.session.call(ROOT_HANDLE, "create", (kind, type_name), {})
 
     def call_service(self, method: str, *args: Any) -> Any:
         if self.session is None:
             raise PluginError(f"plugin {self.name} is not running")
+        from bakehouse.rpc.session import ROOT_HANDLE
+
         return self.session.call(ROOT_HANDLE, method, args, {})
 
     # -- stop ----------------------------------------------------------------

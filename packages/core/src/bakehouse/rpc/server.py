@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from bakehouse.rpc import forks
 from bakehouse.rpc.codec import PROTOCOL_VERSION, Hello, encode_message
 from bakehouse.rpc.session import Session
-from bakehouse.rpc.transport import FDS_ENV, PipeTransport, transport_from_env
+from bakehouse.rpc.transport import (
+    CORE_PID_ENV,
+    FDS_ENV,
+    PRELOAD_ENV,
+    PipeTransport,
+    transport_from_env,
+)
 from bakehouse.sdk.journal import JournalEntry, cleaner_for
 
 if TYPE_CHECKING:
@@ -34,12 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bakehouse.rpc.server")
 
-#: Env var with the core's pid, so a plugin can tell it was orphaned before
-#: ``PR_SET_PDEATHSIG`` took effect.
-CORE_PID_ENV = "BAKEHOUSE_CORE_PID"
-#: Env var: JSON list of [kind, type] the plugin imports right after its
-#: handshake (the core knows them when it starts the plugin early).
-PRELOAD_ENV = "BAKEHOUSE_PLUGIN_PRELOAD"
 #: How long in-flight calls may spend on their cleanups once the core is gone.
 CLEANUP_GRACE_SECONDS = float(os.environ.get("BAKEHOUSE_PLUGIN_CLEANUP_GRACE", "120"))
 

@@ -20,6 +20,12 @@ from bakehouse.rpc.codec import MAX_FRAME_BYTES, ProtocolError
 
 #: Environment variable naming the plugin's RPC descriptors, ``"READ,WRITE"``.
 FDS_ENV = "BAKEHOUSE_PLUGIN_FDS"
+#: Env var with the core's pid, so a plugin can tell it was orphaned before
+#: ``PR_SET_PDEATHSIG`` took effect.
+CORE_PID_ENV = "BAKEHOUSE_CORE_PID"
+#: Env var: JSON list of [kind, type] the plugin imports right after its
+#: handshake (the core knows them when it starts the plugin early).
+PRELOAD_ENV = "BAKEHOUSE_PLUGIN_PRELOAD"
 
 
 class _Fd:

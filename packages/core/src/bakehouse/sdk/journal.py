@@ -36,6 +36,16 @@ def _random_hex(digits: int) -> str:
     return os.urandom((digits + 1) // 2).hex()[:digits]
 
 
+def new_run_id() -> str:
+    """A fresh run id: a random (version 4) UUID in its usual text form, as
+    ``str(uuid.uuid4())`` (without importing uuid before the first plugin starts)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def home() -> Path:
     return Path(os.environ.get("BAKEHOUSE_HOME") or Path.home() / ".bakehouse.d")
 
