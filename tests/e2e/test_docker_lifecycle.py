@@ -94,6 +94,16 @@ def core_pids(build: RunningBuild) -> list[int]:
     return pids
 
 
+def kill_9_everything(build: RunningBuild, run_id: str) -> None:
+    """kill -9 of the core *and* the plugins of a running build: nothing is
+    left to clean up but the journal."""
+    everything = set(run_processes(run_id)) | set(core_pids(build))
+    for pid in everything:
+        os.kill(pid, signal.SIGKILL)
+    build.finish(timeout=30)
+    assert wait_until_gone(everything, 10) == []
+
+
 
 def test_failing_provisioner_leaves_no_container_temp_dir_or_process(
     bakehouse, tmp_path: Path, busybox_image: str, docker_resources, run_id: str,
@@ -325,11 +335,7 @@ def test_bakehouse_cleanup_removes_what_a_kill_9_of_everything_left(
     write_template(tmp_path, SLEEPING_TEMPLATE, image=busybox_image)
     build = RunningBuild(["build", "t.pkr.hcl"], tmp_path, cli_env)
     build.wait_for("provisioning-started")
-    everything = set(run_processes(run_id)) | set(core_pids(build))
-    for pid in everything:
-        os.kill(pid, signal.SIGKILL)
-    build.finish(timeout=30)
-    assert wait_until_gone(everything, 10) == []
+    kill_9_everything(build, run_id)
     left = docker_resources.build_containers(run_id)
     assert len(left) == 1, "the build container should survive a kill -9 of everything"
     docker_resources.container(left[0].id)

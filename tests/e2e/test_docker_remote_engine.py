@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import re
-import signal
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +23,9 @@ import docker
 import pytest
 from bakehouse.testing.servers import EngineRelay, docker_engine_relay
 
-from tests.e2e.test_docker_lifecycle import SLEEPING_TEMPLATE, RunningBuild, core_pids
+from tests.e2e.test_docker_lifecycle import SLEEPING_TEMPLATE, RunningBuild, kill_9_everything
 from tests.fixtures.docker import leftover_temp_dirs, show, wait_for_nothing_left, write_template
-from tests.fixtures.processes import run_processes, wait_until_gone
+from tests.fixtures.processes import run_processes
 
 pytestmark = pytest.mark.docker
 
@@ -317,11 +315,7 @@ def test_bakehouse_cleanup_after_kill_9_reaches_the_remote_engine(
     write_template(tmp_path, SLEEPING_TEMPLATE, image=busybox_image)
     build = RunningBuild(["build", "t.pkr.hcl"], tmp_path, {**cli_env, "DOCKER_HOST": tcp_engine.docker_host})
     build.wait_for("provisioning-started")
-    everything = set(run_processes(run_id)) | set(core_pids(build))
-    for pid in everything:
-        os.kill(pid, signal.SIGKILL)
-    build.finish(timeout=30)
-    assert wait_until_gone(everything, 10) == []
+    kill_9_everything(build, run_id)
     [left] = docker_resources.build_containers(run_id)
     docker_resources.container(left.id)
     assert tcp_engine.saw(r"^POST /v[\d.]+/containers/create"), "the build did not use the TCP engine"
