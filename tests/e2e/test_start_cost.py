@@ -227,7 +227,9 @@ def test_the_core_spawns_its_first_plugin_before_importing_the_rpc_session(tmp_p
     """What the core imports on its way to the first plugin spawn (the
     template's syntax, plugin discovery, the spawn itself) leaves out what is
     needed only once the plugin answers (the RPC session) or later (the
-    evaluator, the orchestrator): those imports overlap the plugin's start."""
+    evaluator, the orchestrator): those imports overlap the plugin's start.
+    On a second run of unchanged files the scan's result is remembered and
+    the plugin starts before the parser is even imported."""
     probe = (
         "import subprocess, sys\n"
         "seen = []\n"
@@ -235,22 +237,32 @@ def test_the_core_spawns_its_first_plugin_before_importing_the_rpc_session(tmp_p
         "def spawn(self, args, *a, **k):\n"
         "    if 'serve' in list(args):\n"
         "        seen.append(sorted(m for m in ('bakehouse.rpc.session', 'bakehouse.hcl.evaluator',\n"
-        "                                       'bakehouse.orchestrator.runner', 'uuid', 'socket')\n"
+        "                                       'bakehouse.orchestrator.runner', 'uuid', 'socket',\n"
+        "                                       'bakehouse.hcl.parser')\n"
         "                           if m in sys.modules))\n"
         "    real(self, args, *a, **k)\n"
         "subprocess.Popen.__init__ = spawn\n"
-        "sys.argv = ['bakehouse', 'build', 'quick.pkr.hcl']\n"
         "from bakehouse.cli.main import dispatch\n"
-        "code = dispatch(sys.argv[1:])\n"
+        "code = dispatch(['build', 'quick.pkr.hcl'])\n"
         "print(code, seen)\n"
     )
     (tmp_path / "quick.pkr.hcl").write_text(NULL_WITH_PLUGIN, encoding="utf-8")
     env = dict(os.environ)
     env.pop("BAKEHOUSE_LOG", None)
+    outcomes = []
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                                cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        outcomes.append(result.stdout.strip().splitlines()[-1])
+    assert outcomes == ["0 [['bakehouse.hcl.parser']]", "0 [[]]"], outcomes
+    # A changed file is scanned again (and its plugins still start early).
+    (tmp_path / "quick.pkr.hcl").write_text(NULL_WITH_PLUGIN.replace("echo quick", "echo changed"),
+                                           encoding="utf-8")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
                             cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == "0 [[]]", result.stdout[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "0 [['bakehouse.hcl.parser']]", result.stdout[-2000:]
+    assert "changed" in result.stdout
 
 
 def test_shell_local_prepares_without_pydantic(tmp_path: Path) -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bakehouse.template.prescan import parse_target, used_components
+from bakehouse.template.prescan import (
+    cached_components,
+    parse_target,
+    remember_components,
+    used_components,
+)
 
 
 def scan(tmp_path: Path, text: str) -> dict[str, list[tuple[str, str]]]:
@@ -78,3 +83,20 @@ def test_only_hcl2_files_that_parse_are_scanned(tmp_path: Path) -> None:
     parsed = parse_target(str(directory))
     assert parsed is not None and sorted(Path(name).name for name in parsed) == ["a.pkr.hcl", "b.pkr.hcl"]
     assert used_components(parsed) == {"0:null.a": [("builder", "null")]}
+
+
+def test_a_scan_is_remembered_while_the_files_stay_the_same(tmp_path: Path, bakehouse_home: Path) -> None:
+    template = tmp_path / "t.pkr.hcl"
+    template.write_text('source "null" "a" {}\nbuild {\n  sources = ["null.a"]\n}\n', encoding="utf-8")
+    assert cached_components(str(template)) is None
+    found = scan(tmp_path, template.read_text(encoding="utf-8"))
+    remember_components(str(template), found)
+    assert cached_components(str(template)) == found == {"0:null.a": [("builder", "null")]}
+    # Any write (even of the same text) changes the stamp: scanned again.
+    template.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    assert cached_components(str(template)) is None
+    # A directory's entry covers its set of files.
+    remember_components(str(tmp_path), found)
+    assert cached_components(str(tmp_path)) == found
+    (tmp_path / "more.pkr.hcl").write_text("", encoding="utf-8")
+    assert cached_components(str(tmp_path)) is None

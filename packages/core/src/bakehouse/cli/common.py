@@ -288,12 +288,29 @@ def start_plugins_early(args: argparse.Namespace, manager: PluginManager) -> dic
     start-up overlaps the core's. Not with ``-only``/``-except`` (a build
     left out must not start a plugin). Returns the parsed files for
     :func:`load_template` (None: the loader parses, and reports, as usual)."""
-    from bakehouse.template.prescan import parse_target, used_components
+    from bakehouse.template.prescan import (
+        cached_components,
+        parse_target,
+        remember_components,
+        used_components,
+    )
 
+    target = getattr(args, "target", None) or "."
+    selected_all = not getattr(args, "only", None) and not getattr(args, "except_", None)
+    if selected_all:
+        # Files unchanged since the last run: start the plugins before even
+        # importing the parser (the loader parses afterwards).
+        cached = cached_components(target)
+        if cached is not None:
+            manager.start_early(cached)
+            return None
     with kept_until_exit():  # as load_template's: collections do not walk the syntax tree
-        parsed = parse_target(getattr(args, "target", None) or ".")
-    if parsed is not None and not getattr(args, "only", None) and not getattr(args, "except_", None):
-        manager.start_early(used_components(parsed))
+        parsed = parse_target(target)
+    if parsed is not None:
+        builds = used_components(parsed)
+        if selected_all:
+            manager.start_early(builds)
+        remember_components(target, builds)
     return parsed
 
 

@@ -17,11 +17,19 @@ template that then fails to evaluate stops what was started.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from bakehouse.hcl.ast import Expression, TemplateExpr, TemplateLiteral, TupleExpr
-from bakehouse.hcl.diagnostics import Diagnostics
-from bakehouse.hcl.parser import Block, Body, parse_file
+if TYPE_CHECKING:  # the parser is imported when a template is parsed, not for a cache hit
+    from bakehouse.hcl.ast import Expression
+    from bakehouse.hcl.parser import Block, Body
+
+#: What the scan found for a target, by its files' stamps, under BAKEHOUSE_HOME.
+CACHE_FILE = "prescan-cache.json"
+_CACHE_FORMAT = 1
+_CACHE_ENTRIES = 64
 
 _COMPONENT_BLOCKS = {
     "provisioner": "provisioner",
@@ -30,17 +38,26 @@ _COMPONENT_BLOCKS = {
 }
 
 
+def _files(target: str) -> list[str] | None:
+    """The files the loader reads for ``target`` when they are HCL2, else None."""
+    path = Path(target)
+    if path.is_dir():
+        return sorted(str(p) for p in path.iterdir() if p.name.endswith(".pkr.hcl") and p.is_file())
+    if path.is_file() and target.endswith(".hcl"):
+        return [target]
+    return None
+
+
 def parse_target(target: str) -> dict[str, Body] | None:
     """Each HCL2 file of ``target`` parsed, by the name the loader reads it
     under; None when the target is anything else (a legacy JSON template, a
     missing path) or a file does not parse (the loader reports why)."""
-    path = Path(target)
-    if path.is_dir():
-        files = sorted(str(p) for p in path.iterdir() if p.name.endswith(".pkr.hcl") and p.is_file())
-    elif path.is_file() and target.endswith(".hcl"):
-        files = [target]
-    else:
+    files = _files(target)
+    if files is None:
         return None
+    from bakehouse.hcl.diagnostics import Diagnostics
+    from bakehouse.hcl.parser import parse_file
+
     parsed: dict[str, Body] = {}
     for filename in files:
         try:
@@ -52,6 +69,8 @@ def parse_target(target: str) -> dict[str, Body] | None:
 
 def _literal_strings(expr: Expression) -> list[str]:
     """The literal strings among the items of a tuple expression."""
+    from bakehouse.hcl.ast import TemplateExpr, TemplateLiteral, TupleExpr
+
     items = expr.items if isinstance(expr, TupleExpr) else []
     found = []
     for item in items:
@@ -100,3 +119,73 @@ def used_components(bodies: dict[str, Body]) -> dict[str, list[tuple[str, str]]]
             if source_type is not None:
                 builds[f"{index}:{ref}"] = [("builder", source_type), *shared]
     return builds
+
+
+# -- what the last scan of the same files found ------------------------------------
+
+
+def _stamp(target: str) -> list[list[Any]] | None:
+    """Each file's name, size, mtime, ctime and inode: any write changes one."""
+    files = _files(target)
+    if not files:
+        return None
+    stamps = []
+    for filename in files:
+        try:
+            info = os.stat(filename)
+        except OSError:
+            return None
+        stamps.append([os.path.abspath(filename), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino])
+    return stamps
+
+
+def _cache_path() -> Path:
+    from bakehouse.sdk.journal import home
+
+    return home() / CACHE_FILE
+
+
+def _read_cache() -> dict[str, Any]:
+    try:
+        data = json.loads(_cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    targets = data.get("targets") if isinstance(data, dict) and data.get("format") == _CACHE_FORMAT else None
+    return dict(targets) if isinstance(targets, dict) else {}
+
+
+def cached_components(target: str) -> dict[str, list[tuple[str, str]]] | None:
+    """What :func:`used_components` gave for ``target`` when its files were
+    exactly as they are now (see :func:`remember_components`), without
+    parsing them; None when they changed or were never scanned."""
+    stamp = _stamp(target)
+    if stamp is None:
+        return None
+    entry = _read_cache().get(os.path.abspath(target))
+    if not isinstance(entry, dict) or entry.get("stamp") != stamp:
+        return None
+    try:
+        return {key: [(str(kind), str(name)) for kind, name in items] for key, items in entry["builds"].items()}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def remember_components(target: str, builds: dict[str, list[tuple[str, str]]]) -> None:
+    """Keep what the scan of ``target`` found, for the next run on the same files."""
+    stamp = _stamp(target)
+    if stamp is None:
+        return
+    targets = _read_cache()
+    key = os.path.abspath(target)
+    targets.pop(key, None)
+    targets[key] = {"stamp": stamp, "builds": builds}
+    for old in list(targets)[:-_CACHE_ENTRIES]:
+        del targets[old]
+    path = _cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_name(f".{CACHE_FILE}.{os.getpid()}")
+        scratch.write_text(json.dumps({"format": _CACHE_FORMAT, "targets": targets}), encoding="utf-8")
+        os.replace(scratch, path)  # atomic: runs may share BAKEHOUSE_HOME
+    except OSError:
+        pass
