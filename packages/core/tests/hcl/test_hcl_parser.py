@@ -187,7 +187,7 @@ def test_grammar_cache_is_written_and_reused(tmp_path: Path) -> None:
     mtime = files[0].stat().st_mtime_ns
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     assert files[0].stat().st_mtime_ns == mtime
-    assert {p.suffix for p in cache.iterdir()} == {".lark", ".lock"}
+    assert {p.suffix for p in cache.iterdir()} == {".lark", ".lock", ".marshal"}
 
 
 def test_a_template_that_parses_needs_neither_lark_nor_its_cache(tmp_path: Path) -> None:
@@ -205,6 +205,24 @@ def test_a_template_that_parses_needs_neither_lark_nor_its_cache(tmp_path: Path)
                             capture_output=True, text=True)
     assert result.stdout.strip() == "[]"
     assert not cache.exists() or not list(cache.glob("hcl-grammar-*"))
+
+
+def test_the_tables_are_read_from_a_marshal_copy_once_it_exists(tmp_path: Path) -> None:
+    """Decoding the JSON tables is paid once: later runs load a marshal copy
+    from the cache directory; a damaged copy is replaced, never trusted."""
+    cache = tmp_path / "cache"
+    env = dict(os.environ, BAKEHOUSE_CACHE_DIR=str(cache))
+    code = ("from bakehouse.hcl.parser import fast_tables, parse_text\n"
+            "assert fast_tables() is not None\n"
+            "parse_text('a = 1\\n')\n")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    [copy] = cache.glob("lalr-tables-*.marshal")
+    mtime = copy.stat().st_mtime_ns
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    assert copy.stat().st_mtime_ns == mtime  # read, not written again
+    copy.write_bytes(b"not marshal data")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    assert copy.read_bytes() != b"not marshal data"
 
 
 def test_generated_lalr_tables_are_up_to_date() -> None:

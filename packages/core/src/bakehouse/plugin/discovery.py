@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,6 +284,8 @@ def discover(extra_dirs: Sequence[str] = (), timeout: float = 10.0) -> Catalog:
     missing = [path for path in executables if path not in described]
     if missing:
         # Each describe is a process start (interpreter + imports): run them side by side.
+        from concurrent.futures import ThreadPoolExecutor  # only when something is not in the cache
+
         with ThreadPoolExecutor(max_workers=min(4, len(missing))) as pool:
             for path, outcome in zip(missing, pool.map(lambda p: _describe_or_error(p, timeout), missing), strict=True):
                 described[path] = outcome
