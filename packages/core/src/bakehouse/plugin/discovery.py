@@ -28,7 +28,7 @@ from typing import Any
 
 from bakehouse.builtin.registry import BUILTINS
 from bakehouse.plugin.errors import PluginError
-from bakehouse.rpc.codec import PROTOCOL_VERSION, ProtocolError, compatible
+from bakehouse.rpc.version import PROTOCOL_VERSION, ProtocolError, compatible
 from bakehouse.sdk.journal import home
 
 log = logging.getLogger("bakehouse.plugin")

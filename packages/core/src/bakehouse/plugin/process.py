@@ -25,18 +25,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 from bakehouse.plugin.errors import PluginError
 from bakehouse.rpc import forks
-from bakehouse.rpc.codec import (
-    PROTOCOL_VERSION,
-    Hello,
-    ProtocolError,
-    compatible,
-    decode_message,
-)
 from bakehouse.rpc.transport import CORE_PID_ENV, FDS_ENV, PRELOAD_ENV, PipeTransport
+from bakehouse.rpc.version import PROTOCOL_VERSION, ProtocolError, compatible
 
 if TYPE_CHECKING:
     import socket
 
+    from bakehouse.rpc.codec import Hello
     from bakehouse.rpc.session import Session
 
 log = logging.getLogger("bakehouse.plugin")
@@ -311,6 +306,9 @@ class PluginProcess:
             raise self._fail(f"sent garbage instead of a handshake ({error})")
         if error is not None:
             raise self._fail(f"handshake failed: {error}")
+        # The message classes load while the plugin starts, not before the spawn.
+        from bakehouse.rpc.codec import Hello, decode_message
+
         try:
             hello = decode_message(box["frame"])
         except ProtocolError as exc:

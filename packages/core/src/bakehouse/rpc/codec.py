@@ -20,22 +20,18 @@ from typing import Any
 
 import msgpack
 
-#: Protocol version spoken by this side. A different major version is refused
-#: at the handshake; minor versions only add optional fields and messages.
-PROTOCOL_VERSION = "1.0"
-
-#: Largest frame accepted; stream chunks are far smaller, so anything bigger is garbage.
-MAX_FRAME_BYTES = 64 * 1024 * 1024
+# re-exported: the wire format's users import them from here
+from bakehouse.rpc.version import MAX_FRAME_BYTES as MAX_FRAME_BYTES
+from bakehouse.rpc.version import PROTOCOL_VERSION as PROTOCOL_VERSION
+from bakehouse.rpc.version import ProtocolError as ProtocolError
+from bakehouse.rpc.version import compatible as compatible
+from bakehouse.rpc.version import parse_version as parse_version
 
 #: Deepest nesting of extension values (a handle inside a value inside ...)
 #: accepted in one frame. Decoding an extension value recurses through the C
 #: unpacker, so a few hundred levels in a 2 KB frame would overflow the reader
 #: thread's stack; real messages nest two or three deep.
 MAX_EXT_DEPTH = 32
-
-
-class ProtocolError(Exception):
-    """The peer sent bytes that are not a valid message."""
 
 
 class Ext(IntEnum):
@@ -178,15 +174,3 @@ def _preview(frame: bytes) -> str:
     return repr(text) + ("..." if len(frame) > 40 else "")
 
 
-def parse_version(text: str) -> tuple[int, int]:
-    """``"1.0"`` -> ``(1, 0)``; raise :class:`ProtocolError` when malformed."""
-    try:
-        major, minor = str(text).split(".", 1)
-        return int(major), int(minor)
-    except ValueError:
-        raise ProtocolError(f"malformed protocol version {text!r}") from None
-
-
-def compatible(theirs: str, ours: str = PROTOCOL_VERSION) -> bool:
-    """Same major version: minor versions are backwards compatible by rule."""
-    return parse_version(theirs)[0] == parse_version(ours)[0]

@@ -16,7 +16,7 @@ import select
 import struct
 import threading
 
-from bakehouse.rpc.codec import MAX_FRAME_BYTES, ProtocolError
+from bakehouse.rpc.version import MAX_FRAME_BYTES, ProtocolError
 
 #: Environment variable naming the plugin's RPC descriptors, ``"READ,WRITE"``.
 FDS_ENV = "BAKEHOUSE_PLUGIN_FDS"
