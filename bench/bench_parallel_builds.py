@@ -18,7 +18,12 @@ Packer is Debian's ``packer`` (1.6.6, builders built in; installed by
 ``bench_vs_packer.ensure_packer`` when missing). The templates are the same
 files for both tools.
 
-Run: .venv/bin/python bench/bench_parallel_builds.py [--runs N] [--big-runs N] [--no-write]
+With ``--baseline DIR`` (another checkout with its own ``.venv``, e.g. a worktree
+of an older commit made with ``git worktree add --detach DIR COMMIT`` and
+``bash scripts/setup`` in it), that checkout's ``bakehouse build`` of the docker
+template joins the same interleaved rounds: a before/after pair under one load.
+
+Run: .venv/bin/python bench/bench_parallel_builds.py [--runs N] [--big-runs N] [--baseline DIR] [--no-write]
 """
 
 from __future__ import annotations
@@ -63,11 +68,11 @@ COUNTS = (1, 8, 32)
 
 
 def bakehouse_docker(workdir: Path, env: dict[str, str], repository: str,
-                     builds: Series) -> Callable[[], float]:
+                     builds: Series, executable: str = BAKEHOUSE) -> Callable[[], float]:
     """One ``bakehouse build`` of the docker template; its ``finished after`` goes to ``builds``."""
     def once() -> float:
         started = time.perf_counter()
-        result = subprocess.run([BAKEHOUSE, "build", "docker.pkr.hcl"], cwd=str(workdir), env=env,
+        result = subprocess.run([executable, "build", "docker.pkr.hcl"], cwd=str(workdir), env=env,
                                 capture_output=True, text=True)
         wall = time.perf_counter() - started
         for image_id in re.findall(r"Imported Docker image: (sha256:[0-9a-f]{64})", result.stdout):
@@ -132,8 +137,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="rounds for the template and 1/8 sources")
     parser.add_argument("--big-runs", type=int, default=3, help="rounds for 32 sources")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="another checkout with its own .venv: its build of the docker template joins the rounds")
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
     args = parser.parse_args()
+    baseline = str(args.baseline.resolve() / ".venv" / "bin" / "bakehouse") if args.baseline else ""
+    if baseline and not os.access(baseline, os.X_OK):
+        parser.error(f"--baseline: {baseline} is not an executable (run scripts/setup in {args.baseline})")
     packer = ensure_packer()
     packer_version = subprocess.run([packer, "version"], capture_output=True, text=True).stdout.strip()
     load_before = os.getloadavg()
@@ -164,13 +174,16 @@ def main() -> int:
             remove_image(f"{repository}:bench")
             return wall
 
-        build_itself = Series()
+        build_itself, baseline_itself = Series(), Series()
         try:
-            template = interleaved(args.runs, {
+            commands = {
                 "bakehouse": bakehouse_docker(workdir, env, repository, build_itself),
                 "packer": packer_docker,
                 "raw": lambda: raw_cli_once(workdir, image, repository),
-            })
+            }
+            if baseline:
+                commands["baseline"] = bakehouse_docker(workdir, env, repository, baseline_itself, baseline)
+            template = interleaved(args.runs, commands)
             scaling: dict[tuple[str, str, int], Series] = {}
             for count in COUNTS:
                 commands: dict[str, Callable[[], float]] = {}
@@ -192,7 +205,8 @@ def main() -> int:
     lines = [
         SECTION,
         "",
-        f"Reproduce: `.venv/bin/python bench/bench_parallel_builds.py --runs {args.runs} --big-runs {args.big_runs}` "
+        f"Reproduce: `.venv/bin/python bench/bench_parallel_builds.py --runs {args.runs} --big-runs {args.big_runs}"
+        f"{' --baseline ' + args.baseline.name if baseline else ''}` "
         f"(interleaved rounds; seconds, median (min-max); {args.big_runs} rounds for 32 sources, "
         f"{args.runs} otherwise, after one warm-up each).",
         f"Machine: {os.cpu_count()} CPUs, Docker Engine 20.10, load average {load_before[0]:.2f} before / "
@@ -209,6 +223,10 @@ def main() -> int:
         f"| `bakehouse build`, the build itself (`finished after`) | {build_itself.cell()} | "
         f"{build_itself.median / t['raw'].median:.2f}x |",
         f"| `packer build` | {t['packer'].cell()} | {t['packer'].median / t['raw'].median:.2f}x |",
+        *([f"| baseline `{args.baseline.name}`: `bakehouse build`, wall clock | {t['baseline'].cell()} | "
+           f"{t['baseline'].median / t['raw'].median:.2f}x |",
+           f"| baseline `{args.baseline.name}`: the build itself | {baseline_itself.cell()} | "
+           f"{baseline_itself.median / t['raw'].median:.2f}x |"] if baseline else []),
         "",
         "One `build` of N sources (docker: the template above without `docker-tag`; null: one `shell-local` "
         "`echo`); raw CLI: N sequences at once. Ratio: N sources against 1 source of the same tool.",
