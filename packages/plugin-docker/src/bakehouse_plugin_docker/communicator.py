@@ -20,11 +20,12 @@ import os
 import posixpath
 import signal
 import socket
+import struct
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 import docker
@@ -149,9 +150,7 @@ class DockerCommunicator(Communicator):
             writer.start()
         output_seen = False
         try:
-            for stream_id, data in frames_iter(stream, tty=False):
-                if not data:
-                    continue
+            for stream_id, data in _exec_frames(stream):
                 output_seen = True
                 if stream_id == 2:
                     on_stderr(data)
@@ -452,6 +451,31 @@ def _copy_stream(src: BinaryIO, dst: BinaryIO) -> int:
             return total
         dst.write(chunk)
         total += len(chunk)
+
+
+def _exec_frames(stream: Any) -> Iterator[tuple[int, bytes]]:
+    """The exec's output frames (stream id 1 stdout, 2 stderr), none empty.
+
+    They are read through the HTTP response's buffered reader, not the bare
+    socket the SDK hands back: the engine's first frames can come in the same
+    packet as the response headers (over TCP most of all), and whatever
+    http.client read past the headers waits in that buffer. Reading the
+    socket alone lost a fast command's whole output now and then."""
+    response = getattr(stream, "_response", None)
+    reader = getattr(getattr(getattr(response, "raw", None), "_fp", None), "fp", None)
+    if reader is None:  # not an HTTP response over a socket: nothing is buffered
+        yield from ((sid, data) for sid, data in frames_iter(stream, tty=False) if data)
+        return
+    while True:
+        header = reader.read(8)
+        if len(header) < 8:
+            return
+        stream_id, length = struct.unpack(">BxxxL", header)
+        data = reader.read(length) if length else b""
+        if data:
+            yield stream_id, data
+        if len(data) < length:
+            return
 
 
 def _feed_stdin(stdin: BinaryIO, raw: socket.socket) -> None:

@@ -102,6 +102,29 @@ def test_cancel_kills_the_command_inside_the_container(comm: DockerCommunicator)
     assert "sleep 300" not in processes
 
 
+def test_a_fast_commands_output_is_kept_over_a_tcp_engine(
+    container: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over TCP the engine's first output frames often share a packet with the
+    response headers; reading the bare socket lost them (about 1 exec in 10)."""
+    from bakehouse.testing.servers import docker_engine_relay
+    from bakehouse_plugin_docker import engine
+
+    with docker_engine_relay() as relay:
+        monkeypatch.setenv("DOCKER_HOST", relay.docker_host)
+        remote = engine.connect()
+        try:
+            comm = DockerCommunicator(remote, container)
+            outputs = []
+            for n in range(60):
+                out = bytearray()
+                status = comm.execute(f"echo {n}", on_stdout=out.extend, on_stderr=out.extend, ctx=Context())
+                outputs.append((status, bytes(out)))
+        finally:
+            remote.close()
+    assert outputs == [(0, f"{n}\n".encode()) for n in range(60)]
+
+
 def test_host_kill_backstop_only_signals_pids_of_a_local_engine(
     bakehouse_docker: docker.DockerClient, container: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
