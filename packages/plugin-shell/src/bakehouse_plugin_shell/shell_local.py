@@ -174,8 +174,9 @@ class LocalShellRunner:
             )
 
 
-class ShellLocalProvisioner(Provisioner):
-    """``provisioner "shell-local"``: run a script on this machine during the build."""
+class _ShellLocalComponent:
+    """What the provisioner and the post-processor share: the options, checked
+    without pydantic when plainly valid, and the runner made at prepare."""
 
     config: ShellLocalOptions
 
@@ -188,8 +189,12 @@ class ShellLocalProvisioner(Provisioner):
         return self.config
 
     def prepare(self, config: dict[str, Any], build: BuildInfo) -> None:
-        super().prepare(config, build)
+        super().prepare(config, build)  # type: ignore[misc]  # Provisioner's or PostProcessor's, next in the MRO
         self._runner = LocalShellRunner(self.config, validate_shell_local(self.config), build)
+
+
+class ShellLocalProvisioner(_ShellLocalComponent, Provisioner):
+    """``provisioner "shell-local"``: run a script on this machine during the build."""
 
     def provision(
         self,
@@ -201,23 +206,9 @@ class ShellLocalProvisioner(Provisioner):
         self._runner.run(ui, generated, ctx)
 
 
-class ShellLocalPostProcessor(PostProcessor):
+class ShellLocalPostProcessor(_ShellLocalComponent, PostProcessor):
     """``post-processor "shell-local"``: run a script after the build; the
     artifact passes through unchanged and is kept."""
-
-    config: ShellLocalOptions
-
-    @classmethod
-    def documented_schema(cls) -> type[ShellLocalConfig]:
-        return _documented()
-
-    def _parse(self, raw: dict[str, Any]) -> ShellLocalOptions:
-        self.config = parse_shell_local(raw)
-        return self.config
-
-    def prepare(self, config: dict[str, Any], build: BuildInfo) -> None:
-        super().prepare(config, build)
-        self._runner = LocalShellRunner(self.config, validate_shell_local(self.config), build)
 
     def post_process(
         self, ui: Ui, artifact: Artifact, ctx: Context
