@@ -15,6 +15,7 @@ from pathlib import Path
 from bakehouse.hcl.diagnostics import Diagnostics
 from bakehouse.hcl.schema import BlockSpec, BodySchema, decode_body
 from bakehouse.template import _hcl
+from bakehouse.template.prescan import template_files_in
 from bakehouse.template.scope import slash
 
 TOP_LEVEL_SCHEMA = BodySchema(
@@ -47,7 +48,7 @@ def find_files(path: str, diags: Diagnostics) -> TemplateFiles | None:
     target = Path(path)
     if target.is_dir():
         found.root = slash(path.rstrip("/") or "/")
-        templates = sorted(p for p in target.iterdir() if p.name.endswith(".pkr.hcl") and p.is_file())
+        templates = template_files_in(target)
         found.auto_var_files = [str(p) for p in sorted(target.iterdir())
                                 if p.name.endswith(".auto.pkrvars.hcl") and p.is_file()]
         found.auto_var_files += [str(p) for p in sorted(target.iterdir())

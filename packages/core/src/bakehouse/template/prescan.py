@@ -38,11 +38,16 @@ _COMPONENT_BLOCKS = {
 }
 
 
+def template_files_in(directory: Path) -> list[Path]:
+    """The template files of a directory target: its ``*.pkr.hcl`` files, sorted."""
+    return sorted(p for p in directory.iterdir() if p.name.endswith(".pkr.hcl") and p.is_file())
+
+
 def _files(target: str) -> list[str] | None:
     """The files the loader reads for ``target`` when they are HCL2, else None."""
     path = Path(target)
     if path.is_dir():
-        return sorted(str(p) for p in path.iterdir() if p.name.endswith(".pkr.hcl") and p.is_file())
+        return [str(p) for p in template_files_in(path)]
     if path.is_file() and target.endswith(".hcl"):
         return [target]
     return None
