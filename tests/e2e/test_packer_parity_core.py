@@ -473,7 +473,7 @@ def test_legacy_json_unsupported_function_is_a_clear_error(bakehouse, tmp_path):
         {
           "builders": [{"type": "null"}],
           "provisioners": [
-            {"type": "shell-local", "inline": ["echo {{split `a,b` `,` 0}}"]}
+            {"type": "shell-local", "inline": ["echo {{consul_key `a/b`}}"]}
           ]
         }
         """,
@@ -482,8 +482,60 @@ def test_legacy_json_unsupported_function_is_a_clear_error(bakehouse, tmp_path):
     assert result.returncode == 1
     assert "Error: Unsupported template function" in result.stdout
     assert "on t.json line 5" in result.stdout
-    assert 'The template function "split"' in result.stdout
+    assert 'The template function "consul_key"' in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+# split, replace and replace_all as Packer 1.6.6 prints them for this template
+# (`packer build t.json`, recorded): arguments in Go template order, a piped
+# value last, nested calls in parentheses, replace's count (-1: all, 0: none).
+LEGACY_JSON_STRING_FUNCTIONS = {
+    "variables": {"name": "my-app-name"},
+    "builders": [{"type": "null", "communicator": "none"}],
+    "provisioners": [{"type": "shell-local", "inline": [
+        'echo S1={{split "foo-bar-baz" "-" 1}}',
+        "echo S2={{split (user `name`) \"-\" 2}}",
+        "echo R1={{replace \"-\" \"_\" 1 (user `name`)}}",
+        "echo R2={{replace \"-\" \"_\" -1 (user `name`)}}",
+        "echo R3={{replace_all \"-\" \"_\" (user `name`)}}",
+        "echo R4={{user `name` | replace_all \"-\" \"_\"}}",
+        'echo R5={{build_name | upper | replace "L" "x" 1}}',
+        "echo R6={{replace \"-\" \"_\" 0 (user `name`)}}",
+        'echo R8={{replace_all "/" "." (upper `a/b/c`)}}',
+        'echo R9={{ split (build_name | upper) "L" 0 }}',
+        'echo RA={{replace "a" "b" 9 "banana"}}',
+        'echo RB={{replace_all "/x/" "y" "a/x/b"}}',
+    ]}],
+}
+PACKER_STRING_FUNCTION_OUTPUT = [
+    "S1=bar", "S2=name", "R1=my_app-name", "R2=my_app_name", "R3=my_app_name", "R4=my_app_name",
+    "R5=NUxL", "R6=my-app-name", "R8=A.B.C", "R9=NU", "RA=bbnbnb", "RB=ayb",
+]
+
+
+def test_legacy_json_split_and_replace_print_what_packer_prints(bakehouse, tmp_path):
+    write(tmp_path, "t.json", json.dumps(LEGACY_JSON_STRING_FUNCTIONS, indent=2))
+    result = bakehouse("build", "t.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    printed = re.findall(r"null\.null: ([SR][0-9A-B]=\S*)", result.stdout)
+    assert printed == PACKER_STRING_FUNCTION_OUTPUT, result.stdout
+
+    # hcl2_upgrade writes the same calls as HCL2 expressions, which build the same.
+    upgraded = bakehouse("hcl2_upgrade", "t.json")
+    assert upgraded.returncode == 0 and "left as it is" not in upgraded.stdout, upgraded.stdout
+    hcl = (tmp_path / "t.json.pkr.hcl").read_text()
+    assert 'split("-", "foo-bar-baz")[1]' in hcl and 'join("_", split("-", var.name))' in hcl
+    rebuilt = bakehouse("build", "t.json.pkr.hcl")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert re.findall(r"null\.null: ([SR][0-9A-B]=\S*)", rebuilt.stdout) == PACKER_STRING_FUNCTION_OUTPUT
+
+    # An index past the end is an error, as in Packer, pointing at the converted text.
+    past_template = {**LEGACY_JSON_STRING_FUNCTIONS, "provisioners": [
+        {"type": "shell-local", "inline": ['echo {{split "foo-bar" "-" 5}}']}]}
+    write(tmp_path, "past.json", json.dumps(past_template))
+    past = bakehouse("build", "past.json")
+    assert past.returncode == 1 and "Error: Invalid index" in past.stdout, past.stdout
+    assert "The index 5 is out of range" in past.stdout and "Traceback" not in past.stdout + past.stderr
 
 
 def test_hcl2_upgrade_writes_an_equivalent_template_that_validates_and_builds(bakehouse, tmp_path):

@@ -23,8 +23,12 @@ What maps, and to what:
   ``formatdate()``, ``{{build_name}}`` / ``{{build_type}}`` -> ``source.name`` /
   ``source.type``, ``{{template_dir}}``, ``{{pwd}}``, ``{{uuid}}``,
   ``{{packer_version}}``, ``{{build `ID`}}`` -> ``build.ID``, and
-  ``lower``/``upper``/``clean_resource_name`` of those. Component
-  placeholders (``{{ .Vars }}``, ``{{.Path}}``) are left for the component.
+  ``lower``/``upper``/``clean_resource_name`` of those, ``{{split S SEP N}}``
+  -> ``split(SEP, S)[N]``, ``{{replace_all OLD NEW S}}`` and ``{{replace OLD NEW
+  N S}}`` (the first N, all when N < 0; also as pipeline stages, the piped
+  value last) -> ``join``/``split``/``slice`` expressions that replace the text
+  literally, as Go's ``strings.Replace``. Component placeholders
+  (``{{ .Vars }}``, ``{{.Path}}``) are left for the component.
 
 Any other template function is an error that names it, with the JSON line.
 Nested settings: a list of objects becomes repeated blocks, an object with
@@ -86,7 +90,14 @@ SUPPORTED_FUNCTIONS = (
     "upper",
     "build (in provisioners and post-processors)",
     "clean_resource_name",
+    "split",
+    "replace",
+    "replace_all",
 )
+
+#: Functions that take several arguments (Go template syntax: space-separated,
+#: a piped value goes last) -> the number of arguments.
+_ARGUMENT_FUNCTIONS = {"split": 3, "replace": 4, "replace_all": 3}
 
 #: Functions of one string, as a pipeline stage or with one argument -> HCL2.
 #: ``clean_resource_name`` is the amazon plugin's (AMI names): anything but
@@ -100,6 +111,9 @@ _STRING_FUNCTIONS = {
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _ARG = r"(?:`([^`]*)`|\"((?:[^\"\\]|\\.)*)\")"
+#: One argument of a Go template call: a raw or quoted string, an integer, a
+#: function name, or "(" (a parenthesized pipeline, read up to its ")").
+_ARGUMENT_TOKEN = re.compile(r"`[^`]*`|\"(?:[^\"\\]|\\.)*\"|-?\d+\b|[A-Za-z_][A-Za-z0-9_]*|\(")
 
 # Go reference-time layout elements -> formatdate() tokens, longest first.
 _GO_LAYOUT = [
@@ -127,6 +141,53 @@ _GO_LAYOUT = [
     ("4", "m"),
     ("5", "s"),
 ]
+
+
+def _skip_string(text: str, position: int) -> int:
+    """The index after the string literal that starts at ``position``."""
+    quote = text[position]
+    position += 1
+    while position < len(text) and text[position] != quote:
+        position += 2 if quote == '"' and text[position] == "\\" else 1
+    return position + 1
+
+
+def _closing_parenthesis(text: str, start: int) -> int:
+    """The index of the ")" that closes the "(" at ``start``, or -1."""
+    depth = 0
+    position = start
+    while position < len(text):
+        char = text[position]
+        if char in "`\"":
+            position = _skip_string(text, position)
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return position
+        position += 1
+    return -1
+
+
+def _split_pipeline(text: str) -> list[str]:
+    """``a | b (c | d)`` -> ``["a ", " b (c | d)"]``: the top-level stages."""
+    stages: list[str] = []
+    depth = 0
+    start = position = 0
+    while position < len(text):
+        char = text[position]
+        if char in "`\"":
+            position = _skip_string(text, position)
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            stages.append(text[start:position])
+            start = position + 1
+        position += 1
+    stages.append(text[start:])
+    return stages
 
 
 class ConversionError(Exception):
@@ -212,14 +273,107 @@ class _Converter:
         text = action.strip()
         if text.startswith("-") or text.endswith("-"):
             text = text.strip("-").strip()
-        stages = [stage.strip() for stage in text.split("|")]
+        return self._pipeline(text, in_variables, action)
+
+    def _pipeline(self, text: str, in_variables: bool, action: str) -> str:
+        """``a | b x | c``: each stage gets the value before it as its last argument."""
+        stages = [stage.strip() for stage in _split_pipeline(text)]
         expression = self._call(stages[0], in_variables, action)
         for stage in stages[1:]:
+            name, _, rest = stage.partition(" ")
             if stage in _STRING_FUNCTIONS:
                 expression = _STRING_FUNCTIONS[stage].format(expression)
+            elif name in _ARGUMENT_FUNCTIONS and not in_variables:
+                expression = self._call_with_arguments(name, rest, in_variables, action, piped=expression)
             else:
-                raise self._unsupported(stage.split()[0] if stage else stage, action)
+                raise self._unsupported(name, action)
         return expression
+
+    def _arguments(self, text: str, in_variables: bool, action: str) -> list[tuple[str, str | int | None]]:
+        """The space-separated arguments of a call: each as an HCL expression,
+        with its value when it is a literal string or integer."""
+        arguments: list[tuple[str, str | int | None]] = []
+        position = 0
+        while position < len(text):
+            if text[position].isspace():
+                position += 1
+                continue
+            match = _ARGUMENT_TOKEN.match(text, position)
+            if match is None:
+                raise self._unreadable(text[position:], action)
+            token = match.group(0)
+            if token == "(":
+                end = _closing_parenthesis(text, position)
+                if end < 0:
+                    raise self._unreadable(text[position:], action)
+                arguments.append((self._pipeline(text[position + 1:end].strip(), in_variables, action), None))
+                position = end + 1
+                continue
+            if token[0] == "`":
+                arguments.append((hcl_quote(token[1:-1]), token[1:-1]))
+            elif token[0] == '"':
+                value = json.loads(token)
+                arguments.append((hcl_quote(value), value))
+            elif token[0] == "-" or token.isdigit():
+                arguments.append((str(int(token)), int(token)))
+            else:  # a function without arguments, such as build_name
+                arguments.append((self._call(token, in_variables, action), None))
+            position = match.end()
+        return arguments
+
+    def _call_with_arguments(self, name: str, rest: str, in_variables: bool, action: str,
+                             piped: str | None = None) -> str:
+        """``split``, ``replace`` and ``replace_all``, with Packer's argument order."""
+        arguments = self._arguments(rest, in_variables, action)
+        if piped is not None:
+            arguments.append((piped, None))
+        signature = {"split": "string, separator, index", "replace": "old, new, count, string",
+                     "replace_all": "old, new, string"}[name]
+        if len(arguments) != _ARGUMENT_FUNCTIONS[name]:
+            raise ConversionError(
+                "Invalid template function call",
+                f'"{{{{{action}}}}}": {name} takes {_ARGUMENT_FUNCTIONS[name]} arguments ({signature}), '
+                f"not {len(arguments)}.",
+                "{{" + action + "}}",
+            )
+        if name == "split":
+            (string, _), (separator, _), (index, _) = arguments
+            return f"split({separator}, {string})[{index}]"
+        (old, old_value), (new, _) = arguments[:2]
+        source = arguments[-1][0]
+        if old_value == "":
+            raise ConversionError(
+                "Invalid template function call",
+                f'"{{{{{action}}}}}": {name} with an empty old string (a new string between every '
+                "character) has no HCL2 equivalent; write the text without it.",
+                "{{" + action + "}}",
+            )
+        count: str | int | None = -1 if name == "replace_all" else arguments[2][1]
+        if not isinstance(count, int):
+            raise ConversionError(
+                "Invalid template function call",
+                f'"{{{{{action}}}}}": the count of replace (its third argument) must be a number: how many '
+                "to replace, -1 for all.",
+                "{{" + action + "}}",
+            )
+        parts = f"split({old}, {source})"
+        if count < 0:  # every occurrence, literally (HCL's replace() reads "/.../" as a pattern)
+            return f"join({new}, {parts})"
+        if count == 0:
+            return source
+        # The first `count` occurrences: the pieces before them joined with the
+        # new string, the rest joined back with the old one.
+        kept = f"min({count}, length({parts}) - 1)"
+        return (f"join({new}, concat(slice({parts}, 0, {kept}), "
+                f"[join({old}, slice({parts}, {kept}, length({parts})))]))")
+
+    def _unreadable(self, rest: str, action: str) -> ConversionError:
+        return ConversionError(
+            "Invalid template function call",
+            f'Cannot read the arguments of "{{{{{action}}}}}" from "{rest}": an argument is a `raw` or '
+            '"quoted" string, a number, a function name or a (parenthesized call).',
+            "{{" + action + "}}",
+        )
 
     def _unsupported(self, name: str, action: str) -> ConversionError:
         return ConversionError(
@@ -240,6 +394,8 @@ class _Converter:
                 text_arg = literal.group(1) if literal.group(1) is not None else json.loads(f'"{literal.group(2)}"')
                 return _STRING_FUNCTIONS[name].format(hcl_quote(text_arg))
             return _STRING_FUNCTIONS[name].format(self._call(inner.strip(), in_variables, action))
+        if name in _ARGUMENT_FUNCTIONS and not in_variables:
+            return self._call_with_arguments(name, rest, in_variables, action)
         argument: str | None = None
         if rest:
             match = re.fullmatch(_ARG, rest)
