@@ -434,6 +434,10 @@ class AmazonEBSConfig(SSHConfig, AccessConfig):
                 if region != self.region and region not in self.ami_regions:
                     problem(f"Region {region!r} in region_kms_key_ids is not in ami_regions.",
                             "region_kms_key_ids", region)
+            for region in dict.fromkeys(self.ami_regions):
+                if region not in self.region_kms_key_ids:  # as Packer: a key for every copy's region
+                    problem(f"Region {region!r} is in ami_regions but not in region_kms_key_ids: give it a key "
+                            "there too.", "ami_regions")
         if self.skip_create_ami:
             for name in ("ami_regions", "ami_users", "ami_groups", "snapshot_users", "force_deregister"):
                 if getattr(self, name):

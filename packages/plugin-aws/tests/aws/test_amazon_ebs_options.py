@@ -336,6 +336,10 @@ def test_ssh_interface_ipv6_takes_the_address_ec2_gives_the_instance(bakehouse_a
     ({"temporary_key_pair_bits": 512}, ("temporary_key_pair_bits",), "at least 1024"),
     ({"snapshot_copy_duration_minutes": 20, "ami_regions": ["us-west-2"]},
      ("snapshot_copy_duration_minutes",), "multiple of 15"),
+    ({"encrypt_boot": True, "ami_regions": ["us-west-2", "eu-west-1"], "region_kms_key_ids": {"us-west-2": "k"}},
+     ("ami_regions",), "'eu-west-1' is in ami_regions but not in region_kms_key_ids"),
+    ({"encrypt_boot": True, "ami_regions": ["us-west-2"], "region_kms_key_ids": {"us-west-2": "k", "eu-west-1": "k"}},
+     ("region_kms_key_ids", "eu-west-1"), "'eu-west-1' in region_kms_key_ids is not in ami_regions"),
 ])
 def test_options_that_cannot_work_say_why(raw: dict[str, Any], path: tuple[str, ...], words: str) -> None:
     error = assert_problem_at(raw, path, words)
