@@ -223,6 +223,49 @@ def test_null_template_keeps_pydantic_out_of_the_core(command: str, tmp_path: Pa
     assert heavy_in(result.stderr, NOT_FOR_NULL) == []
 
 
+DOCKER_WITH_PROVISIONERS = """
+source "docker" "quick" {
+  image   = "%(image)s"
+  pull    = false
+  discard = true
+}
+build {
+  sources = ["source.docker.quick"]
+  provisioner "shell" {
+    inline = ["echo provisioned > /payload-seen"]
+  }
+  provisioner "file" {
+    source      = "payload.txt"
+    destination = "/payload.txt"
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("command", ["validate", "build"])
+def test_docker_template_keeps_pydantic_out_of_the_core(command: str, busybox_image: str, run_id: str,
+                                                        tmp_path: Path) -> None:
+    """The core runs the ``file`` provisioner itself: a plainly valid block is
+    checked without pydantic, so a docker build's core imports no more than a
+    null build's (the docker and shell plugins validate their own blocks)."""
+    (tmp_path / "payload.txt").write_text("payload\n", encoding="utf-8")
+    (tmp_path / "quick.pkr.hcl").write_text(DOCKER_WITH_PROVISIONERS % {"image": busybox_image},
+                                           encoding="utf-8")
+    env = dict(os.environ)
+    env.pop("BAKEHOUSE_LOG", None)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", bakehouse_exe(), command, "quick.pkr.hcl"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    if command == "build":
+        assert "Uploading payload.txt => /payload.txt" in result.stdout  # the core ran the provisioner
+    else:
+        assert "The configuration is valid." in result.stdout
+    assert "bakehouse.sdk.plain" in modules(result.stderr)  # the core made the file provisioner: not vacuous
+    assert heavy_in(result.stderr, NOT_FOR_NULL) == []
+
+
 def test_the_core_spawns_its_first_plugin_before_importing_the_rpc_session(tmp_path: Path) -> None:
     """What the core imports on its way to the first plugin spawn (the
     template's syntax, plugin discovery, the spawn itself) leaves out what is

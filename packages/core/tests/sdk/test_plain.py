@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pytest
 from bakehouse.sdk.config import Config, ConfigError, unsupported
@@ -61,3 +62,44 @@ def test_mismatches_are_found() -> None:
     assert "extra_one: only in the model" in problems
     assert "note: only in the dataclass" in problems
     assert "refused: only in the model" in problems
+
+
+@dataclass
+class Transfer:
+    destination: str
+    direction: Literal["up", "down"] = "up"
+    source: str = ""
+
+
+class TransferModel(Config):
+    destination: str
+    direction: Literal["up", "down"] = "up"
+    source: str = ""
+
+
+def test_required_fields_choices_and_rules_across_options() -> None:
+    asked: list[str] = []
+
+    def model() -> type[Config]:
+        asked.append("model")
+        return TransferModel
+
+    assert plain_mismatches(Transfer, TransferModel) == []
+    assert parse_plain(Transfer, {"destination": "/x", "direction": "down"}, model) == Transfer("/x", "down")
+    assert asked == []
+    with pytest.raises(ConfigError) as info:
+        parse_plain(Transfer, {"direction": "down"}, model)  # the required one is missing
+    assert [p.path for p in info.value.problems] == [("destination",)]
+    with pytest.raises(ConfigError) as info:
+        parse_plain(Transfer, {"destination": "/x", "direction": "sideways"}, model)
+    assert [p.path for p in info.value.problems] == [("direction",)]
+    # A rule across options the plain way does not accept: the model decides.
+    assert parse_plain(Transfer, {"destination": "/x"}, model, accept=lambda t: bool(t.source)) == Transfer("/x")
+    assert asked == ["model", "model", "model"]
+
+    class Optional(Config):
+        destination: str = ""
+        direction: Literal["up", "down"] = "up"
+        source: str = ""
+
+    assert plain_mismatches(Transfer, Optional) == ["destination: required only in the dataclass"]

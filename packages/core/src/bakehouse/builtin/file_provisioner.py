@@ -12,43 +12,68 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any, Literal
-
-from pydantic import model_validator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 from bakehouse.sdk.communicator import Communicator, FileInfo
 from bakehouse.sdk.components import BuildInfo, Provisioner
-from bakehouse.sdk.config import Config, ConfigError
 from bakehouse.sdk.context import Context
+from bakehouse.sdk.plain import parse_plain
+from bakehouse.sdk.problems import ConfigError
 from bakehouse.sdk.progress import ProgressReader, ProgressWriter
 from bakehouse.sdk.ui import Ui
 
+if TYPE_CHECKING:
+    from bakehouse.builtin._file_provisioner_config import FileProvisionerConfig
 
-class FileProvisionerConfig(Config):
-    source: str = ""
-    sources: list[str] = []
-    content: str | None = None
+
+@dataclass
+class FileOptions:
+    """The ``file`` provisioner's options, checked without pydantic when they
+    are plainly valid (see :func:`bakehouse.sdk.plain.parse_plain`): the core
+    runs this provisioner itself, and a docker build's core would import
+    pydantic for it alone.
+    :class:`~bakehouse.builtin._file_provisioner_config.FileProvisionerConfig`
+    documents them, reports mistakes, and must stay in step (tests compare)."""
+
     destination: str
+    source: str = ""
+    sources: list[str] = field(default_factory=list)
+    content: str | None = None
     direction: Literal["upload", "download"] = "upload"
     generated: bool = False
 
-    @model_validator(mode="after")
-    def _inputs(self) -> FileProvisionerConfig:
-        given = sum(bool(x) for x in (self.source, self.sources, self.content is not None))
-        if given == 0:
-            raise ValueError("one of source, sources or content must be set")
-        if given > 1:
-            raise ValueError("only one of source, sources or content may be set")
-        if self.direction == "download" and (self.sources or self.content is not None):
-            raise ValueError("downloads take a single source")
-        if self.sources and not self.destination.endswith("/"):
-            raise ValueError("destination must be a directory (end with /) when using sources")
-        return self
+
+def input_problem(options: FileOptions | FileProvisionerConfig) -> str | None:
+    """What is wrong with the combination of inputs (the model's rule too), or None."""
+    given = sum(bool(x) for x in (options.source, options.sources, options.content is not None))
+    if given == 0:
+        return "one of source, sources or content must be set"
+    if given > 1:
+        return "only one of source, sources or content may be set"
+    if options.direction == "download" and (options.sources or options.content is not None):
+        return "downloads take a single source"
+    if options.sources and not options.destination.endswith("/"):
+        return "destination must be a directory (end with /) when using sources"
+    return None
+
+
+def _documented() -> type[FileProvisionerConfig]:
+    from bakehouse.builtin._file_provisioner_config import FileProvisionerConfig
+
+    return FileProvisionerConfig
 
 
 class FileProvisioner(Provisioner):
-    config_schema = FileProvisionerConfig
-    config: FileProvisionerConfig
+    config: FileOptions
+
+    @classmethod
+    def documented_schema(cls) -> type[FileProvisionerConfig]:
+        return _documented()
+
+    def _parse(self, raw: dict[str, Any]) -> FileOptions:
+        self.config = parse_plain(FileOptions, raw, _documented, accept=lambda o: input_problem(o) is None)
+        return self.config
 
     def prepare(self, config: dict[str, Any], build: BuildInfo) -> None:
         super().prepare(config, build)

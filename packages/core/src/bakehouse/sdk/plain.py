@@ -14,6 +14,10 @@ declarations differ; a component's tests assert it finds nothing.
 
 Only for models whose validators refuse, never transform, a value of the
 declared type, and without :func:`~bakehouse.sdk.config.unsupported` fields.
+A rule across options (exactly one of two, ...) is checked by both ways: the
+model's validator and the ``accept`` function given to :func:`parse_plain`,
+which sends options it does not accept through the model to be reported.
+A dataclass field without a default is required, as a model field without one.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ T = TypeVar("T")
 _Check = Callable[[Any], bool]
 
 _SCALARS: dict[Any, type] = {str: str, bool: bool, int: int, float: float, type(None): type(None)}
-_cache: dict[type, dict[str, _Check]] = {}
+_cache: dict[type, tuple[dict[str, _Check], frozenset[str]]] = {}
 
 
 def _checker(annotation: Any) -> _Check:
@@ -43,6 +47,9 @@ def _checker(annotation: Any) -> _Check:
         return lambda value: type(value) is wanted
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is typing.Literal:
+        allowed = [(type(arg), arg) for arg in args]
+        return lambda value: (type(value), value) in allowed
     if origin in (typing.Union, types.UnionType):
         choices = [_checker(arg) for arg in args]
         return lambda value: any(check(value) for check in choices)
@@ -55,22 +62,34 @@ def _checker(annotation: Any) -> _Check:
     raise TypeError(f"{annotation!r} is not a plain option type")
 
 
-def _checks(options: type) -> dict[str, _Check]:
-    checks = _cache.get(options)
-    if checks is None:
+def _required(field: dataclasses.Field[Any]) -> bool:
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+
+
+def _checks(options: type) -> tuple[dict[str, _Check], frozenset[str]]:
+    """The check of each field's value, and the names of the required fields."""
+    found = _cache.get(options)
+    if found is None:
         hints = typing.get_type_hints(options)
-        checks = {f.name: _checker(hints[f.name]) for f in dataclasses.fields(options)}
-        _cache[options] = checks
-    return checks
+        fields = dataclasses.fields(options)
+        found = ({f.name: _checker(hints[f.name]) for f in fields},
+                 frozenset(f.name for f in fields if _required(f)))
+        _cache[options] = found
+    return found
 
 
-def parse_plain(options: type[T], raw: Mapping[str, Any], model: Callable[[], type[Config]]) -> T:
+def parse_plain(options: type[T], raw: Mapping[str, Any], model: Callable[[], type[Config]],
+                accept: Callable[[T], bool] | None = None) -> T:
     """``options`` (a dataclass) from ``raw``: directly when every argument is
-    plainly valid, else through ``model()`` (imported only then), which
-    raises :class:`~bakehouse.sdk.problems.ConfigError` for mistakes."""
-    checks = _checks(options)
-    if all(name in checks and checks[name](value) for name, value in raw.items()):
-        return options(**raw)
+    plainly valid, the required ones are given and ``accept`` (the model's
+    rules across options) takes the result, else through ``model()``
+    (imported only then), which raises
+    :class:`~bakehouse.sdk.problems.ConfigError` for mistakes."""
+    checks, required = _checks(options)
+    if required.issubset(raw) and all(name in checks and checks[name](value) for name, value in raw.items()):
+        plain = options(**raw)
+        if accept is None or accept(plain):
+            return plain
     from bakehouse.sdk.config import parse_config
 
     config = parse_config(model(), dict(raw))
@@ -101,10 +120,15 @@ def plain_mismatches(options: type, model: type[Config]) -> list[str]:
         info = model_fields[name]
         if hints[name] != info.annotation:
             problems.append(f"{name}: type {hints[name]!r} != {info.annotation!r}")
-        ours = _default(fields[name].default, fields[name].default_factory)
-        theirs = _default(info.default, info.default_factory)
-        if ours != theirs or ours is dataclasses.MISSING:
-            problems.append(f"{name}: default {ours!r} != {theirs!r}")
+        if _required(fields[name]) or info.is_required():
+            if not (_required(fields[name]) and info.is_required()):
+                where = "the dataclass" if _required(fields[name]) else "the model"
+                problems.append(f"{name}: required only in {where}")
+        else:
+            ours = _default(fields[name].default, fields[name].default_factory)
+            theirs = _default(info.default, info.default_factory)
+            if ours != theirs:
+                problems.append(f"{name}: default {ours!r} != {theirs!r}")
         if info.alias not in (None, name):
             problems.append(f"{name}: aliased {info.alias!r}")
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
