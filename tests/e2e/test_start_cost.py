@@ -308,15 +308,18 @@ def test_the_core_spawns_its_first_plugin_before_importing_the_rpc_session(tmp_p
     assert "changed" in result.stdout
 
 
-def test_shell_local_prepares_without_pydantic(tmp_path: Path) -> None:
+@pytest.mark.parametrize("component", ["shell_local:ShellLocalProvisioner", "shell:ShellProvisioner"])
+def test_shell_provisioners_prepare_without_pydantic(component: str, tmp_path: Path) -> None:
     """What the shell plugin imports to create and prepare a plainly valid
-    ``shell-local`` (the null build's provisioner) leaves pydantic out; a
-    mistake still goes through the documented model (it says what is wrong)."""
+    ``shell-local`` (the null build's provisioner) or ``shell`` (a docker
+    build's, prepared while the docker plugin imports the Docker SDK) leaves
+    pydantic out; a mistake still goes through the documented model (it says
+    what is wrong)."""
     probe = (
         "import sys\n"
         "from bakehouse.sdk import BuildInfo, ConfigError\n"
         "from bakehouse.rpc.server import resolve\n"
-        "cls = resolve('bakehouse_plugin_shell.shell_local:ShellLocalProvisioner')\n"
+        f"cls = resolve('bakehouse_plugin_shell.{component}')\n"
         "cls().prepare({'inline': ['echo hi'], 'env': {'A': 'b'}}, BuildInfo(name='n', builder_type='null'))\n"
         "print('pydantic' in sys.modules)\n"
         "try:\n"

@@ -14,28 +14,20 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import random
 import shlex
 import time
-import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from bakehouse.sdk import (
-    EXIT_DISCONNECTED,
-    BuildInfo,
-    Cancelled,
-    Communicator,
-    Config,
-    ConfigError,
-    Context,
-    FileInfo,
-    Provisioner,
-    Ui,
-    is_permanent,
-    parse_duration,
-)
-from pydantic import Field, field_validator, model_validator
+from bakehouse.sdk.communicator import EXIT_DISCONNECTED, Communicator, FileInfo
+from bakehouse.sdk.components import BuildInfo, Provisioner
+from bakehouse.sdk.context import Cancelled, Context
+from bakehouse.sdk.plain import parse_plain
+from bakehouse.sdk.problems import ConfigError, is_permanent, parse_duration
+from bakehouse.sdk.ui import Ui
 
 from bakehouse_plugin_shell import _checks
 from bakehouse_plugin_shell._text import (
@@ -46,6 +38,9 @@ from bakehouse_plugin_shell._text import (
     render_placeholders,
     to_unix_newlines,
 )
+
+if TYPE_CHECKING:
+    from bakehouse_plugin_shell._shell_config import ShellConfig
 
 log = logging.getLogger("bakehouse_plugin_shell.shell")
 
@@ -62,21 +57,28 @@ _POSIX_SH_CONNECTIONS = frozenset({"docker"})
 T = TypeVar("T")
 
 
-def _duration(value: Any) -> float:
+def duration(value: Any) -> float:
+    """Seconds from a Go duration (``"5m"``) or a number, for ``start_retry_timeout`` and ``pause_after``."""
     if isinstance(value, (int, float, str)):
         return parse_duration(value)
     raise ValueError("expected a duration such as 30s, 5m or 1h30m")
 
 
-class ShellConfig(Config):
-    """Options of the ``shell`` provisioner (Packer's names and defaults)."""
+@dataclass
+class ShellOptions:
+    """Options of the ``shell`` provisioner (Packer's names and defaults),
+    checked without pydantic when they are plainly valid (see
+    :func:`bakehouse.sdk.plain.parse_plain`): the plugin prepares it while a
+    docker build's plugin imports the Docker SDK, on the same CPUs.
+    :class:`~bakehouse_plugin_shell._shell_config.ShellConfig` documents them,
+    reports mistakes, and must stay in step (tests compare)."""
 
     inline: list[str] | None = None
     inline_shebang: str = "/bin/sh -e"
     script: str | None = None
-    scripts: list[str] = Field(default_factory=list)
-    environment_vars: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
+    scripts: list[str] = field(default_factory=list)
+    environment_vars: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
     env_var_format: str = ""
     use_env_var_file: bool = False
     execute_command: str = ""
@@ -87,20 +89,14 @@ class ShellConfig(Config):
     skip_clean: bool = False
     expect_disconnect: bool = False
     binary: bool = False
-    valid_exit_codes: list[int] = Field(default_factory=lambda: [0])
+    valid_exit_codes: list[int] = field(default_factory=lambda: [0])
     #: seconds; how long to keep retrying upload and start (Packer default 5m)
     start_retry_timeout: float = 300.0
     #: seconds to wait after the last script
     pause_after: float = 0.0
 
-    @field_validator("start_retry_timeout", "pause_after", mode="before")
-    @classmethod
-    def _parse_durations(cls, value: Any) -> float:
-        return _duration(value)
-
-    @model_validator(mode="after")
-    def _fill_defaults(self) -> ShellConfig:
-        # Defaults that depend on other options, as Packer computes them.
+    def fill_defaults(self) -> ShellOptions:
+        """Defaults that depend on other options, as Packer computes them."""
         if not self.remote_file:
             self.remote_file = f"script_{random.randrange(10000)}.sh"
         if not self.remote_path:
@@ -123,15 +119,34 @@ def _join_remote(folder: str, name: str) -> str:
     return folder.rstrip("/") + "/" + name if folder not in ("", "/") else "/" + name
 
 
+def _documented() -> type[ShellConfig]:
+    from bakehouse_plugin_shell._shell_config import ShellConfig
+
+    return ShellConfig
+
+
+def parse_shell(raw: dict[str, Any]) -> ShellOptions:
+    """The options of a ``shell`` block as given (defaults that depend on
+    other options not filled yet); :class:`ConfigError` for mistakes."""
+    return parse_plain(ShellOptions, raw, _documented)
+
+
 class ShellProvisioner(Provisioner):
     """``provisioner "shell"``: upload and run scripts over the builder's communicator."""
 
-    config_schema = ShellConfig
-    config: ShellConfig
+    config: ShellOptions
 
     #: First and longest pause between start attempts, in seconds.
     RETRY_FIRST_DELAY = 1.0
     RETRY_MAX_DELAY = 10.0
+
+    @classmethod
+    def documented_schema(cls) -> type[ShellConfig]:
+        return _documented()
+
+    def _parse(self, raw: dict[str, Any]) -> ShellOptions:
+        self.config = parse_shell(raw).fill_defaults()
+        return self.config
 
     def prepare(self, config: dict[str, Any], build: BuildInfo) -> None:
         super().prepare(config, build)
@@ -332,7 +347,7 @@ class _RemovalMarker:
         self._held = b""
         self._feed: Callable[[bytes], None] = lambda _chunk: None
         if enabled and codes and paths:
-            marker = f"bakehouse-removed-{uuid.uuid4().hex}"
+            marker = f"bakehouse-removed-{os.urandom(16).hex()}"
             self._line = marker.encode() + b"\n"
             self.command = _remove_after(command, paths, codes, marker)
 
@@ -374,7 +389,7 @@ def _remove_after(command: str, paths: list[str], codes: list[int], marker: str)
     )
 
 
-def _validate(config: ShellConfig) -> list[str]:
+def _validate(config: ShellOptions) -> list[str]:
     """Cross-option checks; return the local script paths (empty for inline)."""
     problems = _checks.exactly_one(
         [

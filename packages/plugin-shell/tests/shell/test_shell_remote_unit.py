@@ -207,6 +207,62 @@ def test_config_mistakes_point_at_the_option(config: dict[str, Any], path: tuple
     assert message in problems[0].message
 
 
+def test_options_checked_without_pydantic_match_the_documented_model() -> None:
+    """shell runs with a dataclass (no pydantic while a docker build's plugin
+    imports the Docker SDK); the model ``plugins docs`` shows and mistakes are
+    reported with is the same."""
+    from bakehouse.sdk.plain import plain_mismatches
+    from bakehouse_plugin_shell._shell_config import ShellConfig
+    from bakehouse_plugin_shell.shell import ShellOptions
+
+    assert plain_mismatches(ShellOptions, ShellConfig) == []
+    assert ShellProvisioner.documented_schema() is ShellConfig
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"inline": ["echo hi"]},
+        {"inline": ["a"], "env": {"A": "b"}, "valid_exit_codes": [0, 3], "start_retry_timeout": 1.5},
+        {"inline": ["a"], "start_retry_timeout": "5m", "pause_after": 2},  # the model converts
+        {"inline": ["a"], "pause_after": "soon"},
+        {"inline": ["a"], "valid_exit_codes": ["3"]},
+        {"inline": ["a"], "valid_exit_codes": [True]},
+        {"inline": "echo hi"},
+        {"inline": ["a"], "env": {"A": 1}},
+        {"script": "/etc/hostname", "use_env_var_file": True, "remote_folder": "/opt"},
+        {"inline": ["a"], "start_retry_timeout": None},
+        {"inline": ["a"], "no_such_option": 1},
+    ],
+)
+def test_plain_options_and_the_model_agree(raw: dict[str, Any]) -> None:
+    import dataclasses
+
+    from bakehouse.sdk.config import parse_config
+    from bakehouse_plugin_shell._shell_config import ShellConfig
+    from bakehouse_plugin_shell.shell import parse_shell
+
+    try:
+        expected: Any = parse_config(ShellConfig, dict(raw)).model_dump()
+    except ConfigError as exc:
+        expected = exc.problems
+    try:
+        got: Any = dataclasses.asdict(parse_shell(dict(raw)))
+    except ConfigError as exc:
+        got = exc.problems
+    assert got == expected
+
+
+def test_defaults_that_depend_on_other_options_are_filled_either_way() -> None:
+    plain = provisioner(inline=["true"], use_env_var_file=True, remote_folder="/opt").config
+    converted = provisioner(inline=["true"], use_env_var_file=True, remote_folder="/opt", pause_after="1s").config
+    for config in (plain, converted):
+        assert config.remote_path.startswith("/opt/script_") and config.remote_env_var_path.startswith("/opt/varfile_")
+        assert config.execute_command == "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}"
+        assert config.env_var_format == "export %s='%s'\n"
+    assert converted.pause_after == 1.0
+
+
 # On the docker communicator (ConnType "docker": commands run with /bin/sh -c) the
 # script is removed by the command that ran it; DirCommunicator runs /bin/sh -c too.
 DOCKER = {"ConnType": "docker"}
