@@ -416,6 +416,53 @@ def test_stream_is_flow_controlled(pair: tuple[Session, Session, Service]) -> No
     assert 0 < slow.sent_while_paused <= WINDOW + 256 * 1024
 
 
+def test_an_uploads_contents_cross_before_the_receiver_reads(pair: tuple[Session, Session, Service]) -> None:
+    """upload reads its source whole: the first window is granted when the call
+    arrives, so the bytes travel while the receiver gets ready (within the window)."""
+    core, _, service = pair
+    size = 5 * 1024 * 1024
+    source = ZeroSource(size)
+
+    class LateReadingCommunicator(CountingCommunicator):
+        sent_before_reading = -1
+
+        def upload(self, dst: str, src: BinaryIO, info: FileInfo = DEFAULT_FILE_INFO) -> None:
+            deadline = time.monotonic() + 5
+            while source.left == size and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.sent_before_reading = size - source.left
+            super().upload(dst, src, info)
+
+    late = LateReadingCommunicator()
+    call(core, "identity", late, late)
+    service.kept["first"].upload("/late", source, FileInfo(size=size))
+    assert 0 < late.sent_before_reading <= WINDOW
+    assert late.uploaded == size
+
+
+def test_other_sources_wait_for_the_first_read(pair: tuple[Session, Session, Service]) -> None:
+    """A command's stdin is read only once the command runs: nothing moves before."""
+    core, _, service = pair
+    command_input = ZeroSource(1024)
+
+    class LateStdinCommunicator(CountingCommunicator):
+        sent_before_reading = -1
+
+        def execute(self, command: str, *, on_stdout: Any, on_stderr: Any, ctx: Context,
+                    stdin: BinaryIO | None = None) -> int:
+            time.sleep(0.3)
+            self.sent_before_reading = 1024 - command_input.left
+            return super().execute(command, on_stdout=on_stdout, on_stderr=on_stderr, ctx=ctx, stdin=stdin)
+
+    late = LateStdinCommunicator()
+    call(core, "identity", late, late)
+    output: list[bytes] = []
+    status = service.kept["first"].execute("cat", on_stdout=output.append, on_stderr=output.append,
+                                           ctx=Context(), stdin=command_input)
+    assert late.sent_before_reading == 0
+    assert status == 7 and bytes(1024) in b"".join(output)
+
+
 def test_streams_are_only_valid_during_the_call(pair: tuple[Session, Session, Service]) -> None:
     core, _, service = pair
     kept: list[Any] = []

@@ -17,10 +17,16 @@ if TYPE_CHECKING:
 
 
 class AsSource:
-    """Send ``stream`` as a readable stream: the receiver reads it in chunks."""
+    """Send ``stream`` as a readable stream: the receiver reads it in chunks.
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    ``eager``: the receiver reads it whole (an upload's contents), so it
+    grants the first window as soon as the call arrives instead of at its
+    first read: the data crosses while the receiver gets ready to use it.
+    """
+
+    def __init__(self, stream: IO[bytes], *, eager: bool = False) -> None:
         self.stream = stream
+        self.eager = eager
 
 
 class AsSink:

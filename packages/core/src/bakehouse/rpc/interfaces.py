@@ -141,7 +141,8 @@ class RemoteCommunicator(Proxy, Communicator):
         return status
 
     def upload(self, dst: str, src: BinaryIO, info: FileInfo = DEFAULT_FILE_INFO) -> None:
-        self._remote.call("upload", dst, AsSource(src), info)
+        # The communicator reads the whole file: its bytes may start at once.
+        self._remote.call("upload", dst, AsSource(src, eager=True), info)
 
     def download(self, src: str, dst: BinaryIO) -> None:
         self._remote.call("download", src, AsSink(dst))

@@ -299,7 +299,7 @@ class Session:
             sid = next(self._ids)
             with self._lock:
                 self._streams[sid] = LocalSource(self, sid, obj.stream)
-            return ext(Ext.SOURCE, {"id": sid})
+            return ext(Ext.SOURCE, {"id": sid, "eager": True} if obj.eager else {"id": sid})
         if isinstance(obj, AsSink):
             sid = next(self._ids)
             sink = LocalSink(self, sid, obj.target)
@@ -390,7 +390,7 @@ class Session:
                 ctx.cancel(early)
             return ctx
         if code == Ext.SOURCE:
-            source = PeerSource(self, int(payload["id"]))
+            source = PeerSource(self, int(payload["id"]), eager=bool(payload.get("eager")))
             with self._lock:
                 self._streams[source.sid] = source
             scope.peer_streams.append(source)
@@ -485,6 +485,9 @@ class Session:
 
     def _serve(self, message: Call, scope: _Scope) -> None:
         reply: Message
+        for stream in scope.peer_streams:
+            if isinstance(stream, PeerSource) and stream.eager:
+                stream.grant_first_window()
         try:
             function = self._resolve(message.obj, message.method)
             result = function(*message.args, **message.kwargs)

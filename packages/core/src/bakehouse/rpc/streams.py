@@ -121,12 +121,17 @@ class LocalSource(StreamEndpoint):
 
 
 class PeerSource(io.RawIOBase, StreamEndpoint):
-    """A readable file whose bytes come from a stream the peer owns."""
+    """A readable file whose bytes come from a stream the peer owns.
 
-    def __init__(self, session: StreamLink, sid: int) -> None:
+    ``eager``: the owner said the call reads it whole; the session grants the
+    first window when the call starts (:meth:`grant_first_window`), not at
+    the first read."""
+
+    def __init__(self, session: StreamLink, sid: int, *, eager: bool = False) -> None:
         super().__init__()
         self.session = session
         self.sid = sid
+        self.eager = eager
         self.cond = threading.Condition()
         self.chunks: collections.deque[memoryview] = collections.deque()
         self.eof = False
@@ -139,12 +144,19 @@ class PeerSource(io.RawIOBase, StreamEndpoint):
     def readable(self) -> bool:
         return True
 
+    def grant_first_window(self) -> None:
+        """Let the owner send its first window (once)."""
+        with self.cond:
+            if self.started:
+                return
+            self.started = True
+        self.session.send_message_quietly(Credit(self.sid, WINDOW))
+
     def readinto(self, buffer: Any) -> int:
         if self.finished:
             raise ValueError("stream used after the call that received it returned")
         if not self.started:
-            self.started = True
-            self.session.send_message_quietly(Credit(self.sid, WINDOW))
+            self.grant_first_window()
         grant = 0
         view = memoryview(buffer).cast("B")
         with self.cond:
