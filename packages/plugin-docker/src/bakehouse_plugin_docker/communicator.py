@@ -94,14 +94,17 @@ class DockerCommunicator(Communicator):
         exec_user: str = "",
         fix_upload_owner: bool = True,
         spool_dir: str | None = None,
+        attrs: dict[str, Any] | None = None,
     ) -> None:
+        """``attrs``: the container's inspection, when the caller has it (its
+        ``Config`` gives the working directory and user); else asked on first need."""
         self.client = client
         self.container_id = container_id
         self.exec_user = exec_user
         self.fix_upload_owner = fix_upload_owner
         self.spool_dir = spool_dir
         self._owner: Owner | None = None
-        self._attrs: dict[str, Any] | None = None
+        self._attrs: dict[str, Any] | None = attrs
         self._owner_lock = threading.Lock()
 
     # ----------------------------------------------------------------- exec

@@ -3,7 +3,8 @@
 State keys shared by the steps (besides the SDK's ``ui``, ``hook``, ``ctx``):
 ``config`` (DockerBuilderConfig), ``build`` (BuildInfo), ``client``
 (docker.DockerClient), ``journal``, ``image`` (what the container starts
-from), ``temp_dir``, ``container_id``, ``container_name``, ``communicator``,
+from), ``temp_dir``, ``container_id``, ``container_name``,
+``container_attrs`` (the container inspected once started), ``communicator``,
 ``generated_data``, ``image_id`` / ``export_path`` (the result).
 """
 
@@ -250,6 +251,9 @@ class StepRunContainer(Step):
                 f"(Packer's default is -d -i -t --entrypoint=/bin/sh -- {{{{.Image}}}})"
                 + (f". Its output: {logs}" if logs else "")
             )
+        # Its Config (user, working directory, labels) stays as created: the
+        # communicator and the commit read it here instead of asking again.
+        state["container_attrs"] = attrs
         state.ui.message(f"Container ID: {container_id}")
         return CONTINUE
 
@@ -300,6 +304,7 @@ class StepConnect(Step):
             exec_user=config.exec_user,
             fix_upload_owner=config.fix_upload_owner,
             spool_dir=state.get("temp_dir"),
+            attrs=state.get("container_attrs"),
         )
         return CONTINUE
 
@@ -387,7 +392,8 @@ class StepCommit(Step):
         state["commit_entry"] = journal.record(KIND_COMMITTED_IMAGE, container_id,
                                                engine=engine.engine_environment())
         try:
-            container_config = dict(client.api.inspect_container(container_id).get("Config") or {})
+            attrs = state.get("container_attrs") or client.api.inspect_container(container_id)
+            container_config = dict(attrs.get("Config") or {})
             # Docker's commit cannot drop labels, only override them: empty the
             # run markers so containers started from the image are not taken
             # for build containers of this run.
