@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import re
 import tarfile
-import time
 from pathlib import Path
 
 import docker
 import pytest
 
-from tests.fixtures.docker import leftover_temp_dirs, show, wait_for_nothing_left, write_template
+from tests.fixtures.docker import (
+    engine_events,
+    leftover_temp_dirs,
+    show,
+    wait_for_nothing_left,
+    write_template,
+)
 from tests.fixtures.processes import run_processes
 
 pytestmark = pytest.mark.docker
@@ -137,8 +142,8 @@ build {
   }
 }
 ''', image=busybox_image)
-    since = int(time.time()) - 1
-    result = bakehouse("build", "t.pkr.hcl", env=cli_env)
+    with engine_events(docker_client, {"type": "container", "label": f"io.bakehouse.run-id={run_id}"}) as events:
+        result = bakehouse("build", "t.pkr.hcl", env=cli_env)
     assert result.returncode == 0, show(result)
     tarball = tmp_path / "out" / "rootfs.tar"
     assert f"Exported Docker file: {tarball}" in result.stdout
@@ -152,9 +157,8 @@ build {
     # One exec ran the script and removed it (Packer's separate `rm -f` is not a second one).
     container = re.search(r"Container ID: ([0-9a-f]{64})", result.stdout)
     assert container, show(result)
-    events = docker_client.events(since=since, until=int(time.time()) + 1, decode=True,
-                                  filters={"container": container.group(1)})
-    execs = [event for event in events if str(event.get("status", "")).startswith("exec_create")]
+    execs = [event for event in events
+             if event.get("Actor", {}).get("ID") == container.group(1) and str(event.get("status", "")).startswith("exec_create")]
     assert len(execs) == 1, execs
     wait_for_nothing_left(docker_resources, run_id, docker_tmpdir)
 

@@ -17,7 +17,13 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.fixtures.docker import leftover_temp_dirs, show, wait_for_nothing_left, write_template
+from tests.fixtures.docker import (
+    engine_events,
+    leftover_temp_dirs,
+    show,
+    wait_for_nothing_left,
+    write_template,
+)
 from tests.fixtures.processes import peak_rss_kib, pid_alive, run_processes, wait_until_gone
 from tests.support import bakehouse_exe
 
@@ -229,20 +235,16 @@ build {
   }
 }
 ''', image=busybox_image, repository=repository)
-    since = time.time() - 1
-    result = bakehouse("build", "-parallel-builds=2", "t.pkr.hcl", env=cli_env, timeout=600)
-    until = time.time() + 1
+    # The engine's own record of when each build container ran.
+    with engine_events(docker_client, {"type": "container", "label": f"io.bakehouse.run-id={run_id}"},
+                       count=4) as events:
+        result = bakehouse("build", "-parallel-builds=2", "t.pkr.hcl", env=cli_env, timeout=600)
     assert result.returncode == 0, show(result)
 
     for name in names:
         image = docker_client.images.get(f"{repository}:{name}")
         assert docker_client.containers.run(image.id, ["-c", "cat /built-as"], entrypoint="/bin/sh", remove=True) == f"{name}\n".encode()
 
-    # The engine's own record of when each build container ran.
-    events = docker_client.events(
-        since=int(since), until=int(until) + 1, decode=True,
-        filters={"type": "container", "label": f"io.bakehouse.run-id={run_id}"},
-    )
     changes = sorted(
         (event["timeNano"], +1 if event["Action"] == "start" else -1)
         for event in events if event["Action"] in ("start", "die")
