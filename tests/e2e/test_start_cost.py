@@ -414,6 +414,32 @@ def test_docker_builds_do_not_load_paramiko(tmp_path: Path) -> None:
     assert result.stdout.split() == ["['docker',", "'pydantic']"]  # loaded: not vacuous; no paramiko
 
 
+def test_a_docker_build_over_the_engine_api_does_not_load_the_ssh_communicator(tmp_path: Path) -> None:
+    """The docker builder's config inherits the SSH options (SSHConfig, from
+    bakehouse.sdk) but a build with ``communicator = "docker"`` neither
+    prepares nor steps through the SSH communicator: its module (with the
+    SOCKS, tunnel and scp pieces) is not imported on the way to the container."""
+    probe = (
+        "import sys\n"
+        "from bakehouse.rpc.server import resolve\n"
+        "from bakehouse.sdk import BuildInfo\n"
+        "info = BuildInfo(name='n', builder_type='docker')\n"
+        "builder = resolve('bakehouse_plugin_docker.builder:DockerBuilder')()\n"
+        "builder.prepare({'image': 'busybox', 'pull': False, 'commit': True}, info)\n"
+        "builder.steps()\n"
+        "tag = resolve('bakehouse_plugin_docker.post_processors:DockerTagPostProcessor')()\n"
+        "tag.prepare({'repository': 'bench/x', 'tags': ['a']}, info)\n"
+        "print(sorted(n for n in ('bakehouse.sdk._ssh_config', 'bakehouse.sdk.ssh', 'bakehouse.sdk._ssh_net',\n"
+        "                         'bakehouse.sdk._scp', 'paramiko') if sys.modules.get(n) is not None))\n"
+    )
+    env = dict(os.environ)
+    env.pop("DOCKER_HOST", None)
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["['bakehouse.sdk._ssh_config']"]  # the options: loaded, not vacuous
+
+
 PROBED = """
 data "http" "probe" {
   url = "http://127.0.0.1:%(port)d/probe"

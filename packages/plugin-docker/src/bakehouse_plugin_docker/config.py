@@ -13,8 +13,7 @@ import os
 import re
 from typing import Any, Literal
 
-from bakehouse.sdk import Config, ConfigError, ConfigProblem, unsupported
-from bakehouse.sdk.ssh import SSHConfig
+from bakehouse.sdk import Config, ConfigError, ConfigProblem, SSHConfig, unsupported
 from pydantic import Field, field_validator
 
 from bakehouse_plugin_docker.registry_login import (
@@ -59,7 +58,9 @@ class DockerBuilderConfig(SSHConfig, RegistryLoginOptions):
 
     The ``ssh_*`` options and ``pause_before_connecting`` are the SDK's SSH
     communicator's (:class:`~bakehouse.sdk.ssh.SSHConfig`); they apply with
-    ``communicator = "ssh"`` (a container that runs sshd).
+    ``communicator = "ssh"`` (a container that runs sshd). They come from
+    ``bakehouse.sdk`` itself: the SSH communicator's module is imported only by
+    a build that connects over SSH.
     """
 
     communicator: Literal["docker", "ssh", "none"] = "docker"  # type: ignore[assignment]

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
@@ -32,7 +32,6 @@ from bakehouse.sdk import (
     Step,
 )
 from bakehouse.sdk.progress import Throttle
-from bakehouse.sdk.ssh import SSHCommunicator, connect_ssh
 
 from bakehouse_plugin_docker import engine
 from bakehouse_plugin_docker.communicator import DockerCommunicator
@@ -41,6 +40,9 @@ from bakehouse_plugin_docker.engine import DockerEngineError, explain
 from bakehouse_plugin_docker.registry_login import registry_auth
 from bakehouse_plugin_docker.run_command import ContainerSpec, parse_run_command
 from bakehouse_plugin_docker.tarstream import CHUNK_SIZE
+
+if TYPE_CHECKING:
+    from bakehouse.sdk.ssh import SSHCommunicator
 
 log = logging.getLogger("bakehouse.plugin.docker.steps")
 
@@ -290,6 +292,9 @@ class StepConnect(Step):
         if config.communicator == "ssh":
             host = config.ssh_host or container_address(_client(state), state["container_id"])
             state.ui.say(f"Using SSH communicator to connect: {host}")
+            # Only a build over SSH loads the SSH communicator (and paramiko).
+            from bakehouse.sdk.ssh import connect_ssh
+
             self.ssh = connect_ssh(config, host, state.ctx, state.ui)
             state["communicator"] = self.ssh
             state["connection_data"] = {

@@ -19,6 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bakehouse.sdk._ssh_config import SSHConfig
     from bakehouse.sdk.artifact import Artifact, SimpleArtifact
     from bakehouse.sdk.communicator import EXIT_DISCONNECTED, Communicator, FileInfo
     from bakehouse.sdk.components import (
@@ -86,6 +87,9 @@ _HOME = {
     "StateBag": "bakehouse.sdk.multistep",
     "Step": "bakehouse.sdk.multistep",
     "serve": "bakehouse.sdk.serve",
+    # The SSH options a builder's config inherits, without the SSH communicator
+    # (bakehouse.sdk.ssh, which re-exports it with connect_ssh).
+    "SSHConfig": "bakehouse.sdk._ssh_config",
     "NullUi": "bakehouse.sdk.ui",
     "Ui": "bakehouse.sdk.ui",
 }
@@ -138,6 +142,7 @@ __all__ = [
     "register_cleaner",
     "Runner",
     "serve",
+    "SSHConfig",
     "SimpleArtifact",
     "StateBag",
     "Step",
