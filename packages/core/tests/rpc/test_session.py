@@ -417,8 +417,8 @@ def test_stream_is_flow_controlled(pair: tuple[Session, Session, Service]) -> No
 
 
 def test_an_uploads_contents_cross_before_the_receiver_reads(pair: tuple[Session, Session, Service]) -> None:
-    """upload reads its source whole: the first window is granted when the call
-    arrives, so the bytes travel while the receiver gets ready (within the window)."""
+    """upload reads its source whole: its first window follows the call unasked,
+    so the bytes travel while the receiver gets ready (no more than that window)."""
     core, _, service = pair
     size = 5 * 1024 * 1024
     source = ZeroSource(size)

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 class AsSource:
     """Send ``stream`` as a readable stream: the receiver reads it in chunks.
 
-    ``eager``: the receiver reads it whole (an upload's contents), so it
-    grants the first window as soon as the call arrives instead of at its
-    first read: the data crosses while the receiver gets ready to use it.
+    ``eager``: the receiver reads it whole (an upload's contents), so the
+    first window is sent right behind the call, without waiting for the
+    receiver's credit: the data crosses while the receiver gets ready.
     """
 
     def __init__(self, stream: IO[bytes], *, eager: bool = False) -> None:

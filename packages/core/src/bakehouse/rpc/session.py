@@ -297,9 +297,14 @@ class Session:
             return ext(Ext.CONTEXT, self._link_context(obj, scope))
         if isinstance(obj, AsSource):
             sid = next(self._ids)
+            source = LocalSource(self, sid, obj.stream)
             with self._lock:
-                self._streams[sid] = LocalSource(self, sid, obj.stream)
-            return ext(Ext.SOURCE, {"id": sid, "eager": True} if obj.eager else {"id": sid})
+                self._streams[sid] = source
+            if not obj.eager:
+                return ext(Ext.SOURCE, {"id": sid})
+            # Its first window needs no credit: it follows the call at once.
+            scope.after_send.append(source.send_first_window)
+            return ext(Ext.SOURCE, {"id": sid, "eager": True})
         if isinstance(obj, AsSink):
             sid = next(self._ids)
             sink = LocalSink(self, sid, obj.target)
@@ -485,9 +490,6 @@ class Session:
 
     def _serve(self, message: Call, scope: _Scope) -> None:
         reply: Message
-        for stream in scope.peer_streams:
-            if isinstance(stream, PeerSource) and stream.eager:
-                stream.grant_first_window()
         try:
             function = self._resolve(message.obj, message.method)
             result = function(*message.args, **message.kwargs)

@@ -92,6 +92,10 @@ class LocalSource(StreamEndpoint):
         if message.close and self.thread is None:
             self.session.forget_stream(self.sid)
 
+    def send_first_window(self) -> None:
+        """An eager source: send the first window unasked, once the call is on the pipe."""
+        self.on_credit(Credit(self.sid, WINDOW))
+
     def on_lost(self) -> None:
         with self.cond:
             self.stopped = True
@@ -123,9 +127,8 @@ class LocalSource(StreamEndpoint):
 class PeerSource(io.RawIOBase, StreamEndpoint):
     """A readable file whose bytes come from a stream the peer owns.
 
-    ``eager``: the owner said the call reads it whole; the session grants the
-    first window when the call starts (:meth:`grant_first_window`), not at
-    the first read."""
+    ``eager``: the owner said the call reads it whole and sends the first
+    window without waiting for credit; the first read grants none."""
 
     def __init__(self, session: StreamLink, sid: int, *, eager: bool = False) -> None:
         super().__init__()
@@ -137,26 +140,19 @@ class PeerSource(io.RawIOBase, StreamEndpoint):
         self.eof = False
         self.error = ""
         self.lost = False
-        self.started = False
+        self.started = eager
         self.consumed = 0
         self.finished = False
 
     def readable(self) -> bool:
         return True
 
-    def grant_first_window(self) -> None:
-        """Let the owner send its first window (once)."""
-        with self.cond:
-            if self.started:
-                return
-            self.started = True
-        self.session.send_message_quietly(Credit(self.sid, WINDOW))
-
     def readinto(self, buffer: Any) -> int:
         if self.finished:
             raise ValueError("stream used after the call that received it returned")
         if not self.started:
-            self.grant_first_window()
+            self.started = True
+            self.session.send_message_quietly(Credit(self.sid, WINDOW))
         grant = 0
         view = memoryview(buffer).cast("B")
         with self.cond:
