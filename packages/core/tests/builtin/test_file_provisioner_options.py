@@ -4,19 +4,23 @@ reported with must accept and refuse the same."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
-from bakehouse.builtin._file_provisioner_config import FileProvisionerConfig
-from bakehouse.builtin.file_provisioner import FileOptions, FileProvisioner
+from bakehouse.builtin.file_provisioner import FileProvisioner
 from bakehouse.sdk.config import ConfigError, parse_config
-from bakehouse.sdk.plain import plain_mismatches
+from bakehouse.testing import parsed_both_ways
 
 
-def test_options_checked_without_pydantic_match_the_documented_model() -> None:
-    assert plain_mismatches(FileOptions, FileProvisionerConfig) == []
-    assert FileProvisioner.documented_schema() is FileProvisionerConfig
+def test_the_documented_model_has_the_options_and_their_rule() -> None:
+    model = FileProvisioner.documented_schema()
+    assert model is FileProvisioner.documented_schema()  # made once
+    assert list(model.model_fields) == ["destination", "source", "sources", "content", "direction", "generated"]
+    assert model.model_fields["destination"].is_required()
+    assert model.model_fields["direction"].default == "upload"
+    with pytest.raises(ConfigError) as info:  # the rule across inputs is the model's too
+        parse_config(model, {"destination": "/x"})
+    assert "one of source, sources or content must be set" in info.value.problems[0].message.lower()
 
 
 @pytest.mark.parametrize(
@@ -39,12 +43,5 @@ def test_options_checked_without_pydantic_match_the_documented_model() -> None:
     ],
 )
 def test_plain_options_and_the_model_agree(raw: dict[str, Any]) -> None:
-    try:
-        expected: Any = parse_config(FileProvisionerConfig, dict(raw)).model_dump()
-    except ConfigError as exc:
-        expected = exc.problems
-    try:
-        got: Any = dataclasses.asdict(FileProvisioner()._parse(dict(raw)))
-    except ConfigError as exc:
-        got = exc.problems
+    got, expected = parsed_both_ways(FileProvisioner()._parse, FileProvisioner.documented_schema(), raw)
     assert got == expected

@@ -12,6 +12,7 @@ and ``timeout`` are applied by the core around :meth:`ShellProvisioner.provision
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from bakehouse.sdk.communicator import EXIT_DISCONNECTED, Communicator, FileInfo
 from bakehouse.sdk.components import BuildInfo, Provisioner
 from bakehouse.sdk.context import Cancelled, Context
-from bakehouse.sdk.plain import parse_plain
+from bakehouse.sdk.plain import options_model, parse_plain
 from bakehouse.sdk.problems import ConfigError, is_permanent, parse_duration
 from bakehouse.sdk.ui import Ui
 
@@ -40,7 +41,7 @@ from bakehouse_plugin_shell._text import (
 )
 
 if TYPE_CHECKING:
-    from bakehouse_plugin_shell._shell_config import ShellConfig
+    from bakehouse.sdk.config import Config
 
 log = logging.getLogger("bakehouse_plugin_shell.shell")
 
@@ -68,10 +69,10 @@ def duration(value: Any) -> float:
 class ShellOptions:
     """Options of the ``shell`` provisioner (Packer's names and defaults),
     checked without pydantic when they are plainly valid (see
-    :func:`bakehouse.sdk.plain.parse_plain`): the plugin prepares it while a
-    docker build's plugin imports the Docker SDK, on the same CPUs.
-    :class:`~bakehouse_plugin_shell._shell_config.ShellConfig` documents them,
-    reports mistakes, and must stay in step (tests compare)."""
+    :mod:`bakehouse.sdk.plain`): the plugin prepares it while a docker build's
+    plugin imports the Docker SDK, on the same CPUs. Their model
+    (:func:`_documented`) documents them and reports mistakes; defaults that
+    depend on other options are filled by :meth:`fill_defaults` either way."""
 
     inline: list[str] | None = None
     inline_shebang: str = "/bin/sh -e"
@@ -119,10 +120,9 @@ def _join_remote(folder: str, name: str) -> str:
     return folder.rstrip("/") + "/" + name if folder not in ("", "/") else "/" + name
 
 
-def _documented() -> type[ShellConfig]:
-    from bakehouse_plugin_shell._shell_config import ShellConfig
-
-    return ShellConfig
+@functools.cache
+def _documented() -> type[Config]:
+    return options_model(ShellOptions, checks={"start_retry_timeout": duration, "pause_after": duration})
 
 
 def parse_shell(raw: dict[str, Any]) -> ShellOptions:
@@ -141,7 +141,7 @@ class ShellProvisioner(Provisioner):
     RETRY_MAX_DELAY = 10.0
 
     @classmethod
-    def documented_schema(cls) -> type[ShellConfig]:
+    def documented_schema(cls) -> type[Config]:
         return _documented()
 
     def _parse(self, raw: dict[str, Any]) -> ShellOptions:

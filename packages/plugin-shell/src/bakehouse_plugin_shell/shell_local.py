@@ -10,6 +10,7 @@ its input artifact on, kept, as Packer's does.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from bakehouse.sdk.artifact import Artifact
 from bakehouse.sdk.communicator import Communicator
 from bakehouse.sdk.components import BuildInfo, PostProcessor, Provisioner
 from bakehouse.sdk.context import Context
-from bakehouse.sdk.plain import parse_plain
+from bakehouse.sdk.plain import options_model, parse_plain
 from bakehouse.sdk.problems import ConfigError, ConfigProblem
 from bakehouse.sdk.ui import Ui
 
@@ -35,7 +36,7 @@ from bakehouse_plugin_shell._text import (
 )
 
 if TYPE_CHECKING:
-    from bakehouse_plugin_shell._shell_local_config import ShellLocalConfig
+    from bakehouse.sdk.config import Config
 
 DEFAULT_EXECUTE_COMMAND = ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]
 DEFAULT_ENV_VAR_FORMAT = "%s='%s' "
@@ -58,10 +59,9 @@ def current_os() -> str:
 class ShellLocalOptions:
     """Options shared by the ``shell-local`` provisioner and post-processor,
     checked without pydantic when they are plainly valid (see
-    :func:`bakehouse.sdk.plain.parse_plain`): a null build with one
-    ``shell-local`` is the commonest quick test.
-    :class:`~bakehouse_plugin_shell._shell_local_config.ShellLocalConfig`
-    documents them, reports mistakes, and must stay in step (tests compare)."""
+    :mod:`bakehouse.sdk.plain`): a null build with one ``shell-local`` is the
+    commonest quick test. Their model (:func:`_documented`) documents them and
+    reports mistakes."""
 
     command: str | None = None
     inline: list[str] | None = None
@@ -79,10 +79,15 @@ class ShellLocalOptions:
     use_linux_pathing: bool = False
 
 
-def _documented() -> type[ShellLocalConfig]:
-    from bakehouse_plugin_shell._shell_local_config import ShellLocalConfig
+def _command_list(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError('execute_command must be a list of strings, e.g. ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]')
+    return value
 
-    return ShellLocalConfig
+
+@functools.cache
+def _documented() -> type[Config]:
+    return options_model(ShellLocalOptions, checks={"execute_command": _command_list})
 
 
 def parse_shell_local(raw: dict[str, Any]) -> ShellLocalOptions:
@@ -181,7 +186,7 @@ class _ShellLocalComponent:
     config: ShellLocalOptions
 
     @classmethod
-    def documented_schema(cls) -> type[ShellLocalConfig]:
+    def documented_schema(cls) -> type[Config]:
         return _documented()
 
     def _parse(self, raw: dict[str, Any]) -> ShellLocalOptions:

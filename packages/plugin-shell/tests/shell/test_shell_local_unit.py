@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from bakehouse.sdk import BuildInfo, Cancelled, ConfigError, Context, SimpleArtifact
+from bakehouse.testing import parsed_both_ways
 from bakehouse_plugin_shell.shell_local import (
     ShellLocalPostProcessor,
     ShellLocalProvisioner,
@@ -254,16 +255,16 @@ def test_config_mistakes_point_at_the_option(config: dict[str, Any], path: tuple
     assert message in problems[0].message
 
 
-def test_options_checked_without_pydantic_match_the_documented_model() -> None:
-    """shell-local runs with a dataclass (no pydantic on a null build's path);
-    the model ``plugins docs`` shows and mistakes are reported with is the same."""
-    from bakehouse.sdk.plain import plain_mismatches
-    from bakehouse_plugin_shell._shell_local_config import ShellLocalConfig
+def test_the_documented_model_has_the_options_and_refuses_a_command_string() -> None:
+    from bakehouse.sdk.config import parse_config
     from bakehouse_plugin_shell.shell_local import ShellLocalOptions
 
-    assert plain_mismatches(ShellLocalOptions, ShellLocalConfig) == []
-    assert ShellLocalProvisioner.documented_schema() is ShellLocalConfig
-    assert ShellLocalPostProcessor.documented_schema() is ShellLocalConfig
+    model = ShellLocalProvisioner.documented_schema()
+    assert ShellLocalPostProcessor.documented_schema() is model
+    assert list(model.model_fields) == [f.name for f in dataclasses.fields(ShellLocalOptions)]
+    with pytest.raises(ConfigError) as info:
+        parse_config(model, {"inline": ["a"], "execute_command": "sh {{.Script}}"})
+    assert "must be a list of strings" in info.value.problems[0].message
 
 
 @pytest.mark.parametrize(
@@ -282,18 +283,9 @@ def test_options_checked_without_pydantic_match_the_documented_model() -> None:
     ],
 )
 def test_plain_options_and_the_model_agree(raw: dict[str, Any]) -> None:
-    from bakehouse.sdk.config import parse_config
-    from bakehouse_plugin_shell._shell_local_config import ShellLocalConfig
     from bakehouse_plugin_shell.shell_local import parse_shell_local
 
-    try:
-        expected: Any = parse_config(ShellLocalConfig, dict(raw)).model_dump()
-    except ConfigError as exc:
-        expected = exc.problems
-    try:
-        got: Any = dataclasses.asdict(parse_shell_local(dict(raw)))
-    except ConfigError as exc:
-        got = exc.problems
+    got, expected = parsed_both_ways(parse_shell_local, ShellLocalProvisioner.documented_schema(), raw)
     assert got == expected
 
 

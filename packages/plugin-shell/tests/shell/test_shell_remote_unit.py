@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 from bakehouse.sdk import EXIT_DISCONNECTED, BuildInfo, Cancelled, ConfigError, Context
+from bakehouse.testing import parsed_both_ways
 from bakehouse_plugin_shell.shell import ShellProvisioner, _RemovalMarker
 from shell_plugin_helpers import DirCommunicator, RecordingUi
 
@@ -207,16 +209,14 @@ def test_config_mistakes_point_at_the_option(config: dict[str, Any], path: tuple
     assert message in problems[0].message
 
 
-def test_options_checked_without_pydantic_match_the_documented_model() -> None:
-    """shell runs with a dataclass (no pydantic while a docker build's plugin
-    imports the Docker SDK); the model ``plugins docs`` shows and mistakes are
-    reported with is the same."""
-    from bakehouse.sdk.plain import plain_mismatches
-    from bakehouse_plugin_shell._shell_config import ShellConfig
+def test_the_documented_model_has_the_options_and_converts_durations() -> None:
+    from bakehouse.sdk.config import parse_config
     from bakehouse_plugin_shell.shell import ShellOptions
 
-    assert plain_mismatches(ShellOptions, ShellConfig) == []
-    assert ShellProvisioner.documented_schema() is ShellConfig
+    model = ShellProvisioner.documented_schema()
+    assert list(model.model_fields) == [f.name for f in dataclasses.fields(ShellOptions)]
+    assert model.model_fields["remote_folder"].default == "/tmp"
+    assert parse_config(model, {"inline": ["a"], "start_retry_timeout": "5m"}).start_retry_timeout == 300.0
 
 
 @pytest.mark.parametrize(
@@ -236,20 +236,9 @@ def test_options_checked_without_pydantic_match_the_documented_model() -> None:
     ],
 )
 def test_plain_options_and_the_model_agree(raw: dict[str, Any]) -> None:
-    import dataclasses
-
-    from bakehouse.sdk.config import parse_config
-    from bakehouse_plugin_shell._shell_config import ShellConfig
     from bakehouse_plugin_shell.shell import parse_shell
 
-    try:
-        expected: Any = parse_config(ShellConfig, dict(raw)).model_dump()
-    except ConfigError as exc:
-        expected = exc.problems
-    try:
-        got: Any = dataclasses.asdict(parse_shell(dict(raw)))
-    except ConfigError as exc:
-        got = exc.problems
+    got, expected = parsed_both_ways(parse_shell, ShellProvisioner.documented_schema(), raw)
     assert got == expected
 
 

@@ -13,28 +13,27 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from bakehouse.sdk.communicator import Communicator, FileInfo
 from bakehouse.sdk.components import BuildInfo, Provisioner
 from bakehouse.sdk.context import Context
-from bakehouse.sdk.plain import parse_plain
+from bakehouse.sdk.plain import options_model, parse_plain
 from bakehouse.sdk.problems import ConfigError
 from bakehouse.sdk.progress import ProgressReader, ProgressWriter
 from bakehouse.sdk.ui import Ui
 
 if TYPE_CHECKING:
-    from bakehouse.builtin._file_provisioner_config import FileProvisionerConfig
+    from bakehouse.sdk.config import Config
 
 
 @dataclass
 class FileOptions:
-    """The ``file`` provisioner's options, checked without pydantic when they
-    are plainly valid (see :func:`bakehouse.sdk.plain.parse_plain`): the core
-    runs this provisioner itself, and a docker build's core would import
-    pydantic for it alone.
-    :class:`~bakehouse.builtin._file_provisioner_config.FileProvisionerConfig`
-    documents them, reports mistakes, and must stay in step (tests compare)."""
+    """Options of the ``file`` provisioner, checked without pydantic when they
+    are plainly valid (see :mod:`bakehouse.sdk.plain`): the core runs this
+    provisioner itself, and a docker build's core would import pydantic for it
+    alone. Their model (:func:`_documented`) documents them and reports mistakes."""
 
     destination: str
     source: str = ""
@@ -44,7 +43,7 @@ class FileOptions:
     generated: bool = False
 
 
-def input_problem(options: FileOptions | FileProvisionerConfig) -> str | None:
+def input_problem(options: FileOptions) -> str | None:
     """What is wrong with the combination of inputs (the model's rule too), or None."""
     given = sum(bool(x) for x in (options.source, options.sources, options.content is not None))
     if given == 0:
@@ -58,17 +57,16 @@ def input_problem(options: FileOptions | FileProvisionerConfig) -> str | None:
     return None
 
 
-def _documented() -> type[FileProvisionerConfig]:
-    from bakehouse.builtin._file_provisioner_config import FileProvisionerConfig
-
-    return FileProvisionerConfig
+@cache
+def _documented() -> type[Config]:
+    return options_model(FileOptions, rule=input_problem)
 
 
 class FileProvisioner(Provisioner):
     config: FileOptions
 
     @classmethod
-    def documented_schema(cls) -> type[FileProvisionerConfig]:
+    def documented_schema(cls) -> type[Config]:
         return _documented()
 
     def _parse(self, raw: dict[str, Any]) -> FileOptions:

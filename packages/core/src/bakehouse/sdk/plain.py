@@ -3,21 +3,22 @@
 Importing pydantic and building a component's model costs a plugin about
 100 ms, more than its whole start-up. A component whose options are all of
 plain types (``str``, ``bool``, ``int``, ``float``, lists and string-keyed
-maps of them, ``X | None``) can declare them twice: a dataclass it runs with,
-and the :class:`~bakehouse.sdk.config.Config` model ``bakehouse plugins docs``
-shows. :func:`parse_plain` takes the dataclass's way when every argument is a
-known name holding a value of exactly its declared type (nothing for pydantic
-to convert or refuse), and otherwise asks the model, which reports each
-mistake as it always has (or converts the value the same way) -- so both ways
-give the same result. :func:`plain_mismatches` tells where the two
-declarations differ; a component's tests assert it finds nothing.
+maps of them, ``Literal[...]``, ``X | None``) declares them once, as a
+dataclass it runs with; :func:`options_model` makes the
+:class:`~bakehouse.sdk.config.Config` model of the same fields (names, types,
+defaults, required ones) that ``bakehouse plugins docs`` shows and that
+reports mistakes. :func:`parse_plain` takes the dataclass's way when every
+argument is a known name holding a value of exactly its declared type (nothing
+for pydantic to convert or refuse), and otherwise asks the model, which
+reports each mistake as it always has (or converts the value the same way) --
+so both ways give the same result.
 
-Only for models whose validators refuse, never transform, a value of the
-declared type, and without :func:`~bakehouse.sdk.config.unsupported` fields.
-A rule across options (exactly one of two, ...) is checked by both ways: the
-model's validator and the ``accept`` function given to :func:`parse_plain`,
-which sends options it does not accept through the model to be reported.
-A dataclass field without a default is required, as a model field without one.
+A field's ``checks`` (before-validators of the model) may convert a value the
+plain way would not take (``"5m"`` -> ``300.0``) or refuse it; they never see
+a plainly valid value. A rule across options (exactly one of two, ...) is one
+function returning the problem or ``None``: the model's validator and the
+``accept`` of :func:`parse_plain` both call it. A dataclass field without a
+default is required, as a model field without one.
 """
 
 from __future__ import annotations
@@ -96,46 +97,50 @@ def parse_plain(options: type[T], raw: Mapping[str, Any], model: Callable[[], ty
     return options(**{name: getattr(config, name) for name in checks})
 
 
-def _default(default: Any, factory: Any) -> Any:
-    if factory is not dataclasses.MISSING and factory is not None:
-        return factory()
-    return default
+def options_model(options: type, checks: Mapping[str, Callable[[Any], Any]] | None = None,
+                  rule: Callable[[Any], str | None] | None = None) -> type[Config]:
+    """The :class:`~bakehouse.sdk.config.Config` model of the dataclass
+    ``options``: the same fields, types and defaults, unknown names refused;
+    ``checks`` maps a field to a before-validator (returns the value to use or
+    raises ``ValueError``); ``rule`` returns what is wrong across options (or
+    ``None``) and is checked once the fields are valid. Imports pydantic: call
+    it lazily (e.g. from a cached ``documented_schema``)."""
+    import pydantic
 
+    from bakehouse.sdk.config import Config
 
-def plain_mismatches(options: type, model: type[Config]) -> list[str]:
-    """How the dataclass ``options`` and the model ``model`` differ: names,
-    types, defaults, aliases, refused fields. Empty when they agree."""
-    from bakehouse.sdk.config import _REFUSE
-
-    problems: list[str] = []
-    if model.model_config.get("extra") != "forbid":
-        problems.append("the model does not forbid unknown arguments")
     hints = typing.get_type_hints(options)
-    fields = {f.name: f for f in dataclasses.fields(options)}
-    model_fields = model.model_fields
-    for name in sorted(set(fields) ^ set(model_fields)):
-        where = "the dataclass" if name in fields else "the model"
-        problems.append(f"{name}: only in {where}")
-    for name in sorted(set(fields) & set(model_fields)):
-        info = model_fields[name]
-        if hints[name] != info.annotation:
-            problems.append(f"{name}: type {hints[name]!r} != {info.annotation!r}")
-        if _required(fields[name]) or info.is_required():
-            if not (_required(fields[name]) and info.is_required()):
-                where = "the dataclass" if _required(fields[name]) else "the model"
-                problems.append(f"{name}: required only in {where}")
+    fields: dict[str, Any] = {}
+    for item in dataclasses.fields(options):
+        if item.default_factory is not dataclasses.MISSING:
+            fields[item.name] = (hints[item.name], pydantic.Field(default_factory=item.default_factory))
+        elif item.default is not dataclasses.MISSING:
+            fields[item.name] = (hints[item.name], item.default)
         else:
-            ours = _default(fields[name].default, fields[name].default_factory)
-            theirs = _default(info.default, info.default_factory)
-            if ours != theirs:
-                problems.append(f"{name}: default {ours!r} != {theirs!r}")
-        if info.alias not in (None, name):
-            problems.append(f"{name}: aliased {info.alias!r}")
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        if extra.get(_REFUSE):
-            problems.append(f"{name}: declared unsupported (refused by the model only)")
-        try:
-            _checker(hints[name])
-        except TypeError as exc:
-            problems.append(f"{name}: {exc}")
-    return problems
+            fields[item.name] = (hints[item.name], ...)
+    validators: dict[str, Any] = {}
+    for name, check in (checks or {}).items():
+        if name not in fields:
+            raise TypeError(f"checks names {name!r}, which is not a field of {options.__name__}")
+        validators[f"_check_{name}"] = pydantic.field_validator(name, mode="before")(_field_check(check))
+    if rule is not None:
+        validators["_rule"] = pydantic.model_validator(mode="after")(_model_rule(rule))
+    model: type[Config] = pydantic.create_model(
+        f"{options.__name__}Model", __base__=Config, __module__=options.__module__,
+        __doc__=options.__doc__, __validators__=validators, **fields)
+    return model
+
+
+def _field_check(check: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    def validate(cls: Any, value: Any) -> Any:
+        return check(value)
+    return validate
+
+
+def _model_rule(rule: Callable[[Any], str | None]) -> Callable[[Any], Any]:
+    def validate(self: Any) -> Any:
+        problem = rule(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+    return validate

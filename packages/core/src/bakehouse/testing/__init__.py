@@ -20,6 +20,9 @@ Installing ``bakehouse`` registers the pytest plugin :mod:`bakehouse.testing.plu
 * ``bakehouse_fake_ui`` / ``bakehouse_fake_communicator``: the in-process
   :class:`FakeUi` and :class:`FakeCommunicator`, to unit-test a component.
 
+:func:`parsed_both_ways` checks that a component's options parsing without
+pydantic (:mod:`bakehouse.sdk.plain`) agrees with its model.
+
 A fixture whose real dependency is missing skips the test, or fails it when
 ``CI=true`` (see :func:`require`), so a green CI run always exercised it.
 """
@@ -33,10 +36,10 @@ import subprocess
 import sys
 import tarfile
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 from bakehouse.sdk.communicator import Communicator, FileInfo, OutputCallback
 from bakehouse.sdk.context import Context
@@ -57,6 +60,7 @@ __all__ = [
     "FakeUi",
     "busybox_rootfs_tar",
     "parse_machine_output",
+    "parsed_both_ways",
     "require",
     "run_build",
 ]
@@ -75,6 +79,26 @@ def missing(what: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"{what} is required in CI but is not available", pytrace=False)
     pytest.skip(f"{what} is not available")
+
+
+def parsed_both_ways(parse: Callable[[dict[str, Any]], Any], model: type,
+                     raw: Mapping[str, Any]) -> tuple[Any, Any]:
+    """What a component's own parsing (``parse``: the dataclass way of
+    :func:`bakehouse.sdk.plain.parse_plain` when the arguments are plainly
+    valid) and its ``model`` make of ``raw``: each the options as a dict, or
+    the list of problems reported. A test asserts the two are equal."""
+    from bakehouse.sdk.config import parse_config
+    from bakehouse.sdk.problems import ConfigError
+
+    try:
+        expected: Any = parse_config(model, dict(raw)).model_dump()
+    except ConfigError as exc:
+        expected = exc.problems
+    try:
+        got: Any = asdict(parse(dict(raw)))
+    except ConfigError as exc:
+        got = exc.problems
+    return got, expected
 
 
 def options_without_a_status(schema: type, names: Sequence[str]) -> list[str]:
