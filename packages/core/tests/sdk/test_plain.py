@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
-from bakehouse.sdk.config import Config, ConfigError, parse_config
-from bakehouse.sdk.plain import options_model, parse_plain
+from bakehouse.sdk.config import Config, ConfigError, parse_config, unsupported
+from bakehouse.sdk.plain import dataclass_source, options_model, parse_plain
+from pydantic import Field
 
 
 @dataclass
@@ -91,3 +92,57 @@ def test_required_fields_choices_and_rules_across_options() -> None:
     # A check converts what the plain way does not take (here: never plain, a padded source still is).
     assert parse_config(TransferModel, {"destination": "/x", "source": " s "}).source == "s"
     assert asked == ["model", "model", "model"]
+
+
+class HandDeclared(Config):
+    """A model declared by hand: a note, a refused option, a nested block."""
+
+    name: str = Field("x", description="a note for the docs")
+    mode: Literal["a", "b"] = "a"
+    sizes: list[int] = Field(default_factory=lambda: [1, 2])
+    refused: Any = unsupported("not here")
+    nested: Model | None = None
+    required: str
+
+
+# What dataclass_source(HandDeclared, "Made") writes, as a component keeps it.
+MADE = '''@dataclass(kw_only=True)
+class Made:
+    """HandDeclared's options, made by bakehouse.sdk.plain.dataclass_source: do not edit."""
+
+    name: str = "x"
+    mode: Literal["a", "b"] = "a"
+    sizes: list[int] = field(default_factory=lambda: [1, 2])
+    refused: Any = None
+    nested: Any = None
+    required: str
+'''
+
+
+@dataclass(kw_only=True)
+class Made:
+    name: str = "x"
+    mode: Literal["a", "b"] = "a"
+    sizes: list[int] = field(default_factory=lambda: [1, 2])
+    refused: Any = None
+    nested: Any = None
+    required: str
+
+
+def test_a_dataclass_made_from_a_hand_declared_model() -> None:
+    """Any fields (a refused option, a nested block) take only None plainly;
+    anything else goes through the model, which refuses or converts it."""
+    assert dataclass_source(HandDeclared, "Made") == MADE
+    asked: list[str] = []
+
+    def model() -> type[Config]:
+        asked.append("model")
+        return HandDeclared
+
+    assert parse_plain(Made, {"required": "r", "refused": None, "nested": None}, model) == Made(required="r")
+    assert asked == []
+    with pytest.raises(ConfigError) as info:
+        parse_plain(Made, {"required": "r", "refused": "on"}, model)
+    assert "not supported by Bakehouse: not here" in info.value.problems[0].message
+    made = parse_plain(Made, {"required": "r", "nested": {"name": "n"}}, model)
+    assert made.nested.name == "n" and asked == ["model", "model"]

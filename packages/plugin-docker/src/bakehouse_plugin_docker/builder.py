@@ -19,7 +19,7 @@ temporary directory deleted, on success, failure and cancellation alike
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bakehouse.sdk import (
     Artifact,
@@ -38,7 +38,12 @@ from bakehouse.sdk import (
 
 from bakehouse_plugin_docker import engine
 from bakehouse_plugin_docker.artifact import ExportArtifact, ImageArtifact
-from bakehouse_plugin_docker.config import DockerBuilderConfig, describe_for_log, validate
+from bakehouse_plugin_docker.options import (
+    DockerOptions,
+    describe_for_log,
+    parse_docker_options,
+    validate,
+)
 from bakehouse_plugin_docker.steps import (
     StepBuildImage,
     StepCommit,
@@ -49,6 +54,9 @@ from bakehouse_plugin_docker.steps import (
     StepRunContainer,
     StepTempDir,
 )
+
+if TYPE_CHECKING:
+    from bakehouse_plugin_docker.config import DockerBuilderConfig
 
 log = logging.getLogger("bakehouse.plugin.docker")
 
@@ -65,13 +73,22 @@ GENERATED_NAMES = [
 class DockerBuilder(Builder):
     """Builds Docker images (``source "docker"``), option-compatible with Packer's."""
 
-    config_schema = DockerBuilderConfig
-    config: DockerBuilderConfig
+    config: DockerOptions | DockerBuilderConfig
+
+    @classmethod
+    def documented_schema(cls) -> type[DockerBuilderConfig]:
+        from bakehouse_plugin_docker.config import DockerBuilderConfig
+
+        return DockerBuilderConfig
+
+    def _parse(self, raw: dict[str, Any]) -> DockerOptions | DockerBuilderConfig:
+        self.config = parse_docker_options(raw)
+        return self.config
 
     def prepare(self, config: dict[str, Any], build: BuildInfo) -> PrepareResult:
         self.build = build
         self._parse(config)
-        warnings = validate(self.config)
+        warnings = validate(self.config, given=config.keys())
         log.debug("docker builder config: %s", describe_for_log(self.config))
         return PrepareResult(generated_names=list(GENERATED_NAMES), warnings=warnings)
 

@@ -12,7 +12,7 @@ _PACKAGE = "bakehouse_plugin_docker"
 
 BUILDERS = {"docker": f"{_PACKAGE}.builder:DockerBuilder"}
 POST_PROCESSORS = {
-    "docker-tag": f"{_PACKAGE}.post_processors:DockerTagPostProcessor",
+    "docker-tag": f"{_PACKAGE}.tag:DockerTagPostProcessor",
     "docker-import": f"{_PACKAGE}.post_processors:DockerImportPostProcessor",
     "docker-save": f"{_PACKAGE}.post_processors:DockerSavePostProcessor",
     "docker-push": f"{_PACKAGE}.post_processors:DockerPushPostProcessor",

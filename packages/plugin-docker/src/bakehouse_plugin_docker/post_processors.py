@@ -31,39 +31,25 @@ from bakehouse_plugin_docker.artifact import (
     ARTIFICE_BUILDER_ID,
     BUILDER_ID,
     IMPORT_BUILDER_ID,
-    TAG_BUILDER_ID,
     ImageArtifact,
 )
-from bakehouse_plugin_docker.config import COMMIT_INSTRUCTIONS
+from bakehouse_plugin_docker.config import RegistryLoginOptions
 from bakehouse_plugin_docker.engine import DockerEngineError, explain
-from bakehouse_plugin_docker.registry_login import (
-    RegistryLoginOptions,
-    login_problems,
-    registry_auth,
+from bakehouse_plugin_docker.options import COMMIT_INSTRUCTIONS
+from bakehouse_plugin_docker.registry_login import login_problems, registry_auth
+from bakehouse_plugin_docker.tag import (
+    IMAGE_BUILDER_IDS,
+    _copied_state,
+    _require_image_artifact,
+    repository_problem,
+    tag_problem,
 )
+from bakehouse_plugin_docker.tag import DockerTagPostProcessor as DockerTagPostProcessor
 from bakehouse_plugin_docker.tarstream import CHUNK_SIZE
 
-IMAGE_BUILDER_IDS = (IMPORT_BUILDER_ID, TAG_BUILDER_ID)
-
-
-def _copied_state(artifact: Artifact) -> dict[str, Any]:
-    state = {}
-    for name in ("docker_tags", "docker_digest", "generated_data"):
-        value = artifact.state(name)
-        if value is not None:
-            state[name] = value
-    return state
-
-
-def _require_image_artifact(artifact: Artifact, what: str) -> None:
-    if artifact.builder_id not in IMAGE_BUILDER_IDS:
-        raise ValueError(
-            f"Unknown artifact type: {artifact.builder_id}\nCan only {what} from Docker builder "
-            "artifacts made with commit = true, docker-import or docker-tag."
-        )
-
-
 # ---------------------------------------------------------------- docker-tag
+# The post-processor itself is in tag.py (a docker build prepares it before its
+# container is created, without pydantic); its documented model is here.
 
 
 class DockerTagConfig(Config):
@@ -80,84 +66,18 @@ class DockerTagConfig(Config):
     @field_validator("repository")
     @classmethod
     def _repository_without_tag(cls, repository: str) -> str:
-        # The engine parses the repository again: "name:a" tagged "b" becomes "name:b",
-        # so a tag or digest here would name an image nobody asked for.
-        if "@" in repository or ":" in repository.rsplit("/", 1)[-1]:
-            raise ValueError(f"{repository!r} must be a repository without a tag or digest; put tags in tags")
-        if not repository or repository != repository.lower() or any(c.isspace() for c in repository):
-            raise ValueError(f"{repository!r} is not a valid repository name (lowercase, no spaces)")
+        problem = repository_problem(repository)
+        if problem:
+            raise ValueError(problem)
         return repository
 
     @field_validator("tags", "tag")
     @classmethod
     def _valid_tags(cls, tags: list[str]) -> list[str]:
-        for tag in tags:
-            if not _TAG.fullmatch(tag):
-                raise ValueError(
-                    f"{tag!r} is not a valid tag: letters, digits, '_', '.' and '-', "
-                    "at most 128, not starting with '.' or '-'"
-                )
+        problem = tag_problem(tags)
+        if problem:
+            raise ValueError(problem)
         return tags
-
-
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-
-
-def _normalized(reference: str) -> str:
-    """A reference as the engine lists it: default registry dropped, ``:latest`` added."""
-    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/"):
-        if reference.startswith(prefix):
-            reference = reference[len(prefix):]
-            break
-    repository, tag = engine.split_reference(reference)
-    return f"{repository}:{tag or 'latest'}"
-
-
-def _created_reference(client: docker.DockerClient, source: str, reference: str) -> str:
-    """The name the engine gave ``source`` for ``reference``, read back from the engine.
-
-    The artifact reports what exists, not what was asked for; a tag that does not
-    point at ``source`` afterwards is an error.
-    """
-    wanted = _normalized(reference)
-    image = client.api.inspect_image(source)
-    for name in image.get("RepoTags") or []:
-        if _normalized(name) == wanted:
-            return str(name)
-    raise DockerEngineError(
-        f"Error tagging image {source}: the engine did not create {reference!r} "
-        f"(the image is tagged {', '.join(image.get('RepoTags') or []) or 'nothing'})"
-    )
-
-
-class DockerTagPostProcessor(PostProcessor):
-    """Tag the image: ``repository:tag`` for each of ``tags`` (or just ``repository``)."""
-
-    config_schema = DockerTagConfig
-    config: DockerTagConfig
-
-    def post_process(self, ui: Ui, artifact: Artifact, ctx: Context) -> tuple[Artifact | None, bool, bool]:
-        _require_image_artifact(artifact, "tag")
-        config = self.config
-        client = engine.shared_client()  # the build's connection: tagging needs no login
-        source = artifact.id
-        references = [f"{config.repository}:{tag}" for tag in [*config.tags, *config.tag]] or [config.repository]
-        created: list[str] = []
-        try:
-            for reference in references:
-                ctx.check()
-                ui.message(f"Tagging image: {source}")
-                ui.message(f"Repository: {reference}")
-                repository, tag = engine.split_reference(reference)
-                client.api.tag(source, repository, tag=tag, force=config.force)
-                created.append(_created_reference(client, source, reference))
-        except docker.errors.APIError as exc:
-            raise DockerEngineError(f"Error tagging image {source}: {explain(exc)}") from None
-        state = _copied_state(artifact)
-        state["docker_tags"] = created
-        tagged = ImageArtifact(created[-1], TAG_BUILDER_ID, state)
-        # Tagging an image and then deleting it would make the tag pointless.
-        return tagged, True, True
 
 
 # ------------------------------------------------------------- docker-import

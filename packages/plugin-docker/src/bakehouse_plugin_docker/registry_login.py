@@ -20,36 +20,19 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
-from bakehouse.sdk import Config, Ui, unsupported
-from pydantic import Field
+from bakehouse.sdk import Ui
 
 from bakehouse_plugin_docker import engine
 from bakehouse_plugin_docker.engine import DockerEngineError, RegistryLogin
 
+if TYPE_CHECKING:  # the model is imported only to report mistakes (see options.py)
+    from bakehouse_plugin_docker.config import RegistryLoginOptions
+
 #: Packer's form of an ECR registry address (scheme and path optional).
 ECR_SERVER = re.compile(r"^(?:https?://)?(\d+)\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:[:/].*)?$")
-
-
-class RegistryLoginOptions(Config):
-    """``login*``, ``ecr_login`` and the ``aws_*`` credentials it uses."""
-
-    login: bool = Field(False, description="Log in to login_server with login_username/login_password.")
-    login_server: str = ""
-    login_username: str = ""
-    login_password: str = ""
-    ecr_login: bool = Field(False, description=(
-        "Log in to the ECR registry login_server with a token from ECR's GetAuthorizationToken (boto3)."))
-    aws_access_key: str = Field("", description="AWS credentials for ecr_login (else the AWS environment).")
-    aws_secret_key: str = Field("", description="AWS credentials for ecr_login.")
-    aws_token: str = Field("", description="AWS session token for ecr_login.")
-    aws_profile: str = Field("", description="AWS shared-config profile for ecr_login.")
-    aws_force_use_public_ecr: Any = unsupported(
-        "Amazon ECR Public login is not implemented (only private ECR registries, through ecr_login): "
-        "use login = true, login_server = \"public.ecr.aws\", login_username = \"AWS\" and the "
-        "password from `aws ecr-public get-login-password`.")
 
 
 def login_problems(options: RegistryLoginOptions, problem: Callable[[str, str], None]) -> None:

@@ -1,7 +1,7 @@
 """The docker builder's steps. One step, one resource, one cleanup.
 
 State keys shared by the steps (besides the SDK's ``ui``, ``hook``, ``ctx``):
-``config`` (DockerBuilderConfig), ``build`` (BuildInfo), ``client``
+``config`` (DockerOptions; the model for a build over SSH), ``build`` (BuildInfo), ``client``
 (docker.DockerClient), ``journal``, ``image`` (what the container starts
 from), ``temp_dir``, ``container_id``, ``container_name``,
 ``container_attrs`` (the container inspected once started), ``communicator``,
@@ -35,8 +35,8 @@ from bakehouse.sdk.progress import Throttle
 
 from bakehouse_plugin_docker import engine
 from bakehouse_plugin_docker.communicator import DockerCommunicator
-from bakehouse_plugin_docker.config import DockerBuilderConfig, effective_container_dir
 from bakehouse_plugin_docker.engine import DockerEngineError, explain
+from bakehouse_plugin_docker.options import DockerOptions, effective_container_dir
 from bakehouse_plugin_docker.registry_login import registry_auth
 from bakehouse_plugin_docker.run_command import ContainerSpec, parse_run_command
 from bakehouse_plugin_docker.tarstream import CHUNK_SIZE
@@ -61,8 +61,8 @@ _HTTP_NOT_IMPLEMENTED = {
 }
 
 
-def _config(state: StateBag) -> DockerBuilderConfig:
-    config: DockerBuilderConfig = state["config"]
+def _config(state: StateBag) -> DockerOptions:
+    config: DockerOptions = state["config"]
     return config
 
 
@@ -499,7 +499,7 @@ class StepExport(Step):
         return CONTINUE
 
 
-def container_spec(config: DockerBuilderConfig, image: str, temp_dir: str | None) -> ContainerSpec:
+def container_spec(config: DockerOptions, image: str, temp_dir: str | None) -> ContainerSpec:
     """Packer's ``docker run`` line: shared dir, volumes, options, then ``run_command``."""
     spec = parse_run_command(config.run_command, image)
     binds = []

@@ -13,6 +13,13 @@ for pydantic to convert or refuse), and otherwise asks the model, which
 reports each mistake as it always has (or converts the value the same way) --
 so both ways give the same result.
 
+A component whose model is declared by hand instead (notes for the docs,
+options it inherits from the SDK: the docker builder, ``docker-tag``) has its
+dataclass made from the model: :func:`dataclass_source` writes it, the
+component keeps that source, and a test asserts it is current. A field the
+model takes as ``Any`` (an ``unsupported`` option) or as a nested block is
+``Any`` there, default None: only None is taken plainly.
+
 A field's ``checks`` (before-validators of the model) may convert a value the
 plain way would not take (``"5m"`` -> ``300.0``) or refuse it; they never see
 a plainly valid value. A rule across options (exactly one of two, ...) is one
@@ -24,6 +31,7 @@ default is required, as a model field without one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -43,6 +51,8 @@ def _checker(annotation: Any) -> _Check:
     """Whether a value is exactly of ``annotation`` (no conversion needed)."""
     if annotation is None:
         annotation = type(None)
+    if annotation is Any:
+        return lambda value: value is None
     if annotation in _SCALARS:
         wanted = _SCALARS[annotation]
         return lambda value: type(value) is wanted
@@ -144,3 +154,58 @@ def _model_rule(rule: Callable[[Any], str | None]) -> Callable[[Any], Any]:
             raise ValueError(problem)
         return self
     return validate
+
+
+def _annotation_source(annotation: Any) -> str:
+    if annotation is None or annotation is type(None):
+        return "None"
+    if annotation in _SCALARS:
+        return str(annotation.__name__)
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Literal:
+        return "Literal[" + ", ".join(_value_source(arg) for arg in args) + "]"
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_annotation_source(arg) for arg in args)
+    if origin is list:
+        return f"list[{_annotation_source(args[0])}]"
+    return f"dict[str, {_annotation_source(args[1])}]"
+
+
+def _value_source(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (str, list, dict)) else repr(value)
+
+
+def dataclass_source(model: type[Config], name: str) -> str:
+    """The source of a dataclass ``name`` with the fields of ``model`` (a model
+    declared by hand), in its order, for :func:`parse_plain`: plain types and
+    defaults as the model's; ``Any = None`` for a field the model refuses
+    (``unsupported``) or whose type is not plain (a nested block)."""
+    from bakehouse.sdk.config import _REFUSE
+
+    # kw_only: the model's order may put a required field after defaulted ones.
+    lines = ["@dataclass(kw_only=True)", f"class {name}:",
+             f'    """{model.__name__}\'s options, made by bakehouse.sdk.plain.dataclass_source: do not edit."""',
+             ""]
+    for field_name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        try:
+            _checker(info.annotation)
+            plain = not extra.get(_REFUSE)
+        except TypeError:
+            plain = False
+        if not plain:
+            if info.default is not None:
+                raise TypeError(f"{model.__name__}.{field_name}: a field that is not plain must default to None")
+            lines.append(f"    {field_name}: Any = None")
+            continue
+        if info.default_factory is not None:
+            made = info.default_factory()  # type: ignore[call-arg]
+            default = (f"field(default_factory={type(made).__name__})" if made in ([], {})
+                       else f"field(default_factory=lambda: {_value_source(made)})")
+        elif info.is_required():
+            default = ""
+        else:
+            default = _value_source(info.default)
+        lines.append(f"    {field_name}: {_annotation_source(info.annotation)}" + (f" = {default}" if default else ""))
+    return "\n".join(lines) + "\n"
