@@ -695,3 +695,78 @@ def test_killing_the_fork_server_stops_its_build_processes_and_leaves_nothing(
     assert wait_until_gone(children, 10) == []
     manager.shutdown()
     assert wait_until_gone(run_processes(run_id), 5) == []
+
+
+def _children_of(pid: int) -> set[int]:
+    try:
+        return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    except OSError:
+        return set()
+
+
+def test_builds_asking_for_their_forks_at_once_each_get_their_own_process(
+    manager: PluginManager, plugin_dir: PluginDir, tmp_path: Path, run_id: str
+) -> None:
+    """Fork requests do not wait for each other's answer: six builds ask at
+    the same time, the server answers in order, and each build gets the
+    process forked for it (its own, answering, never a sibling's)."""
+    builds = [f"build-{i}" for i in range(6)]
+    manager.expect_builds({key: [("builder", "testkit")] for key in builds})
+    start = threading.Barrier(len(builds))
+    errors: list[BaseException] = []
+
+    def create_and_prepare(key: str) -> None:
+        try:
+            start.wait(10)
+            builder = manager.create("builder", "testkit", key)
+            builder.prepare({"workdir": str(tmp_path / key)}, BuildInfo(name=key, builder_type="testkit"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create_and_prepare, args=(key,)) for key in builds]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    server = plugin_dir.spawns()[-1][2]
+    pids = [manager.processes(key)[0].pid for key in builds]
+    assert len(set(pids)) == len(builds) and server not in pids
+    assert _children_of(server) == set(pids)
+    for key, pid in zip(builds, pids, strict=True):
+        (process,) = manager.processes(key)
+        assert process.hello is not None and process.hello.pid == pid  # its handshake came from its own fork
+    manager.shutdown()
+    assert wait_until_gone([server, *pids], 5) == []
+
+
+def test_a_fork_that_comes_after_its_request_gave_up_is_killed(
+    manager: PluginManager, plugin_dir: PluginDir, tmp_path: Path, run_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fork server is stopped (SIGSTOP) while a build asks for its
+    process: the request fails after the timeout, and the process the server
+    forks once it runs again is killed and reaped, not left behind."""
+    manager.expect_builds({key: [("builder", "testkit")] for key in ("first", "late")})
+    manager.create("builder", "testkit", "first")
+    server = plugin_dir.spawns()[-1][2]
+    (first,) = manager.processes("first")
+    os.kill(server, signal.SIGSTOP)
+    try:
+        monkeypatch.setenv("BAKEHOUSE_PLUGIN_TIMEOUT", "0.5")
+        with pytest.raises(PluginError, match="did not fork within 0.5s"):
+            manager.create("builder", "testkit", "late")
+    finally:
+        os.kill(server, signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while _children_of(server) != {first.pid} and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _children_of(server) == {first.pid}
+    # The core still hears of its other children's exits: the first build's process stops.
+    assert first.alive
+    releasing = threading.Thread(target=manager.release, args=("first",), daemon=True)
+    releasing.start()
+    releasing.join(10)
+    assert not releasing.is_alive() and first.proc is not None and first.proc.returncode is not None
+    manager.shutdown()
+    assert wait_until_gone(run_processes(run_id), 5) == []

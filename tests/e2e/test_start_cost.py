@@ -77,9 +77,13 @@ def _plugin_exe(name: str) -> str:
     return str(exe)
 
 
-def _serve_until_hello(plugin: str, cwd: Path, extra_env: dict[str, str] | None = None) -> str:
-    """Start the plugin as the core does (RPC pipes), read its hello, hang up;
-    its ``-X importtime`` output."""
+def _serve_until_hello(plugin: str, cwd: Path, extra_env: dict[str, str] | None = None,
+                       fork_server: bool = False) -> str:
+    """Start the plugin as the core does (RPC pipes; with ``fork_server``, as
+    the fork server of several builds), read its hello, hang up without
+    asking for anything; its ``-X importtime`` output."""
+    from bakehouse.rpc import forks
+
     core_to_plugin_r, core_to_plugin_w = os.pipe()
     plugin_to_core_r, plugin_to_core_w = os.pipe()
     env = dict(os.environ)
@@ -88,10 +92,13 @@ def _serve_until_hello(plugin: str, cwd: Path, extra_env: dict[str, str] | None 
     env["PYTHONPROFILEIMPORTTIME"] = "1"
     env.pop("BAKEHOUSE_LOG", None)
     env.update(extra_env or {})
+    core_end, server_end = forks.socket_pair() if fork_server else (None, None)
+    if server_end is not None:
+        env[forks.FORK_SERVER_ENV] = str(server_end.fileno())
     proc = subprocess.Popen(
         [_plugin_exe(plugin), "serve"],
         env=env,
-        pass_fds=(core_to_plugin_r, plugin_to_core_w),
+        pass_fds=(core_to_plugin_r, plugin_to_core_w, *([server_end.fileno()] if server_end else [])),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -99,14 +106,20 @@ def _serve_until_hello(plugin: str, cwd: Path, extra_env: dict[str, str] | None 
     )
     os.close(core_to_plugin_r)
     os.close(plugin_to_core_w)
+    if server_end is not None:
+        server_end.close()
     transport = PipeTransport(plugin_to_core_r, core_to_plugin_w)
     try:
         assert transport.poll(60), f"{plugin} sent no handshake within 60 s"
         hello = decode_message(transport.recv())
         assert isinstance(hello, Hello) and hello.plugin == plugin
+        if core_end is not None:
+            assert forks.recv(core_end) == ({"op": "ready"}, [])
     finally:
         transport.close()  # EOF: the plugin stops
         _, stderr = proc.communicate(timeout=60)
+        if core_end is not None:
+            core_end.close()
     assert proc.returncode == 0, stderr.decode(errors="replace")[-2000:]
     return stderr.decode(errors="replace")
 
@@ -131,6 +144,20 @@ def test_a_plugin_started_early_imports_its_components_after_the_hello(tmp_path:
                                {PRELOAD_ENV: '[["provisioner", "shell-local"]]'})
     assert module in modules(asked)
     assert heavy_in(asked) == []
+
+
+def test_a_fork_server_imports_its_components_before_the_first_fork_is_asked_for(tmp_path: Path) -> None:
+    """Several builds share the plugin: its fork server imports the components
+    the core named once it has answered, while the core still evaluates, not
+    when the first build asks for its process (none is asked for here)."""
+    from bakehouse.rpc.server import PRELOAD_ENV
+
+    module = "bakehouse_plugin_shell._local_process"
+    plain = _serve_until_hello("bakehouse-plugin-shell", tmp_path, fork_server=True)
+    assert "bakehouse.rpc.server" in modules(plain) and module not in modules(plain)
+    asked = _serve_until_hello("bakehouse-plugin-shell", tmp_path,
+                               {PRELOAD_ENV: '[["provisioner", "shell-local"]]'}, fork_server=True)
+    assert module in modules(asked)
 
 
 TWO_PLUGINS = """

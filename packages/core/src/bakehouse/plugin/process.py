@@ -526,6 +526,33 @@ def _running(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+class _ForkReply:
+    """Where the answer to one fork request is left for the thread that asked."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._value: ForkedChild | PluginError | None = None
+        self._abandoned = False
+
+    def give(self, value: ForkedChild | PluginError) -> bool:
+        """Leave ``value``; False when the asker gave up waiting."""
+        with self._lock:
+            if self._abandoned:
+                return False
+            self._value = value
+        self._done.set()
+        return True
+
+    def wait(self, timeout: float) -> ForkedChild | PluginError | None:
+        """The answer, or None (and the slot abandoned) after ``timeout`` seconds."""
+        self._done.wait(timeout)
+        with self._lock:
+            if self._value is None:
+                self._abandoned = True
+            return self._value
+
+
 class ForkServer(PluginProcess):
     """A plugin executable started once to fork the plugin processes of
     several builds (:mod:`bakehouse.rpc.forks`): one Python start-up and one
@@ -539,13 +566,18 @@ class ForkServer(PluginProcess):
 
     def __init__(self, path: str, *, run_id: str, preload: Sequence[tuple[str, str]],
                  environ: Mapping[str, str] | None = None) -> None:
-        super().__init__(path, build_key="fork server", run_id=run_id, environ=environ)
+        # Imported right after the handshake (as a spawned plugin does), and
+        # named again with each fork request for a server that missed that.
+        super().__init__(path, build_key="fork server", run_id=run_id, environ=environ, preload=preload)
         self.preload = [list(item) for item in preload]
         self.supported = False
         self.lost = threading.Event()
         self._socket: socket.socket | None = None
         self._request_lock = threading.Lock()
-        self._replies: queue.SimpleQueue[ForkedChild | PluginError] = queue.SimpleQueue()
+        # One slot per fork request on the socket, oldest first: the server
+        # answers them in order, so requests need not wait for each other's
+        # answer (the builds' forks follow each other without a round trip).
+        self._waiting: collections.deque[_ForkReply] = collections.deque()
         self._children: dict[int, ForkedChild] = {}
         self._children_lock = threading.Lock()
         self._socket_reader: threading.Thread | None = None
@@ -581,23 +613,38 @@ class ForkServer(PluginProcess):
     def fork(self, fds: Sequence[int]) -> ForkedChild:
         """A new plugin process with ``fds`` (RPC read, RPC write, stdout, stderr)."""
         assert self._socket is not None
-        with self._request_lock:
+        slot = _ForkReply()
+        with self._request_lock:  # a slot's place in the queue is its request's on the socket
             if self.lost.is_set():
                 raise PluginError(f"plugin {self.path}: its fork server has exited")
+            self._waiting.append(slot)
             try:
                 forks.send(self._socket, {"op": "fork", "preload": self.preload}, fds)
             except OSError as exc:
+                self._waiting.remove(slot)
                 raise PluginError(f"plugin {self.path}: its fork server is gone ({exc})") from None
-            try:
-                reply = self._replies.get(timeout=handshake_timeout())
-            except queue.Empty:
-                raise PluginError(
-                    f"plugin {self.path}: its fork server did not fork within {handshake_timeout():g}s "
-                    f"(set {TIMEOUT_ENV} to wait longer)"
-                ) from None
+        reply = slot.wait(handshake_timeout())
+        if reply is None:
+            raise PluginError(
+                f"plugin {self.path}: its fork server did not fork within {handshake_timeout():g}s "
+                f"(set {TIMEOUT_ENV} to wait longer)"
+            )
         if isinstance(reply, PluginError):
             raise reply
         return reply
+
+    def _answer(self, reply: ForkedChild | PluginError) -> None:
+        """The server's answer to the oldest request still waiting."""
+        with self._request_lock:
+            slot = self._waiting.popleft() if self._waiting else None
+        if (slot is None or not slot.give(reply)) and isinstance(reply, ForkedChild):
+            # Nobody waits for it any more (its request timed out): it must not live on.
+            # (It may be gone already: its pipes' other ends were closed. The
+            # server reaped it then, and its exit report follows on the socket.)
+            try:
+                reply.send_signal(signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def _read_socket(self) -> None:
         assert self._socket is not None
@@ -615,16 +662,20 @@ class ForkServer(PluginProcess):
                 child = ForkedChild(int(message["pid"]), self)
                 with self._children_lock:
                     self._children[child.pid] = child
-                self._replies.put(child)
+                self._answer(child)
             elif op == "error":
-                self._replies.put(PluginError(f"plugin {self.path}: fork server: {message.get('message')}"))
+                self._answer(PluginError(f"plugin {self.path}: fork server: {message.get('message')}"))
             elif op == "exited":
                 with self._children_lock:
                     exited = self._children.pop(int(message["pid"]), None)
                 if exited is not None:
                     exited.set_exited(int(message["status"]))
-        self.lost.set()
-        self._replies.put(PluginError(f"plugin {self.path}: its fork server has exited"))
+        with self._request_lock:
+            self.lost.set()
+            waiting = list(self._waiting)
+            self._waiting.clear()
+        for slot in waiting:
+            slot.give(PluginError(f"plugin {self.path}: its fork server has exited"))
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         super().stop(grace)

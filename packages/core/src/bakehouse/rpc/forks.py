@@ -14,8 +14,11 @@ message is one JSON object:
 
 * server -> core ``{"op": "ready"}`` once, before the handshake on the RPC pipe;
 * core -> server ``{"op": "fork", "preload": [[kind, type], ...]}`` with four
-  descriptors: the child's RPC read and write ends, its stdout and stderr;
-* server -> core ``{"op": "forked", "pid": N}`` or ``{"op": "error", "message": ...}``;
+  descriptors: the child's RPC read and write ends, its stdout and stderr
+  (the server imported those components after its hello already, when the
+  core named them in its environment);
+* server -> core ``{"op": "forked", "pid": N}`` or ``{"op": "error", "message": ...}``,
+  one per request and in the order of the requests (several may be waiting);
 * server -> core ``{"op": "exited", "pid": N, "status": S}`` when a child is
   reaped (``S`` as ``Popen.returncode``: negative for a signal).
 """

@@ -319,6 +319,7 @@ def _serve_forks(components: PluginComponents, transport: PipeTransport, socket_
     never runs a component itself: what crashes a build crashes its child.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    preload = _preload_requested()
     _configure_logging()
     _die_with_parent()
     import socket
@@ -336,6 +337,10 @@ def _serve_forks(components: PluginComponents, transport: PipeTransport, socket_
         transport.send(encode_message(_hello(components)))
     except OSError:
         os._exit(1)
+    # The components the builds use, imported now (the core is still busy
+    # evaluating its template), not when the first fork is asked for: the
+    # requests wait in the socket meanwhile.
+    _preload(components, preload)
     inbound = transport.read_fd
     children: set[int] = set()
     poller = select.poll()
