@@ -418,9 +418,12 @@ class StepCommit(Step):
             raise DockerEngineError(f"Error committing the container: {explain(exc)}") from None
         image_id = str(result["Id"])
         state["image_id"] = image_id
-        journal.forget(state["commit_entry"])
+        # The entry naming the image is on disk before the one without it goes:
+        # a kill in between leaves two entries for one image, never none.
+        without_image = state["commit_entry"]
         state["commit_entry"] = journal.record(KIND_COMMITTED_IMAGE, container_id, image=image_id,
                                                engine=engine.engine_environment())
+        journal.forget(without_image)
         state.setdefault("generated_data", {})["ImageSha256"] = image_id
         state.ui.message(f"Image ID: {image_id}")
         return CONTINUE
