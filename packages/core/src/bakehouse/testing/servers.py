@@ -363,7 +363,8 @@ def docker_registry_with_login(
 # -- the local Docker engine as a remote one -------------------------------------
 
 ENGINE_SOCKET = "/var/run/docker.sock"
-_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ")
+#: A request line, wherever a read of the client's bytes starts or ends.
+_REQUEST_LINE = re.compile(rb"(?:GET|POST|PUT|HEAD|DELETE|PATCH|OPTIONS) /\S* HTTP/1\.[01]\r\n")
 
 
 @dataclass
@@ -415,6 +416,7 @@ class EngineRelay:
                     self._open.append(client)
             upstream.connect(ENGINE_SOCKET)
             client_open = True
+            unread = b""  # the client's bytes not yet searched for a whole request head
             while True:
                 pending = isinstance(client, ssl.SSLSocket) and client.pending() > 0
                 ready = [client] if pending else select.select(
@@ -426,9 +428,7 @@ class EngineRelay:
                             client_open = False
                             upstream.shutdown(socket.SHUT_WR)
                             continue
-                        if data.startswith(_METHODS):
-                            with self._lock:
-                                self.requests.append(data.split(b"\r\n\r\n", 1)[0])
+                        unread = self._record_heads(unread + data)
                         upstream.sendall(data)
                     else:
                         if not data:
@@ -442,6 +442,21 @@ class EngineRelay:
                     sock.close()
                 except OSError:
                     pass
+
+    def _record_heads(self, data: bytes) -> bytes:
+        """Record each whole request head in ``data`` (a head may arrive split
+        across reads, or behind a body in the same read); return what may
+        still hold the start of one."""
+        while True:
+            line = _REQUEST_LINE.search(data)
+            if line is None:
+                return data[-8192:]
+            end = data.find(b"\r\n\r\n", line.start())
+            if end < 0:
+                return data[line.start():]
+            with self._lock:
+                self.requests.append(data[line.start():end])
+            data = data[end + 4:]
 
     def close(self) -> None:
         # close() alone does not wake a thread blocked in accept() on Linux
