@@ -5,9 +5,9 @@ base, ``pull = false``, ``shell`` with 3 inline lines, ``file`` upload,
 commit, ``docker-tag``), timed three ways per run:
 
 * wall clock of the command;
-* when the engine saw the container's create (``docker events``, the
-  container carries the run's ``io.bakehouse.run-id`` label), counted from the
-  command's exec;
+* when the engine saw the container's create (``docker events``, read live;
+  the container carries the run's ``io.bakehouse.run-id`` label), counted
+  from the command's exec;
 * CPU seconds (user + system, ``getrusage`` as each Python process exits) of
   the supervisor, the worker and each plugin process, recorded by a
   ``sitecustomize`` module that this bench puts on ``PYTHONPATH`` for the run.
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import statistics
 import subprocess
 import sys
@@ -79,21 +80,26 @@ def roles(records: list[dict[str, object]]) -> dict[str, float]:
     return found
 
 
-def create_time(run_id: str, since: float, until: float) -> float:
+def watch_create(run_id: str) -> subprocess.Popen[str]:
+    """``docker events`` of the run's container create, read live: the engine keeps
+    only its last events, which a busy machine's other jobs can push out."""
+    return subprocess.Popen(
+        ["docker", "events", "--filter", "type=container", "--filter", "event=create",
+         "--filter", f"label=io.bakehouse.run-id={run_id}", "--format", "{{.TimeNano}}"],
+        stdout=subprocess.PIPE, text=True,
+    )
+
+
+def create_time(watcher: subprocess.Popen[str], run_id: str) -> float:
     """Unix time at which the engine created the run's container."""
-    for _ in range(20):  # the engine may list an event a moment after the command ended
-        out = subprocess.run(
-            ["docker", "events", "--since", f"{since:.6f}", "--until", f"{until:.6f}",
-             "--filter", "type=container", "--filter", "event=create",
-             "--filter", f"label=io.bakehouse.run-id={run_id}", "--format", "{{.TimeNano}}"],
-            capture_output=True, text=True, check=True, timeout=30,
-        ).stdout.split()
-        if out:
-            break
-        time.sleep(0.25)
-    if len(out) != 1:
-        raise RuntimeError(f"expected one container create for run {run_id}, docker events gave {out}")
-    return int(out[0]) / 1e9
+    assert watcher.stdout is not None
+    ready = select.select([watcher.stdout], [], [], 30)[0]
+    line = watcher.stdout.readline() if ready else ""
+    watcher.terminate()
+    watcher.wait()
+    if not line.strip():
+        raise RuntimeError(f"docker events showed no container create for run {run_id}")
+    return int(line) / 1e9
 
 
 class Figures:
@@ -107,19 +113,21 @@ def once(executable: str, workdir: Path, env: dict[str, str], repository: str, f
     run_id = "bench-pre-" + uuid.uuid4().hex[:10]
     cpu_log = workdir / f"cpu-{run_id}.jsonl"
     run_env = {**env, "BAKEHOUSE_RUN_ID": run_id, "BENCH_CPU_LOG": str(cpu_log)}
+    watcher = watch_create(run_id)
+    time.sleep(0.2)  # the watcher subscribes before the build starts
     started_unix = time.time()
     started = time.perf_counter()
     result = subprocess.run([executable, "build", "docker.pkr.hcl"], cwd=str(workdir), env=run_env,
                             capture_output=True, text=True)
     wall = time.perf_counter() - started
-    ended_unix = time.time()
     remove_image(f"{repository}:bench")
     for line in result.stdout.splitlines():
         if "Imported Docker image: sha256:" in line:
             remove_image(line.rsplit(" ", 1)[1])
     if result.returncode != 0:
+        watcher.kill()
         raise RuntimeError(f"bakehouse build failed:\n{result.stdout}\n{result.stderr}")
-    created = create_time(run_id, started_unix - 1, ended_unix + 1)
+    created = create_time(watcher, run_id)
     records = [json.loads(line) for line in cpu_log.read_text().splitlines()]
     if figures is not None:
         figures.wall.append(wall)
