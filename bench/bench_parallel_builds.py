@@ -21,7 +21,8 @@ files for both tools.
 With ``--baseline DIR`` (another checkout with its own ``.venv``, e.g. a worktree
 of an older commit made with ``git worktree add --detach DIR COMMIT`` and
 ``bash scripts/setup`` in it), that checkout's ``bakehouse build`` of the docker
-template joins the same interleaved rounds: a before/after pair under one load.
+template and of the 1, 8 and 32 docker sources join the same interleaved rounds:
+a before/after pair under one load.
 
 Run: .venv/bin/python bench/bench_parallel_builds.py [--runs N] [--big-runs N] [--baseline DIR] [--no-write]
 """
@@ -191,6 +192,8 @@ def main() -> int:
                     name = f"{kind}-{count}.pkr.hcl"
                     commands[f"bakehouse {kind}"] = tool(BAKEHOUSE, name)
                     commands[f"packer {kind}"] = tool(packer, name)
+                if baseline:
+                    commands["baseline docker"] = tool(baseline, f"docker-{count}.pkr.hcl")
                 commands["raw docker"] = (lambda n=count: raw_cli_parallel(workdir, image, n))
                 found = interleaved(args.big_runs if count > 8 else args.runs, commands)
                 for key, series in found.items():
@@ -244,6 +247,19 @@ def main() -> int:
                 cells.append(series.cell() if series else "-")
                 ratios.append(f"{series.median / one.median:.2f}x" if series and one else "-")
             lines.append(f"| {kind} | {count} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    if baseline:
+        lines += [
+            "",
+            f"The same docker sources with the baseline `{args.baseline.name}` in the same rounds:",
+            "",
+            f"| N | baseline `{args.baseline.name}` | Bakehouse | baseline N/1 | Bakehouse N/1 | raw N/1 |",
+            "|---|---|---|---|---|---|",
+        ]
+        for count in COUNTS:
+            base, now, raw = (scaling[(who, "docker", count)] for who in ("baseline", "bakehouse", "raw"))
+            base1, now1, raw1 = (scaling[(who, "docker", 1)] for who in ("baseline", "bakehouse", "raw"))
+            lines.append(f"| {count} | {base.cell()} | {now.cell()} | {base.median / base1.median:.2f}x | "
+                         f"{now.median / now1.median:.2f}x | {raw.median / raw1.median:.2f}x |")
     lines += ["", *targets(t, build_itself, scaling), ""]
     section = "\n".join(lines)
     print(section)
