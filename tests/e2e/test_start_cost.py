@@ -57,16 +57,19 @@ def heavy_in(importtime_stderr: str, heavy: tuple[str, ...] = HEAVY) -> list[str
     return sorted(found.intersection(heavy))
 
 
+def core_importtime(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``bakehouse ARGV`` under ``-X importtime`` (the modules on stderr), checked to succeed."""
+    env = dict(os.environ)
+    env.pop("BAKEHOUSE_LOG", None)
+    result = subprocess.run([sys.executable, "-X", "importtime", bakehouse_exe(), *argv],
+                            capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result
+
+
 @pytest.mark.parametrize("argv", [["version"], ["--help"], ["-version"]])
 def test_version_and_help_import_no_heavy_library(argv: list[str], tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", bakehouse_exe(), *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = core_importtime(argv, tmp_path)
     assert "Bakehouse v" in result.stdout or "Usage: bakehouse" in result.stdout
     assert heavy_in(result.stderr) == []
 
@@ -238,13 +241,7 @@ NOT_FOR_NULL = ("pydantic", "lark", "hcl2", "yaml", "regex", "docker", "boto3", 
 @pytest.mark.parametrize("command", ["validate", "build"])
 def test_null_template_keeps_pydantic_out_of_the_core(command: str, tmp_path: Path) -> None:
     (tmp_path / "quick.pkr.hcl").write_text(NULL_WITH_PLUGIN, encoding="utf-8")
-    env = dict(os.environ)
-    env.pop("BAKEHOUSE_LOG", None)
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", bakehouse_exe(), command, "quick.pkr.hcl"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    result = core_importtime([command, "quick.pkr.hcl"], tmp_path)
     if command == "build":
         assert "quick" in result.stdout  # the plugin ran the provisioner
     else:
@@ -280,13 +277,7 @@ def test_docker_template_keeps_pydantic_out_of_the_core(command: str, busybox_im
     (tmp_path / "payload.txt").write_text("payload\n", encoding="utf-8")
     (tmp_path / "quick.pkr.hcl").write_text(DOCKER_WITH_PROVISIONERS % {"image": busybox_image},
                                            encoding="utf-8")
-    env = dict(os.environ)
-    env.pop("BAKEHOUSE_LOG", None)
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", bakehouse_exe(), command, "quick.pkr.hcl"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    result = core_importtime([command, "quick.pkr.hcl"], tmp_path)
     if command == "build":
         assert "Uploading payload.txt => /payload.txt" in result.stdout  # the core ran the provisioner
     else:

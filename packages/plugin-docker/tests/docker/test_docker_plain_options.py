@@ -9,8 +9,7 @@ import inspect
 from typing import Any
 
 import pytest
-from bakehouse.sdk import BuildInfo, ConfigError, SSHConfig
-from bakehouse.sdk.config import parse_config
+from bakehouse.sdk import BuildInfo, SSHConfig
 from bakehouse.sdk.plain import dataclass_source
 from bakehouse.testing import parsed_both_ways
 from bakehouse_plugin_docker import options, tag
@@ -62,17 +61,12 @@ def test_the_dataclasses_are_made_from_the_documented_models() -> None:
     ],
 )
 def test_builder_options_either_way_agree(raw: dict[str, Any]) -> None:
-    """As parsed_both_ways, with the build block dumped too (it stays the
-    model's DockerfileBuild) and the model itself for a build over SSH."""
-    try:
-        expected: Any = parse_config(DockerBuilderConfig, dict(raw)).model_dump()
-    except ConfigError as exc:
-        expected = exc.problems
-    try:
-        got: Any = describe_for_log(parse_docker_options(dict(raw)))
-        got["login_password"] = raw.get("login_password", "")
-    except ConfigError as exc:
-        got = exc.problems
+    """Dumped as the build's log shows them: the build block too (it stays the
+    model's DockerfileBuild), the model itself for a build over SSH; the log
+    hides the password."""
+    got, expected = parsed_both_ways(
+        parse_docker_options, DockerBuilderConfig, raw,
+        dump=lambda options: {**describe_for_log(options), "login_password": raw.get("login_password", "")})
     assert got == expected
 
 

@@ -81,12 +81,13 @@ def missing(what: str) -> NoReturn:
     pytest.skip(f"{what} is not available")
 
 
-def parsed_both_ways(parse: Callable[[dict[str, Any]], Any], model: type,
-                     raw: Mapping[str, Any]) -> tuple[Any, Any]:
+def parsed_both_ways(parse: Callable[[dict[str, Any]], Any], model: type, raw: Mapping[str, Any],
+                     dump: Callable[[Any], Any] = asdict) -> tuple[Any, Any]:
     """What a component's own parsing (``parse``: the dataclass way of
     :func:`bakehouse.sdk.plain.parse_plain` when the arguments are plainly
-    valid) and its ``model`` make of ``raw``: each the options as a dict, or
-    the list of problems reported. A test asserts the two are equal."""
+    valid) and its ``model`` make of ``raw``: each the options as a dict
+    (``dump`` makes it of what ``parse`` returns), or the list of problems
+    reported. A test asserts the two are equal."""
     from bakehouse.sdk.config import parse_config
     from bakehouse.sdk.problems import ConfigError
 
@@ -95,7 +96,7 @@ def parsed_both_ways(parse: Callable[[dict[str, Any]], Any], model: type,
     except ConfigError as exc:
         expected = exc.problems
     try:
-        got: Any = asdict(parse(dict(raw)))
+        got: Any = dump(parse(dict(raw)))
     except ConfigError as exc:
         got = exc.problems
     return got, expected
