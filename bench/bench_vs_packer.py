@@ -235,6 +235,7 @@ def main() -> int:
             alone_series = interleaved(max(3, args.runs // 2), alone)
             rss = null_build_rss(workdir, env)
             handshakes = handshake_times(workdir, env)
+            started_alone = handshakes_alone(max(9, args.runs))
         finally:
             remove_image(f"{repository}:bench")
             remove_image(image)
@@ -269,6 +270,8 @@ def main() -> int:
     rss_rows = [f"- {name}: {mib:.1f} MiB" for name, mib in rss]
     hs_rows = [f"- {name}: median {statistics.median(ms):.0f} ms (min {min(ms):.0f}, max {max(ms):.0f}, n={len(ms)})"
                for name, ms in sorted(handshakes.items())]
+    hs_alone_rows = [f"- {name}: median {statistics.median(ms):.0f} ms (min {min(ms):.0f}, max {max(ms):.0f}, "
+                     f"n={len(ms)})" for name, ms in sorted(started_alone.items())]
     cpu = os.cpu_count()
     section = "\n".join([
         SECTION,
@@ -276,7 +279,8 @@ def main() -> int:
         f"Reproduce: `.venv/bin/python bench/bench_vs_packer.py --runs {args.runs}` "
         f"(interleaved rounds; seconds, median (min-max) of {args.runs}).",
         f"Machine: {cpu} CPUs, load average {load_before[0]:.2f} before / {load_after[0]:.2f} after "
-        f"(other sessions were running); {packer_version} (Debian package, builders built in).",
+        f"(the load after includes this bench's own 32-source builds); {packer_version} (Debian package, "
+        "builders built in).",
         "Both tools run the same HCL2 templates, unchanged: Packer 1.6.6 has its docker builder and",
         "docker-tag built in, so the template needs no `packer { required_plugins }` block (1.6.6 would",
         "not know it).",
@@ -295,7 +299,12 @@ def main() -> int:
         "",
         *rss_rows,
         "",
-        "Plugin start-to-handshake (from `BAKEHOUSE_LOG` of the null and docker builds):",
+        "Plugin start-to-handshake, a plugin started alone (`PluginProcess.start`, the plugins in turn):",
+        "",
+        *hs_alone_rows,
+        "",
+        "Plugin start-to-handshake inside a build (from `BAKEHOUSE_LOG` of the null and docker builds; in "
+        "the docker build the core and two plugins start at once on the 2 CPUs):",
         "",
         *hs_rows,
         "",
@@ -306,6 +315,22 @@ def main() -> int:
     return 0
 
 
+def handshakes_alone(rounds: int) -> dict[str, list[float]]:
+    """Milliseconds from spawn to handshake of each plugin started on its own,
+    the plugins interleaved round by round (as ``bench_rpc.py`` for one)."""
+    from bakehouse.plugin.process import PluginProcess
+
+    found: dict[str, list[float]] = {}
+    for _ in range(rounds + 1):  # the first round warms the caches up and is dropped
+        for name in ("bakehouse-plugin-shell", "bakehouse-plugin-docker", "bakehouse-plugin-aws"):
+            process = PluginProcess(str(Path(BAKEHOUSE).parent / name), build_key="bench", run_id="bench")
+            started = time.perf_counter()
+            process.start(timeout=60)
+            found.setdefault(name, []).append((time.perf_counter() - started) * 1000)
+            process.stop()
+    return {name: ms[1:] for name, ms in found.items()}
+
+
 def handshake_times(workdir: Path, env: dict[str, str], rounds: int = 5) -> dict[str, list[float]]:
     """Milliseconds from spawn to handshake per plugin, from the core's debug log."""
     found: dict[str, list[float]] = {}
@@ -314,7 +339,7 @@ def handshake_times(workdir: Path, env: dict[str, str], rounds: int = 5) -> dict
             log_path = workdir / "hs.log"
             subprocess.run([BAKEHOUSE, "build", template], cwd=str(workdir), capture_output=True,
                            env={**env, "BAKEHOUSE_LOG_PATH": str(log_path)})
-            for match in re.finditer(r"started (\S+) \(pid \d+\) for \S+ in (\d+) ms", log_path.read_text()):
+            for match in re.finditer(r"started (\S+) \(pid \d+\) for .*? in (\d+) ms", log_path.read_text()):
                 found.setdefault(match.group(1), []).append(float(match.group(2)))
     return found
 
