@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from bakehouse_plugin_aws.localec2 import DEBIAN_IMAGE, DEBIAN_USER, LocalEC2
 
-from tests.fixtures.processes import pid_alive, run_processes, wait_until_gone
+from tests.fixtures.processes import kill_9_at_once, pid_alive, run_processes, wait_until_gone
 from tests.support import bakehouse_exe
 
 pytestmark = [pytest.mark.moto, pytest.mark.ssh, pytest.mark.slow]
@@ -463,8 +463,7 @@ def test_bakehouse_cleanup_removes_what_a_killed_run_left_in_ec2(
     try:
         _wait_for(started, proc)
         _wait_for_sleep(seconds, proc)
-        for pid in run_processes(run_id):
-            os.kill(pid, signal.SIGKILL)
+        kill_9_at_once(run_processes(run_id))
         proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

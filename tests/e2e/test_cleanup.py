@@ -16,6 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.fixtures.processes import kill_9_at_once
 from tests.support import bakehouse_exe
 
 
@@ -125,10 +126,7 @@ build {
         victims = descendants(build.pid) | with_run_id(run_id)
         # supervisor, worker, two plugins, the provisioner's shell and sleep, the watchdog
         assert len(victims) >= 6, victims
-        for pid in victims:
-            os.kill(pid, signal.SIGSTOP)
-        for pid in victims:
-            os.kill(pid, signal.SIGKILL)
+        kill_9_at_once(victims)
         build.wait(timeout=10)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(alive(pid) for pid in victims):

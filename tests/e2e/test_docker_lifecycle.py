@@ -24,7 +24,13 @@ from tests.fixtures.docker import (
     wait_for_nothing_left,
     write_template,
 )
-from tests.fixtures.processes import peak_rss_kib, pid_alive, run_processes, wait_until_gone
+from tests.fixtures.processes import (
+    kill_9_at_once,
+    peak_rss_kib,
+    pid_alive,
+    run_processes,
+    wait_until_gone,
+)
 from tests.support import bakehouse_exe
 
 pytestmark = pytest.mark.docker
@@ -104,8 +110,7 @@ def kill_9_everything(build: RunningBuild, run_id: str) -> None:
     """kill -9 of the core *and* the plugins of a running build: nothing is
     left to clean up but the journal."""
     everything = set(run_processes(run_id)) | set(core_pids(build))
-    for pid in everything:
-        os.kill(pid, signal.SIGKILL)
+    kill_9_at_once(everything)
     build.finish(timeout=30)
     assert wait_until_gone(everything, 10) == []
 
@@ -463,8 +468,7 @@ build {
         ) and not images_committed_by_run(docker_client, run_id):
             time.sleep(0.01)
         everything = set(run_processes(run_id)) | set(core_pids(build))
-        for pid in everything:
-            os.kill(pid, signal.SIGKILL)
+        kill_9_at_once(everything)
         build.finish(timeout=30)
         assert wait_until_gone(everything, 10) == []
         # The engine finishes the commit on its own; nobody is left to remove the image.

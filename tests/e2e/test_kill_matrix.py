@@ -56,7 +56,13 @@ from tests.e2e.test_aws_build import hcl, register_ami, remote_sleeps, shell
 from tests.e2e.test_aws_build import template as aws_template
 from tests.e2e.test_docker_lifecycle import RunningBuild, core_pids
 from tests.fixtures.docker import write_template
-from tests.fixtures.processes import PluginDir, pid_alive, run_processes, wait_until_gone
+from tests.fixtures.processes import (
+    PluginDir,
+    kill_9_at_once,
+    pid_alive,
+    run_processes,
+    wait_until_gone,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -139,11 +145,7 @@ def deliver(build: RunningBuild, case: Case) -> None:
     elif case.signal == "kill-group":
         os.killpg(pid, signal.SIGKILL)
     elif case.signal == "kill-all":  # nobody is left to clean up: `bakehouse cleanup` must
-        for each in set(run_processes(case.run_id)) | set(core_pids(build)):
-            try:
-                os.kill(each, signal.SIGKILL)
-            except ProcessLookupError:  # a short-lived child that has just exited
-                pass
+        kill_9_at_once(set(run_processes(case.run_id)) | set(core_pids(build)))
     else:  # pragma: no cover - a typo in CASES
         raise AssertionError(case.signal)
 
