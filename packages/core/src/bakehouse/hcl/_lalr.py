@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import marshal
-import os
 import re
 import sys
 from pathlib import Path
@@ -141,10 +140,10 @@ def _read_tables() -> Any:
     except (OSError, ValueError):
         return None
     if copy is not None:
+        from bakehouse._atomic import replace_file
+
         try:
-            scratch = copy.with_name(f".{copy.name}.{os.getpid()}")
-            scratch.write_bytes(marshal.dumps(data))
-            os.replace(scratch, copy)  # atomic: concurrent runs share the cache
+            replace_file(copy, marshal.dumps(data))  # concurrent runs share the cache
         except (OSError, ValueError):
             pass
     return data

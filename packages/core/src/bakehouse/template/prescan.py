@@ -186,11 +186,12 @@ def remember_components(target: str, builds: dict[str, list[tuple[str, str]]]) -
     targets[key] = {"stamp": stamp, "builds": builds}
     for old in list(targets)[:-_CACHE_ENTRIES]:
         del targets[old]
+    from bakehouse._atomic import replace_file
+
     path = _cache_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_name(f".{CACHE_FILE}.{os.getpid()}")
-        scratch.write_text(json.dumps({"format": _CACHE_FORMAT, "targets": targets}), encoding="utf-8")
-        os.replace(scratch, path)  # atomic: runs may share BAKEHOUSE_HOME
+        # Runs may share BAKEHOUSE_HOME.
+        replace_file(path, json.dumps({"format": _CACHE_FORMAT, "targets": targets}).encode())
     except OSError:
         pass
